@@ -1,0 +1,64 @@
+import CLibPQ
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A short-lived libpq connection for SwiftPool's own management queries. Blocking: use it only
+/// on a thread pool, never on an event loop.
+public final class LibPQConnection {
+    private let connection: OpaquePointer
+
+    /// Connection parameters as libpq keywords (host, port, user, password, dbname, connect_timeout…).
+    public init(parameters: [String: String]) throws(LibPQError) {
+        let keys = Array(parameters.keys) + ["application_name"]
+        let values = keys.map { parameters[$0] ?? "swiftpool" }
+        let connection = Self.withCStrings(keys) { keyPointers in
+            Self.withCStrings(values) { valuePointers in
+                PQconnectdbParams(keyPointers, valuePointers, 0)
+            }
+        }
+        guard let connection else { throw LibPQError(message: "out of memory") }
+        guard PQstatus(connection) == CONNECTION_OK else {
+            let message = String(cString: PQerrorMessage(connection))
+            PQfinish(connection)
+            throw LibPQError(message: message.trimmingNewlines())
+        }
+        self.connection = connection
+    }
+
+    deinit {
+        PQfinish(connection)
+    }
+
+    /// Runs a query and returns the first column of the first row.
+    public func queryScalar(_ sql: String) throws(LibPQError) -> String? {
+        guard let result = PQexec(connection, sql) else { throw LibPQError(message: "out of memory") }
+        defer { PQclear(result) }
+        guard PQresultStatus(result) == PGRES_TUPLES_OK else {
+            throw LibPQError(message: String(cString: PQresultErrorMessage(result)).trimmingNewlines())
+        }
+        guard PQntuples(result) > 0, PQgetisnull(result, 0, 0) == 0 else { return nil }
+        return String(cString: PQgetvalue(result, 0, 0))
+    }
+
+    private static func withCStrings<R>(_ strings: [String], _ body: ([UnsafePointer<CChar>?]) -> R) -> R {
+        var pointers: [UnsafeMutablePointer<CChar>?] = strings.map { strdup($0) }
+        defer { pointers.forEach { free($0) } }
+        pointers.append(nil)
+        return body(pointers.map { UnsafePointer($0) })
+    }
+}
+
+/// A libpq error with its message (never containing the password).
+public struct LibPQError: Error, Sendable, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
+}
+
+extension String {
+    func trimmingNewlines() -> String {
+        var text = self
+        while text.last?.isNewline == true { text.removeLast() }
+        return text
+    }
+}

@@ -1,0 +1,125 @@
+import NIOCore
+
+/// The first packet a client sends, before any typed message.
+public enum StartupPacket: Equatable, Sendable {
+    case startup(StartupParameters)
+    case sslRequest
+    case gssEncRequest
+    case cancel(BackendKey)
+}
+
+/// Parameters of a StartupMessage, in the order the client sent them.
+public struct StartupParameters: Equatable, Hashable, Sendable {
+    public var protocolVersion: Int32
+    public var pairs: [(String, String)]
+
+    public init(protocolVersion: Int32 = ProtocolCode.protocolVersion3, pairs: [(String, String)]) {
+        self.protocolVersion = protocolVersion
+        self.pairs = pairs
+    }
+
+    public subscript(name: String) -> String? {
+        pairs.first(where: { $0.0 == name })?.1
+    }
+
+    public var user: String? { self["user"] }
+    /// The database; PostgreSQL defaults it to the user name.
+    public var database: String? { self["database"] ?? self["user"] }
+
+    public static func == (lhs: StartupParameters, rhs: StartupParameters) -> Bool {
+        lhs.protocolVersion == rhs.protocolVersion && lhs.pairs.elementsEqual(rhs.pairs, by: { $0 == $1 })
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(protocolVersion)
+        for (name, value) in pairs {
+            hasher.combine(name)
+            hasher.combine(value)
+        }
+    }
+}
+
+/// Errors found while reading a startup packet.
+public enum StartupPacketError: Error, Equatable, Sendable {
+    case invalidLength(Int)
+    case unsupportedProtocol(major: Int32, minor: Int32)
+    case malformed(String)
+}
+
+extension StartupPacket {
+    /// Reads one startup packet from the front of `buffer` if it is complete.
+    /// Returns nil (and consumes nothing) when more bytes are needed.
+    public static func decode(from buffer: inout ByteBuffer) throws(StartupPacketError) -> StartupPacket? {
+        guard let length = buffer.getInteger(at: buffer.readerIndex, as: Int32.self) else { return nil }
+        guard length >= 8, length <= ProtocolCode.maxStartupPacketLength else {
+            throw .invalidLength(Int(length))
+        }
+        guard buffer.readableBytes >= Int(length) else { return nil }
+        var packet = buffer.readSlice(length: Int(length))!
+        packet.moveReaderIndex(forwardBy: 4)
+        let code = packet.readInteger(as: Int32.self)!
+        switch code {
+        case ProtocolCode.sslRequest:
+            return .sslRequest
+        case ProtocolCode.gssEncRequest:
+            return .gssEncRequest
+        case ProtocolCode.cancelRequest:
+            guard let pid = packet.readInteger(as: Int32.self), let secret = packet.readInteger(as: Int32.self) else {
+                throw .malformed("cancel request too short")
+            }
+            return .cancel(BackendKey(processID: pid, secretKey: secret))
+        default:
+            let major = code >> 16
+            guard major == 3 else {
+                throw .unsupportedProtocol(major: major, minor: code & 0xFFFF)
+            }
+            var pairs: [(String, String)] = []
+            while true {
+                guard let name = packet.readNullTerminatedString() else {
+                    throw .malformed("startup packet has no terminator")
+                }
+                if name.isEmpty { break }
+                guard let value = packet.readNullTerminatedString() else {
+                    throw .malformed("startup parameter \"\(name)\" has no value")
+                }
+                pairs.append((name, value))
+            }
+            return .startup(StartupParameters(protocolVersion: code, pairs: pairs))
+        }
+    }
+
+    /// Encodes the packet as a frontend would send it.
+    public func encode(into buffer: inout ByteBuffer) {
+        let start = buffer.writerIndex
+        buffer.writeInteger(Int32(0))
+        switch self {
+        case .sslRequest:
+            buffer.writeInteger(ProtocolCode.sslRequest)
+        case .gssEncRequest:
+            buffer.writeInteger(ProtocolCode.gssEncRequest)
+        case .cancel(let key):
+            buffer.writeInteger(ProtocolCode.cancelRequest)
+            buffer.writeInteger(key.processID)
+            buffer.writeInteger(key.secretKey)
+        case .startup(let parameters):
+            buffer.writeInteger(parameters.protocolVersion)
+            for (name, value) in parameters.pairs {
+                buffer.writeNullTerminatedString(name)
+                buffer.writeNullTerminatedString(value)
+            }
+            buffer.writeInteger(UInt8(0))
+        }
+        buffer.setInteger(Int32(buffer.writerIndex - start), at: start)
+    }
+}
+
+/// The process id and secret key that identify a session for CancelRequest.
+public struct BackendKey: Hashable, Sendable {
+    public var processID: Int32
+    public var secretKey: Int32
+
+    public init(processID: Int32, secretKey: Int32) {
+        self.processID = processID
+        self.secretKey = secretKey
+    }
+}

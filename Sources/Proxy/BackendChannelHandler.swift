@@ -1,0 +1,122 @@
+import NIOCore
+import PostgresWire
+
+/// The channel handler of a backend connection: runs the login, then hands every read to the
+/// `BackendConnection`.
+final class BackendChannelHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private enum Phase {
+        case idle
+        case startingUp(BackendStartupMachine, MessageSplitter, StartupRequest)
+        case established(BackendConnection)
+        case failed
+    }
+
+    /// What the login needs besides the channel.
+    struct StartupRequest {
+        var node: BackendNode
+        var key: PoolKey
+        var maxMessageLength: Int
+        var completion: (Result<BackendConnection, BackendConnectError>) -> Void
+    }
+
+    private var phase = Phase.idle
+    private var lastError: Error?
+
+    /// Sends the startup packet and runs the login.
+    func begin(context: ChannelHandlerContext, machine: BackendStartupMachine, request: StartupRequest) {
+        phase = .startingUp(machine, MessageSplitter(maxMessageLength: request.maxMessageLength), request)
+        var buffer = context.channel.allocator.buffer(capacity: 128)
+        StartupPacket.startup(request.key.startup).encode(into: &buffer)
+        context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let bytes = unwrapInboundIn(data)
+        switch phase {
+        case .established(let connection):
+            connection.received(bytes)
+        case .startingUp(var machine, var splitter, let request):
+            phase = .failed
+            var outcome: BackendStartupMachine.Action = .none
+            do {
+                try splitter.feed(bytes) { message in
+                    guard case .none = outcome else { return }
+                    switch machine.receive(message) {
+                    case .none:
+                        break
+                    case .send(let reply):
+                        context.writeAndFlush(wrapOutboundOut(reply), promise: nil)
+                    case let result:
+                        outcome = result
+                    }
+                }
+            } catch {
+                outcome = .fail(.protocolViolation("\(error)"))
+            }
+            switch outcome {
+            case .none, .send:
+                phase = .startingUp(machine, splitter, request)
+            case .ready(let status):
+                let connection = BackendConnection(
+                    channel: context.channel, node: request.node, key: request.key, authMethod: machine.authMethod,
+                    backendKey: machine.backendKey ?? BackendKey(processID: 0, secretKey: 0),
+                    parameters: machine.parameters, maxMessageLength: request.maxMessageLength, now: .now())
+                connection.tracker.backendSentReadyForQuery(status)
+                phase = .established(connection)
+                request.completion(.success(connection))
+            case .fail(let failure):
+                request.completion(.failure(.loginFailed(request.node, failure)))
+                context.close(promise: nil)
+            }
+        case .idle, .failed:
+            break
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if case .established(let connection) = phase, let owner = connection.owner {
+            owner.backendDidFinishReading(connection)
+        }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if case .established(let connection) = phase, let owner = connection.owner {
+            owner.backendWritabilityChanged(connection, isWritable: context.channel.isWritable)
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        lastError = error
+        context.close(promise: nil)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        switch phase {
+        case .established(let connection):
+            connection.channelClosed(error: lastError)
+        case .startingUp(_, _, let request):
+            request.completion(.failure(.closedDuringLogin(request.node)))
+        case .idle, .failed:
+            break
+        }
+        phase = .failed
+    }
+}
+
+/// Why SwiftPool could not get a backend connection.
+enum BackendConnectError: Error {
+    case unreachable(BackendNode, Error)
+    case closedDuringLogin(BackendNode)
+    case loginFailed(BackendNode, BackendStartupFailure)
+    case timedOut(BackendNode)
+
+    var node: BackendNode {
+        switch self {
+        case .unreachable(let node, _), .closedDuringLogin(let node), .loginFailed(let node, _), .timedOut(let node):
+            return node
+        }
+    }
+}

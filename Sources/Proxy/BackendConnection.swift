@@ -1,0 +1,116 @@
+import NIOCore
+import PostgresWire
+
+/// What a leased backend connection reports to the session that holds it.
+protocol BackendConnectionOwner: AnyObject {
+    /// Raw backend bytes, already observed by the connection's tracker; forward them.
+    func backend(_ connection: BackendConnection, didRead bytes: ByteBuffer)
+    func backendDidFinishReading(_ connection: BackendConnection)
+    func backend(_ connection: BackendConnection, didClose error: Error?)
+    func backendWritabilityChanged(_ connection: BackendConnection, isWritable: Bool)
+}
+
+/// A logged-in connection to one backend node. It lives on one event loop and is used only
+/// from there.
+final class BackendConnection {
+    let channel: Channel
+    let node: BackendNode
+    let key: PoolKey
+    /// How the backend asked SwiftPool to log in.
+    let authMethod: AuthMethod
+    let backendKey: BackendKey
+    let createdAt: NIODeadline
+    var lastReleasedAt: NIODeadline
+    private(set) var parameters: ParameterStatusSet
+    var tracker = BackendProtocolTracker()
+    /// The last ErrorResponse seen (used while resetting the connection).
+    private(set) var lastError: ErrorFields?
+    private(set) var isClosed = false
+
+    /// The session that leased the connection; nil while it sits in the pool.
+    weak var owner: BackendConnectionOwner?
+    /// Called once when the channel closes (the pool uses it to drop idle connections).
+    var onClose: (() -> Void)?
+
+    private var observer: BackendStreamObserver
+
+    init(channel: Channel, node: BackendNode, key: PoolKey, authMethod: AuthMethod, backendKey: BackendKey,
+         parameters: ParameterStatusSet, maxMessageLength: Int, now: NIODeadline) {
+        self.channel = channel
+        self.node = node
+        self.key = key
+        self.authMethod = authMethod
+        self.backendKey = backendKey
+        self.parameters = parameters
+        self.createdAt = now
+        self.lastReleasedAt = now
+        self.observer = BackendStreamObserver(
+            watching: [BackendMessageType.readyForQuery, BackendMessageType.parameterStatus,
+                       BackendMessageType.copyInResponse, BackendMessageType.copyBothResponse,
+                       BackendMessageType.errorResponse],
+            maxMessageLength: maxMessageLength)
+    }
+
+    /// Called by the channel handler for every read after login.
+    func received(_ bytes: ByteBuffer) {
+        do {
+            try observer.scan(bytes) { event in
+                switch event.type {
+                case BackendMessageType.readyForQuery:
+                    tracker.backendSentReadyForQuery(try BackendMessageDecoder.readyForQuery(body: event.body))
+                case BackendMessageType.parameterStatus:
+                    let (name, value) = try BackendMessageDecoder.parameterStatus(body: event.body)
+                    parameters.set(name, value)
+                case BackendMessageType.copyInResponse, BackendMessageType.copyBothResponse:
+                    tracker.backendStartedCopyIn()
+                case BackendMessageType.errorResponse:
+                    lastError = ErrorFields.decode(body: event.body)
+                default:
+                    break
+                }
+            }
+        } catch {
+            close()
+            return
+        }
+        if let owner {
+            owner.backend(self, didRead: bytes)
+        } else {
+            // An idle pooled connection has nothing to say; whatever it says (usually a FATAL
+            // before the backend goes away) means it cannot be trusted any more.
+            close()
+        }
+    }
+
+    func clearLastError() { lastError = nil }
+
+    /// Writes a message the proxy built itself, tracking it like client traffic.
+    func send(_ bytes: ByteBuffer, type: UInt8, flush: Bool = true) {
+        tracker.frontendSent(type)
+        if flush { channel.writeAndFlush(bytes, promise: nil) } else { channel.write(bytes, promise: nil) }
+    }
+
+    /// Closes the connection politely (Terminate, then close).
+    func terminate() {
+        guard !isClosed else { return }
+        var buffer = channel.allocator.buffer(capacity: 5)
+        FrontendMessageEncoder.terminate(into: &buffer)
+        channel.writeAndFlush(buffer, promise: nil)
+        close()
+    }
+
+    func close() {
+        guard !isClosed else { return }
+        isClosed = true
+        channel.close(promise: nil)
+    }
+
+    func channelClosed(error: Error?) {
+        isClosed = true
+        let owner = self.owner
+        self.owner = nil
+        onClose?()
+        onClose = nil
+        owner?.backend(self, didClose: error)
+    }
+}

@@ -1,0 +1,73 @@
+import NIOCore
+import NIOPosix
+import PostgresWire
+
+/// Opens and logs in new backend connections on a given event loop.
+struct BackendConnector {
+    var credentials: CredentialStore
+    var connectTimeout: TimeAmount
+    var maxMessageLength: Int
+
+    /// Connects to `node` and logs in with the client's startup parameters. `completion` runs
+    /// on `eventLoop` exactly once.
+    func connect(
+        to node: BackendNode, key: PoolKey, on eventLoop: EventLoop,
+        completion: @escaping (Result<BackendConnection, BackendConnectError>) -> Void
+    ) {
+        let bootstrap = ClientBootstrap(group: eventLoop)
+            .connectTimeout(connectTimeout)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(BackendChannelHandler())
+                }
+            }
+        let connecting = node.isUnixSocket
+            ? bootstrap.connect(unixDomainSocketPath: node.socketPath)
+            : bootstrap.connect(host: node.host, port: node.port)
+
+        let secret: BackendSecret
+        switch credentials.password(for: key.user) {
+        case .plain(let password): secret = .plain(password)
+        case .md5(let hash): secret = .md5Hash(hash)
+        case .scram, nil: secret = .none
+        }
+        let machine = BackendStartupMachine(user: key.user, secret: secret) { [credentials] salt, iterations in
+            guard case .plain(let password) = secret else { throw BackendStartupFailure.noUsablePassword(.scramSHA256) }
+            return try credentials.backendSideKeys(password: password, salt: salt, iterations: iterations)
+        }
+        let maxMessageLength = self.maxMessageLength
+        let timeout = connectTimeout
+        connecting.assumeIsolated().whenComplete { result in
+            switch result {
+            case .failure(let error):
+                completion(.failure(.unreachable(node, error)))
+            case .success(let channel):
+                var finished = false
+                let guardedCompletion: (Result<BackendConnection, BackendConnectError>) -> Void = { result in
+                    guard !finished else { return }
+                    finished = true
+                    completion(result)
+                }
+                do {
+                    let context = try channel.pipeline.syncOperations.context(handlerType: BackendChannelHandler.self)
+                    let handler = context.handler as! BackendChannelHandler
+                    // The login shares the connect budget; a backend that never answers is closed.
+                    let loginTimer = eventLoop.assumeIsolated().scheduleTask(in: timeout) {
+                        guardedCompletion(.failure(.timedOut(node)))
+                        channel.close(promise: nil)
+                    }
+                    handler.begin(context: context, machine: machine, request: .init(
+                        node: node, key: key, maxMessageLength: maxMessageLength,
+                        completion: { result in
+                            loginTimer.cancel()
+                            guardedCompletion(result)
+                        }))
+                } catch {
+                    channel.close(promise: nil)
+                    guardedCompletion(.failure(.unreachable(node, error)))
+                }
+            }
+        }
+    }
+}

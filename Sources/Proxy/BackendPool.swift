@@ -1,0 +1,87 @@
+import Logging
+import NIOCore
+
+/// The backend connections of one event loop: a cache of idle, reset connections keyed by
+/// node, user, database and startup parameters. Used only on its event loop.
+final class BackendPool {
+    let eventLoop: EventLoop
+    private var cache: IdleConnectionCache<BackendConnection>
+    private var connector: BackendConnector
+    private var cachingEnabled: Bool
+    private var sweeper: Scheduled<Void>?
+    private let logger: Logger
+
+    init(eventLoop: EventLoop, connector: BackendConnector, capacity: Int, lifeTime: TimeAmount,
+         cachingEnabled: Bool, logger: Logger) {
+        self.eventLoop = eventLoop
+        self.connector = connector
+        self.cache = IdleConnectionCache(capacity: capacity, lifeTime: lifeTime)
+        self.cachingEnabled = cachingEnabled
+        self.logger = logger
+    }
+
+    var idleCount: Int { cache.count }
+
+    /// Starts the periodic retirement of connections past `connection_life_time`.
+    func start() {
+        sweeper = eventLoop.assumeIsolated().scheduleTask(in: .seconds(1)) { [self] in
+            cache.expire(now: .now()).forEach { retire($0) }
+            start()
+        }
+    }
+
+    /// Applies reloaded settings.
+    func update(capacity: Int, lifeTime: TimeAmount, cachingEnabled: Bool, connector: BackendConnector) {
+        cache.capacity = cachingEnabled ? capacity : 0
+        cache.lifeTime = lifeTime
+        self.cachingEnabled = cachingEnabled
+        self.connector = connector
+    }
+
+    /// A cached connection for `key`, or a new one.
+    func lease(_ node: BackendNode, key: PoolKey,
+               completion: @escaping (Result<(BackendConnection, reused: Bool), BackendConnectError>) -> Void) {
+        let (cached, expired) = cache.checkout(key, now: .now())
+        expired.forEach { retire($0) }
+        if let cached {
+            cached.onClose = nil
+            completion(.success((cached, true)))
+            return
+        }
+        connector.connect(to: node, key: key, on: eventLoop) { result in
+            completion(result.map { ($0, false) })
+        }
+    }
+
+    /// Takes back a connection whose client left and which has been reset.
+    func giveBack(_ connection: BackendConnection) {
+        guard !connection.isClosed else { return }
+        guard cachingEnabled, !Self.neverCached.contains(connection.key.database) else {
+            retire(connection)
+            return
+        }
+        connection.owner = nil
+        connection.lastReleasedAt = .now()
+        connection.onClose = { [weak self, unowned connection] in
+            self?.cache.remove(connection, key: connection.key)
+        }
+        cache.checkin(connection, key: connection.key, now: connection.lastReleasedAt).forEach { retire($0) }
+    }
+
+    /// Closes every idle connection (shutdown).
+    func closeAll() {
+        sweeper?.cancel()
+        sweeper = nil
+        cache.drain().forEach { retire($0) }
+    }
+
+    private func retire(_ connection: BackendConnection) {
+        connection.onClose = nil
+        connection.owner = nil
+        logger.debug("closing backend connection", metadata: ["node": "\(connection.node.id)", "key": "\(connection.key)"])
+        connection.terminate()
+    }
+
+    /// Template databases must stay free of lingering connections (CREATE DATABASE needs that).
+    private static let neverCached: Set<String> = ["template0", "template1"]
+}

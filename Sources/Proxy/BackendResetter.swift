@@ -1,0 +1,100 @@
+import NIOCore
+import PostgresWire
+
+/// Brings a backend connection whose client left back to a clean idle state — finishing or
+/// abandoning whatever was in flight, then running `reset_query_list` — and returns it to the
+/// pool. A connection that cannot be reset within the time limit is closed instead.
+final class BackendResetter: BackendConnectionOwner {
+    private enum Stage { case draining, resetting, done }
+
+    private let connection: BackendConnection
+    private let pool: BackendPool
+    private let queries: [String]
+    private var stage = Stage.draining
+    private var timer: Scheduled<Void>?
+    /// Keeps the resetter alive while it waits; the connection holds its owner weakly.
+    private var keepAlive: BackendResetter?
+
+    init(connection: BackendConnection, pool: BackendPool, queries: [String]) {
+        self.connection = connection
+        self.pool = pool
+        self.queries = queries
+    }
+
+    func start(timeout: TimeAmount) {
+        guard !connection.isClosed else { return }
+        keepAlive = self
+        connection.owner = self
+        connection.channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
+        timer = connection.channel.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [self] in
+            finish(reusable: false)
+        }
+        if connection.tracker.copyInProgress {
+            var buffer = ByteBuffer()
+            FrontendMessageEncoder.copyFail("client disconnected", into: &buffer)
+            connection.send(buffer, type: FrontendMessageType.copyFail, flush: false)
+        }
+        if connection.tracker.unsyncedExtendedQuery {
+            var buffer = ByteBuffer()
+            FrontendMessageEncoder.sync(into: &buffer)
+            connection.send(buffer, type: FrontendMessageType.sync, flush: false)
+        }
+        connection.channel.flush()
+        advance()
+    }
+
+    private func advance() {
+        guard connection.tracker.isQuiescent else { return }
+        switch stage {
+        case .draining:
+            stage = .resetting
+            connection.clearLastError()
+            let status = connection.tracker.transactionStatus
+            // ABORT is only needed inside a transaction; elsewhere it only warns.
+            let toRun = queries.filter { status != .idle || !Self.isAbort($0) }
+            guard !toRun.isEmpty else { return finish(reusable: status == .idle) }
+            var buffer = ByteBuffer()
+            for query in toRun {
+                FrontendMessageEncoder.query(query, into: &buffer)
+                connection.tracker.frontendSent(FrontendMessageType.query)
+            }
+            connection.channel.writeAndFlush(buffer, promise: nil)
+        case .resetting:
+            finish(reusable: connection.lastError == nil && connection.tracker.transactionStatus == .idle)
+        case .done:
+            break
+        }
+    }
+
+    private func finish(reusable: Bool) {
+        guard stage != .done else { return }
+        stage = .done
+        timer?.cancel()
+        connection.owner = nil
+        if reusable {
+            pool.giveBack(connection)
+        } else {
+            connection.terminate()
+        }
+        keepAlive = nil
+    }
+
+    func backend(_ connection: BackendConnection, didRead bytes: ByteBuffer) {
+        advance()
+    }
+
+    func backendDidFinishReading(_ connection: BackendConnection) {}
+
+    func backend(_ connection: BackendConnection, didClose error: Error?) {
+        stage = .done
+        timer?.cancel()
+        keepAlive = nil
+    }
+
+    func backendWritabilityChanged(_ connection: BackendConnection, isWritable: Bool) {}
+
+    private static func isAbort(_ query: String) -> Bool {
+        let word = query.split(whereSeparator: \.isWhitespace).joined(separator: " ").lowercased()
+        return word == "abort" || word == "rollback"
+    }
+}

@@ -1,0 +1,262 @@
+import Logging
+import NIOCore
+import PostgresWire
+
+/// Startup and authentication of a client session.
+extension ClientSessionHandler {
+    // MARK: Startup packet
+
+    func readStartup(_ bytes: ByteBuffer) {
+        var buffer = startupBuffer ?? context.channel.allocator.buffer(capacity: bytes.readableBytes)
+        var bytes = bytes
+        buffer.writeBuffer(&bytes)
+        startupBuffer = nil
+        while case .awaitingStartup = phase {
+            let packet: StartupPacket?
+            do {
+                packet = try StartupPacket.decode(from: &buffer)
+            } catch .unsupportedProtocol(let major, let minor) {
+                return fatal(ErrorFields(severity: .fatal, sqlState: "0A000",
+                                         message: "unsupported frontend protocol \(major).\(minor): server supports 3.0 to 3.0"))
+            } catch {
+                return protocolViolation("invalid startup packet: \(error)")
+            }
+            guard let packet else {
+                if buffer.readableBytes > 0 { startupBuffer = buffer }
+                return
+            }
+            switch packet {
+            case .sslRequest, .gssEncRequest:
+                // No TLS or GSS encryption: the client goes on in plain text.
+                var reply = context.channel.allocator.buffer(capacity: 1)
+                reply.writeInteger(UInt8(ascii: "N"))
+                context.writeAndFlush(wrapOutboundOut(reply), promise: nil)
+            case .cancel(let key):
+                runtime.cancelRegistry.cancel(key, on: context.eventLoop)
+                end(reason: "cancel request")
+                context.close(promise: nil)
+                return
+            case .startup(let parameters):
+                if buffer.readableBytes > 0 { startupBuffer = buffer }
+                return received(startup: parameters)
+            }
+        }
+    }
+
+    private func received(startup parameters: StartupParameters) {
+        guard let user = parameters.user, !user.isEmpty else {
+            return fatal(ErrorFields(severity: .fatal, sqlState: "28000", message: "no PostgreSQL user name specified in startup packet"))
+        }
+        if parameters["replication"].map({ $0 != "false" && $0 != "off" && $0 != "0" }) ?? false {
+            return fatal(ErrorFields(severity: .fatal, sqlState: "0A000", message: "replication connections are not supported by SwiftPool"))
+        }
+        startup = parameters
+        logger[metadataKey: "user"] = "\(user)"
+        logger[metadataKey: "database"] = "\(parameters.database ?? user)"
+        authTimer?.cancel()
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let id = runtime.admission.acquire(on: context.eventLoop, waitAtMost: settings.clientWaitTimeout) { outcome in
+            loopBound.value.admission(outcome)
+        }
+        if case .awaitingStartup = phase { phase = .awaitingSlot(id) }
+    }
+
+    private func admission(_ outcome: ClientAdmission.Outcome) {
+        guard case .awaitingSlot = phase else {
+            // The client left while waiting; a slot that still arrived goes straight back.
+            if case .granted = outcome { runtime.admission.release() }
+            return
+        }
+        switch outcome {
+        case .granted:
+            holdsSlot = true
+            startAuthTimer()
+            beginAuthentication()
+        case .refused, .timedOut:
+            logger.warning("client refused: all num_init_children slots are busy")
+            fatal(ErrorFields(severity: .fatal, sqlState: "53300", message: "sorry, too many clients already",
+                              hint: "All \(settings.numInitChildren) client slots (num_init_children) are in use; retry later."))
+        }
+    }
+
+    // MARK: Authentication
+
+    private func beginAuthentication() {
+        guard let startup, let user = startup.user else { return }
+        let database = startup.database ?? user
+        guard let policy = runtime.authPolicy else {
+            // Without pool_hba: ask the client for what the backend asks for, as Pgpool-II does.
+            return connectBackend(then: .authenticateClientLikeBackend)
+        }
+        let info = ClientConnectionInfo(remoteAddress: remoteAddress, user: user, database: database)
+        let host = remoteAddress.map { "host \"\($0)\"" } ?? "local connection"
+        switch policy(info) {
+        case .noEntry:
+            logger.info("client rejected: no pool_hba.conf entry")
+            fatal(ErrorFields(severity: .fatal, sqlState: "28000",
+                              message: "no pool_hba.conf entry for \(host), user \"\(user)\", database \"\(database)\", no encryption"))
+        case .reject:
+            logger.info("client rejected by pool_hba.conf")
+            fatal(ErrorFields(severity: .fatal, sqlState: "28000",
+                              message: "pool_hba.conf rejects connection for \(host), user \"\(user)\", database \"\(database)\", no encryption"))
+        case .authenticate(let method):
+            authenticateClient(method: method, then: .connectBackend)
+        }
+    }
+
+    func authenticateClient(method: AuthMethod, then next: AfterClientAuth) {
+        guard let user = startup?.user else { return }
+        var machine = ClientAuthMachine(
+            method: method, user: user, stored: runtime.credentials.password(for: user),
+            clientSideKeys: method == .scramSHA256 ? runtime.credentials.clientSideKeys(for: user) : nil)
+        let first = machine.start()
+        phase = .authenticating(machine, then: next)
+        perform(first)
+        if case .authenticating = phase, let held = startupBuffer {
+            startupBuffer = nil
+            readAuthentication(held)
+        }
+    }
+
+    func readAuthentication(_ bytes: ByteBuffer) {
+        do {
+            try splitter.feed(bytes) { message in
+                guard case .authenticating(var machine, let next) = phase else { return }
+                guard message.type == FrontendMessageType.password else {
+                    return protocolViolation("expected password response, got message type '\(Character(Unicode.Scalar(message.type)))'")
+                }
+                let action = machine.receive(passwordMessage: message.body)
+                phase = .authenticating(machine, then: next)
+                perform(action)
+            }
+        } catch {
+            protocolViolation("\(error)")
+        }
+    }
+
+    private func perform(_ action: ClientAuthMachine.Action) {
+        guard case .authenticating(_, let next) = phase else { return }
+        switch action {
+        case .send(let bytes):
+            context.writeAndFlush(wrapOutboundOut(bytes), promise: nil)
+        case .sendAndAuthenticate(let bytes):
+            context.write(wrapOutboundOut(bytes), promise: nil)
+            clientAuthenticated(then: next)
+        case .authenticated:
+            clientAuthenticated(then: next)
+        case .fail(let error):
+            logger.info("client authentication failed", metadata: ["sqlstate": "\(error.sqlState ?? "")"])
+            fatal(error)
+        }
+    }
+
+    private func clientAuthenticated(then next: AfterClientAuth) {
+        switch next {
+        case .connectBackend:
+            connectBackend(then: .finishLogin)
+        case .finishLogin:
+            finishLogin()
+        case .reportBackendFailure(let failure):
+            reportBackendFailure(failure)
+        }
+    }
+
+    // MARK: Backend
+
+    private func connectBackend(then next: AfterBackend) {
+        guard let startup else { return }
+        guard let node = runtime.primaryNode() else {
+            return fatal(ErrorFields(severity: .fatal, sqlState: "57P03", message: "no backend node is available",
+                                     hint: "Every backend node is down or detached."))
+        }
+        phase = .connectingBackend(next)
+        pool.lease(node, key: PoolKey(nodeID: node.id, startup: startup)) { [self] result in
+            guard case .connectingBackend = phase else {
+                // The client left meanwhile: hand the connection back untouched.
+                if case .success(let (connection, _)) = result { pool.giveBack(connection) }
+                return
+            }
+            switch result {
+            case .success(let (connection, reused)):
+                backend = connection
+                connection.owner = self
+                logger.debug("backend leased", metadata: ["node": "\(node.id)", "reused": "\(reused)"])
+                switch next {
+                case .finishLogin: finishLogin()
+                case .authenticateClientLikeBackend: authenticateClient(method: connection.authMethod, then: .finishLogin)
+                }
+            case .failure(let failure):
+                backendLeaseFailed(failure, next: next)
+            }
+        }
+    }
+
+    private func backendLeaseFailed(_ failure: BackendConnectError, next: AfterBackend) {
+        guard case .loginFailed(_, let reason) = failure, case .authenticateClientLikeBackend = next else {
+            return reportBackendFailure(failure)
+        }
+        // The backend refused SwiftPool's login before the client proved anything. Authenticate
+        // the client first so that the error reveals nothing to someone without the password;
+        // an unknown user runs a full SCRAM exchange that fails like a wrong password.
+        _ = reason
+        guard let user = startup?.user else { return }
+        let method: AuthMethod
+        switch runtime.credentials.password(for: user) {
+        case .md5: method = .md5
+        default: method = .scramSHA256
+        }
+        authenticateClient(method: method, then: .reportBackendFailure(failure))
+    }
+
+    private func reportBackendFailure(_ failure: BackendConnectError) {
+        logger.warning("backend login failed", metadata: ["node": "\(failure.node.id)", "error": "\(failure)"])
+        switch failure {
+        case .loginFailed(_, .rejected(let fields)):
+            var fields = fields
+            fields.fields[UInt8(ascii: "S")] = "FATAL"
+            fields.fields[UInt8(ascii: "V")] = "FATAL"
+            fatal(fields)
+        case .loginFailed(let node, .noUsablePassword(let method)):
+            fatal(ErrorFields(severity: .fatal, sqlState: "28P01",
+                              message: "password authentication failed for user \"\(startup?.user ?? "")\"",
+                              detail: "SwiftPool has no password in pool_passwd usable for \(method.rawValue) authentication to \(node)."))
+        case .loginFailed(let node, .protocolViolation(let text)):
+            fatal(ErrorFields(severity: .fatal, sqlState: "08P01", message: "\(node) violated the protocol during login: \(text)"))
+        case .unreachable(let node, let error):
+            fatal(ErrorFields(severity: .fatal, sqlState: "08006", message: "cannot connect to \(node): \(error)",
+                              hint: "Check that the backend is running and accepts TCP connections."))
+        case .closedDuringLogin(let node):
+            fatal(ErrorFields(severity: .fatal, sqlState: "08006", message: "\(node) closed the connection during login"))
+        case .timedOut(let node):
+            fatal(ErrorFields(severity: .fatal, sqlState: "08006", message: "timed out connecting to \(node)"))
+        }
+    }
+
+    /// Both sides are authenticated: tell the client, and start forwarding.
+    func finishLogin() {
+        guard let backend else { return }
+        authTimer?.cancel()
+        let key = runtime.cancelRegistry.register()
+        clientKey = key
+        runtime.cancelRegistry.setTarget(.init(node: backend.node, backendKey: backend.backendKey), for: key)
+        var buffer = context.channel.allocator.buffer(capacity: 512)
+        BackendMessageEncoder.authenticationOk(into: &buffer)
+        for (name, value) in backend.parameters.entries {
+            BackendMessageEncoder.parameterStatus(name: name, value: value, into: &buffer)
+        }
+        BackendMessageEncoder.backendKeyData(key, into: &buffer)
+        BackendMessageEncoder.readyForQuery(backend.tracker.transactionStatus, into: &buffer)
+        context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+        phase = .forwarding
+        lastClientActivity = .now()
+        startIdleTimer(after: settings.clientIdleLimit)
+        if settings.logConnections {
+            logger.info("client connected", metadata: ["node": "\(backend.node.id)", "remote": "\(remoteAddress ?? "local")"])
+        }
+        if let held = startupBuffer {
+            startupBuffer = nil
+            forwardFromClient(held)
+            backend.channel.flush()
+        }
+    }
+}

@@ -1,0 +1,256 @@
+import Logging
+import NIOCore
+import PostgresWire
+
+/// One client connection: startup, authentication, then forwarding between the client and its
+/// backend connection until either side leaves. Lives on the client channel's event loop; its
+/// backend connections live on the same loop.
+final class ClientSessionHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    enum Phase {
+        case awaitingStartup
+        case awaitingSlot(UInt64)
+        case authenticating(ClientAuthMachine, then: AfterClientAuth)
+        case connectingBackend(AfterBackend)
+        case forwarding
+        case closed
+    }
+
+    /// What follows a successful client authentication.
+    enum AfterClientAuth {
+        /// pool_hba mode: connect to the backend next.
+        case connectBackend
+        /// The backend is already connected: finish the login.
+        case finishLogin
+        /// The backend refused SwiftPool's login: tell the authenticated client why.
+        case reportBackendFailure(BackendConnectError)
+    }
+
+    /// What follows a successful backend lease.
+    enum AfterBackend {
+        case finishLogin
+        /// Ask the client for the password the way the backend asked SwiftPool.
+        case authenticateClientLikeBackend
+    }
+
+    let runtime: ProxyRuntime
+    let pool: BackendPool
+    let settings: ProxySettings
+    let sessions: SessionRegistry
+    let sessionID: UInt64
+    var logger: Logger
+
+    var context: ChannelHandlerContext!
+    var phase = Phase.awaitingStartup
+    var startupBuffer: ByteBuffer?
+    var splitter: MessageSplitter
+    var startup: StartupParameters?
+    var backend: BackendConnection?
+    var clientKey: BackendKey?
+    var holdsSlot = false
+    var authTimer: Scheduled<Void>?
+    var idleTimer: Scheduled<Void>?
+    var lastClientActivity = NIODeadline.now()
+    var remoteAddress: String?
+
+    init(runtime: ProxyRuntime, pool: BackendPool, sessions: SessionRegistry, sessionID: UInt64) {
+        self.runtime = runtime
+        self.pool = pool
+        self.sessions = sessions
+        self.sessionID = sessionID
+        self.settings = runtime.settings
+        self.splitter = MessageSplitter(maxMessageLength: settings.maxMessageLength)
+        var logger = runtime.logger
+        logger[metadataKey: "session"] = "\(sessionID)"
+        self.logger = logger
+    }
+
+    // MARK: Channel events
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        sessions.add(self)
+        remoteAddress = context.channel.remoteAddress?.ipAddress
+        startAuthTimer()
+        context.fireChannelActive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let bytes = unwrapInboundIn(data)
+        switch phase {
+        case .forwarding:
+            forwardFromClient(bytes)
+        case .awaitingStartup:
+            readStartup(bytes)
+        case .authenticating:
+            readAuthentication(bytes)
+        case .awaitingSlot, .connectingBackend:
+            // A client may pipeline nothing before AuthenticationOk but its password messages;
+            // keep what arrives for the phase that reads it.
+            var held = startupBuffer ?? context.channel.allocator.buffer(capacity: bytes.readableBytes)
+            var bytes = bytes
+            held.writeBuffer(&bytes)
+            startupBuffer = held
+        case .closed:
+            break
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if case .forwarding = phase, let backend {
+            backend.channel.flush()
+        }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        // Backpressure: stop reading from the backend while the client cannot keep up.
+        backend?.channel.setOption(ChannelOptions.autoRead, value: context.channel.isWritable).whenFailure { _ in }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        logger.debug("client connection error", metadata: ["error": "\(error)"])
+        context.close(promise: nil)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        end(reason: "client disconnected")
+    }
+
+    // MARK: Forwarding
+
+    func forwardFromClient(_ bytes: ByteBuffer) {
+        guard let backend else { return }
+        lastClientActivity = .now()
+        do {
+            try splitter.feed(bytes) { message in
+                guard case .forwarding = phase else { return }
+                if message.type == FrontendMessageType.terminate {
+                    end(reason: "client terminated")
+                    context.close(promise: nil)
+                    return
+                }
+                backend.tracker.frontendSent(message.type)
+                backend.channel.write(message.bytes, promise: nil)
+            }
+        } catch {
+            protocolViolation("\(error)")
+        }
+    }
+
+    /// Sends a FATAL 08P01 and closes, as PostgreSQL does on a protocol violation.
+    func protocolViolation(_ message: String) {
+        logger.warning("protocol violation from client", metadata: ["error": "\(message)"])
+        fatal(ErrorFields(severity: .fatal, sqlState: "08P01", message: "protocol violation: \(message)"))
+    }
+
+    /// Sends a FATAL error and closes the client connection.
+    func fatal(_ error: ErrorFields) {
+        guard context.channel.isActive else { return end(reason: error.message ?? "error") }
+        var buffer = context.channel.allocator.buffer(capacity: 128)
+        BackendMessageEncoder.errorResponse(error, into: &buffer)
+        context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+        end(reason: error.message ?? "error")
+        context.close(promise: nil)
+    }
+
+    /// Shuts the session down for SwiftPool's own shutdown.
+    func terminateForShutdown() {
+        if let backend {
+            self.backend = nil
+            backend.owner = nil
+            backend.terminate()
+        }
+        fatal(ErrorFields(severity: .fatal, sqlState: "57P01", message: "terminating connection due to administrator command"))
+    }
+
+    // MARK: Timers
+
+    func startAuthTimer() {
+        authTimer?.cancel()
+        authTimer = context.eventLoop.assumeIsolated().scheduleTask(in: settings.authenticationTimeout) { [self] in
+            logger.info("authentication timed out")
+            fatal(ErrorFields(severity: .fatal, sqlState: "08006", message: "canceling authentication due to timeout"))
+        }
+    }
+
+    func startIdleTimer(after delay: TimeAmount) {
+        guard settings.clientIdleLimit > .zero else { return }
+        idleTimer = context.eventLoop.assumeIsolated().scheduleTask(in: delay) { [self] in
+            guard case .forwarding = phase else { return }
+            let idle = NIODeadline.now() - lastClientActivity
+            if idle >= settings.clientIdleLimit, backend?.tracker.isQuiescent ?? true {
+                let seconds = settings.clientIdleLimit.nanoseconds / 1_000_000_000
+                logger.info("client idle limit reached")
+                fatal(ErrorFields(severity: .fatal, sqlState: "57P05",
+                                  message: "terminating connection because it was idle for \(seconds) seconds (client_idle_limit)"))
+            } else {
+                startIdleTimer(after: max(.milliseconds(100), settings.clientIdleLimit - idle))
+            }
+        }
+    }
+
+    // MARK: The end
+
+    /// Releases everything the session holds. Safe to call more than once.
+    func end(reason: String) {
+        if case .closed = phase { return }
+        let previous = phase
+        phase = .closed
+        authTimer?.cancel()
+        idleTimer?.cancel()
+        sessions.remove(self)
+        if case .awaitingSlot(let id) = previous, runtime.admission.cancel(id) {
+            // Still queued: nothing was granted.
+        }
+        if holdsSlot {
+            holdsSlot = false
+            runtime.admission.release()
+        }
+        if let clientKey {
+            runtime.cancelRegistry.unregister(clientKey)
+            self.clientKey = nil
+        }
+        if let backend {
+            self.backend = nil
+            release(backend)
+        }
+        if case .forwarding = previous, settings.logDisconnections {
+            logger.info("client disconnected", metadata: ["reason": "\(reason)"])
+        }
+    }
+
+    private func release(_ backend: BackendConnection) {
+        backend.owner = nil
+        guard !backend.isClosed else { return }
+        BackendResetter(connection: backend, pool: pool, queries: settings.resetQueries)
+            .start(timeout: settings.resetTimeout)
+    }
+}
+
+extension ClientSessionHandler: BackendConnectionOwner {
+    func backend(_ connection: BackendConnection, didRead bytes: ByteBuffer) {
+        context.write(wrapOutboundOut(bytes), promise: nil)
+    }
+
+    func backendDidFinishReading(_ connection: BackendConnection) {
+        context.flush()
+    }
+
+    func backend(_ connection: BackendConnection, didClose error: Error?) {
+        guard backend === connection else { return }
+        backend = nil
+        logger.warning("backend connection lost", metadata: ["node": "\(connection.node.id)"])
+        fatal(ErrorFields(severity: .fatal, sqlState: "08006",
+                          message: "\(connection.node) closed the connection unexpectedly",
+                          hint: "The backend may have crashed or been shut down; reconnect to continue."))
+    }
+
+    func backendWritabilityChanged(_ connection: BackendConnection, isWritable: Bool) {
+        context.channel.setOption(ChannelOptions.autoRead, value: isWritable).whenFailure { _ in }
+    }
+}

@@ -1,0 +1,84 @@
+import NIOConcurrencyHelpers
+import PostgresWire
+
+/// A password as pool_passwd holds it.
+public enum StoredPassword: Sendable, Equatable {
+    case plain(String)
+    /// `md5` + hex(md5(password ‖ user)).
+    case md5(String)
+    /// A SCRAM verifier: enough to check a client, not to log in to a backend.
+    case scram(SCRAMKeys)
+}
+
+/// Passwords by user name plus the SCRAM keys derived from them.
+///
+/// Key derivation (PBKDF2, thousands of rounds) happens once per user and salt; every later login
+/// of that user, on the client and on the backend side, reuses the cached keys.
+public final class CredentialStore: Sendable {
+    private struct BackendKeyID: Hashable {
+        var password: String
+        var salt: [UInt8]
+        var iterations: Int
+    }
+
+    private struct State {
+        var passwords: [String: StoredPassword]
+        var clientSideKeys: [String: SCRAMKeys] = [:]
+        var backendSideKeys: [BackendKeyID: SCRAMKeys] = [:]
+    }
+
+    private let state: NIOLockedValueBox<State>
+    /// Iterations used for the keys SwiftPool presents to its clients (PostgreSQL's default).
+    public let iterations: Int
+
+    public init(passwords: [String: StoredPassword], iterations: Int = 4096) {
+        self.state = NIOLockedValueBox(State(passwords: passwords))
+        self.iterations = iterations
+    }
+
+    /// Replaces the passwords (on reload); derived keys of changed users are dropped.
+    public func replacePasswords(_ passwords: [String: StoredPassword]) {
+        state.withLockedValue { state in
+            for (user, old) in state.passwords where passwords[user] != old {
+                state.clientSideKeys[user] = nil
+            }
+            state.passwords = passwords
+            state.backendSideKeys.removeAll()
+        }
+    }
+
+    public func password(for user: String) -> StoredPassword? {
+        state.withLockedValue { $0.passwords[user] }
+    }
+
+    /// The keys a client must prove knowledge of, or nil when the user has no usable entry.
+    public func clientSideKeys(for user: String) -> SCRAMKeys? {
+        if let cached = state.withLockedValue({ $0.clientSideKeys[user] }) { return cached }
+        let derived: SCRAMKeys
+        switch password(for: user) {
+        case .plain(let password):
+            var generator = SystemRandomNumberGenerator()
+            let salt = (0..<16).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            guard let keys = try? SCRAMKeys.derive(password: password, salt: salt, iterations: iterations) else { return nil }
+            derived = keys
+        case .scram(let keys):
+            derived = keys
+        case .md5, nil:
+            return nil
+        }
+        return state.withLockedValue { state in
+            if let raced = state.clientSideKeys[user] { return raced }
+            state.clientSideKeys[user] = derived
+            return derived
+        }
+    }
+
+    /// The keys to log in to a backend that offered `salt` and `iterations`.
+    public func backendSideKeys(password: String, salt: [UInt8], iterations: Int) throws -> SCRAMKeys {
+        let id = BackendKeyID(password: password, salt: salt, iterations: iterations)
+        if let cached = state.withLockedValue({ $0.backendSideKeys[id] }) { return cached }
+        let keys = try SCRAMKeys.derive(password: password, salt: salt, iterations: iterations)
+        state.withLockedValue { $0.backendSideKeys[id] = keys }
+        return keys
+    }
+}

@@ -1,0 +1,38 @@
+import NIOCore
+
+/// The settings the data path needs, taken from pgpool.conf by the executable.
+public struct ProxySettings: Sendable, Equatable {
+    /// Addresses to listen on ("*" for all, "localhost" for loopback).
+    public var listenAddresses: [String] = ["localhost"]
+    public var port = 9999
+    /// Directory for the Unix socket `.s.PGSQL.<port>`; nil for none.
+    public var socketDirectory: String? = "/tmp"
+    public var numInitChildren = 32
+    public var reservedConnections = 0
+    public var maxPool = 4
+    public var connectionCache = true
+    /// Zero: cached connections never expire.
+    public var connectionLifeTime: TimeAmount = .zero
+    /// Zero: clients may stay idle forever.
+    public var clientIdleLimit: TimeAmount = .zero
+    public var authenticationTimeout: TimeAmount = .seconds(60)
+    /// How long a client beyond num_init_children waits for a slot before 53300.
+    public var clientWaitTimeout: TimeAmount = .seconds(5)
+    public var backendConnectTimeout: TimeAmount = .seconds(10)
+    public var resetQueries = ["ABORT", "DISCARD ALL"]
+    public var resetTimeout: TimeAmount = .seconds(10)
+    public var enablePoolHBA = false
+    public var allowClearTextFrontendAuth = false
+    public var maxMessageLength = 1 << 30
+    public var logConnections = false
+    public var logDisconnections = false
+
+    public init() {}
+
+    /// Idle connections each of `loops` event loops may cache.
+    public func cacheCapacity(perLoopOf loops: Int) -> Int {
+        guard connectionCache else { return 0 }
+        let total = numInitChildren * maxPool
+        return (total + loops - 1) / max(1, loops)
+    }
+}

@@ -1,0 +1,113 @@
+import Foundation
+import Testing
+@testable import PostgresWire
+
+@Suite("SCRAM-SHA-256")
+struct SCRAMTests {
+    // RFC 7677 §3: user "user", password "pencil".
+    let clientNonce = "rOprNGfwEbeRWgbNEkqO"
+    let serverFirst = "r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096"
+
+    @Test func clientProofMatchesRFC7677() throws {
+        var client = SCRAMClient(nonce: clientNonce)
+        // The RFC's client-first-bare names the user; PostgreSQL's leaves it empty, so rebuild the
+        // RFC exchange through the primitives with the RFC's exact auth message.
+        let keys = try SCRAMKeys.derive(password: "pencil", salt: Array(Data(base64Encoded: "W22ZaJ0SNY7soEsUEjb6gQ==")!), iterations: 4096)
+        let authMessage = "n=user,r=\(clientNonce),\(serverFirst),c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0"
+        let proof = SCRAM.xor(keys.clientKey!, SCRAM.hmac(key: keys.storedKey, authMessage))
+        #expect(Data(proof).base64EncodedString() == "dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=")
+        let serverSignature = SCRAM.hmac(key: keys.serverKey, authMessage)
+        #expect(Data(serverSignature).base64EncodedString() == "6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=")
+        // And the client answers a server-first with a well-formed client-final.
+        let final = try client.respond(toServerFirst: serverFirst) { _, _ in keys }
+        #expect(final.hasPrefix("c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p="))
+    }
+
+    @Test func clientAndServerAgree() throws {
+        let keys = try SCRAMKeys.derive(password: "s3cret", salt: Array("0123456789abcdef".utf8), iterations: 4096)
+        var server = SCRAMServer(keys: keys)
+        var client = SCRAMClient()
+        let serverFirst = try server.receiveClientFirst(mechanism: "SCRAM-SHA-256", message: client.clientFirstMessage)
+        let clientFinal = try client.respond(toServerFirst: serverFirst) { salt, iterations in
+            try SCRAMKeys.derive(password: "s3cret", salt: salt, iterations: iterations)
+        }
+        guard case .success(let serverFinal) = try server.receiveClientFinal(clientFinal) else {
+            Issue.record("server rejected a correct proof")
+            return
+        }
+        try client.verify(serverFinal: serverFinal)
+    }
+
+    @Test func serverRejectsWrongPassword() throws {
+        let keys = try SCRAMKeys.derive(password: "right", salt: Array("salt-salt-salt!!".utf8), iterations: 4096)
+        var server = SCRAMServer(keys: keys)
+        var client = SCRAMClient()
+        let serverFirst = try server.receiveClientFirst(mechanism: "SCRAM-SHA-256", message: client.clientFirstMessage)
+        let clientFinal = try client.respond(toServerFirst: serverFirst) { salt, iterations in
+            try SCRAMKeys.derive(password: "wrong", salt: salt, iterations: iterations)
+        }
+        #expect(try server.receiveClientFinal(clientFinal) == .failure)
+    }
+
+    @Test func unknownUserFailsEvenWithMatchingProof() throws {
+        let keys = try SCRAMKeys.derive(password: "x", salt: Array("salt-salt-salt!!".utf8), iterations: 4096)
+        var server = SCRAMServer(keys: keys, credentialIsValid: false)
+        var client = SCRAMClient()
+        let serverFirst = try server.receiveClientFirst(mechanism: "SCRAM-SHA-256", message: client.clientFirstMessage)
+        let clientFinal = try client.respond(toServerFirst: serverFirst) { salt, iterations in
+            try SCRAMKeys.derive(password: "x", salt: salt, iterations: iterations)
+        }
+        #expect(try server.receiveClientFinal(clientFinal) == .failure)
+    }
+
+    @Test func serverRefusesChannelBindingAndOtherMechanisms() {
+        let keys = SCRAMKeys(salt: [1], iterations: 4096, storedKey: [], serverKey: [])
+        var server = SCRAMServer(keys: keys)
+        #expect(throws: SCRAMServer.Failure.channelBindingNotSupported) {
+            try server.receiveClientFirst(mechanism: "SCRAM-SHA-256", message: "p=tls-server-end-point,,n=,r=abc")
+        }
+        #expect(throws: SCRAMServer.Failure.unsupportedMechanism("SCRAM-SHA-1")) {
+            try server.receiveClientFirst(mechanism: "SCRAM-SHA-1", message: "n,,n=,r=abc")
+        }
+        #expect(throws: SCRAMServer.Failure.malformedClientMessage("n,,n=")) {
+            try server.receiveClientFirst(mechanism: "SCRAM-SHA-256", message: "n,,n=")
+        }
+    }
+
+    @Test func clientRejectsForeignNonceAndBadSignature() throws {
+        var client = SCRAMClient(nonce: "abc")
+        #expect(throws: SCRAMClient.Failure.nonceMismatch) {
+            try client.respond(toServerFirst: "r=xyz123,s=QUJD,i=4096") { _, _ in SCRAMKeys(salt: [], iterations: 1, storedKey: [], serverKey: []) }
+        }
+        let keys = try SCRAMKeys.derive(password: "p", salt: Array("ABC".utf8), iterations: 4096)
+        _ = try client.respond(toServerFirst: "r=abcdef,s=QUJD,i=4096") { _, _ in keys }
+        #expect(throws: SCRAMClient.Failure.serverSignatureMismatch) {
+            try client.verify(serverFinal: "v=AAAA")
+        }
+        #expect(throws: SCRAMClient.Failure.serverError("invalid-proof")) {
+            try client.verify(serverFinal: "e=invalid-proof")
+        }
+    }
+
+    @Test func parsesPostgresVerifier() throws {
+        let keys = try SCRAMKeys.derive(password: "pw", salt: Array("0123456789abcdef".utf8), iterations: 4096)
+        let verifier = "SCRAM-SHA-256$4096:\(Data(keys.salt).base64EncodedString())$\(Data(keys.storedKey).base64EncodedString()):\(Data(keys.serverKey).base64EncodedString())"
+        let parsed = try #require(SCRAMKeys(verifier: verifier))
+        #expect(parsed.storedKey == keys.storedKey)
+        #expect(parsed.serverKey == keys.serverKey)
+        #expect(parsed.iterations == 4096)
+        #expect(SCRAMKeys(verifier: "md5abc") == nil)
+        #expect(SCRAMKeys(verifier: "SCRAM-SHA-256$x:y$z") == nil)
+    }
+
+    @Test func md5MatchesPostgres() {
+        // md5 of "postgrespass" + "postgres", as PostgreSQL stores it.
+        #expect(MD5Password.storedHash(password: "secret", user: "alice") == "md5" + MD5Password.hex(Insecure_md5("secretalice")))
+        let response = MD5Password.response(password: "secret", user: "alice", salt: [1, 2, 3, 4])
+        #expect(response == MD5Password.response(storedHash: MD5Password.storedHash(password: "secret", user: "alice"), salt: [1, 2, 3, 4]))
+        #expect(response.count == 35 && response.hasPrefix("md5"))
+    }
+}
+
+import Crypto
+private func Insecure_md5(_ text: String) -> [UInt8] { Array(Insecure.MD5.hash(data: Array(text.utf8))) }
