@@ -1,0 +1,190 @@
+import NIOCore
+import Testing
+@testable import PostgresWire
+
+@Suite("Framing")
+struct FramingTests {
+    /// Three messages: a Query, a Sync and a Terminate.
+    func sampleStream() -> ByteBuffer {
+        var buffer = ByteBuffer()
+        FrontendMessageEncoder.query("SELECT 1", into: &buffer)
+        FrontendMessageEncoder.sync(into: &buffer)
+        FrontendMessageEncoder.terminate(into: &buffer)
+        return buffer
+    }
+
+    @Test func splitterYieldsCompleteMessagesForEverySplit() throws {
+        let stream = sampleStream()
+        let bytes = Array(stream.readableBytesView)
+        for cut in 0...bytes.count {
+            for secondCut in cut...bytes.count {
+                var splitter = MessageSplitter(maxMessageLength: 1 << 20)
+                var types: [UInt8] = []
+                var total = 0
+                for part in [bytes[..<cut], bytes[cut..<secondCut], bytes[secondCut...]] {
+                    try splitter.feed(ByteBuffer(bytes: part)) { message in
+                        types.append(message.type)
+                        total += message.bytes.readableBytes
+                    }
+                }
+                #expect(types == Array("QSX".utf8), "cuts \(cut) \(secondCut)")
+                #expect(total == bytes.count)
+                #expect(splitter.bufferedByteCount == 0)
+            }
+        }
+    }
+
+    @Test func splitterEnforcesLengthLimit() {
+        var splitter = MessageSplitter(maxMessageLength: 100)
+        var buffer = ByteBuffer()
+        buffer.writeInteger(UInt8(ascii: "Q"))
+        buffer.writeInteger(Int32(1000))
+        #expect(throws: FramingError(messageType: UInt8(ascii: "Q"), length: 1000, limit: 100)) {
+            try splitter.feed(buffer) { _ in }
+        }
+        var tooShort = ByteBuffer()
+        tooShort.writeInteger(UInt8(ascii: "Q"))
+        tooShort.writeInteger(Int32(2))
+        var fresh = MessageSplitter(maxMessageLength: 100)
+        #expect(throws: FramingError.self) { try fresh.feed(tooShort) { _ in } }
+    }
+
+    @Test func observerSeesWatchedMessagesAcrossEverySplit() throws {
+        var stream = ByteBuffer()
+        BackendMessageEncoder.parameterStatus(name: "TimeZone", value: "UTC", into: &stream)
+        stream.writeMessage(type: BackendMessageType.dataRow) { $0.writeInteger(Int16(1)); $0.writeInteger(Int32(3)); $0.writeString("abc") }
+        BackendMessageEncoder.readyForQuery(.inTransaction, into: &stream)
+        let bytes = Array(stream.readableBytesView)
+        for cut in 0...bytes.count {
+            var observer = BackendStreamObserver(watching: [BackendMessageType.readyForQuery, BackendMessageType.parameterStatus], maxMessageLength: 1 << 20)
+            var seen: [String] = []
+            for part in [bytes[..<cut], bytes[cut...]] {
+                try observer.scan(ByteBuffer(bytes: part)) { event in
+                    if event.type == BackendMessageType.readyForQuery {
+                        seen.append("Z\(try BackendMessageDecoder.readyForQuery(body: event.body))")
+                    } else {
+                        let (name, value) = try BackendMessageDecoder.parameterStatus(body: event.body)
+                        seen.append("S\(name)=\(value)")
+                    }
+                }
+            }
+            #expect(seen == ["STimeZone=UTC", "ZinTransaction"], "cut \(cut)")
+            #expect(observer.isAtMessageBoundary)
+        }
+    }
+
+    @Test func observerRejectsImpossibleLength() {
+        var observer = BackendStreamObserver(watching: [], maxMessageLength: 1 << 20)
+        var buffer = ByteBuffer()
+        buffer.writeInteger(UInt8(ascii: "D"))
+        buffer.writeInteger(Int32(-5))
+        #expect(throws: FramingError.self) { try observer.scan(buffer) { _ in } }
+    }
+}
+
+@Suite("Startup packets")
+struct StartupPacketTests {
+    @Test func roundTripsEveryKind() throws {
+        let packets: [StartupPacket] = [
+            .sslRequest, .gssEncRequest, .cancel(BackendKey(processID: 42, secretKey: -7)),
+            .startup(StartupParameters(pairs: [("user", "alice"), ("database", "db"), ("application_name", "psql")])),
+        ]
+        for packet in packets {
+            var buffer = ByteBuffer()
+            packet.encode(into: &buffer)
+            let bytes = Array(buffer.readableBytesView)
+            // Byte by byte: nil until complete, then the packet.
+            var partial = ByteBuffer()
+            for (index, byte) in bytes.enumerated() {
+                partial.writeInteger(byte)
+                let decoded = try StartupPacket.decode(from: &partial)
+                if index < bytes.count - 1 { #expect(decoded == nil) } else { #expect(decoded == packet) }
+            }
+        }
+    }
+
+    @Test func databaseDefaultsToUser() {
+        let parameters = StartupParameters(pairs: [("user", "bob")])
+        #expect(parameters.database == "bob")
+        #expect(parameters["application_name"] == nil)
+    }
+
+    @Test func rejectsBadLengthsAndProtocols() {
+        var tooLong = ByteBuffer()
+        tooLong.writeInteger(Int32(20_000))
+        #expect(throws: StartupPacketError.invalidLength(20_000)) { try StartupPacket.decode(from: &tooLong) }
+        var tooShort = ByteBuffer()
+        tooShort.writeInteger(Int32(4))
+        #expect(throws: StartupPacketError.invalidLength(4)) { try StartupPacket.decode(from: &tooShort) }
+        var v2 = ByteBuffer()
+        v2.writeInteger(Int32(8))
+        v2.writeInteger(Int32(2 << 16))
+        #expect(throws: StartupPacketError.unsupportedProtocol(major: 2, minor: 0)) { try StartupPacket.decode(from: &v2) }
+        var unterminated = ByteBuffer()
+        unterminated.writeInteger(Int32(13))
+        unterminated.writeInteger(ProtocolCode.protocolVersion3)
+        unterminated.writeString("users")
+        #expect(throws: StartupPacketError.self) { try StartupPacket.decode(from: &unterminated) }
+    }
+}
+
+@Suite("Message codecs")
+struct MessageCodecTests {
+    @Test func errorFieldsRoundTrip() {
+        let fields = ErrorFields(severity: .fatal, sqlState: "53300", message: "sorry, too many clients already", detail: "d", hint: "h")
+        var buffer = ByteBuffer()
+        BackendMessageEncoder.errorResponse(fields, into: &buffer)
+        #expect(buffer.readInteger(as: UInt8.self) == BackendMessageType.errorResponse)
+        let length = Int(buffer.readInteger(as: Int32.self)!)
+        #expect(length == buffer.readableBytes + 4)
+        let decoded = ErrorFields.decode(body: buffer)
+        #expect(decoded == fields)
+        #expect(decoded.sqlState == "53300")
+        #expect(decoded.severity == "FATAL")
+    }
+
+    @Test func authenticationRequestsRoundTrip() throws {
+        func decode(_ write: (inout ByteBuffer) -> Void) throws -> AuthenticationRequest {
+            var buffer = ByteBuffer()
+            write(&buffer)
+            buffer.moveReaderIndex(forwardBy: 5)
+            return try BackendMessageDecoder.authentication(body: buffer)
+        }
+        #expect(try decode { BackendMessageEncoder.authenticationOk(into: &$0) } == .ok)
+        #expect(try decode { BackendMessageEncoder.authenticationCleartextPassword(into: &$0) } == .cleartextPassword)
+        #expect(try decode { BackendMessageEncoder.authenticationMD5Password(salt: [1, 2, 3, 4], into: &$0) } == .md5Password(salt: [1, 2, 3, 4]))
+        #expect(try decode { BackendMessageEncoder.authenticationSASL(mechanisms: ["SCRAM-SHA-256"], into: &$0) } == .sasl(mechanisms: ["SCRAM-SHA-256"]))
+        #expect(try decode { BackendMessageEncoder.authenticationSASLContinue("r=x", into: &$0) } == .saslContinue("r=x"))
+        #expect(try decode { BackendMessageEncoder.authenticationSASLFinal("v=y", into: &$0) } == .saslFinal("v=y"))
+        #expect(try decode { $0.writeMessage(type: BackendMessageType.authentication) { $0.writeInteger(Int32(7)) } } == .unsupported(code: 7))
+    }
+
+    @Test func backendMessagesRoundTrip() throws {
+        var buffer = ByteBuffer()
+        BackendMessageEncoder.parameterStatus(name: "server_version", value: "15.1", into: &buffer)
+        BackendMessageEncoder.backendKeyData(BackendKey(processID: 9, secretKey: 10), into: &buffer)
+        BackendMessageEncoder.readyForQuery(.failed, into: &buffer)
+        var splitter = MessageSplitter(maxMessageLength: 1000)
+        var messages: [RawMessage] = []
+        try splitter.feed(buffer) { messages.append($0) }
+        #expect(messages.count == 3)
+        #expect(try BackendMessageDecoder.parameterStatus(body: messages[0].body) == ("server_version", "15.1"))
+        #expect(try BackendMessageDecoder.backendKeyData(body: messages[1].body) == BackendKey(processID: 9, secretKey: 10))
+        #expect(try BackendMessageDecoder.readyForQuery(body: messages[2].body) == .failed)
+    }
+
+    @Test func frontendAuthMessagesRoundTrip() throws {
+        var buffer = ByteBuffer()
+        FrontendMessageEncoder.password("md5abc", into: &buffer)
+        FrontendMessageEncoder.saslInitialResponse(mechanism: "SCRAM-SHA-256", data: "n,,n=,r=abc", into: &buffer)
+        FrontendMessageEncoder.saslResponse("c=biws,r=abc,p=xyz", into: &buffer)
+        var splitter = MessageSplitter(maxMessageLength: 1000)
+        var messages: [RawMessage] = []
+        try splitter.feed(buffer) { messages.append($0) }
+        #expect(try FrontendMessageDecoder.password(body: messages[0].body) == "md5abc")
+        let initial = try FrontendMessageDecoder.saslInitialResponse(body: messages[1].body)
+        #expect(initial.mechanism == "SCRAM-SHA-256" && initial.data == "n,,n=,r=abc")
+        #expect(FrontendMessageDecoder.saslResponse(body: messages[2].body) == "c=biws,r=abc,p=xyz")
+        #expect(throws: MalformedMessage.self) { try FrontendMessageDecoder.password(body: ByteBuffer(string: "no-nul")) }
+    }
+}

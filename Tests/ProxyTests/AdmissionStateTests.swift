@@ -1,0 +1,58 @@
+import Testing
+@testable import Proxy
+
+@Suite("Client admission")
+struct AdmissionStateTests {
+    @Test func grantsUpToCapacityThenQueuesInOrder() {
+        var state = AdmissionState(capacity: 2, reserved: 0)
+        #expect(state.request(1) == .granted)
+        #expect(state.request(2) == .granted)
+        #expect(state.request(3) == .queued)
+        #expect(state.request(4) == .queued)
+        #expect(state.release() == 3)
+        #expect(state.active == 2)
+        #expect(state.release() == 4)
+        #expect(state.release() == nil)
+        #expect(state.active == 1)
+    }
+
+    @Test func withdrawnWaitersAreSkipped() {
+        var state = AdmissionState(capacity: 1, reserved: 0)
+        _ = state.request(1)
+        _ = state.request(2)
+        _ = state.request(3)
+        let first = state.withdraw(2)
+        let second = state.withdraw(2)
+        #expect(first)
+        #expect(!second)
+        #expect(state.release() == 3)
+    }
+
+    @Test func reservedConnectionsRefuseInsteadOfQueueing() {
+        var state = AdmissionState(capacity: 3, reserved: 1)
+        #expect(state.request(1) == .granted)
+        #expect(state.request(2) == .granted)
+        #expect(state.request(3) == .refused)
+        _ = state.release()
+        #expect(state.request(4) == .granted)
+    }
+
+    @Test func newcomersDoNotOvertakeWaiters() {
+        var state = AdmissionState(capacity: 1, reserved: 0)
+        _ = state.request(1)
+        _ = state.request(2)
+        // Slot handed to waiter 2 directly; a newcomer must queue.
+        #expect(state.release() == 2)
+        #expect(state.request(3) == .queued)
+    }
+
+    @Test func growingCapacityAdmitsWaiters() {
+        var state = AdmissionState(capacity: 1, reserved: 0)
+        _ = state.request(1)
+        _ = state.request(2)
+        _ = state.request(3)
+        #expect(state.resize(capacity: 2, reserved: 0) == [2])
+        #expect(state.active == 2)
+        #expect(state.waitingCount == 1)
+    }
+}

@@ -1,0 +1,89 @@
+import NIOCore
+import PostgresWire
+import Testing
+@testable import Proxy
+
+@Suite("Idle connection cache")
+struct IdleConnectionCacheTests {
+    final class Conn { let name: String; init(_ name: String) { self.name = name } }
+
+    let keyA = PoolKey(nodeID: 0, startup: StartupParameters(pairs: [("user", "a")]))
+    let keyB = PoolKey(nodeID: 0, startup: StartupParameters(pairs: [("user", "b")]))
+    let t0 = NIODeadline.uptimeNanoseconds(1_000_000_000)
+
+    @Test func mostRecentlyReleasedFirstAndKeyedByStartup() {
+        var cache = IdleConnectionCache<Conn>(capacity: 10, lifeTime: .zero)
+        let a1 = Conn("a1"), a2 = Conn("a2"), b1 = Conn("b1")
+        _ = cache.checkin(a1, key: keyA, now: t0)
+        _ = cache.checkin(a2, key: keyA, now: t0 + .seconds(1))
+        _ = cache.checkin(b1, key: keyB, now: t0)
+        #expect(cache.checkout(keyA, now: t0).0 === a2)
+        #expect(cache.checkout(keyA, now: t0).0 === a1)
+        #expect(cache.checkout(keyA, now: t0).0 == nil)
+        #expect(cache.count == 1)
+        let differentParams = PoolKey(nodeID: 0, startup: StartupParameters(pairs: [("user", "b"), ("application_name", "x")]))
+        #expect(cache.checkout(differentParams, now: t0).0 == nil)
+    }
+
+    @Test func evictsOldestOverCapacity() {
+        var cache = IdleConnectionCache<Conn>(capacity: 2, lifeTime: .zero)
+        let old = Conn("old"), mid = Conn("mid"), new = Conn("new")
+        #expect(cache.checkin(old, key: keyA, now: t0).isEmpty)
+        #expect(cache.checkin(mid, key: keyB, now: t0 + .seconds(1)).isEmpty)
+        let evicted = cache.checkin(new, key: keyB, now: t0 + .seconds(2))
+        #expect(evicted.count == 1 && evicted[0] === old)
+        var zero = IdleConnectionCache<Conn>(capacity: 0, lifeTime: .zero)
+        #expect(zero.checkin(old, key: keyA, now: t0).first === old)
+    }
+
+    @Test func lifeTimeRetiresIdleConnections() {
+        var cache = IdleConnectionCache<Conn>(capacity: 10, lifeTime: .seconds(5))
+        let c = Conn("c"), d = Conn("d")
+        _ = cache.checkin(c, key: keyA, now: t0)
+        _ = cache.checkin(d, key: keyA, now: t0 + .seconds(4))
+        #expect(cache.expire(now: t0 + .seconds(6)).map(\.name) == ["c"])
+        let (found, expired) = cache.checkout(keyA, now: t0 + .seconds(10))
+        #expect(found == nil)
+        #expect(expired.map(\.name) == ["d"])
+        #expect(cache.count == 0)
+    }
+
+    @Test func removeForgetsClosedConnection() {
+        var cache = IdleConnectionCache<Conn>(capacity: 10, lifeTime: .zero)
+        let c = Conn("c")
+        _ = cache.checkin(c, key: keyA, now: t0)
+        cache.remove(c, key: keyA)
+        #expect(cache.count == 0)
+        #expect(cache.drain().isEmpty)
+    }
+}
+
+@Suite("Backend protocol tracking")
+struct BackendProtocolTrackerTests {
+    @Test func simpleAndExtendedQueries() {
+        var tracker = BackendProtocolTracker()
+        #expect(tracker.isQuiescent)
+        tracker.frontendSent(FrontendMessageType.query)
+        #expect(!tracker.isQuiescent)
+        tracker.backendSentReadyForQuery(.inTransaction)
+        #expect(tracker.isQuiescent && tracker.transactionStatus == .inTransaction)
+        tracker.frontendSent(FrontendMessageType.parse)
+        tracker.frontendSent(FrontendMessageType.bind)
+        #expect(tracker.unsyncedExtendedQuery)
+        tracker.frontendSent(FrontendMessageType.sync)
+        #expect(!tracker.unsyncedExtendedQuery && tracker.pendingReadyForQuery == 1)
+        tracker.backendSentReadyForQuery(.idle)
+        #expect(tracker.isQuiescent)
+    }
+
+    @Test func copyInUntilDoneOrFail() {
+        var tracker = BackendProtocolTracker()
+        tracker.frontendSent(FrontendMessageType.query)
+        tracker.backendStartedCopyIn()
+        #expect(tracker.copyInProgress)
+        tracker.frontendSent(FrontendMessageType.copyFail)
+        #expect(!tracker.copyInProgress)
+        tracker.backendSentReadyForQuery(.idle)
+        #expect(tracker.isQuiescent)
+    }
+}
