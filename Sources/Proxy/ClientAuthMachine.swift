@@ -24,14 +24,14 @@ public struct ClientAuthMachine {
 
     private let method: AuthMethod
     private let user: String
-    private let stored: StoredPassword?
+    private let stored: PasswordCredential?
     private let clientSideKeys: SCRAMKeys?
     private var state = State.start
 
     /// - Parameters:
     ///   - stored: the user's pool_passwd entry, nil when there is none.
     ///   - clientSideKeys: the cached SCRAM keys for the user (needed for scram-sha-256).
-    public init(method: AuthMethod, user: String, stored: StoredPassword?, clientSideKeys: SCRAMKeys?) {
+    public init(method: AuthMethod, user: String, stored: PasswordCredential?, clientSideKeys: SCRAMKeys?) {
         self.method = method
         self.user = user
         self.stored = stored

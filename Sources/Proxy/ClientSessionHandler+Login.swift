@@ -119,18 +119,21 @@ extension ClientSessionHandler {
     }
 
     func readAuthentication(_ bytes: ByteBuffer) {
+        // Collect first: handling a message may start the next phase, which reads the splitter.
+        var messages: [RawMessage] = []
         do {
-            try splitter.feed(bytes) { message in
-                guard case .authenticating(var machine, let next) = phase else { return }
-                guard message.type == FrontendMessageType.password else {
-                    return protocolViolation("expected password response, got message type '\(Character(Unicode.Scalar(message.type)))'")
-                }
-                let action = machine.receive(passwordMessage: message.body)
-                phase = .authenticating(machine, then: next)
-                perform(action)
-            }
+            try splitter.feed(bytes) { messages.append($0) }
         } catch {
-            protocolViolation("\(error)")
+            return protocolViolation("\(error)")
+        }
+        for message in messages {
+            guard case .authenticating(var machine, let next) = phase else { return }
+            guard message.type == FrontendMessageType.password else {
+                return protocolViolation("expected password response, got message type '\(Character(Unicode.Scalar(message.type)))'")
+            }
+            let action = machine.receive(passwordMessage: message.body)
+            phase = .authenticating(machine, then: next)
+            perform(action)
         }
     }
 

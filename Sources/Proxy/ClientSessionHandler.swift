@@ -125,7 +125,7 @@ final class ClientSessionHandler: ChannelInboundHandler {
 
     func forwardFromClient(_ bytes: ByteBuffer) {
         guard let backend else { return }
-        lastClientActivity = .now()
+        if settings.clientIdleLimit > .zero { lastClientActivity = .now() }
         do {
             try splitter.feed(bytes) { message in
                 guard case .forwarding = phase else { return }

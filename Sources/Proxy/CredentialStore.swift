@@ -2,7 +2,7 @@ import NIOConcurrencyHelpers
 import PostgresWire
 
 /// A password as pool_passwd holds it.
-public enum StoredPassword: Sendable, Equatable {
+public enum PasswordCredential: Sendable, Equatable {
     case plain(String)
     /// `md5` + hex(md5(password ‖ user)).
     case md5(String)
@@ -22,7 +22,7 @@ public final class CredentialStore: Sendable {
     }
 
     private struct State {
-        var passwords: [String: StoredPassword]
+        var passwords: [String: PasswordCredential]
         var clientSideKeys: [String: SCRAMKeys] = [:]
         var backendSideKeys: [BackendKeyID: SCRAMKeys] = [:]
     }
@@ -31,13 +31,13 @@ public final class CredentialStore: Sendable {
     /// Iterations used for the keys SwiftPool presents to its clients (PostgreSQL's default).
     public let iterations: Int
 
-    public init(passwords: [String: StoredPassword], iterations: Int = 4096) {
+    public init(passwords: [String: PasswordCredential], iterations: Int = 4096) {
         self.state = NIOLockedValueBox(State(passwords: passwords))
         self.iterations = iterations
     }
 
     /// Replaces the passwords (on reload); derived keys of changed users are dropped.
-    public func replacePasswords(_ passwords: [String: StoredPassword]) {
+    public func replacePasswords(_ passwords: [String: PasswordCredential]) {
         state.withLockedValue { state in
             for (user, old) in state.passwords where passwords[user] != old {
                 state.clientSideKeys[user] = nil
@@ -47,7 +47,7 @@ public final class CredentialStore: Sendable {
         }
     }
 
-    public func password(for user: String) -> StoredPassword? {
+    public func password(for user: String) -> PasswordCredential? {
         state.withLockedValue { $0.passwords[user] }
     }
 

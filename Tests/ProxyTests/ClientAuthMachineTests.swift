@@ -24,7 +24,7 @@ struct ClientAuthMachineTests {
     }
 
     @Test func cleartextChecksEveryStoredForm() {
-        let forms: [StoredPassword] = [.plain("pw"), .md5(MD5Password.storedHash(password: "pw", user: "u"))]
+        let forms: [PasswordCredential] = [.plain("pw"), .md5(MD5Password.storedHash(password: "pw", user: "u"))]
         for stored in forms {
             var good = ClientAuthMachine(method: .password, user: "u", stored: stored, clientSideKeys: nil)
             _ = good.start()

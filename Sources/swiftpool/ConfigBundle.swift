@@ -1,0 +1,137 @@
+import Cluster
+import Configuration
+import Foundation
+import Logging
+import NIOCore
+import PostgresWire
+import Proxy
+
+/// Every configuration file SwiftPool reads, loaded and turned into the types the components
+/// take. Loading never half-succeeds: any error throws a `StartupError` naming file and line.
+struct ConfigBundle {
+    var config: PoolConfig
+    var settings: ProxySettings
+    var passwords: [String: PasswordCredential]
+    var authPolicy: ClientAuthPolicy?
+    var nodes: [NodeInfo]
+    var primaryDetector: PrimaryDetector
+    /// Warnings to log (unknown parameters, unusable entries), as `file:line: message`.
+    var diagnostics: [String]
+    /// Parameters set in the file that SwiftPool does not implement yet.
+    var notSupportedYet: [String]
+
+    var pidFilePath: String { config.pidFilePath }
+    var eventLoopCount: Int { config.numEventLoops > 0 ? config.numEventLoops : System.coreCount }
+    var logLevel: Logger.Level { Logger.Level(rawValue: config.logMinMessages.logLevelName) ?? .info }
+
+    /// The pid file named by pgpool.conf (for `stop` and `reload`).
+    static func pidFilePath(_ files: ConfigFiles) throws -> String {
+        try load(files).pidFilePath
+    }
+
+    static func load(_ files: ConfigFiles) throws -> ConfigBundle {
+        do {
+            return try loadOrThrow(files)
+        } catch let error as ConfigError {
+            throw StartupError(error.description)
+        }
+    }
+
+    private static func loadOrThrow(_ files: ConfigFiles) throws -> ConfigBundle {
+        let loaded = try ConfigLoader.load(path: files.config)
+        let config = loaded.config
+        var diagnostics: [String] = []
+        var notSupported: [String] = []
+        for diagnostic in loaded.diagnostics {
+            if diagnostic.kind == .notSupportedYet {
+                notSupported.append(diagnostic.parameter ?? diagnostic.message)
+            } else {
+                diagnostics.append(diagnostic.description)
+            }
+        }
+        guard !config.backends.isEmpty else {
+            throw StartupError("\(files.config): no backend is configured (set backend_hostname0 and backend_port0)")
+        }
+
+        var passwords: [String: PasswordCredential] = [:]
+        if let path = config.poolPasswdPath {
+            let passwd = try PoolPasswd.load(path: path)
+            diagnostics += passwd.diagnostics.map(\.description)
+            for entry in passwd.entries {
+                switch entry.password {
+                case .plain(let text): passwords[entry.user] = .plain(text)
+                case .md5(let hash): passwords[entry.user] = .md5(hash)
+                case .scramSHA256(let verifier):
+                    if let keys = SCRAMKeys(verifier: verifier) {
+                        passwords[entry.user] = .scram(keys)
+                    } else {
+                        diagnostics.append("\(path):\(entry.line): malformed SCRAM-SHA-256 verifier for user \"\(entry.user)\"; entry ignored")
+                    }
+                case .aesEncrypted:
+                    diagnostics.append("\(path):\(entry.line): AES-encrypted password for user \"\(entry.user)\" is not supported yet; entry ignored")
+                }
+            }
+        }
+
+        var authPolicy: ClientAuthPolicy?
+        if config.enablePoolHba {
+            let path = files.hba ?? config.defaultPoolHbaPath
+            let hba = try PoolHba.load(path: path)
+            diagnostics += hba.diagnostics.map(\.description)
+            authPolicy = HbaPolicy.make(hba)
+        }
+        if let pcp = files.pcp ?? (FileManager.default.fileExists(atPath: config.defaultPCPConfigPath) ? config.defaultPCPConfigPath : nil) {
+            _ = try PCPUsers.load(path: pcp)
+        }
+
+        let nodes = config.backends.map {
+            NodeInfo(id: $0.index, host: $0.hostname, port: $0.port, weight: $0.weight)
+        }
+        let check = config.streamingReplicationCheck
+        let detectorPassword = check.password.isEmpty ? passwords[check.user].flatMap(\.plainText) : check.password
+        let detector = PrimaryDetector(
+            user: check.user, password: detectorPassword, database: check.database,
+            connectTimeoutSeconds: Int(config.healthCheckDefaults.connectTimeout.components.seconds))
+
+        return ConfigBundle(
+            config: config, settings: settings(from: config), passwords: passwords, authPolicy: authPolicy,
+            nodes: nodes, primaryDetector: detector, diagnostics: diagnostics, notSupportedYet: notSupported)
+    }
+
+    static func settings(from config: PoolConfig) -> ProxySettings {
+        var settings = ProxySettings()
+        settings.listenAddresses = config.listenAddresses
+        settings.port = config.port
+        settings.socketDirectory = config.socketDirectory.isEmpty ? nil : config.socketDirectory
+        settings.numInitChildren = config.numInitChildren
+        settings.reservedConnections = config.reservedConnections
+        settings.maxPool = config.maxPool
+        settings.connectionCache = config.connectionCache
+        settings.connectionLifeTime = TimeAmount(config.connectionLifeTime)
+        settings.clientIdleLimit = TimeAmount(config.clientIdleLimit)
+        settings.authenticationTimeout = TimeAmount(config.authenticationTimeout)
+        settings.clientWaitTimeout = TimeAmount(config.clientWaitTimeout)
+        settings.resetQueries = config.resetQueryList
+        settings.enablePoolHBA = config.enablePoolHba
+        settings.allowClearTextFrontendAuth = config.allowClearTextFrontendAuth
+        settings.maxMessageLength = config.maxMessageLength
+        settings.logConnections = config.logConnections
+        settings.logDisconnections = config.logDisconnections
+        if config.healthCheckDefaults.connectTimeout > .zero {
+            settings.backendConnectTimeout = TimeAmount(config.healthCheckDefaults.connectTimeout)
+        }
+        return settings
+    }
+
+    /// Restart-only parameters whose value differs from the running configuration.
+    func restartRequired(comparedWith running: ConfigBundle) -> [String] {
+        ReloadPlan(from: running.config, to: config).restartRequired
+    }
+}
+
+extension PasswordCredential {
+    var plainText: String? {
+        if case .plain(let text) = self { return text }
+        return nil
+    }
+}

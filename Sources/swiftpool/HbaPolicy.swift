@@ -1,0 +1,20 @@
+import Configuration
+import Proxy
+
+/// Turns pool_hba.conf into the client authentication policy the proxy consults.
+enum HbaPolicy {
+    static func make(_ hba: PoolHba) -> ClientAuthPolicy {
+        { info in
+            let kind: HbaConnection.Kind = info.remoteAddress.map { .host(address: $0) } ?? .local
+            let connection = HbaConnection(kind: kind, isSSL: info.isSSL, database: info.database, user: info.user)
+            guard let rule = hba.match(connection: connection) else { return .noEntry }
+            switch rule.method {
+            case .trust: return .authenticate(.trust)
+            case .reject: return .reject
+            case .md5: return .authenticate(.md5)
+            case .scramSHA256: return .authenticate(.scramSHA256)
+            case .password: return .authenticate(.password)
+            }
+        }
+    }
+}

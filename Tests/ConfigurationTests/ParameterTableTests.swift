@@ -1,0 +1,137 @@
+import Configuration
+import Foundation
+import Testing
+
+@Suite("Parameter table")
+struct ParameterTableTests {
+    @Test func everyDefaultParses() {
+        for definition in ParameterTable.all {
+            #expect(ValueParser.parse(definition.defaultValue, as: definition) != nil, "default of \(definition.name)")
+        }
+    }
+
+    @Test func namesAreUnique() {
+        let names = ParameterTable.all.map { $0.name.lowercased() }
+        #expect(Set(names).count == names.count)
+    }
+
+    @Test func coversPgpool43() {
+        // A sample of every section of Pgpool-II 4.3's pgpool.conf.
+        let pgpoolNames = [
+            "listen_addresses", "port", "socket_dir", "listen_backlog_multiplier", "serialize_accept",
+            "pcp_listen_addresses", "pcp_port", "pcp_socket_dir", "backend_hostname", "backend_port", "backend_weight",
+            "backend_data_directory", "backend_flag", "backend_application_name", "enable_pool_hba", "pool_passwd",
+            "authentication_timeout", "allow_clear_text_frontend_auth", "ssl", "ssl_key", "ssl_cert", "ssl_ca_cert",
+            "ssl_ca_cert_dir", "ssl_crl_file", "ssl_ciphers", "ssl_prefer_server_ciphers", "ssl_ecdh_curve",
+            "ssl_dh_params_file", "ssl_passphrase_command", "num_init_children", "max_pool", "child_life_time",
+            "child_max_connections", "connection_life_time", "client_idle_limit", "log_destination", "log_line_prefix",
+            "log_connections", "log_disconnections", "log_hostname", "log_statement", "log_per_node_statement",
+            "log_client_messages", "log_standby_delay", "syslog_facility", "syslog_ident", "log_error_verbosity",
+            "client_min_messages", "log_min_messages", "logging_collector", "log_directory", "log_filename",
+            "log_file_mode", "log_truncate_on_rotation", "log_rotation_age", "log_rotation_size", "pid_file_name",
+            "logdir", "connection_cache", "reset_query_list", "replicate_select", "insert_lock", "lobj_lock_table",
+            "replication_stop_on_mismatch", "failover_if_affected_tuples_mismatch", "load_balance_mode",
+            "ignore_leading_white_space", "read_only_function_list", "write_function_list",
+            "primary_routing_query_pattern_list", "database_redirect_preference_list",
+            "app_name_redirect_preference_list", "allow_sql_comments", "disable_load_balance_on_write",
+            "dml_adaptive_object_relationship_list", "statement_level_load_balance", "sr_check_period",
+            "sr_check_user", "sr_check_password", "sr_check_database", "delay_threshold", "prefer_lower_delay_standby",
+            "follow_primary_command", "health_check_period", "health_check_timeout", "health_check_user",
+            "health_check_password", "health_check_database", "health_check_max_retries", "health_check_retry_delay",
+            "connect_timeout", "failover_command", "failback_command", "failover_on_backend_error",
+            "failover_on_backend_shutdown", "detach_false_primary", "search_primary_node_timeout", "recovery_user",
+            "recovery_password", "recovery_1st_stage_command", "recovery_2nd_stage_command", "recovery_timeout",
+            "client_idle_limit_in_recovery", "auto_failback", "auto_failback_interval", "use_watchdog",
+            "trusted_servers", "ping_path", "hostname", "wd_port", "pgpool_port", "wd_priority", "wd_authkey",
+            "wd_ipc_socket_dir", "delegate_IP", "if_cmd_path", "if_up_cmd", "if_down_cmd", "arping_path", "arping_cmd",
+            "clear_memqcache_on_escalation", "wd_escalation_command", "wd_de_escalation_command",
+            "failover_when_quorum_exists", "failover_require_consensus", "allow_multiple_failover_requests_from_node",
+            "enable_consensus_with_half_votes", "wd_remove_shutdown_nodes", "wd_lost_node_removal_timeout",
+            "wd_no_show_node_removal_timeout", "wd_monitoring_interfaces_list", "wd_lifecheck_method", "wd_interval",
+            "heartbeat_hostname", "heartbeat_port", "heartbeat_device", "wd_heartbeat_keepalive",
+            "wd_heartbeat_deadtime", "wd_life_point", "wd_lifecheck_query", "wd_lifecheck_dbname", "wd_lifecheck_user",
+            "wd_lifecheck_password", "relcache_expire", "relcache_size", "check_temp_table", "check_unlogged_table",
+            "enable_shared_relcache", "relcache_query_target", "memory_cache_enabled", "memqcache_method",
+            "memqcache_memcached_host", "memqcache_memcached_port", "memqcache_total_size", "memqcache_max_num_cache",
+            "memqcache_expire", "memqcache_auto_cache_invalidation", "memqcache_maxcache", "memqcache_cache_block_size",
+            "memqcache_oiddir", "cache_safe_memqcache_table_list", "cache_unsafe_memqcache_table_list",
+            "health_check_test", "fail_over_on_backend_error", "reserved_connections", "backend_clustering_mode",
+        ]
+        for name in pgpoolNames {
+            #expect(ParameterTable.definition(named: name) != nil, "\(name) is missing")
+        }
+        #expect(ParameterTable.all.filter { !$0.isExtension }.count == pgpoolNames.count)
+    }
+
+    @Test func implementedSetIsTheDocumentedOne() {
+        let implemented = Set(ParameterTable.all.filter(\.implemented).map(\.name))
+        let expected: Set = [
+            "listen_addresses", "port", "socket_dir", "pcp_listen_addresses", "pcp_port", "pcp_socket_dir",
+            "num_init_children", "max_pool", "reserved_connections", "child_life_time", "connection_life_time",
+            "client_idle_limit", "connection_cache", "authentication_timeout", "reset_query_list", "enable_pool_hba",
+            "pool_passwd", "pid_file_name", "logdir", "log_min_messages", "log_connections", "log_disconnections",
+            "backend_clustering_mode", "backend_hostname", "backend_port", "backend_weight", "backend_data_directory",
+            "backend_flag", "backend_application_name", "allow_clear_text_frontend_auth", "load_balance_mode",
+            "statement_level_load_balance", "disable_load_balance_on_write", "health_check_period",
+            "health_check_timeout", "health_check_user", "health_check_password", "health_check_database",
+            "health_check_max_retries", "health_check_retry_delay", "connect_timeout", "sr_check_period",
+            "sr_check_user", "sr_check_password", "sr_check_database", "failover_command", "follow_primary_command",
+            "client_wait_timeout", "max_message_length", "num_event_loops",
+        ]
+        #expect(implemented == expected)
+        #expect(Set(ParameterTable.all.filter(\.isExtension).map(\.name)) == ["client_wait_timeout", "max_message_length", "num_event_loops"])
+    }
+
+    @Test func contextsFollowPgpool() throws {
+        func context(_ name: String) throws -> ParameterContext {
+            try #require(ParameterTable.definition(named: name)).context
+        }
+        #expect(try context("port") == .restart)
+        #expect(try context("num_init_children") == .restart)
+        #expect(try context("load_balance_mode") == .restart)
+        #expect(try context("backend_weight") == .reload)
+        #expect(try context("health_check_period") == .reload)
+        #expect(try context("client_idle_limit") == .session)
+        #expect(try context("log_min_messages") == .session)
+        #expect(try context("use_watchdog") == .restart)
+    }
+
+    @Test func nameResolution() {
+        if case .parameter(let definition, let reference) = ParameterTable.resolve("Backend_Port012") {
+            #expect(definition.name == "backend_port")
+            #expect(reference == ParameterReference(name: "backend_port", node: 12))
+            #expect(reference.key == "backend_port12")
+        } else {
+            Issue.record("backend_port012 did not resolve")
+        }
+        if case .parameter(_, let reference) = ParameterTable.resolve("health_check_period") {
+            #expect(reference.node == nil)
+        } else {
+            Issue.record("health_check_period did not resolve")
+        }
+        if case .parameter(let definition, _) = ParameterTable.resolve("recovery_1st_stage_command") {
+            #expect(definition.name == "recovery_1st_stage_command")
+        } else {
+            Issue.record("recovery_1st_stage_command did not resolve")
+        }
+        #expect(ParameterTable.resolve("port1") == .unknown)
+        #expect(ParameterTable.resolve("backend_hostnamex") == .unknown)
+        if case .missingNodeSuffix = ParameterTable.resolve("wd_port") {} else { Issue.record("wd_port") }
+        if case .nodeOutOfRange(_, let suffix) = ParameterTable.resolve("backend_port99999999999999999999") {
+            #expect(suffix == "99999999999999999999")
+        } else {
+            Issue.record("huge node number")
+        }
+    }
+
+    @Test func documentationMatchesTheTable() throws {
+        let docs = try String(
+            contentsOf: repositoryRoot.appendingPathComponent("docs/configuration.md"), encoding: .utf8)
+        let begin = "<!-- BEGIN PARAMETER TABLES (generated by ParameterTable.markdownReference()) -->"
+        let end = "<!-- END PARAMETER TABLES -->"
+        let start = try #require(docs.range(of: begin))
+        let stop = try #require(docs.range(of: end))
+        let section = docs[start.upperBound..<stop.lowerBound].trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(section == ParameterTable.markdownReference().trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+}

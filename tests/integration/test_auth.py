@@ -1,0 +1,123 @@
+"""Authentication through SwiftPool: pool_hba methods towards clients, pool_passwd towards
+backends, and errors that match PostgreSQL's."""
+from __future__ import annotations
+
+import socket
+import struct
+import time
+
+import pytest
+
+from conftest import USERS, auth_sqlstate, psql
+
+HBA_TEMPLATE = """
+# TYPE  DATABASE  USER           ADDRESS       METHOD
+host    all       blocked_user   127.0.0.1/32  reject
+host    all       app_readonly   127.0.0.1/32  {readonly}
+host    all       app_readwrite  127.0.0.1/32  {readwrite}
+host    all       postgres       127.0.0.1/32  scram-sha-256
+host    all       repmgr         127.0.0.1/32  scram-sha-256
+"""
+
+
+def hba(readonly="scram-sha-256", readwrite="scram-sha-256"):
+    return HBA_TEMPLATE.format(readonly=readonly, readwrite=readwrite)
+
+
+@pytest.mark.parametrize("method", ["scram-sha-256", "md5", "password"])
+def test_pool_hba_methods_accept_good_and_refuse_bad_passwords(swiftpool, method):
+    proxy = swiftpool(pool_hba=hba(readonly=method))
+    assert auth_sqlstate(proxy.port, "app_readonly", "readonly123") is None
+    assert auth_sqlstate(proxy.port, "app_readonly", "wrong") == "28P01"
+    # psql shows PostgreSQL's wording.
+    bad = psql(proxy.port, "app_readonly", "wrong", "postgres", "SELECT 1")
+    assert bad.returncode != 0
+    assert 'password authentication failed for user "app_readonly"' in bad.stderr
+
+
+def test_trust_needs_no_password(swiftpool):
+    proxy = swiftpool(pool_hba=hba(readonly="trust"))
+    out = psql(proxy.port, "app_readonly", None, "swiftpool_test", "SELECT current_user", check=True)
+    assert out.stdout.strip() == "app_readonly"
+
+
+def test_reject_and_missing_entry_give_28000(swiftpool):
+    proxy = swiftpool(pool_hba=hba())
+    assert auth_sqlstate(proxy.port, "blocked_user", "x") == "28000"
+    rejected = psql(proxy.port, "blocked_user", "x", "postgres", "SELECT 1")
+    assert "pool_hba.conf rejects connection" in rejected.stderr
+    missing = psql(proxy.port, "nobody_listed", "x", "postgres", "SELECT 1")
+    assert "no pool_hba.conf entry" in missing.stderr
+    assert auth_sqlstate(proxy.port, "nobody_listed", "x") == "28000"
+
+
+def test_without_pool_hba_clients_are_asked_what_the_backend_asks(swiftpool):
+    """The backends use SCRAM, so clients get a SCRAM exchange from SwiftPool."""
+    proxy = swiftpool({"enable_pool_hba": False})
+    for user, password in USERS.items():
+        assert auth_sqlstate(proxy.port, user, password) is None, user
+    assert auth_sqlstate(proxy.port, "app_readwrite", "nope") == "28P01"
+
+
+def test_unknown_user_looks_like_a_wrong_password(swiftpool):
+    proxy = swiftpool({"enable_pool_hba": False})
+    ghost = psql(proxy.port, "ghost_user", "whatever", "postgres", "SELECT 1")
+    wrong = psql(proxy.port, "app_readwrite", "whatever", "postgres", "SELECT 1")
+    assert 'password authentication failed for user "ghost_user"' in ghost.stderr
+    assert 'password authentication failed for user "app_readwrite"' in wrong.stderr
+    assert auth_sqlstate(proxy.port, "ghost_user", "whatever") == "28P01"
+
+
+def test_md5_pool_passwd_entries_log_in_to_md5_backends(swiftpool, cluster):
+    """An md5 pool_passwd entry cannot do SCRAM; a client using pool_hba md5 still logs in
+    to the backend when the backend user has a plain entry."""
+    import hashlib
+    md5_entry = "md5" + hashlib.md5(b"readonly123app_readonly").hexdigest()
+    passwd = "\n".join([f"app_readonly:{md5_entry}", "app_readwrite:readwrite456",
+                        "postgres:postgrespass", "repmgr:repmgrpass"]) + "\n"
+    proxy = swiftpool(pool_hba=hba(readonly="md5"), pool_passwd=passwd)
+    # The client side works (md5 against the stored hash) but the SCRAM backend needs the
+    # plain password: the error says so without revealing anything to a wrong password.
+    assert auth_sqlstate(proxy.port, "app_readonly", "wrong") == "28P01"
+    result = psql(proxy.port, "app_readonly", "readonly123", "postgres", "SELECT 1")
+    assert result.returncode != 0
+    assert "28P01" in result.stderr or "password authentication failed" in result.stderr
+    assert "no password in pool_passwd usable for scram-sha-256" in result.stderr
+
+
+def test_text_prefixed_pool_passwd_entries(swiftpool):
+    passwd = "app_readonly:TEXTreadonly123\napp_readwrite:TEXTreadwrite456\npostgres:postgrespass\n"
+    proxy = swiftpool(pool_passwd=passwd)
+    assert auth_sqlstate(proxy.port, "app_readonly", "readonly123") is None
+    assert auth_sqlstate(proxy.port, "app_readwrite", "readwrite456") is None
+
+
+def test_wrong_pool_passwd_reports_backend_error_only_after_client_auth(swiftpool):
+    passwd = "app_readonly:not-the-real-password\npostgres:postgrespass\n"
+    proxy = swiftpool({"enable_pool_hba": False}, pool_passwd=passwd)
+    # Without the password the client learns nothing beyond 28P01.
+    assert auth_sqlstate(proxy.port, "app_readonly", "guess") == "28P01"
+
+
+def test_authentication_timeout_closes_silent_clients(swiftpool):
+    proxy = swiftpool({"authentication_timeout": 1})
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as s:
+        start = time.monotonic()
+        data = s.recv(1024)  # nothing sent: SwiftPool must give up by itself
+        assert time.monotonic() - start < 8
+        if data:
+            assert data[:1] == b"E" and b"timeout" in data
+    # Other clients are not affected.
+    assert auth_sqlstate(proxy.port, "app_readwrite", "readwrite456") is None
+
+
+def test_ssl_and_gssenc_requests_are_declined(swiftpool):
+    proxy = swiftpool()
+    for code in (80877103, 80877104):
+        with socket.create_connection(("127.0.0.1", proxy.port), timeout=5) as s:
+            s.sendall(struct.pack("!ii", 8, code))
+            assert s.recv(1) == b"N"
+    # psql with sslmode=prefer falls back to plain text.
+    out = psql(proxy.port, "app_readwrite", "readwrite456", "swiftpool_test", "SELECT 1",
+               extra_args=[], check=True)
+    assert out.stdout.strip() == "1"

@@ -1,0 +1,144 @@
+"""Bad input and dead backends: clear errors, nothing lost, nobody else disturbed."""
+from __future__ import annotations
+
+import os
+import socket
+import struct
+import subprocess
+import threading
+import time
+
+import psycopg
+import pytest
+
+from conftest import USERS, auth_sqlstate, psql
+
+
+def read_messages(sock, timeout=5.0):
+    """Reads backend messages until the socket closes; returns [(type, body)]."""
+    sock.settimeout(timeout)
+    data = b""
+    try:
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    except (socket.timeout, ConnectionResetError):
+        pass
+    messages = []
+    while len(data) >= 5:
+        kind = data[:1]
+        length = struct.unpack("!i", data[1:5])[0]
+        messages.append((kind, data[5:1 + length]))
+        data = data[1 + length:]
+    return messages
+
+
+def error_fields(body: bytes) -> dict[str, str]:
+    fields = {}
+    for part in body.split(b"\x00"):
+        if part:
+            fields[chr(part[0])] = part[1:].decode()
+    return fields
+
+
+def startup_packet(user="app_readwrite", database="swiftpool_test"):
+    params = b"user\x00" + user.encode() + b"\x00database\x00" + database.encode() + b"\x00\x00"
+    return struct.pack("!ii", 8 + len(params), 196608) + params
+
+
+def test_garbage_startup_gets_08P01(swiftpool):
+    proxy = swiftpool()
+    with socket.create_connection(("127.0.0.1", proxy.port)) as s:
+        s.sendall(struct.pack("!i", 3) + b"xxxxxxxx")
+        messages = read_messages(s)
+    assert messages and messages[0][0] == b"E"
+    fields = error_fields(messages[0][1])
+    assert fields["C"] == "08P01" and fields["S"] == "FATAL"
+
+
+def test_unsupported_protocol_version(swiftpool):
+    proxy = swiftpool()
+    with socket.create_connection(("127.0.0.1", proxy.port)) as s:
+        s.sendall(struct.pack("!ii", 8, 2 << 16))
+        messages = read_messages(s)
+    assert error_fields(messages[0][1])["C"] == "0A000"
+
+
+def test_oversized_message_after_login_gets_08P01(swiftpool):
+    proxy = swiftpool({"enable_pool_hba": True}, pool_hba="host all all 127.0.0.1/32 trust\n")
+    with socket.create_connection(("127.0.0.1", proxy.port)) as s:
+        s.sendall(startup_packet())
+        s.settimeout(5)
+        buf = b""
+        while b"Z\x00\x00\x00\x05I" not in buf:
+            chunk = s.recv(65536)
+            assert chunk, "connection closed during login"
+            buf += chunk
+        # A Query claiming to be 2 GiB long.
+        s.sendall(b"Q" + struct.pack("!I", 0x7FFFFFF0))
+        messages = read_messages(s)
+    errors = [error_fields(body) for kind, body in messages if kind == b"E"]
+    assert errors and errors[-1]["C"] == "08P01"
+    # The proxy is still fine.
+    assert auth_sqlstate(proxy.port, "app_readwrite", "readwrite456") is None
+
+
+def test_unreachable_backend_names_the_node(swiftpool):
+    proxy = swiftpool({"backend_port0": 1, "backend_port1": 1, "backend_port2": 1, "backend_port3": 1})
+    result = psql(proxy.port, "app_readwrite", "readwrite456", "swiftpool_test", "SELECT 1")
+    assert result.returncode != 0
+    assert "backend node 0 (127.0.0.1:1)" in result.stderr
+
+
+def test_backend_killed_mid_session_ends_only_that_session(swiftpool, cluster):
+    proxy = swiftpool()
+    with proxy.connect() as victim, proxy.connect() as bystander:
+        pid = victim.info.backend_pid  # SwiftPool's own key, not the backend's
+        backend_pid = victim.execute("SELECT pg_backend_pid()").fetchone()[0]
+        assert pid != backend_pid or pid > 0
+        cluster.sql(f"SELECT pg_terminate_backend({backend_pid})")
+        with pytest.raises(psycopg.OperationalError):
+            victim.execute("SELECT 1")
+        assert bystander.execute("SELECT 'still here'").fetchone() == ("still here",)
+    # New sessions work.
+    assert proxy.psql("SELECT 2", check=True).stdout.strip() == "2"
+
+
+def test_client_vanishing_mid_transaction_releases_locks(swiftpool, cluster):
+    proxy = swiftpool()
+    with proxy.connect() as setup:
+        setup.execute("DROP TABLE IF EXISTS vanish_lock")
+        setup.execute("CREATE TABLE vanish_lock (id int primary key)")
+        setup.execute("INSERT INTO vanish_lock VALUES (1)")
+    # psql holds a row lock inside a transaction, then dies without a Terminate message.
+    env = {**os.environ, "PGPASSWORD": USERS["app_readwrite"]}
+    holder = subprocess.Popen(["psql", "-X", "-h", "127.0.0.1", "-p", str(proxy.port), "-U", "app_readwrite",
+                               "-d", "swiftpool_test"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, env=env, text=True)
+    holder.stdin.write("BEGIN;\nUPDATE vanish_lock SET id = 1 WHERE id = 1;\n\\echo locked\n")
+    holder.stdin.flush()
+    assert holder.stdout.readline().strip() in ("BEGIN",)
+    assert holder.stdout.readline().strip() == "UPDATE 1"
+    assert holder.stdout.readline().strip() == "locked"
+    holder.kill()
+    holder.wait()
+    time.sleep(0.5)
+    with proxy.connect() as other:
+        other.execute("SET lock_timeout = '5s'")
+        other.execute("UPDATE vanish_lock SET id = 1 WHERE id = 1")
+        other.execute("DROP TABLE vanish_lock")
+    # Nothing is left idle in transaction on the backend.
+    left = cluster.query("SELECT count(*) FROM pg_stat_activity WHERE state LIKE 'idle in transaction%' AND usename = 'app_readwrite'")
+    assert left[0][0] == "0"
+
+
+def test_one_slow_client_does_not_block_others(swiftpool):
+    proxy = swiftpool()
+    with socket.create_connection(("127.0.0.1", proxy.port)) as silent:
+        silent.sendall(struct.pack("!i", 200))  # a startup packet that never completes
+        start = time.monotonic()
+        for _ in range(5):
+            assert proxy.psql("SELECT 1", check=True).stdout.strip() == "1"
+        assert time.monotonic() - start < 20
