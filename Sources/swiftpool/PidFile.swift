@@ -50,11 +50,21 @@ enum ProcessControl {
         print("stopping swiftpool (pid \(pid), \(mode) shutdown)")
         // Wait as `pgpool stop` does, so scripts can rely on the port being free afterwards.
         let deadline = Date().addingTimeInterval(300)
-        while kill(pid, 0) == 0 {
+        while isAlive(pid) {
             if Date() > deadline { throw StartupError("swiftpool (pid \(pid)) did not stop within 300 seconds") }
             usleep(100_000)
         }
         print("swiftpool stopped")
+    }
+
+    /// True while the process exists and is not a zombie (a parent that has not reaped it yet
+    /// must not make `stop` wait forever).
+    static func isAlive(_ pid: pid_t) -> Bool {
+        guard kill(pid, 0) == 0 else { return false }
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return true }
+        let state = stat[stat.index(after: close)...].split(separator: " ").first
+        return state != "Z" && state != "X"
     }
 
     static func reload(files: ConfigFiles) throws {

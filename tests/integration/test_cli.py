@@ -12,6 +12,14 @@ import pytest
 from conftest import DEMO_CONFIG_DIR, REPO_ROOT, auth_sqlstate, swiftpool_binary
 
 
+def demo_copy(tmp_path):
+    """A copy of config/demo (pgpool.conf with its pool_passwd and pool_hba.conf)."""
+    for f in DEMO_CONFIG_DIR.iterdir():
+        if f.is_file():
+            shutil.copy(f, tmp_path / f.name)
+    return tmp_path / "pgpool.conf"
+
+
 def run(*args, timeout=60):
     return subprocess.run([str(swiftpool_binary()), *args], capture_output=True, text=True, timeout=timeout)
 
@@ -30,8 +38,7 @@ def test_check_accepts_the_shipped_configs():
 
 
 def test_invalid_value_names_file_line_and_parameter(tmp_path):
-    conf = tmp_path / "pgpool.conf"
-    shutil.copy(DEMO_CONFIG_DIR / "pgpool.conf", conf)
+    conf = demo_copy(tmp_path)
     lines = conf.read_text().splitlines()
     lines.append("num_init_children = lots")
     conf.write_text("\n".join(lines) + "\n")
@@ -43,8 +50,7 @@ def test_invalid_value_names_file_line_and_parameter(tmp_path):
 
 
 def test_unknown_parameter_is_a_warning_with_file_and_line(tmp_path):
-    conf = tmp_path / "pgpool.conf"
-    shutil.copy(DEMO_CONFIG_DIR / "pgpool.conf", conf)
+    conf = demo_copy(tmp_path)
     text = conf.read_text() + "no_such_parameter = 1\n"
     conf.write_text(text)
     out = run("-f", str(conf), "check")
@@ -82,8 +88,7 @@ def test_second_instance_refuses_the_same_pid_file(swiftpool):
 
 
 def test_stop_without_a_running_instance_fails_clearly(tmp_path):
-    conf = tmp_path / "pgpool.conf"
-    shutil.copy(DEMO_CONFIG_DIR / "pgpool.conf", conf)
+    conf = demo_copy(tmp_path)
     with open(conf, "a") as f:
         f.write(f"pid_file_name = '{tmp_path}/none.pid'\n")
     out = run("-f", str(conf), "stop")

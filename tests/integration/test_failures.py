@@ -11,7 +11,7 @@ import time
 import psycopg
 import pytest
 
-from conftest import USERS, auth_sqlstate, psql
+from conftest import USERS, auth_sqlstate, free_port, psql
 
 
 def read_messages(sock, timeout=5.0):
@@ -86,10 +86,12 @@ def test_oversized_message_after_login_gets_08P01(swiftpool):
 
 
 def test_unreachable_backend_names_the_node(swiftpool):
-    proxy = swiftpool({"backend_port0": 1, "backend_port1": 1, "backend_port2": 1, "backend_port3": 1})
+    dead = free_port()  # nothing listens there
+    proxy = swiftpool({f"backend_port{i}": dead for i in range(4)})
     result = psql(proxy.port, "app_readwrite", "readwrite456", "swiftpool_test", "SELECT 1")
     assert result.returncode != 0
-    assert "backend node 0 (127.0.0.1:1)" in result.stderr
+    assert f"backend node 0 (127.0.0.1:{dead})" in result.stderr
+    assert auth_sqlstate(proxy.port, "app_readwrite", "readwrite456") == "08006"
 
 
 def test_backend_killed_mid_session_ends_only_that_session(swiftpool, cluster):

@@ -18,7 +18,7 @@ def backend_pid_via(proxy, **kwargs):
 
 
 def test_backend_connection_is_reused_with_fresh_key(swiftpool):
-    proxy = swiftpool({"connection_cache": True})
+    proxy = swiftpool({"connection_cache": True, "num_event_loops": 1})
     key1, backend1 = backend_pid_via(proxy)
     key2, backend2 = backend_pid_via(proxy)
     assert backend1 == backend2, "the cached backend connection was not reused"
@@ -26,7 +26,7 @@ def test_backend_connection_is_reused_with_fresh_key(swiftpool):
 
 
 def test_reused_connection_is_reset(swiftpool):
-    proxy = swiftpool()
+    proxy = swiftpool({"num_event_loops": 1})
     with proxy.connect() as conn:
         conn.execute("CREATE TEMP TABLE leftover(x int)")
         conn.execute("SET work_mem = '7MB'")
@@ -40,7 +40,7 @@ def test_reused_connection_is_reset(swiftpool):
 
 
 def test_open_transaction_is_aborted_before_reuse(swiftpool):
-    proxy = swiftpool()
+    proxy = swiftpool({"num_event_loops": 1})
     conn = proxy.connect(autocommit=False)
     conn.execute("CREATE TEMP TABLE t_abort(x int)")  # opens a transaction
     conn.close()  # sends Terminate while the transaction is open
@@ -50,7 +50,7 @@ def test_open_transaction_is_aborted_before_reuse(swiftpool):
 
 
 def test_different_startup_parameters_get_different_connections(swiftpool):
-    proxy = swiftpool()
+    proxy = swiftpool({"num_event_loops": 1})
     _, a = backend_pid_via(proxy, application_name="app-a")
     _, b = backend_pid_via(proxy, application_name="app-b")
     _, a_again = backend_pid_via(proxy, application_name="app-a")
@@ -63,14 +63,14 @@ def test_different_startup_parameters_get_different_connections(swiftpool):
 
 
 def test_connection_cache_off_closes_backends(swiftpool):
-    proxy = swiftpool({"connection_cache": False})
+    proxy = swiftpool({"connection_cache": False, "num_event_loops": 1})
     _, first = backend_pid_via(proxy)
     _, second = backend_pid_via(proxy)
     assert first != second
 
 
 def test_connection_life_time_retires_idle_backends(swiftpool):
-    proxy = swiftpool({"connection_life_time": 1})
+    proxy = swiftpool({"connection_life_time": 1, "num_event_loops": 1})
     _, first = backend_pid_via(proxy)
     time.sleep(2.5)
     _, second = backend_pid_via(proxy)
@@ -179,3 +179,10 @@ def test_smart_shutdown_waits_for_clients(swiftpool):
     assert conn.execute("SELECT 'still served'").fetchone() == ("still served",)
     conn.close()
     assert proxy.wait_exit(10) == 0
+
+
+def test_each_event_loop_keeps_its_own_cache(swiftpool):
+    """With N event loops, sequential sessions use at most N backend connections."""
+    proxy = swiftpool({"num_event_loops": 2})
+    backends = {backend_pid_via(proxy)[1] for _ in range(12)}
+    assert 1 <= len(backends) <= 2

@@ -25,6 +25,10 @@ def test_psql_simple_query_reaches_the_primary(proxy, cluster):
 def test_multi_statement_query_returns_every_result(proxy):
     with proxy.connect() as conn:
         cur = conn.execute("CREATE TEMP TABLE ms(x int); INSERT INTO ms VALUES (1),(2); SELECT sum(x) FROM ms")
+        statuses = [cur.statusmessage]
+        while cur.nextset():
+            statuses.append(cur.statusmessage)
+        assert statuses == ["CREATE TABLE", "INSERT 0 2", "SELECT 1"]
         assert cur.fetchone() == (3,)
     out = proxy.psql("SELECT 1; SELECT 2; SELECT 'three'", check=True).stdout.split()
     assert out == ["1", "2", "three"]
