@@ -485,7 +485,7 @@ public enum ParameterTable {
             extension: true,
             "How long a client beyond num_init_children waits for a free slot before it gets 53300; 0 refuses it at once."),
         .int(
-            "max_message_length", "1GB", 1024, intMax, unit: .bytes, .reload, .swiftPool, implemented: true,
+            "max_message_length", "1GB", 1024, intMax, unit: .bytes, .restart, .swiftPool, implemented: true,
             extension: true, "Largest protocol message accepted from a client or a backend."),
         .int(
             "num_event_loops", "0", 0, 1024, .restart, .swiftPool, implemented: true, extension: true,

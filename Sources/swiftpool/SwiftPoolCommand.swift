@@ -56,6 +56,9 @@ struct SwiftPoolCommand: AsyncParsableCommand {
             case .check:
                 let loaded = try ConfigBundle.load(files)
                 for line in loaded.diagnostics { FileHandle.standardError.write(Data((line + "\n").utf8)) }
+                for name in loaded.notSupportedYet {
+                    FileHandle.standardError.write(Data("parameter \"\(name)\" is not supported yet and is ignored\n".utf8))
+                }
                 print("configuration is valid: \(files.config)")
             case .stop:
                 try ProcessControl.stop(files: files, mode: mode)
