@@ -26,6 +26,8 @@ final class BackendConnection {
     /// The last ErrorResponse seen (used while resetting the connection).
     private(set) var lastError: ErrorFields?
     private(set) var isClosed = false
+    /// The clear-text password a client supplied for this login (allow_clear_text_frontend_auth).
+    var clientPassword: String?
 
     /// The session that leased the connection; nil while it sits in the pool.
     weak var owner: BackendConnectionOwner?

@@ -11,7 +11,7 @@ struct BackendConnector {
     /// Connects to `node` and logs in with the client's startup parameters. `completion` runs
     /// on `eventLoop` exactly once.
     func connect(
-        to node: BackendNode, key: PoolKey, on eventLoop: EventLoop,
+        to node: BackendNode, key: PoolKey, clientPassword: String? = nil, on eventLoop: EventLoop,
         completion: @escaping (Result<BackendConnection, BackendConnectError>) -> Void
     ) {
         let bootstrap = ClientBootstrap(group: eventLoop)
@@ -30,7 +30,7 @@ struct BackendConnector {
         switch credentials.password(for: key.user) {
         case .plain(let password): secret = .plain(password)
         case .md5(let hash): secret = .md5Hash(hash)
-        case .scram, nil: secret = .none
+        case .scram, nil: secret = clientPassword.map { .plain($0) } ?? .none
         }
         let machine = BackendStartupMachine(user: key.user, secret: secret) { [credentials] salt, iterations in
             guard case .plain(let password) = secret else { throw BackendStartupFailure.noUsablePassword(.scramSHA256) }

@@ -39,17 +39,25 @@ final class BackendPool {
     }
 
     /// A cached connection for `key`, or a new one.
-    func lease(_ node: BackendNode, key: PoolKey,
+    /// `clientPassword` is the clear-text password a client gave under
+    /// `allow_clear_text_frontend_auth`; a cached connection is only handed out to a client that
+    /// gave the same password as the one it was opened with.
+    func lease(_ node: BackendNode, key: PoolKey, clientPassword: String? = nil,
                completion: @escaping (Result<(BackendConnection, reused: Bool), BackendConnectError>) -> Void) {
         let (cached, expired) = cache.checkout(key, now: .now())
         expired.forEach { retire($0) }
-        if let cached {
+        if let cached, cached.clientPassword != clientPassword {
+            retire(cached)
+        } else if let cached {
             cached.onClose = nil
             completion(.success((cached, true)))
             return
         }
-        connector.connect(to: node, key: key, on: eventLoop) { result in
-            completion(result.map { ($0, false) })
+        connector.connect(to: node, key: key, clientPassword: clientPassword, on: eventLoop) { result in
+            completion(result.map { connection in
+                connection.clientPassword = clientPassword
+                return (connection, false)
+            })
         }
     }
 

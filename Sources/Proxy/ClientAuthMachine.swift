@@ -9,6 +9,8 @@ public struct ClientAuthMachine {
         case authenticated
         /// Send the SASL final message; the client is then authenticated.
         case sendAndAuthenticate(ByteBuffer)
+        /// `allow_clear_text_frontend_auth`: the clear-text password to try on the backend.
+        case captured(password: String)
         /// Authentication failed: send this FATAL error and close.
         case fail(ErrorFields)
     }
@@ -26,6 +28,7 @@ public struct ClientAuthMachine {
     private let user: String
     private let stored: PasswordCredential?
     private let clientSideKeys: SCRAMKeys?
+    private let captureOnly: Bool
     private var state = State.start
 
     /// - Parameters:
@@ -36,6 +39,17 @@ public struct ClientAuthMachine {
         self.user = user
         self.stored = stored
         self.clientSideKeys = clientSideKeys
+        self.captureOnly = false
+    }
+
+    /// Asks for a clear-text password without checking it: the backend checks it
+    /// (`allow_clear_text_frontend_auth` for users without a pool_passwd entry).
+    public init(capturingClearTextPasswordOf user: String) {
+        self.method = .password
+        self.user = user
+        self.stored = nil
+        self.clientSideKeys = nil
+        self.captureOnly = true
     }
 
     /// The first step: the request to send, or `.authenticated` for trust.
@@ -65,6 +79,10 @@ public struct ClientAuthMachine {
         switch state {
         case .awaitingPassword:
             guard let given = try? FrontendMessageDecoder.password(body: body) else { return protocolFailure() }
+            if captureOnly {
+                state = .done
+                return .captured(password: given)
+            }
             return finish(checkCleartext(given))
         case .awaitingMD5(let salt):
             guard let given = try? FrontendMessageDecoder.password(body: body) else { return protocolFailure() }

@@ -85,6 +85,10 @@ extension ClientSessionHandler {
         guard let startup, let user = startup.user else { return }
         let database = startup.database ?? user
         guard let policy = runtime.authPolicy else {
+            if settings.allowClearTextFrontendAuth, runtime.credentials.password(for: user) == nil {
+                // No pool_passwd entry: take the client's clear-text password to the backend.
+                return authenticateClient(ClientAuthMachine(capturingClearTextPasswordOf: user), then: .connectBackend)
+            }
             // Without pool_hba: ask the client for what the backend asks for, as Pgpool-II does.
             return connectBackend(then: .authenticateClientLikeBackend)
         }
@@ -106,9 +110,13 @@ extension ClientSessionHandler {
 
     func authenticateClient(method: AuthMethod, then next: AfterClientAuth) {
         guard let user = startup?.user else { return }
-        var machine = ClientAuthMachine(
+        authenticateClient(ClientAuthMachine(
             method: method, user: user, stored: runtime.credentials.password(for: user),
-            clientSideKeys: method == .scramSHA256 ? runtime.credentials.clientSideKeys(for: user) : nil)
+            clientSideKeys: method == .scramSHA256 ? runtime.credentials.clientSideKeys(for: user) : nil), then: next)
+    }
+
+    private func authenticateClient(_ machine: ClientAuthMachine, then next: AfterClientAuth) {
+        var machine = machine
         let first = machine.start()
         phase = .authenticating(machine, then: next)
         perform(first)
@@ -147,6 +155,8 @@ extension ClientSessionHandler {
             clientAuthenticated(then: next)
         case .authenticated:
             clientAuthenticated(then: next)
+        case .captured(let password):
+            connectBackend(then: .finishLogin, clientPassword: password)
         case .fail(let error):
             logger.info("client authentication failed", metadata: ["sqlstate": "\(error.sqlState ?? "")"])
             fatal(error)
@@ -166,14 +176,14 @@ extension ClientSessionHandler {
 
     // MARK: Backend
 
-    private func connectBackend(then next: AfterBackend) {
+    private func connectBackend(then next: AfterBackend, clientPassword: String? = nil) {
         guard let startup else { return }
         guard let node = runtime.primaryNode() else {
             return fatal(ErrorFields(severity: .fatal, sqlState: "57P03", message: "no backend node is available",
                                      hint: "Every backend node is down or detached."))
         }
         phase = .connectingBackend(next)
-        pool.lease(node, key: PoolKey(nodeID: node.id, startup: startup)) { [self] result in
+        pool.lease(node, key: PoolKey(nodeID: node.id, startup: startup), clientPassword: clientPassword) { [self] result in
             guard case .connectingBackend = phase else {
                 // The client left meanwhile: hand the connection back untouched.
                 if case .success(let (connection, _)) = result { pool.giveBack(connection) }

@@ -121,3 +121,18 @@ def test_ssl_and_gssenc_requests_are_declined(swiftpool):
     out = psql(proxy.port, "app_readwrite", "readwrite456", "swiftpool_test", "SELECT 1",
                extra_args=[], check=True)
     assert out.stdout.strip() == "1"
+
+
+def test_allow_clear_text_frontend_auth_for_users_without_pool_passwd_entry(swiftpool):
+    passwd = "postgres:postgrespass\n"  # no entry for app_readonly
+    proxy = swiftpool({"enable_pool_hba": False, "allow_clear_text_frontend_auth": True,
+                       "num_event_loops": 1}, pool_passwd=passwd)
+    assert auth_sqlstate(proxy.port, "app_readonly", "readonly123") is None
+    # A cached connection opened with the right password is not handed to a wrong one.
+    assert auth_sqlstate(proxy.port, "app_readonly", "wrong") == "28P01"
+    assert auth_sqlstate(proxy.port, "app_readonly", "readonly123") is None
+
+
+def test_without_allow_clear_text_a_missing_entry_fails(swiftpool):
+    proxy = swiftpool({"enable_pool_hba": False}, pool_passwd="postgres:postgrespass\n")
+    assert auth_sqlstate(proxy.port, "app_readonly", "readonly123") == "28P01"
