@@ -29,6 +29,24 @@ public struct ProxySettings: Sendable, Equatable {
 
     public init() {}
 
+    /// The settings after a reload: reloadable values from `new`, restart-only ones (listeners,
+    /// slot counts, pool shape, timeouts fixed at start) kept from `self`, as Pgpool-II does.
+    public func reloaded(with new: ProxySettings) -> ProxySettings {
+        var merged = new
+        merged.listenAddresses = listenAddresses
+        merged.port = port
+        merged.socketDirectory = socketDirectory
+        merged.numInitChildren = numInitChildren
+        merged.reservedConnections = reservedConnections
+        merged.maxPool = maxPool
+        merged.connectionCache = connectionCache
+        merged.connectionLifeTime = connectionLifeTime
+        merged.authenticationTimeout = authenticationTimeout
+        merged.maxMessageLength = maxMessageLength
+        merged.backendConnectTimeout = backendConnectTimeout
+        return merged
+    }
+
     /// Idle connections each of `loops` event loops may cache.
     public func cacheCapacity(perLoopOf loops: Int) -> Int {
         guard connectionCache else { return 0 }

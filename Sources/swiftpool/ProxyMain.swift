@@ -100,18 +100,7 @@ struct ProxyMain {
             for name in fresh.restartRequired(comparedWith: current) {
                 logger.warning("parameter \"\(name)\" changed but needs a restart; the old value stays in effect")
             }
-            // Restart-only parameters keep their running values, as in Pgpool-II.
-            var settings = fresh.settings
-            let running = current.settings
-            settings.listenAddresses = running.listenAddresses
-            settings.port = running.port
-            settings.socketDirectory = running.socketDirectory
-            settings.numInitChildren = running.numInitChildren
-            settings.reservedConnections = running.reservedConnections
-            settings.maxPool = running.maxPool
-            settings.connectionCache = running.connectionCache
-            settings.connectionLifeTime = running.connectionLifeTime
-            settings.authenticationTimeout = running.authenticationTimeout
+            let settings = current.settings.reloaded(with: fresh.settings)
             runtime.update(settings: settings, authPolicy: fresh.authPolicy)
             runtime.credentials.replacePasswords(fresh.passwords)
             cluster.replaceNodes(fresh.nodes)

@@ -56,3 +56,22 @@ struct AdmissionStateTests {
         #expect(state.waitingCount == 1)
     }
 }
+
+@Suite("Settings reload")
+struct SettingsReloadTests {
+    @Test func restartOnlyValuesKeepTheirRunningValues() {
+        var running = ProxySettings()
+        running.port = 15432
+        running.numInitChildren = 32
+        var fresh = ProxySettings()
+        fresh.port = 20000
+        fresh.numInitChildren = 64
+        fresh.clientIdleLimit = .seconds(30)
+        fresh.resetQueries = ["DISCARD ALL"]
+        let merged = running.reloaded(with: fresh)
+        #expect(merged.port == 15432)
+        #expect(merged.numInitChildren == 32)
+        #expect(merged.clientIdleLimit == .seconds(30))
+        #expect(merged.resetQueries == ["DISCARD ALL"])
+    }
+}
