@@ -59,6 +59,16 @@ public enum BackendMessageEncoder {
         }
     }
 
+    /// Tells a client asking for protocol 3.x (x > 0) or `_pq_.` options that the server speaks
+    /// 3.`newestMinor` and does not know `unrecognizedOptions`.
+    public static func negotiateProtocolVersion(newestMinor: Int32, unrecognizedOptions: [String], into buffer: inout ByteBuffer) {
+        buffer.writeMessage(type: BackendMessageType.negotiateProtocolVersion) {
+            $0.writeInteger(newestMinor)
+            $0.writeInteger(Int32(unrecognizedOptions.count))
+            for option in unrecognizedOptions { $0.writeNullTerminatedString(option) }
+        }
+    }
+
     public static func errorResponse(_ fields: ErrorFields, into buffer: inout ByteBuffer) {
         buffer.writeMessage(type: BackendMessageType.errorResponse) { fields.encodeBody(into: &$0) }
     }

@@ -32,9 +32,10 @@ public struct RawMessage: Sendable {
 }
 
 /// Splits a byte stream of typed messages (after the startup phase) into complete messages.
-/// Incomplete tails are kept until the next bytes arrive.
+/// Only the incomplete tail of a read is kept (copied once) until the next bytes arrive.
 public struct MessageSplitter: Sendable {
-    public let maxMessageLength: Int
+    /// The largest message accepted; it can be raised once a session is authenticated.
+    public var maxMessageLength: Int
     private var pending: ByteBuffer?
 
     public init(maxMessageLength: Int) {
@@ -44,29 +45,70 @@ public struct MessageSplitter: Sendable {
     /// Bytes held back because they do not yet form a complete message.
     public var bufferedByteCount: Int { pending?.readableBytes ?? 0 }
 
+    /// Takes the bytes held back (to hand them to another reader).
+    public mutating func takeBuffered() -> ByteBuffer? {
+        defer { pending = nil }
+        return pending
+    }
+
     /// Appends `chunk` and calls `body` for every complete message, in order.
     public mutating func feed(_ chunk: ByteBuffer, _ body: (RawMessage) throws -> Void) throws {
-        var buffer: ByteBuffer
-        if var held = pending {
-            pending = nil
-            var chunk = chunk
-            held.writeBuffer(&chunk)
-            buffer = held
-        } else {
-            buffer = chunk
+        var buffer = combine(chunk)
+        defer { keepTail(of: buffer) }
+        while let (type, length) = try nextMessage(in: buffer) {
+            try body(RawMessage(type: type, bytes: buffer.readSlice(length: length + 1)!))
         }
-        while buffer.readableBytes >= 5 {
-            let type = buffer.getInteger(at: buffer.readerIndex, as: UInt8.self)!
-            let length = Int(buffer.getInteger(at: buffer.readerIndex + 1, as: Int32.self)!)
-            guard length >= 4, length <= maxMessageLength else {
-                throw FramingError(messageType: type, length: length, limit: maxMessageLength)
+    }
+
+    /// Appends `chunk` and returns, as one slice, the run of complete messages that `accept`
+    /// lets through, so that they can be forwarded with a single write. The first message
+    /// `accept` refuses ends the run; it and everything after it are dropped.
+    public mutating func feedRun(_ chunk: ByteBuffer, accept: (UInt8) throws -> Bool) throws -> ByteBuffer? {
+        let combined = combine(chunk)
+        var buffer = combined
+        var refused = false
+        while let (type, length) = try nextMessage(in: buffer) {
+            guard try accept(type) else {
+                refused = true
+                break
             }
-            guard buffer.readableBytes >= length + 1 else { break }
-            let message = buffer.readSlice(length: length + 1)!
-            try body(RawMessage(type: type, bytes: message))
+            buffer.moveReaderIndex(forwardBy: length + 1)
         }
-        if buffer.readableBytes > 0 {
-            pending = buffer
+        if !refused { keepTail(of: buffer) }
+        let length = buffer.readerIndex - combined.readerIndex
+        return length > 0 ? combined.getSlice(at: combined.readerIndex, length: length) : nil
+    }
+
+    private mutating func combine(_ chunk: ByteBuffer) -> ByteBuffer {
+        guard var held = pending else { return chunk }
+        pending = nil
+        var chunk = chunk
+        held.writeBuffer(&chunk)
+        return held
+    }
+
+    /// The type and length of the complete message at the reader index, nil if incomplete.
+    private func nextMessage(in buffer: ByteBuffer) throws -> (UInt8, Int)? {
+        guard buffer.readableBytes >= 5 else { return nil }
+        let type = buffer.getInteger(at: buffer.readerIndex, as: UInt8.self)!
+        let length = Int(buffer.getInteger(at: buffer.readerIndex + 1, as: Int32.self)!)
+        guard length >= 4, length <= maxMessageLength else {
+            throw FramingError(messageType: type, length: length, limit: maxMessageLength)
         }
+        return buffer.readableBytes >= length + 1 ? (type, length) : nil
+    }
+
+    /// Copies the incomplete tail into a buffer of its own, sized for the whole message when
+    /// its length is known, so that the consumed bytes before it are not kept alive.
+    private mutating func keepTail(of buffer: ByteBuffer) {
+        guard buffer.readableBytes > 0 else { return }
+        var expected = buffer.readableBytes
+        if buffer.readableBytes >= 5, let length = buffer.getInteger(at: buffer.readerIndex + 1, as: Int32.self) {
+            expected = max(expected, Int(length) + 1)
+        }
+        var tail = ByteBufferAllocator().buffer(capacity: min(expected, 1 << 20))
+        var rest = buffer
+        tail.writeBuffer(&rest)
+        pending = tail
     }
 }

@@ -18,6 +18,9 @@ public struct SCRAMClient: Sendable {
         }
     }
 
+    /// A bound on the key-derivation work a server can demand.
+    public static let maxIterations = 1_000_000
+
     private let clientNonce: String
     private let clientFirstBare: String
     private var authMessage = ""
@@ -43,6 +46,9 @@ public struct SCRAMClient: Sendable {
             throw Failure.malformedServerMessage(serverFirst)
         }
         guard nonce.hasPrefix(clientNonce), nonce.count > clientNonce.count else { throw Failure.nonceMismatch }
+        guard iterations <= Self.maxIterations else {
+            throw Failure.malformedServerMessage("iteration count \(iterations) is above \(Self.maxIterations)")
+        }
         let derived = try keys(Array(salt), iterations)
         guard let clientKey = derived.clientKey else { throw Failure.malformedServerMessage("no client key") }
         let finalWithoutProof = "c=biws,r=\(nonce)"

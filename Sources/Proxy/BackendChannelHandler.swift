@@ -39,8 +39,8 @@ final class BackendChannelHandler: ChannelInboundHandler {
         case .established(let connection):
             connection.received(bytes)
         case .startingUp(var machine, var splitter, let request):
-            phase = .failed
             var outcome: BackendStartupMachine.Action = .none
+            var replies: [ByteBuffer] = []
             do {
                 try splitter.feed(bytes) { message in
                     guard case .none = outcome else { return }
@@ -48,7 +48,7 @@ final class BackendChannelHandler: ChannelInboundHandler {
                     case .none:
                         break
                     case .send(let reply):
-                        context.writeAndFlush(wrapOutboundOut(reply), promise: nil)
+                        replies.append(reply)
                     case let result:
                         outcome = result
                     }
@@ -56,9 +56,13 @@ final class BackendChannelHandler: ChannelInboundHandler {
             } catch {
                 outcome = .fail(.protocolViolation("\(error)"))
             }
+            // The phase is settled before anything is written: a failing write closes the
+            // channel re-entrantly, and channelInactive must see the current phase.
             switch outcome {
             case .none, .send:
                 phase = .startingUp(machine, splitter, request)
+                for reply in replies { context.write(wrapOutboundOut(reply), promise: nil) }
+                if !replies.isEmpty { context.flush() }
             case .ready(let status):
                 let connection = BackendConnection(
                     channel: context.channel, node: request.node, key: request.key, authMethod: machine.authMethod,
@@ -68,7 +72,8 @@ final class BackendChannelHandler: ChannelInboundHandler {
                 phase = .established(connection)
                 request.completion(.success(connection))
             case .fail(let failure):
-                request.completion(.failure(.loginFailed(request.node, failure)))
+                phase = .failed
+                request.completion(.failure(.loginFailed(request.node, failure, askedMethod: machine.authMethod)))
                 context.close(promise: nil)
             }
         case .idle, .failed:
@@ -110,12 +115,13 @@ final class BackendChannelHandler: ChannelInboundHandler {
 enum BackendConnectError: Error {
     case unreachable(BackendNode, Error)
     case closedDuringLogin(BackendNode)
-    case loginFailed(BackendNode, BackendStartupFailure)
+    /// `askedMethod` is how the backend asked SwiftPool to authenticate (trust if it never asked).
+    case loginFailed(BackendNode, BackendStartupFailure, askedMethod: AuthMethod)
     case timedOut(BackendNode)
 
     var node: BackendNode {
         switch self {
-        case .unreachable(let node, _), .closedDuringLogin(let node), .loginFailed(let node, _), .timedOut(let node):
+        case .unreachable(let node, _), .closedDuringLogin(let node), .loginFailed(let node, _, _), .timedOut(let node):
             return node
         }
     }

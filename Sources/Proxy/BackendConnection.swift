@@ -86,6 +86,9 @@ final class BackendConnection {
 
     func clearLastError() { lastError = nil }
 
+    /// True when the bytes forwarded so far end on a message boundary.
+    var isAtMessageBoundary: Bool { observer.isAtMessageBoundary }
+
     /// Writes a message the proxy built itself, tracking it like client traffic.
     func send(_ bytes: ByteBuffer, type: UInt8, flush: Bool = true) {
         tracker.frontendSent(type)

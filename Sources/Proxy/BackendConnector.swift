@@ -27,13 +27,18 @@ struct BackendConnector {
             : bootstrap.connect(host: node.host, port: node.port)
 
         let secret: BackendSecret
+        var fromPoolPasswd = true
         switch credentials.password(for: key.user) {
         case .plain(let password): secret = .plain(password)
         case .md5(let hash): secret = .md5Hash(hash)
-        case .scram, nil: secret = clientPassword.map { .plain($0) } ?? .none
+        case .scram, nil:
+            secret = clientPassword.map { .plain($0) } ?? .none
+            fromPoolPasswd = false
         }
         let machine = BackendStartupMachine(user: key.user, secret: secret) { [credentials] salt, iterations in
             guard case .plain(let password) = secret else { throw BackendStartupFailure.noUsablePassword(.scramSHA256) }
+            // Keys of a password a client typed are not cached: it may be wrong, and there may be many.
+            guard fromPoolPasswd else { return try SCRAMKeys.derive(password: password, salt: salt, iterations: iterations) }
             return try credentials.backendSideKeys(password: password, salt: salt, iterations: iterations)
         }
         let maxMessageLength = self.maxMessageLength

@@ -21,6 +21,8 @@ public struct BackendProtocolTracker: Sendable, Equatable {
         case FrontendMessageType.query, FrontendMessageType.functionCall:
             pendingReadyForQuery += 1
         case FrontendMessageType.sync:
+            // PostgreSQL ignores Sync (and Flush) while it is in COPY IN.
+            guard !copyInProgress else { break }
             pendingReadyForQuery += 1
             unsyncedExtendedQuery = false
         case FrontendMessageType.parse, FrontendMessageType.bind, FrontendMessageType.describe,

@@ -10,40 +10,52 @@ final class BackendResetter: BackendConnectionOwner {
     private let connection: BackendConnection
     private let pool: BackendPool
     private let queries: [String]
+    private let onFinish: () -> Void
     private var stage = Stage.draining
     private var timer: Scheduled<Void>?
     /// Keeps the resetter alive while it waits; the connection holds its owner weakly.
     private var keepAlive: BackendResetter?
 
-    init(connection: BackendConnection, pool: BackendPool, queries: [String]) {
+    /// `onFinish` runs once the connection is back in the pool or closed.
+    init(connection: BackendConnection, pool: BackendPool, queries: [String], onFinish: @escaping () -> Void = {}) {
         self.connection = connection
         self.pool = pool
         self.queries = queries
+        self.onFinish = onFinish
     }
 
     func start(timeout: TimeAmount) {
-        guard !connection.isClosed else { return }
+        guard !connection.isClosed else { return onFinish() }
         keepAlive = self
         connection.owner = self
         connection.channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
         timer = connection.channel.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [self] in
             finish(reusable: false)
         }
+        advance()
+    }
+
+    /// Ends what the client left unfinished: a COPY IN (possibly started only now, by a query
+    /// the client sent before leaving) and an extended query without its Sync.
+    private func abandonUnfinishedWork() {
+        var wrote = false
         if connection.tracker.copyInProgress {
             var buffer = ByteBuffer()
             FrontendMessageEncoder.copyFail("client disconnected", into: &buffer)
             connection.send(buffer, type: FrontendMessageType.copyFail, flush: false)
+            wrote = true
         }
-        if connection.tracker.unsyncedExtendedQuery {
+        if connection.tracker.unsyncedExtendedQuery, !connection.tracker.copyInProgress {
             var buffer = ByteBuffer()
             FrontendMessageEncoder.sync(into: &buffer)
             connection.send(buffer, type: FrontendMessageType.sync, flush: false)
+            wrote = true
         }
-        connection.channel.flush()
-        advance()
+        if wrote { connection.channel.flush() }
     }
 
     private func advance() {
+        if stage == .draining { abandonUnfinishedWork() }
         guard connection.tracker.isQuiescent else { return }
         switch stage {
         case .draining:
@@ -76,6 +88,7 @@ final class BackendResetter: BackendConnectionOwner {
         } else {
             connection.terminate()
         }
+        onFinish()
         keepAlive = nil
     }
 
@@ -86,8 +99,10 @@ final class BackendResetter: BackendConnectionOwner {
     func backendDidFinishReading(_ connection: BackendConnection) {}
 
     func backend(_ connection: BackendConnection, didClose error: Error?) {
+        guard stage != .done else { return }
         stage = .done
         timer?.cancel()
+        onFinish()
         keepAlive = nil
     }
 

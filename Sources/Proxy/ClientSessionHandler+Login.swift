@@ -43,7 +43,17 @@ extension ClientSessionHandler {
         }
     }
 
-    private func received(startup parameters: StartupParameters) {
+    private func received(startup requested: StartupParameters) {
+        var parameters = requested
+        let options = parameters.pairs.map(\.0).filter { $0.hasPrefix("_pq_.") }
+        if parameters.protocolVersion != ProtocolCode.protocolVersion3 || !options.isEmpty {
+            // SwiftPool speaks 3.0 on both sides; a newer client is told so and goes on with 3.0.
+            parameters.protocolVersion = ProtocolCode.protocolVersion3
+            parameters.pairs.removeAll { $0.0.hasPrefix("_pq_.") }
+            var reply = context.channel.allocator.buffer(capacity: 64)
+            BackendMessageEncoder.negotiateProtocolVersion(newestMinor: 0, unrecognizedOptions: options, into: &reply)
+            context.writeAndFlush(wrapOutboundOut(reply), promise: nil)
+        }
         guard let user = parameters.user, !user.isEmpty else {
             return fatal(ErrorFields(severity: .fatal, sqlState: "28000", message: "no PostgreSQL user name specified in startup packet"))
         }
@@ -134,8 +144,20 @@ extension ClientSessionHandler {
         } catch {
             return protocolViolation("\(error)")
         }
-        for message in messages {
-            guard case .authenticating(var machine, let next) = phase else { return }
+        for (index, message) in messages.enumerated() {
+            guard case .authenticating(var machine, let next) = phase else {
+                // Authentication finished: what the client pipelined after it waits for forwarding.
+                var held = startupBuffer ?? context.channel.allocator.buffer(capacity: 0)
+                for var rest in messages[index...].map(\.bytes) { held.writeBuffer(&rest) }
+                if let tail = splitter.takeBuffered() { var tail = tail; held.writeBuffer(&tail) }
+                if case .forwarding = phase {
+                    forwardFromClient(held)
+                    backend?.channel.flush()
+                } else {
+                    startupBuffer = held
+                }
+                return
+            }
             guard message.type == FrontendMessageType.password else {
                 return protocolViolation("expected password response, got message type '\(Character(Unicode.Scalar(message.type)))'")
             }
@@ -205,35 +227,35 @@ extension ClientSessionHandler {
     }
 
     private func backendLeaseFailed(_ failure: BackendConnectError, next: AfterBackend) {
-        guard case .loginFailed(_, let reason) = failure, case .authenticateClientLikeBackend = next else {
+        guard case .loginFailed(_, let reason, let askedMethod) = failure, case .authenticateClientLikeBackend = next else {
             return reportBackendFailure(failure)
         }
-        // The backend refused SwiftPool's login before the client proved anything. Authenticate
-        // the client first so that the error reveals nothing to someone without the password;
-        // an unknown user runs a full SCRAM exchange that fails like a wrong password.
-        _ = reason
-        guard let user = startup?.user else { return }
-        let method: AuthMethod
-        switch runtime.credentials.password(for: user) {
-        case .md5: method = .md5
-        default: method = .scramSHA256
+        // The backend refused SwiftPool's login before the client proved anything. Ask the
+        // client exactly what a successful login would have asked, so that the exchange does not
+        // tell a known user from an unknown one; the error comes only after that.
+        switch reason {
+        case .noUsablePassword(let method):
+            authenticateClient(method: method, then: .reportBackendFailure(failure))
+        case .rejected:
+            authenticateClient(method: askedMethod, then: .reportBackendFailure(failure))
+        case .protocolViolation:
+            reportBackendFailure(failure)
         }
-        authenticateClient(method: method, then: .reportBackendFailure(failure))
     }
 
     private func reportBackendFailure(_ failure: BackendConnectError) {
         logger.warning("backend login failed", metadata: ["node": "\(failure.node.id)", "error": "\(failure)"])
         switch failure {
-        case .loginFailed(_, .rejected(let fields)):
+        case .loginFailed(_, .rejected(let fields), _):
             var fields = fields
             fields.fields[UInt8(ascii: "S")] = "FATAL"
             fields.fields[UInt8(ascii: "V")] = "FATAL"
             fatal(fields)
-        case .loginFailed(let node, .noUsablePassword(let method)):
+        case .loginFailed(let node, .noUsablePassword(let method), _):
             fatal(ErrorFields(severity: .fatal, sqlState: "28P01",
                               message: "password authentication failed for user \"\(startup?.user ?? "")\"",
                               detail: "SwiftPool has no password in pool_passwd usable for \(method.rawValue) authentication to \(node)."))
-        case .loginFailed(let node, .protocolViolation(let text)):
+        case .loginFailed(let node, .protocolViolation(let text), _):
             fatal(ErrorFields(severity: .fatal, sqlState: "08P01", message: "\(node) violated the protocol during login: \(text)"))
         case .unreachable(let node, let error):
             fatal(ErrorFields(severity: .fatal, sqlState: "08006", message: "cannot connect to \(node): \(error)",
@@ -261,6 +283,7 @@ extension ClientSessionHandler {
         BackendMessageEncoder.readyForQuery(backend.tracker.transactionStatus, into: &buffer)
         context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
         phase = .forwarding
+        splitter.maxMessageLength = settings.maxMessageLength
         lastClientActivity = .now()
         startIdleTimer(after: settings.clientIdleLimit)
         if settings.logConnections {

@@ -55,13 +55,17 @@ final class ClientSessionHandler: ChannelInboundHandler {
     var lastClientActivity = NIODeadline.now()
     var remoteAddress: String?
 
+    /// What a client may send before it is logged in (PostgreSQL caps authentication messages
+    /// at 64 KiB too).
+    static let maxBytesBeforeLogin = 65_536
+
     init(runtime: ProxyRuntime, pool: BackendPool, sessions: SessionRegistry, sessionID: UInt64) {
         self.runtime = runtime
         self.pool = pool
         self.sessions = sessions
         self.sessionID = sessionID
         self.settings = runtime.settings
-        self.splitter = MessageSplitter(maxMessageLength: settings.maxMessageLength)
+        self.splitter = MessageSplitter(maxMessageLength: Self.maxBytesBeforeLogin)
         var logger = runtime.logger
         logger[metadataKey: "session"] = "\(sessionID)"
         self.logger = logger
@@ -93,6 +97,9 @@ final class ClientSessionHandler: ChannelInboundHandler {
             // A client may pipeline nothing before AuthenticationOk but its password messages;
             // keep what arrives for the phase that reads it.
             var held = startupBuffer ?? context.channel.allocator.buffer(capacity: bytes.readableBytes)
+            guard held.readableBytes + bytes.readableBytes <= Self.maxBytesBeforeLogin else {
+                return protocolViolation("too much data before authentication completed")
+            }
             var bytes = bytes
             held.writeBuffer(&bytes)
             startupBuffer = held
@@ -126,19 +133,25 @@ final class ClientSessionHandler: ChannelInboundHandler {
     func forwardFromClient(_ bytes: ByteBuffer) {
         guard let backend else { return }
         if settings.clientIdleLimit > .zero { lastClientActivity = .now() }
+        var terminated = false
         do {
-            try splitter.feed(bytes) { message in
-                guard case .forwarding = phase else { return }
-                if message.type == FrontendMessageType.terminate {
-                    end(reason: "client terminated")
-                    context.close(promise: nil)
-                    return
+            // One write per read: the complete messages go to the backend as one slice.
+            let run = try splitter.feedRun(bytes) { type in
+                if type == FrontendMessageType.terminate {
+                    terminated = true
+                    return false
                 }
-                backend.tracker.frontendSent(message.type)
-                backend.channel.write(message.bytes, promise: nil)
+                backend.tracker.frontendSent(type)
+                return true
             }
+            if let run { backend.channel.write(run, promise: nil) }
         } catch {
-            protocolViolation("\(error)")
+            return protocolViolation("\(error)")
+        }
+        if terminated {
+            backend.channel.flush()
+            end(reason: "client terminated")
+            context.close(promise: nil)
         }
     }
 
@@ -160,10 +173,17 @@ final class ClientSessionHandler: ChannelInboundHandler {
 
     /// Shuts the session down for SwiftPool's own shutdown.
     func terminateForShutdown() {
+        var atBoundary = true
         if let backend {
+            atBoundary = backend.isAtMessageBoundary
             self.backend = nil
             backend.owner = nil
             backend.terminate()
+        }
+        guard atBoundary else {
+            end(reason: "shutdown")
+            context.close(promise: nil)
+            return
         }
         fatal(ErrorFields(severity: .fatal, sqlState: "57P01", message: "terminating connection due to administrator command"))
     }
@@ -172,6 +192,7 @@ final class ClientSessionHandler: ChannelInboundHandler {
 
     func startAuthTimer() {
         authTimer?.cancel()
+        guard settings.authenticationTimeout > .zero else { return }
         authTimer = context.eventLoop.assumeIsolated().scheduleTask(in: settings.authenticationTimeout) { [self] in
             logger.info("authentication timed out")
             fatal(ErrorFields(severity: .fatal, sqlState: "08006", message: "canceling authentication due to timeout"))
@@ -189,7 +210,8 @@ final class ClientSessionHandler: ChannelInboundHandler {
                 fatal(ErrorFields(severity: .fatal, sqlState: "57P05",
                                   message: "terminating connection because it was idle for \(seconds) seconds (client_idle_limit)"))
             } else {
-                startIdleTimer(after: max(.milliseconds(100), settings.clientIdleLimit - idle))
+                // Busy (or not idle long enough): look again when the limit could next be reached.
+                startIdleTimer(after: idle >= settings.clientIdleLimit ? settings.clientIdleLimit : settings.clientIdleLimit - idle)
             }
         }
     }
@@ -207,33 +229,43 @@ final class ClientSessionHandler: ChannelInboundHandler {
         if case .awaitingSlot(let id) = previous, runtime.admission.cancel(id) {
             // Still queued: nothing was granted.
         }
-        if holdsSlot {
-            holdsSlot = false
-            runtime.admission.release()
-        }
         if let clientKey {
             runtime.cancelRegistry.unregister(clientKey)
             self.clientKey = nil
         }
+        // The slot stays taken until the backend connection is reset, so that num_init_children
+        // also bounds the backend connections being cleaned up.
+        let releaseSlot: () -> Void
+        if holdsSlot {
+            holdsSlot = false
+            let admission = runtime.admission
+            releaseSlot = { admission.release() }
+        } else {
+            releaseSlot = {}
+        }
         if let backend {
             self.backend = nil
-            release(backend)
+            release(backend, then: releaseSlot)
+        } else {
+            releaseSlot()
         }
         if case .forwarding = previous, settings.logDisconnections {
             logger.info("client disconnected", metadata: ["reason": "\(reason)"])
         }
     }
 
-    private func release(_ backend: BackendConnection) {
+    private func release(_ backend: BackendConnection, then done: @escaping () -> Void) {
         backend.owner = nil
-        guard !backend.isClosed else { return }
-        BackendResetter(connection: backend, pool: pool, queries: settings.resetQueries)
+        BackendResetter(connection: backend, pool: pool, queries: settings.resetQueries, onFinish: done)
             .start(timeout: settings.resetTimeout)
     }
 }
 
 extension ClientSessionHandler: BackendConnectionOwner {
     func backend(_ connection: BackendConnection, didRead bytes: ByteBuffer) {
+        // Before the login reply, the client may only see authentication messages; what the
+        // backend says meanwhile (a changed parameter) is replayed from its parameter set.
+        guard case .forwarding = phase else { return }
         context.write(wrapOutboundOut(bytes), promise: nil)
     }
 
@@ -245,6 +277,12 @@ extension ClientSessionHandler: BackendConnectionOwner {
         guard backend === connection else { return }
         backend = nil
         logger.warning("backend connection lost", metadata: ["node": "\(connection.node.id)"])
+        guard connection.isAtMessageBoundary else {
+            // An error here would land inside a half-forwarded message: just close.
+            end(reason: "backend connection lost")
+            context.close(promise: nil)
+            return
+        }
         fatal(ErrorFields(severity: .fatal, sqlState: "08006",
                           message: "\(connection.node) closed the connection unexpectedly",
                           hint: "The backend may have crashed or been shut down; reconnect to continue."))

@@ -121,7 +121,7 @@ public final class ProxyServer: Sendable {
             }
     }
 
-    /// "*" means every IPv4 and IPv6 address; "localhost" the loopback address.
+    /// "*" means every IPv4 address; "localhost" the IPv4 loopback address.
     static func expand(_ addresses: [String]) -> [String] {
         var hosts: [String] = []
         for address in addresses {

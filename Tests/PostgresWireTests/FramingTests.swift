@@ -188,3 +188,50 @@ struct MessageCodecTests {
         #expect(throws: MalformedMessage.self) { try FrontendMessageDecoder.password(body: ByteBuffer(string: "no-nul")) }
     }
 }
+
+@Suite("Message runs")
+struct MessageRunTests {
+    @Test func runStopsAtRefusedMessageAndKeepsOnlyTheTail() throws {
+        var stream = ByteBuffer()
+        FrontendMessageEncoder.query("SELECT 1", into: &stream)
+        FrontendMessageEncoder.sync(into: &stream)
+        let firstTwo = stream.readableBytes
+        FrontendMessageEncoder.query("SELECT 2", into: &stream)
+        var splitter = MessageSplitter(maxMessageLength: 1 << 20)
+        // Everything but the last three bytes: two whole messages and a partial one.
+        let head = stream.getSlice(at: 0, length: stream.readableBytes - 3)!
+        let run = try splitter.feedRun(head) { _ in true }
+        #expect(run?.readableBytes == firstTwo)
+        #expect(splitter.bufferedByteCount == stream.readableBytes - 3 - firstTwo)
+        let rest = stream.getSlice(at: stream.readableBytes - 3, length: 3)!
+        let second = try splitter.feedRun(rest) { _ in true }
+        #expect(second?.readableBytes == stream.readableBytes - firstTwo)
+        #expect(splitter.bufferedByteCount == 0)
+
+        var withTerminate = ByteBuffer()
+        FrontendMessageEncoder.query("SELECT 3", into: &withTerminate)
+        let beforeTerminate = withTerminate.readableBytes
+        FrontendMessageEncoder.terminate(into: &withTerminate)
+        FrontendMessageEncoder.query("ignored", into: &withTerminate)
+        var types: [UInt8] = []
+        let cut = try splitter.feedRun(withTerminate) { type in
+            types.append(type)
+            return type != FrontendMessageType.terminate
+        }
+        #expect(cut?.readableBytes == beforeTerminate)
+        #expect(types == Array("QX".utf8))
+        #expect(splitter.bufferedByteCount == 0)
+    }
+
+    @Test func limitCanBeRaisedAfterLogin() throws {
+        var splitter = MessageSplitter(maxMessageLength: 64)
+        var big = ByteBuffer()
+        FrontendMessageEncoder.query(String(repeating: "x", count: 100), into: &big)
+        #expect(throws: FramingError.self) { try splitter.feed(big) { _ in } }
+        var raised = MessageSplitter(maxMessageLength: 64)
+        raised.maxMessageLength = 1 << 20
+        var count = 0
+        try raised.feed(big) { _ in count += 1 }
+        #expect(count == 1)
+    }
+}

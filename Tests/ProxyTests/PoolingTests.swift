@@ -87,3 +87,23 @@ struct BackendProtocolTrackerTests {
         #expect(tracker.isQuiescent)
     }
 }
+
+@Suite("Backend protocol tracking in COPY")
+struct CopyTrackingTests {
+    @Test func syncDuringCopyInIsNotCounted() {
+        // libpq: Parse/Bind/Describe/Execute/Sync for COPY FROM STDIN, then CopyData, CopyDone, Sync.
+        var tracker = BackendProtocolTracker()
+        for type in "PBDES".utf8 { tracker.frontendSent(type) }
+        #expect(tracker.pendingReadyForQuery == 1)
+        tracker.backendStartedCopyIn()
+        tracker.frontendSent(FrontendMessageType.sync)
+        #expect(tracker.pendingReadyForQuery == 1)
+        tracker.frontendSent(FrontendMessageType.copyData)
+        tracker.frontendSent(FrontendMessageType.copyDone)
+        tracker.frontendSent(FrontendMessageType.sync)
+        tracker.backendSentReadyForQuery(.idle)
+        #expect(tracker.pendingReadyForQuery == 1)
+        tracker.backendSentReadyForQuery(.idle)
+        #expect(tracker.isQuiescent)
+    }
+}

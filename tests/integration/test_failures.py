@@ -144,3 +144,50 @@ def test_one_slow_client_does_not_block_others(swiftpool):
         for _ in range(5):
             assert proxy.psql("SELECT 1", check=True).stdout.strip() == "1"
         assert time.monotonic() - start < 20
+
+
+def test_newer_protocol_minor_is_negotiated_down(swiftpool):
+    """A client asking for protocol 3.2 and a _pq_ option is told 3.0 and logs in."""
+    proxy = swiftpool({"enable_pool_hba": True}, pool_hba="host all all 127.0.0.1/32 trust\n")
+    params = b"user\x00app_readwrite\x00database\x00swiftpool_test\x00_pq_.test_option\x00x\x00\x00"
+    with socket.create_connection(("127.0.0.1", proxy.port)) as s:
+        s.sendall(struct.pack("!ii", 8 + len(params), (3 << 16) | 2) + params)
+        s.settimeout(5)
+        buf = b""
+        while b"Z\x00\x00\x00\x05I" not in buf:
+            chunk = s.recv(65536)
+            assert chunk, f"closed during login: {buf!r}"
+            buf += chunk
+        assert buf[:1] == b"v"
+        length = struct.unpack("!i", buf[1:5])[0]
+        newest, count = struct.unpack("!ii", buf[5:13])
+        assert (newest, count) == (0, 1)
+        assert buf[13:1 + length].rstrip(b"\x00") == b"_pq_.test_option"
+        s.sendall(b"X\x00\x00\x00\x04")
+
+
+def test_client_leaving_mid_copy_leaves_a_clean_reusable_connection(swiftpool, cluster):
+    proxy = swiftpool({"num_event_loops": 1})
+    with proxy.connect() as setup:
+        setup.execute("DROP TABLE IF EXISTS copy_abandon")
+        setup.execute("CREATE TABLE copy_abandon (id int)")
+        first_backend = setup.execute("SELECT pg_backend_pid()").fetchone()[0]
+    env = {**os.environ, "PGPASSWORD": USERS["app_readwrite"]}
+    holder = subprocess.Popen(["psql", "-X", "-h", "127.0.0.1", "-p", str(proxy.port), "-U", "app_readwrite",
+                               "-d", "swiftpool_test", "-c", "COPY copy_abandon FROM STDIN"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+    holder.stdin.write(b"1\n2\n3\n")
+    holder.stdin.flush()
+    time.sleep(1)
+    holder.kill()
+    holder.wait()
+    time.sleep(0.5)
+    with proxy.connect() as conn:
+        assert conn.execute("SELECT pg_backend_pid()").fetchone()[0] == first_backend
+        assert conn.execute("SELECT count(*) FROM copy_abandon").fetchone()[0] == 0
+        conn.execute("DROP TABLE copy_abandon")
+
+
+def test_zero_authentication_timeout_means_no_limit(swiftpool):
+    proxy = swiftpool({"authentication_timeout": 0})
+    assert auth_sqlstate(proxy.port, "app_readwrite", "readwrite456") is None
