@@ -36,13 +36,13 @@ public enum ParameterTable {
             "serialize_accept", false, .restart, .connections,
             "Serialize accept() among Pgpool-II child processes."),
         .list(
-            "pcp_listen_addresses", ",", "localhost", .restart, .connections, implemented: true,
+            "pcp_listen_addresses", ",", "localhost", .restart, .connections, implemented: false,
             "Addresses to accept PCP connections on; '*' for all, '' for the Unix socket only."),
         .int(
-            "pcp_port", "9898", 1024, 65535, .restart, .connections, implemented: true,
+            "pcp_port", "9898", 1024, 65535, .restart, .connections, implemented: false,
             "TCP port of the PCP (administration) protocol."),
         .string(
-            "pcp_socket_dir", "/tmp", .restart, .connections, implemented: true,
+            "pcp_socket_dir", "/tmp", .restart, .connections, implemented: false,
             "Directory of the PCP Unix socket; relative to the directory of pgpool.conf."),
         .int(
             "num_init_children", "32", 1, intMax, .restart, .connections, implemented: true,
@@ -109,7 +109,7 @@ public enum ParameterTable {
             "max_pool", "4", 0, intMax, .restart, .pools, implemented: true,
             "Cached backend connection sets per session slot; SwiftPool keeps num_init_children x max_pool idle sets."),
         .int(
-            "child_life_time", "300", 0, intMax, unit: .seconds, .restart, .pools, implemented: true,
+            "child_life_time", "300", 0, intMax, unit: .seconds, .restart, .pools, implemented: false,
             "Pgpool-II restarts an idle child process after this time; SwiftPool has no child processes and accepts it for compatibility."),
         .int(
             "child_max_connections", "0", 0, intMax, .restart, .pools,
@@ -199,7 +199,7 @@ public enum ParameterTable {
 
     static let loadBalancing: [ParameterDefinition] = [
         .bool(
-            "load_balance_mode", true, .restart, .loadBalancing, implemented: true,
+            "load_balance_mode", true, .restart, .loadBalancing, implemented: false,
             "Spread read-only queries over the nodes by weight."),
         .bool(
             "ignore_leading_white_space", true, .reload, .loadBalancing,
@@ -224,20 +224,20 @@ public enum ParameterTable {
             "Ignore SQL comments when deciding whether a query can be balanced."),
         .enumeration(
             "disable_load_balance_on_write", ["off", "transaction", "trans_transaction", "always", "dml_adaptive"],
-            "transaction", .reload, .loadBalancing, implemented: true,
+            "transaction", .reload, .loadBalancing, implemented: false,
             "After a write, send later reads to the primary: off, within the transaction, for the session, or by table."),
         .string(
             "dml_adaptive_object_relationship_list", "", .reload, .loadBalancing,
             "For dml_adaptive: object:dependent pairs, e.g. 'table1:table2,func1():table3'."),
         .bool(
-            "statement_level_load_balance", false, .reload, .loadBalancing, implemented: true,
+            "statement_level_load_balance", false, .reload, .loadBalancing, implemented: false,
             "Choose the load-balance node for every statement instead of once per session."),
     ]
 
     static let streamingReplicationCheck: [ParameterDefinition] = [
         .int(
             "sr_check_period", "10", 0, intMax, unit: .seconds, .reload, .streamingReplicationCheck,
-            implemented: true, "Interval of the replication delay and role check; 0 disables it."),
+            implemented: false, "Interval of the replication delay and role check; 0 disables it."),
         .string(
             "sr_check_user", "nobody", .reload, .streamingReplicationCheck, implemented: true,
             "User for the replication check."),
@@ -260,25 +260,25 @@ public enum ParameterTable {
 
     static let healthCheck: [ParameterDefinition] = [
         .int(
-            "health_check_period", "0", 0, intMax, unit: .seconds, .reload, .healthCheck, implemented: true,
+            "health_check_period", "0", 0, intMax, unit: .seconds, .reload, .healthCheck, implemented: false,
             suffix: .optional, "Interval between health checks of a node; 0 disables them."),
         .int(
-            "health_check_timeout", "20", 0, intMax, unit: .seconds, .reload, .healthCheck, implemented: true,
+            "health_check_timeout", "20", 0, intMax, unit: .seconds, .reload, .healthCheck, implemented: false,
             suffix: .optional, "Give up on a health check after this long; 0 waits forever."),
         .string(
-            "health_check_user", "nobody", .reload, .healthCheck, implemented: true, suffix: .optional,
+            "health_check_user", "nobody", .reload, .healthCheck, implemented: false, suffix: .optional,
             "User for health checks."),
         .string(
-            "health_check_password", "", .reload, .healthCheck, implemented: true, suffix: .optional,
+            "health_check_password", "", .reload, .healthCheck, implemented: false, suffix: .optional,
             "Password of health_check_user ('' looks it up in pool_passwd)."),
         .string(
-            "health_check_database", "", .reload, .healthCheck, implemented: true, suffix: .optional,
+            "health_check_database", "", .reload, .healthCheck, implemented: false, suffix: .optional,
             "Database for health checks; '' tries postgres, then template1."),
         .int(
-            "health_check_max_retries", "0", 0, intMax, .reload, .healthCheck, implemented: true,
+            "health_check_max_retries", "0", 0, intMax, .reload, .healthCheck, implemented: false,
             suffix: .optional, "Retries after a failed health check before the node is failed over."),
         .int(
-            "health_check_retry_delay", "1", 0, intMax, unit: .seconds, .reload, .healthCheck, implemented: true,
+            "health_check_retry_delay", "1", 0, intMax, unit: .seconds, .reload, .healthCheck, implemented: false,
             suffix: .optional, "Pause between health check retries."),
         .int(
             "connect_timeout", "10000", 0, intMax, unit: .milliseconds, .reload, .healthCheck, implemented: true,
@@ -288,12 +288,12 @@ public enum ParameterTable {
 
     static let failover: [ParameterDefinition] = [
         .string(
-            "failover_command", "", .reload, .failover, implemented: true,
+            "failover_command", "", .reload, .failover, implemented: false,
             "Command run when a node is detached; %d %h %p %D %m %H %M %P %r %R %N %S %% are replaced."),
         .string(
             "failback_command", "", .reload, .failover, "Command run when a node is attached; same placeholders."),
         .string(
-            "follow_primary_command", "", .reload, .failover, implemented: true,
+            "follow_primary_command", "", .reload, .failover, implemented: false,
             "Command run for every standby after the primary changed; %m %H %r %R refer to the new primary."),
         .bool(
             "failover_on_backend_error", true, .reload, .failover,

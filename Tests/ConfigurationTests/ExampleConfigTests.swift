@@ -45,7 +45,8 @@ struct ExampleConfigTests {
 
     @Test func demoConfigurationLoadsCleanly() throws {
         let loaded = try ConfigLoader.load(path: path("config/demo/pgpool.conf"))
-        #expect(loaded.diagnostics.isEmpty)
+        // Only settings of features still to come are reported; nothing is unknown or wrong.
+        #expect(loaded.diagnostics.allSatisfy { $0.kind == .notSupportedYet })
         let config = loaded.config
         #expect(config.listenAddresses == ["127.0.0.1"])
         #expect(config.port == 15432 && config.pcpPort == 19898)

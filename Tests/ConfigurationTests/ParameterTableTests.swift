@@ -66,16 +66,13 @@ struct ParameterTableTests {
     @Test func implementedSetIsTheDocumentedOne() {
         let implemented = Set(ParameterTable.all.filter(\.implemented).map(\.name))
         let expected: Set = [
-            "listen_addresses", "port", "socket_dir", "pcp_listen_addresses", "pcp_port", "pcp_socket_dir",
-            "num_init_children", "max_pool", "reserved_connections", "child_life_time", "connection_life_time",
+            "listen_addresses", "port", "socket_dir",
+            "num_init_children", "max_pool", "reserved_connections", "connection_life_time",
             "client_idle_limit", "connection_cache", "authentication_timeout", "reset_query_list", "enable_pool_hba",
             "pool_passwd", "pid_file_name", "logdir", "log_min_messages", "log_connections", "log_disconnections",
             "backend_clustering_mode", "backend_hostname", "backend_port", "backend_weight", "backend_data_directory",
-            "backend_flag", "backend_application_name", "allow_clear_text_frontend_auth", "load_balance_mode",
-            "statement_level_load_balance", "disable_load_balance_on_write", "health_check_period",
-            "health_check_timeout", "health_check_user", "health_check_password", "health_check_database",
-            "health_check_max_retries", "health_check_retry_delay", "connect_timeout", "sr_check_period",
-            "sr_check_user", "sr_check_password", "sr_check_database", "failover_command", "follow_primary_command",
+            "backend_flag", "backend_application_name", "allow_clear_text_frontend_auth", "connect_timeout",
+            "sr_check_user", "sr_check_password", "sr_check_database",
             "client_wait_timeout", "max_message_length", "num_event_loops",
         ]
         #expect(implemented == expected)
