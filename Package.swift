@@ -25,6 +25,7 @@ let package = Package(
             ]
         ),
         .target(name: "Configuration"),
+        .target(name: "Routing"),
         .target(
             name: "Cluster",
             dependencies: [
@@ -48,6 +49,7 @@ let package = Package(
             name: "swiftpool",
             dependencies: [
                 "Proxy", "Configuration", "Cluster",
+                "PostgresWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -61,6 +63,7 @@ let package = Package(
             dependencies: ["PostgresWire", .product(name: "NIOCore", package: "swift-nio")]
         ),
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration"]),
+        .testTarget(name: "RoutingTests", dependencies: ["Routing"]),
         .testTarget(
             name: "ProxyTests",
             dependencies: [

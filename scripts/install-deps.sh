@@ -4,8 +4,8 @@
 # are already done are skipped, so a second run takes about a second.
 #
 #   apt:    postgresql-15 postgresql-contrib postgresql-client libpq-dev
-#           libmicrohttpd-dev pkg-config (+ python3/python3-pip, nodejs when
-#           missing)
+#           libmicrohttpd-dev pkg-config pgpool2 (+ python3/python3-pip,
+#           nodejs when missing)
 #   PyPI:   asyncpg, psycopg[binary], pytest  (for the python3 on PATH)
 #   node:   Debian's node-pg and its dependencies, unpacked (not installed)
 #           under $SWIFTPOOL_DEPS_DIR/node (default <repo>/.deps/node);
@@ -43,7 +43,8 @@ is_installed() {
 }
 
 # ------------------------------------------------------------------ apt
-APT_PKGS=(postgresql-15 postgresql-contrib postgresql-client libpq-dev libmicrohttpd-dev pkg-config)
+# pgpool2 brings Pgpool-II's own tools (pg_enc, pcp_*), used by tests as real peers.
+APT_PKGS=(postgresql-15 postgresql-contrib postgresql-client libpq-dev libmicrohttpd-dev pkg-config pgpool2)
 command -v python3 >/dev/null || APT_PKGS+=(python3 python3-pip)
 command -v node >/dev/null || APT_PKGS+=(nodejs)
 
@@ -66,6 +67,12 @@ if command -v pg_lsclusters >/dev/null; then
             "${SUDO[@]}" pg_ctlcluster "$ver" "$name" stop || log "warning: could not stop cluster $ver/$name (ignored)"
         fi
     done < <(pg_lsclusters -h 2>/dev/null || true)
+fi
+
+# The pgpool2 package may start its own service; SwiftPool's tests only use its tools.
+if pgrep -x pgpool >/dev/null 2>&1; then
+    log "stopping the pgpool2 package's service"
+    "${SUDO[@]}" service pgpool2 stop >/dev/null 2>&1 || "${SUDO[@]}" pkill -x pgpool || true
 fi
 
 # ------------------------------------------------------------------ python

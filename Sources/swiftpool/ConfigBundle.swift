@@ -54,6 +54,8 @@ struct ConfigBundle {
         }
 
         var passwords: [String: PasswordCredential] = [:]
+        let poolKey = PoolKeyFile.read()
+        if case .success = poolKey, let warning = PoolKeyFile.permissionWarning() { diagnostics.append(warning) }
         if let path = config.poolPasswdPath {
             let passwd = try PoolPasswd.load(path: path)
             diagnostics += passwd.diagnostics.map(\.description)
@@ -67,8 +69,17 @@ struct ConfigBundle {
                     } else {
                         diagnostics.append("\(path):\(entry.line): malformed SCRAM-SHA-256 verifier for user \"\(entry.user)\"; entry ignored")
                     }
-                case .aesEncrypted:
-                    diagnostics.append("\(path):\(entry.line): AES-encrypted password for user \"\(entry.user)\" is not supported yet; entry ignored")
+                case .aesEncrypted(let text):
+                    switch poolKey {
+                    case .success(let key):
+                        do {
+                            passwords[entry.user] = .plain(try AESPassword.decrypt(base64: text, key: key))
+                        } catch {
+                            diagnostics.append("\(path):\(entry.line): cannot decrypt the AES password of user \"\(entry.user)\" (wrong key or damaged entry); entry ignored")
+                        }
+                    case .failure(let problem):
+                        diagnostics.append("\(path):\(entry.line): AES password of user \"\(entry.user)\" ignored: \(problem.description)")
+                    }
                 }
             }
         }
@@ -133,5 +144,31 @@ extension PasswordCredential {
     var plainText: String? {
         if case .plain(let text) = self { return text }
         return nil
+    }
+}
+
+/// The key for AES entries in pool_passwd: the first line of `$PGPOOLKEYFILE` or `~/.pgpoolkey`,
+/// as Pgpool-II reads it.
+enum PoolKeyFile {
+    static var path: String {
+        if let path = ProcessInfo.processInfo.environment["PGPOOLKEYFILE"], !path.isEmpty { return path }
+        return (ProcessInfo.processInfo.environment["HOME"] ?? NSHomeDirectory()) + "/.pgpoolkey"
+    }
+
+    static func read() -> Result<String, StartupError> {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            return .failure(StartupError("no key file \(path) (set PGPOOLKEYFILE)"))
+        }
+        guard let line = text.split(whereSeparator: \.isNewline).first, !line.isEmpty else {
+            return .failure(StartupError("key file \(path) is empty"))
+        }
+        return .success(String(line))
+    }
+
+    /// Pgpool-II warns when the key file can be read by others.
+    static func permissionWarning() -> String? {
+        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
+              let mode = attributes[.posixPermissions] as? Int, mode & 0o077 != 0 else { return nil }
+        return "\(path): key file is readable by group or others; it should be mode 0600"
     }
 }

@@ -111,3 +111,19 @@ struct SCRAMTests {
 
 import Crypto
 private func Insecure_md5(_ text: String) -> [UInt8] { Array(Insecure.MD5.hash(data: Array(text.utf8))) }
+
+@Suite("AES pool_passwd entries")
+struct AESPasswordTests {
+    // Written by Pgpool-II 4.3.5's `pg_enc -m -k keyfile -u app_readonly readonly123` with the key
+    // "mysecretkey" (and equal to `openssl enc -aes-256-cbc -md sha1 -nosalt -a`).
+    @Test func decryptsWhatPgEncWrote() throws {
+        #expect(try AESPassword.decrypt(base64: "bYEI6PWPHtPZabORVr4eSg==", key: "mysecretkey") == "readonly123")
+    }
+
+    @Test func roundTripAndFailures() throws {
+        let sealed = try AESPassword.encrypt("pässwörd with spaces", key: "k")
+        #expect(try AESPassword.decrypt(base64: sealed, key: "k") == "pässwörd with spaces")
+        #expect(throws: AESPassword.Failure.self) { try AESPassword.decrypt(base64: sealed, key: "other key") }
+        #expect(throws: AESPassword.Failure.notBase64) { try AESPassword.decrypt(base64: "%%%", key: "k") }
+    }
+}

@@ -3,6 +3,7 @@ backends, and errors that match PostgreSQL's."""
 from __future__ import annotations
 
 import socket
+import subprocess
 import struct
 import time
 
@@ -136,3 +137,24 @@ def test_allow_clear_text_frontend_auth_for_users_without_pool_passwd_entry(swif
 def test_without_allow_clear_text_a_missing_entry_fails(swiftpool):
     proxy = swiftpool({"enable_pool_hba": False}, pool_passwd="postgres:postgrespass\n")
     assert auth_sqlstate(proxy.port, "app_readonly", "readonly123") == "28P01"
+
+
+def test_aes_pool_passwd_entries_written_by_pg_enc(swiftpool, tmp_path, monkeypatch):
+    """pool_passwd entries encrypted by Pgpool-II's own pg_enc log in to the backends."""
+    key_file = tmp_path / "pgpoolkey"
+    key_file.write_text("a-key-for-tests\n")
+    key_file.chmod(0o600)
+    passwd = tmp_path / "pool_passwd"
+    passwd.write_text("")
+    conf = tmp_path / "enc.conf"
+    conf.write_text(f"pool_passwd = '{passwd}'\n")
+    for user in ("app_readonly", "app_readwrite"):
+        subprocess.run(["pg_enc", "-m", "-f", str(conf), "-k", str(key_file), "-u", user, USERS[user]],
+                       check=True, capture_output=True, text=True)
+    text = passwd.read_text()
+    assert text.count(":AES") == 2
+    monkeypatch.setenv("PGPOOLKEYFILE", str(key_file))
+    proxy = swiftpool({"enable_pool_hba": False}, pool_passwd=text + "postgres:postgrespass\n")
+    assert auth_sqlstate(proxy.port, "app_readonly", "readonly123") is None
+    assert auth_sqlstate(proxy.port, "app_readwrite", "readwrite456") is None
+    assert auth_sqlstate(proxy.port, "app_readonly", "wrong") == "28P01"

@@ -1,0 +1,298 @@
+/// The transaction state a backend reports in ReadyForQuery.
+public enum TransactionState: Sendable, Equatable {
+    case idle, inTransaction, failed
+}
+
+/// The nodes a routing decision may use, as the cluster state sees them right now.
+public struct RoutingNodes: Sendable {
+    /// The primary's id.
+    public var primary: Int
+    /// Nodes that are up and may take balanced reads (weight > 0), for statement-level picks
+    /// and for BOTH statements under statement-level load balancing.
+    public var readable: [Int]
+
+    public init(primary: Int, readable: [Int]) {
+        self.primary = primary
+        self.readable = readable
+    }
+}
+
+/// A routing decision with what the proxy must do besides sending.
+public struct RoutedQuery: Sendable, Equatable {
+    public var decision: RouteDecision
+    public var reason: RouteDecision.Reason
+    /// `BEGIN READ WRITE` / `BEGIN … SERIALIZABLE`: standbys get a plain `BEGIN` instead.
+    public var plainBeginForStandbys: Bool
+}
+
+/// One client session's routing state and Pgpool-II 4.3's decision rules (streaming-replication
+/// mode). Pure: the proxy feeds it classified queries and outcomes, and performs the decisions.
+public struct RoutingSession: Sendable {
+    public let settings: RoutingSettings
+    /// The node chosen for the session's reads (at session start).
+    public private(set) var loadBalanceNode: Int
+    public private(set) var transactionState = TransactionState.idle
+    /// A write succeeded, so reads stay on the primary (see ``WriteStickiness``).
+    public private(set) var writingTransaction = false
+    private var transactionSerializable = false
+    private var sessionSerializable = false
+    private var transactionStartedByMultiStatement = false
+    /// dml_adaptive: relations written in the current explicit transaction.
+    private var writtenInTransaction: Set<String> = []
+    /// check_temp_table = trace: temporary tables this session created.
+    private var temporaryTables: Set<String> = []
+    private var preparedStatements: [String: RouteDecision] = [:]
+    private var cursors: [String: RouteDecision] = [:]
+
+    public init(settings: RoutingSettings, loadBalanceNode: Int) {
+        self.settings = settings
+        self.loadBalanceNode = loadBalanceNode
+    }
+
+    // MARK: Deciding
+
+    /// Where `query` goes. `pick` draws a node for statement-level load balancing.
+    public mutating func route(
+        _ query: QueryClassification, text: String, nodes: RoutingNodes, facts: some CatalogFacts,
+        pick: () -> Int?
+    ) -> RoutedQuery {
+        func decided(_ decision: RouteDecision, _ reason: RouteDecision.Reason, plainBegin: Bool = false) -> RoutedQuery {
+            RoutedQuery(decision: decision, reason: reason, plainBeginForStandbys: plainBegin)
+        }
+        guard let statement = query.singleStatement else {
+            if query.isEmpty {
+                // An empty query is a harmless read (JDBC pings with them).
+                return decided(.node(loadBalanceNode), .loadBalanced)
+            }
+            if query.statements.contains(where: \.isTransactionStart) { transactionStartedByMultiStatement = true }
+            return decided(.primary, .multiStatement)
+        }
+        if let name = statement.preparedStatementName {
+            return decided(preparedStatements[name] ?? .primary, .preparedStatement)
+        }
+        if case .deallocate(nil) = statement.kind {
+            return decided(bothTargets(nodes), .preparedStatement)
+        }
+        if let cursor = statement.cursorName {
+            return decided(cursors[cursor] ?? .primary, .cursor)
+        }
+        // PREPARE is routed as the statement it prepares.
+        let effective: StatementClassification
+        if case .prepare(_, let inner) = statement.kind { effective = inner } else { effective = statement }
+        let routed: RoutedQuery
+        switch effective.destination {
+        case .primary:
+            routed = decided(.primary, .write)
+        case .both:
+            if !settings.loadBalanceMode {
+                routed = decided(.primary, .loadBalanceOff)
+            } else if transactionStartedByMultiStatement, case .transaction = effective.kind {
+                routed = decided(.primary, .multiStatement)
+            } else {
+                routed = decided(bothTargets(nodes), .both, plainBegin: effective.sendsPlainBeginToStandby)
+            }
+        case .either:
+            let (node, reason) = readTarget(effective, query: query, text: text, nodes: nodes, facts: facts, pick: pick)
+            routed = decided(node == nodes.primary ? .primary : .node(node), reason)
+        }
+        switch statement.kind {
+        case .prepare(let name, _): preparedStatements[name] = routed.decision
+        case .declareCursor(let name, _): cursors[name] = routed.decision
+        default: break
+        }
+        return routed
+    }
+
+    private func bothTargets(_ nodes: RoutingNodes) -> RouteDecision {
+        var targets = [nodes.primary]
+        let others = settings.statementLevelLoadBalance ? nodes.readable : [loadBalanceNode]
+        for node in others where !targets.contains(node) { targets.append(node) }
+        return targets.count == 1 ? .primary : .nodes(targets)
+    }
+
+    /// An EITHER statement: the checks of `pool_where_to_send` in order; the first failing one
+    /// sends it to the primary.
+    private func readTarget(
+        _ statement: StatementClassification, query: QueryClassification, text: String, nodes: RoutingNodes,
+        facts: some CatalogFacts, pick: () -> Int?
+    ) -> (Int, RouteDecision.Reason) {
+        let primary = nodes.primary
+        guard settings.loadBalanceMode else { return (primary, .loadBalanceOff) }
+        if writingTransaction, settings.writeStickiness == .always { return (primary, .writingTransaction) }
+        guard statement.isSelectQuery else { return (primary, .notASelect) }
+        // allow_sql_comments = off: a SELECT must start like one (any leading comment fails);
+        // Pgpool-II applies the test to SELECT statements only.
+        if !settings.allowSQLComments, case .select = statement.kind {
+            let startsLikeSelect = query.singleStatement?.kind == .select
+                ? query.startsLikeSelect(ignoringLeadingWhiteSpace: settings.ignoreLeadingWhiteSpace)
+                : !(query.singleStatement?.hasLeadingComment ?? false)
+            if !startsLikeSelect { return (primary, .leadingComment) }
+        }
+        if transactionState != .idle {
+            if transactionState == .failed { return (primary, .transactionNotReadOnly) }
+            if writingTransaction, settings.writeStickiness != .off { return (primary, .writingTransaction) }
+            if transactionSerializable || sessionSerializable { return (primary, .serializable) }
+        }
+        for relation in statement.relations {
+            switch facts.isSystemCatalog(relation) {
+            case true?: return (primary, .systemCatalog)
+            case nil: return (primary, .unknownFacts)
+            case false?: break
+            }
+            switch settings.checkTempTable {
+            case .catalog:
+                switch facts.isTemporary(relation) {
+                case true?: return (primary, .temporaryTable)
+                case nil: return (primary, .unknownFacts)
+                case false?: break
+                }
+            case .trace:
+                if temporaryTables.contains(relation.name) { return (primary, .temporaryTable) }
+            case .none:
+                break
+            }
+            if settings.checkUnloggedTable {
+                switch facts.isUnlogged(relation) {
+                case true?: return (primary, .unloggedTable)
+                case nil: return (primary, .unknownFacts)
+                case false?: break
+                }
+            }
+        }
+        if settings.primaryRoutingQueryPatterns.contains(where: { Self.wholeMatch($0, text) }) {
+            return (primary, .primaryRoutingPattern)
+        }
+        switch hasWritingFunction(statement, facts: facts) {
+        case true?: return (primary, .writingFunction)
+        case nil: return (primary, .unknownFacts)
+        case false?: break
+        }
+        if settings.writeStickiness == .dmlAdaptive, transactionState == .inTransaction,
+           statement.relations.contains(where: { writtenInTransaction.contains($0.name) }) {
+            return (primary, .dmlAdaptive)
+        }
+        if settings.statementLevelLoadBalance, let node = pick() { return (node, .loadBalanced) }
+        return (loadBalanceNode, .loadBalanced)
+    }
+
+    /// Pgpool-II's writing-function rule: the read-only list, else the write list, else the
+    /// function's volatility from the catalog. Nil when a volatility is not known yet.
+    func hasWritingFunction(_ statement: StatementClassification, facts: some CatalogFacts) -> Bool? {
+        let names = statement.functionCalls
+        if !settings.readOnlyFunctionPatterns.isEmpty {
+            return names.contains { name in !settings.readOnlyFunctionPatterns.contains { Self.wholeMatch($0, name.description) } }
+        }
+        if !settings.writeFunctionPatterns.isEmpty {
+            return names.contains { name in settings.writeFunctionPatterns.contains { Self.wholeMatch($0, name.description) } }
+        }
+        var unknown = false
+        for name in names {
+            switch facts.isVolatile(name) {
+            case true?: return true
+            case nil: unknown = true
+            case false?: break
+            }
+        }
+        return unknown ? nil : false
+    }
+
+    static func wholeMatch(_ pattern: String, _ text: String) -> Bool {
+        guard let regex = try? Regex(pattern) else { return false }
+        return (try? regex.wholeMatch(in: text)) != nil
+    }
+
+    // MARK: Learning from outcomes
+
+    /// A statement of `query` completed (CommandComplete) or failed (ErrorResponse).
+    public mutating func completed(_ query: QueryClassification, routed: RoutedQuery, succeeded: Bool, facts: some CatalogFacts) {
+        for statement in query.statements {
+            if case .transaction(let command) = statement.kind {
+                switch command {
+                case .begin(let modes):
+                    beginTransaction()
+                    if modes.isolationLevel == .serializable { transactionSerializable = true }
+                case .commit, .rollback, .commitPrepared, .rollbackPrepared, .prepareTransaction:
+                    endTransaction()
+                default:
+                    break
+                }
+                continue
+            }
+            guard succeeded else { continue }
+            if statement.setsSerializable {
+                if case .set(let set) = statement.kind, set.parameter == "transaction" {
+                    transactionSerializable = true
+                } else {
+                    sessionSerializable = true
+                }
+            }
+            if settings.checkTempTable == .trace { traceTemporaryTables(statement) }
+            let isRead = statement.destination == .either && statement.isSelectQuery
+                && hasWritingFunction(statement, facts: facts) != true
+            guard !isRead, !statement.setsTransactionReadOnly, statement.destination != .both else { continue }
+            switch settings.writeStickiness {
+            case .off:
+                break
+            case .transaction, .transTransaction:
+                if transactionState == .inTransaction { writingTransaction = true }
+            case .always:
+                writingTransaction = true
+            case .dmlAdaptive:
+                if transactionState == .inTransaction { markWritten(statement) }
+            }
+        }
+    }
+
+    /// The backend reported its transaction state (ReadyForQuery).
+    public mutating func readyForQuery(_ state: TransactionState) {
+        let wasInTransaction = transactionState != .idle
+        transactionState = state
+        if wasInTransaction, state == .idle {
+            // The transaction ended (COMMIT, ROLLBACK, or an implicit one).
+            transactionSerializable = false
+            transactionStartedByMultiStatement = false
+            writtenInTransaction.removeAll()
+            if settings.writeStickiness == .transaction { writingTransaction = false }
+        }
+    }
+
+    /// Forgets prepared statements and cursors when the backend does (DEALLOCATE/CLOSE/DISCARD).
+    public mutating func forgetPreparedStatement(_ name: String?) {
+        if let name { preparedStatements[name] = nil } else { preparedStatements.removeAll() }
+    }
+
+    public mutating func forgetCursor(_ name: String?) {
+        if let name { cursors[name] = nil } else { cursors.removeAll() }
+    }
+
+    private mutating func beginTransaction() {
+        transactionSerializable = sessionSerializable
+        writtenInTransaction.removeAll()
+        if settings.writeStickiness == .transaction { writingTransaction = false }
+    }
+
+    private mutating func endTransaction() {
+        transactionSerializable = false
+        transactionStartedByMultiStatement = false
+        writtenInTransaction.removeAll()
+        if settings.writeStickiness == .transaction { writingTransaction = false }
+    }
+
+    private mutating func markWritten(_ statement: StatementClassification) {
+        var queue = statement.writtenRelations.map(\.name) + statement.functionCalls.map { $0.name + "()" }
+        while let object = queue.popLast() {
+            guard writtenInTransaction.insert(object).inserted else { continue }
+            queue += settings.dmlAdaptiveRelationships[object] ?? []
+        }
+    }
+
+    private mutating func traceTemporaryTables(_ statement: StatementClassification) {
+        guard case .ddl(let ddl) = statement.kind else { return }
+        let names = statement.writtenRelations.map(\.name)
+        if ddl.command == "create", ddl.isTemporary {
+            temporaryTables.formUnion(names)
+        } else if ddl.command == "drop", ddl.objectType == "table" {
+            temporaryTables.subtract(names)
+        }
+    }
+}

@@ -1,0 +1,48 @@
+/// `disable_load_balance_on_write`: what a write does to later reads of the session.
+public enum WriteStickiness: String, Sendable, CaseIterable {
+    case off
+    case transaction
+    case transTransaction = "trans_transaction"
+    case always
+    case dmlAdaptive = "dml_adaptive"
+}
+
+/// `check_temp_table`: how SwiftPool learns that a table is temporary.
+public enum TempTableCheck: String, Sendable {
+    /// Ask the catalog (through ``CatalogFacts``).
+    case catalog
+    /// Follow the session's own `CREATE TEMP` / `DROP` statements.
+    case trace
+    case none
+}
+
+/// The routing parameters of pgpool.conf, parsed.
+public struct RoutingSettings: Sendable {
+    public var loadBalanceMode = true
+    public var statementLevelLoadBalance = false
+    public var writeStickiness = WriteStickiness.transaction
+    /// `dml_adaptive_object_relationship_list`: a write to the key also marks the values.
+    public var dmlAdaptiveRelationships: [String: [String]] = [:]
+    public var allowSQLComments = false
+    public var ignoreLeadingWhiteSpace = true
+    /// `primary_routing_query_pattern_list`: regular expressions matched against the whole query.
+    public var primaryRoutingQueryPatterns: [String] = []
+    /// `write_function_list` / `read_only_function_list` (mutually exclusive; both empty means
+    /// "ask pg_proc for the volatility").
+    public var writeFunctionPatterns: [String] = []
+    public var readOnlyFunctionPatterns: [String] = []
+    public var checkTempTable = TempTableCheck.catalog
+    public var checkUnloggedTable = true
+
+    public init() {}
+}
+
+/// What SwiftPool has learned from the catalog (cached lookups). Nil means "not known yet"; the
+/// policy then plays safe and sends the statement to the primary.
+public protocol CatalogFacts {
+    func isSystemCatalog(_ relation: QualifiedName) -> Bool?
+    func isTemporary(_ relation: QualifiedName) -> Bool?
+    func isUnlogged(_ relation: QualifiedName) -> Bool?
+    /// `pg_proc.provolatile = 'v'`.
+    func isVolatile(_ function: QualifiedName) -> Bool?
+}

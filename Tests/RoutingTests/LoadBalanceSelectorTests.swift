@@ -1,0 +1,90 @@
+import Testing
+@testable import Routing
+
+/// A deterministic generator so that draws are reproducible.
+struct SplitMix64: RandomNumberGenerator {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+@Suite("Load-balance node selection")
+struct LoadBalanceSelectorTests {
+    let reference: [LoadBalanceSelector.Candidate] = [
+        .init(id: 0, weight: 0, isUp: true, isPrimary: true),
+        .init(id: 1, weight: 1, isUp: true, isPrimary: false),
+        .init(id: 2, weight: 1, isUp: true, isPrimary: false),
+        .init(id: 3, weight: 1, isUp: true, isPrimary: false),
+    ]
+
+    func counts(_ selector: LoadBalanceSelector, _ nodes: [LoadBalanceSelector.Candidate],
+                database: String = "app", applicationName: String? = nil, draws: Int = 30_000) -> [Int: Int] {
+        var random = SplitMix64(state: 42)
+        var counts: [Int: Int] = [:]
+        for _ in 0..<draws {
+            let node = selector.select(among: nodes, database: database, applicationName: applicationName, using: &random)
+            counts[node ?? -1, default: 0] += 1
+        }
+        return counts
+    }
+
+    @Test func weightsSplitReadsAndZeroExcludes() {
+        let result = counts(LoadBalanceSelector(), reference)
+        #expect(result[0] == nil)
+        for id in 1...3 { #expect(abs(Double(result[id] ?? 0) / 30_000 - 1.0 / 3) < 0.02, "node \(id): \(result)") }
+    }
+
+    @Test func unequalWeights() {
+        let nodes: [LoadBalanceSelector.Candidate] = [
+            .init(id: 0, weight: 1, isUp: true, isPrimary: true),
+            .init(id: 1, weight: 3, isUp: true, isPrimary: false),
+        ]
+        let result = counts(LoadBalanceSelector(), nodes)
+        #expect(abs(Double(result[1] ?? 0) / 30_000 - 0.75) < 0.02)
+    }
+
+    @Test func downNodesAreSkippedAndPrimaryIsTheLastResort() {
+        var nodes = reference
+        nodes[1].isUp = false
+        nodes[2].isUp = false
+        #expect(counts(LoadBalanceSelector(), nodes) == [3: 30_000])
+        nodes[3].isUp = false
+        #expect(counts(LoadBalanceSelector(), nodes) == [0: 30_000])
+        for index in nodes.indices { nodes[index].isUp = false }
+        #expect(counts(LoadBalanceSelector(), nodes) == [-1: 30_000])
+    }
+
+    @Test func databaseRedirectToANodeWithRatio() throws {
+        let selector = LoadBalanceSelector(databaseRedirects: try RedirectPreferenceList("postgres:primary,mydb\\d:2(0.5)"))
+        #expect(counts(selector, reference, database: "postgres") == [0: 30_000])
+        let mydb = counts(selector, reference, database: "mydb1")
+        #expect(abs(Double(mydb[2] ?? 0) / 30_000 - 0.5) < 0.02, "\(mydb)")
+        #expect(mydb[0] == nil)
+        // Whole-name match only.
+        #expect(counts(selector, reference, database: "xmydb1x")[0] == nil)
+    }
+
+    @Test func standbyTargetAndApplicationNameWins() throws {
+        let selector = LoadBalanceSelector(
+            databaseRedirects: try RedirectPreferenceList("app:primary"),
+            applicationNameRedirects: try RedirectPreferenceList("batch.*:standby(0.0), report:standby"))
+        #expect(counts(selector, reference, database: "app") == [0: 30_000])
+        #expect(counts(selector, reference, database: "app", applicationName: "batch-7") == [0: 30_000])
+        let report = counts(selector, reference, database: "app", applicationName: "report")
+        #expect(report[0] == nil && report.count == 3)
+    }
+
+    @Test func listSyntaxErrors() throws {
+        #expect(throws: RedirectPreferenceList.ParseError.self) { try RedirectPreferenceList("nocolon") }
+        #expect(throws: RedirectPreferenceList.ParseError.self) { try RedirectPreferenceList("db:2(1.5)") }
+        #expect(throws: RedirectPreferenceList.ParseError.self) { try RedirectPreferenceList("db:somewhere") }
+        #expect(throws: RedirectPreferenceList.ParseError.self) { try RedirectPreferenceList("(:1") }
+        #expect(try RedirectPreferenceList("").entries.isEmpty)
+        #expect(try RedirectPreferenceList(" a:1 , b:standby(0.3) ").entries.map(\.ratio) == [1.0, 0.3])
+    }
+}

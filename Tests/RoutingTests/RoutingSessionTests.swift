@@ -1,0 +1,207 @@
+import Testing
+@testable import Routing
+
+/// Catalog answers for pure policy tests: everything known, nothing special unless listed.
+struct KnownFacts: CatalogFacts {
+    var catalogs: Set<String> = ["pg_class", "pg_stat_activity"]
+    var temporary: Set<String> = []
+    var unlogged: Set<String> = []
+    var volatile: Set<String> = ["nextval", "setval", "random"]
+    var unknownFunctions: Set<String> = []
+
+    func isSystemCatalog(_ relation: QualifiedName) -> Bool? { catalogs.contains(relation.name) }
+    func isTemporary(_ relation: QualifiedName) -> Bool? { temporary.contains(relation.name) }
+    func isUnlogged(_ relation: QualifiedName) -> Bool? { unlogged.contains(relation.name) }
+    func isVolatile(_ function: QualifiedName) -> Bool? {
+        unknownFunctions.contains(function.name) ? nil : volatile.contains(function.name)
+    }
+}
+
+@Suite("Routing policy")
+struct RoutingSessionTests {
+    let nodes = RoutingNodes(primary: 0, readable: [1, 2, 3])
+
+    /// Runs `sql` through routing and a successful completion with the given resulting state.
+    @discardableResult
+    func run(_ session: inout RoutingSession, _ sql: String, then state: TransactionState? = nil,
+             facts: KnownFacts = KnownFacts(), pick: Int? = nil) -> RoutedQuery {
+        let query = SQLClassifier.classify(query: sql)
+        let routed = session.route(query, text: sql, nodes: nodes, facts: facts, pick: { pick })
+        session.completed(query, routed: routed, succeeded: true, facts: facts)
+        if let state { session.readyForQuery(state) }
+        return routed
+    }
+
+    func session(_ configure: (inout RoutingSettings) -> Void = { _ in }) -> RoutingSession {
+        var settings = RoutingSettings()
+        configure(&settings)
+        return RoutingSession(settings: settings, loadBalanceNode: 2)
+    }
+
+    @Test func readsBalanceWritesGoToPrimary() {
+        var s = session()
+        #expect(run(&s, "SELECT * FROM accounts WHERE id = 1").decision == .node(2))
+        #expect(run(&s, "INSERT INTO accounts VALUES (1)").decision == .primary)
+        #expect(run(&s, "SELECT now()").decision == .node(2))
+        #expect(run(&s, "SELECT nextval('s')").reason == .writingFunction)
+        #expect(run(&s, "SELECT 1; SELECT 2").reason == .multiStatement)
+        #expect(run(&s, "SELECT * FROM t FOR UPDATE").decision == .primary)
+        #expect(run(&s, "COPY t TO STDOUT").decision == .node(2))
+        #expect(run(&s, "COPY t FROM STDIN").decision == .primary)
+        #expect(run(&s, "").decision == .node(2))
+    }
+
+    @Test func bothStatementsReachPrimaryAndLoadBalanceNode() {
+        var s = session()
+        #expect(run(&s, "SET search_path = app").decision == .nodes([0, 2]))
+        let begin = run(&s, "BEGIN READ WRITE", then: .inTransaction)
+        #expect(begin.decision == .nodes([0, 2]))
+        #expect(begin.plainBeginForStandbys)
+        var level = session { $0.statementLevelLoadBalance = true }
+        #expect(run(&level, "SET search_path = app").decision == .nodes([0, 1, 2, 3]))
+        var off = session { $0.loadBalanceMode = false }
+        #expect(run(&off, "SELECT 1").decision == .primary)
+        #expect(run(&off, "BEGIN").decision == .primary)
+    }
+
+    @Test func writeInTransactionPinsLaterReadsUntilCommit() {
+        var s = session()
+        run(&s, "BEGIN", then: .inTransaction)
+        #expect(run(&s, "SELECT 1", then: .inTransaction).decision == .node(2))
+        run(&s, "UPDATE t SET x = 1", then: .inTransaction)
+        #expect(run(&s, "SELECT * FROM t", then: .inTransaction).reason == .writingTransaction)
+        run(&s, "COMMIT", then: .idle)
+        #expect(run(&s, "SELECT * FROM t").decision == .node(2))
+    }
+
+    @Test func writesOutsideTransactionsDoNotPinUnderTransactionMode() {
+        var s = session()
+        run(&s, "INSERT INTO t VALUES (1)", then: .idle)
+        #expect(run(&s, "SELECT * FROM t").decision == .node(2))
+    }
+
+    @Test func alwaysModePinsForTheRestOfTheSession() {
+        var s = session { $0.writeStickiness = .always }
+        run(&s, "INSERT INTO t VALUES (1)", then: .idle)
+        #expect(run(&s, "SELECT * FROM t").reason == .writingTransaction)
+    }
+
+    @Test func transTransactionSticksAcrossTransactionsButOnlyInside() {
+        var s = session { $0.writeStickiness = .transTransaction }
+        run(&s, "BEGIN", then: .inTransaction)
+        run(&s, "DELETE FROM t", then: .inTransaction)
+        run(&s, "COMMIT", then: .idle)
+        #expect(run(&s, "SELECT 1", then: .idle).decision == .node(2))
+        run(&s, "BEGIN", then: .inTransaction)
+        #expect(run(&s, "SELECT 1", then: .inTransaction).reason == .writingTransaction)
+    }
+
+    @Test func offModeNeverPins() {
+        var s = session { $0.writeStickiness = .off }
+        run(&s, "BEGIN", then: .inTransaction)
+        run(&s, "UPDATE t SET x = 1", then: .inTransaction)
+        #expect(run(&s, "SELECT * FROM t", then: .inTransaction).decision == .node(2))
+    }
+
+    @Test func dmlAdaptivePinsOnlyWrittenTablesAndRelatedObjects() {
+        var s = session {
+            $0.writeStickiness = .dmlAdaptive
+            $0.dmlAdaptiveRelationships = ["orders": ["order_totals"]]
+        }
+        run(&s, "BEGIN", then: .inTransaction)
+        run(&s, "INSERT INTO orders VALUES (1)", then: .inTransaction)
+        #expect(run(&s, "SELECT * FROM orders", then: .inTransaction).reason == .dmlAdaptive)
+        #expect(run(&s, "SELECT * FROM order_totals", then: .inTransaction).reason == .dmlAdaptive)
+        #expect(run(&s, "SELECT * FROM customers", then: .inTransaction).decision == .node(2))
+        run(&s, "COMMIT", then: .idle)
+        #expect(run(&s, "SELECT * FROM orders").decision == .node(2))
+    }
+
+    @Test func serializableTransactionsStayOnPrimary() {
+        var s = session()
+        run(&s, "BEGIN ISOLATION LEVEL SERIALIZABLE", then: .inTransaction)
+        #expect(run(&s, "SELECT 1", then: .inTransaction).reason == .serializable)
+        run(&s, "COMMIT", then: .idle)
+        #expect(run(&s, "SELECT 1").decision == .node(2))
+        run(&s, "SET default_transaction_isolation = 'serializable'")
+        run(&s, "BEGIN", then: .inTransaction)
+        #expect(run(&s, "SELECT 1", then: .inTransaction).reason == .serializable)
+    }
+
+    @Test func catalogTempUnloggedAndUnknownFactsGoToPrimary() {
+        var s = session()
+        #expect(run(&s, "SELECT * FROM pg_class").reason == .systemCatalog)
+        var facts = KnownFacts()
+        facts.temporary = ["scratch"]
+        facts.unlogged = ["fast"]
+        facts.unknownFunctions = ["mystery"]
+        #expect(run(&s, "SELECT * FROM scratch", facts: facts).reason == .temporaryTable)
+        #expect(run(&s, "SELECT * FROM fast", facts: facts).reason == .unloggedTable)
+        #expect(run(&s, "SELECT mystery()", facts: facts).reason == .unknownFacts)
+        var noUnlogged = session { $0.checkUnloggedTable = false }
+        #expect(run(&noUnlogged, "SELECT * FROM fast", facts: facts).decision == .node(2))
+    }
+
+    @Test func traceModeFollowsTheSessionsTemporaryTables() {
+        var s = session { $0.checkTempTable = .trace }
+        run(&s, "CREATE TEMP TABLE scratch (x int)")
+        #expect(run(&s, "SELECT * FROM scratch").reason == .temporaryTable)
+        run(&s, "DROP TABLE scratch")
+        #expect(run(&s, "SELECT * FROM scratch").decision == .node(2))
+    }
+
+    @Test func functionListsOverrideVolatility() {
+        var readOnly = session { $0.readOnlyFunctionPatterns = ["now", "lower"] }
+        #expect(run(&readOnly, "SELECT lower('A'), now()").decision == .node(2))
+        #expect(run(&readOnly, "SELECT upper('a')").reason == .writingFunction)
+        var write = session { $0.writeFunctionPatterns = ["my_.*"] }
+        #expect(run(&write, "SELECT my_counter()").reason == .writingFunction)
+        #expect(run(&write, "SELECT random()").decision == .node(2))
+    }
+
+    @Test func leadingCommentsAndPatterns() {
+        var s = session()
+        #expect(run(&s, "/* hint */ SELECT 1").reason == .leadingComment)
+        var allowed = session { $0.allowSQLComments = true }
+        #expect(run(&allowed, "/* hint */ SELECT 1").decision == .node(2))
+        var patterns = session { $0.primaryRoutingQueryPatterns = ["SELECT .* FROM critical.*"] }
+        #expect(run(&patterns, "SELECT x FROM critical_data").reason == .primaryRoutingPattern)
+        #expect(run(&patterns, "SELECT x FROM other").decision == .node(2))
+    }
+
+    @Test func preparedStatementsAndCursorsFollowWhereTheyWereMade() {
+        var s = session()
+        run(&s, "PREPARE q AS SELECT * FROM t")
+        #expect(run(&s, "EXECUTE q").decision == .node(2))
+        run(&s, "PREPARE w AS UPDATE t SET x = 1")
+        #expect(run(&s, "EXECUTE w").decision == .primary)
+        #expect(run(&s, "EXECUTE unknown_name").decision == .primary)
+        #expect(run(&s, "DEALLOCATE ALL").decision == .nodes([0, 2]))
+        run(&s, "BEGIN", then: .inTransaction)
+        let declared = run(&s, "DECLARE c CURSOR FOR SELECT * FROM t", then: .inTransaction)
+        #expect(run(&s, "FETCH 10 FROM c", then: .inTransaction).decision == declared.decision)
+        #expect(run(&s, "MOVE 5 IN c", then: .inTransaction).decision == declared.decision)
+        #expect(run(&s, "CLOSE c", then: .inTransaction).decision == declared.decision)
+    }
+
+    @Test func multiStatementTransactionKeepsSavepointsOnPrimary() {
+        var s = session()
+        #expect(run(&s, "BEGIN; DELETE FROM t", then: .inTransaction).reason == .multiStatement)
+        #expect(run(&s, "SAVEPOINT a", then: .inTransaction).decision == .primary)
+        run(&s, "COMMIT", then: .idle)
+        #expect(run(&s, "SAVEPOINT b").decision == .nodes([0, 2]))
+    }
+
+    @Test func statementLevelPicksPerStatement() {
+        var s = session { $0.statementLevelLoadBalance = true }
+        #expect(run(&s, "SELECT 1", pick: 3).decision == .node(3))
+        #expect(run(&s, "SELECT 1", pick: 1).decision == .node(1))
+        #expect(run(&s, "SELECT 1", pick: 0).decision == .primary)
+    }
+
+    @Test func failedTransactionStaysOnPrimary() {
+        var s = session()
+        run(&s, "BEGIN", then: .failed)
+        #expect(run(&s, "SELECT 1", then: .failed).decision == .primary)
+    }
+}
