@@ -8,9 +8,8 @@ public enum StoredPassword: Sendable, Equatable {
     case md5(String)
     /// A `SCRAM-SHA-256$…` verifier: recognised, but it cannot log in to a backend.
     case scramSHA256(String)
-    /// `AES` followed by base64 text, as `pg_enc -m` writes it. Decrypting it needs the key from
-    /// `~/.pgpoolkey` and AES-256-CBC, which this library does not do; the text is kept for a
-    /// component that can.
+    /// `AES` followed by base64 text, as `pg_enc -m` writes it; decrypted with the key from
+    /// `$PGPOOLKEYFILE` or `~/.pgpoolkey` by the executable (this library only parses).
     case aesEncrypted(String)
 
     /// Classifies a stored password by its prefix, as Pgpool-II's `get_password_type` does.
@@ -61,7 +60,7 @@ public struct PoolPasswdEntry: Sendable, Equatable {
 public struct PoolPasswd: Sendable, Equatable {
     /// The entries in file order (duplicates removed).
     public var entries: [PoolPasswdEntry]
-    /// Remarks to log once: duplicate users, AES entries that cannot be used.
+    /// Remarks to log once: duplicate users.
     public var diagnostics: [ConfigDiagnostic]
 
     /// Creates a password file from entries.
@@ -106,13 +105,6 @@ public struct PoolPasswd: Sendable, Equatable {
                 continue
             }
             seen[user] = line
-            if case .aesEncrypted = password {
-                diagnostics.append(
-                    ConfigDiagnostic(
-                        severity: .warning, kind: .notSupportedYet, file: fileName, line: line,
-                        message: "AES-encrypted password of user \"\(user)\" is not supported yet; "
-                            + "store it as plain text (TEXT prefix) or as md5"))
-            }
             entries.append(PoolPasswdEntry(user: user, password: password, line: line))
         }
         return PoolPasswd(entries: entries, diagnostics: diagnostics)

@@ -100,7 +100,7 @@ struct NameCollector {
                     readTarget(at: i + 1)
                 }
             } else if view.isWord(i, "having") || view.isWord(i, "window") || view.isWord(i, "offset")
-                || view.isWord(i, "except")
+                || view.isWord(i, "except") || view.isWord(i, "values")
             {
                 level.inFromList = false
             }

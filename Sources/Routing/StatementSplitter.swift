@@ -19,7 +19,8 @@ public struct SQLStatement: Sendable, Hashable {
 /// Splits a query string into statements at top-level semicolons.
 ///
 /// A semicolon inside parentheses (as in `CREATE RULE … DO (…; …)`) or inside the
-/// `BEGIN ATOMIC … END` body of `CREATE FUNCTION`/`CREATE PROCEDURE` does not end a statement.
+/// `BEGIN ATOMIC … END` body of `CREATE FUNCTION`/`CREATE PROCEDURE` does not end a statement
+/// (`CASE … END` is counted inside such a body).
 /// Empty statements (`;;`, or only comments) are dropped.
 public enum SQLStatementSplitter {
     /// The statements of `query`.
@@ -70,6 +71,7 @@ enum StatementSpans {
         var atomicDepth = 0
         var pendingComment = false
         var unterminated = false
+        var routineSeen = false
 
         func close(at end: Int) {
             if end > start {
@@ -82,6 +84,7 @@ enum StatementSpans {
                 pendingComment = pendingComment || tokens[end].isPrecededByComment
             }
             unterminated = false
+            routineSeen = false
             parenDepth = 0
             atomicDepth = 0
         }
@@ -107,9 +110,9 @@ enum StatementSpans {
                     } else if view.isWord(i, "end") {
                         atomicDepth -= 1
                     }
-                } else if view.isWord(i, "begin"), view.isWord(i + 1, "atomic"), i > start,
-                    view.isWord(start, "create")
-                {
+                } else if view.isWord(i, "function") || view.isWord(i, "procedure") {
+                    routineSeen = view.isWord(start, "create")
+                } else if routineSeen, view.isWord(i, "begin"), view.isWord(i + 1, "atomic") {
                     atomicDepth = 1
                 }
             default:

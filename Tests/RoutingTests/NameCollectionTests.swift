@@ -57,6 +57,12 @@ struct NameCollectionTests {
         #expect(names(c.relations) == ["a", "s.b", "Quoted Table", "c", "d", "e", "f", "g", "h"])
     }
 
+    @Test func valuesListsInFromAreNotRelations() {
+        let c = classify("SELECT * FROM (VALUES (1, 'a'), (2, 'b')) AS v(n, s), t")
+        #expect(names(c.relations) == ["t"])
+        #expect(c.functionCalls.isEmpty)
+    }
+
     @Test func fromInsideFunctionSyntaxIsNotARelation() {
         let c = classify("SELECT EXTRACT(year FROM ts), substring(s FROM 2 FOR 3), trim(both 'x' FROM y) FROM t")
         #expect(names(c.relations) == ["t"])

@@ -43,8 +43,10 @@ struct StatementSplitterTests {
         let statements = split(query)
         #expect(statements.count == 2)
         #expect(statements.last?.text == "SELECT 3")
-        // A plain BEGIN is a statement of its own.
+        // A plain BEGIN is a statement of its own, and so are words that only look like a body.
         #expect(split("BEGIN; SELECT 1; END").count == 3)
+        #expect(split("CREATE VIEW v AS SELECT begin atomic FROM t; SELECT 2").count == 2)
+        #expect(split("CREATE PROCEDURE p() BEGIN ATOMIC INSERT INTO t VALUES (1); END; CALL p()").count == 2)
     }
 
     @Test func keywordsAreLowerCasedUnquotedWords() {
