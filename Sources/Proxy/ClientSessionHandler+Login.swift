@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import NIOPosix
 import PostgresWire
 
 /// Startup and authentication of a client session.
@@ -120,9 +121,22 @@ extension ClientSessionHandler {
 
     func authenticateClient(method: AuthMethod, then next: AfterClientAuth) {
         guard let user = startup?.user else { return }
-        authenticateClient(ClientAuthMachine(
-            method: method, user: user, stored: runtime.credentials.password(for: user),
-            clientSideKeys: method == .scramSHA256 ? runtime.credentials.clientSideKeys(for: user) : nil), then: next)
+        let credentials = runtime.credentials
+        let stored = credentials.password(for: user)
+        guard method == .scramSHA256, !credentials.hasClientSideKeys(for: user), case .plain = stored else {
+            let keys = method == .scramSHA256 ? credentials.clientSideKeys(for: user) : nil
+            return authenticateClient(ClientAuthMachine(method: method, user: user, stored: stored, clientSideKeys: keys), then: next)
+        }
+        // A user's first SCRAM login derives its keys (PBKDF2): off the event loop.
+        phase = .preparingAuthentication
+        let derivation = NIOThreadPool.singleton.runIfActive(eventLoop: context.eventLoop) {
+            credentials.clientSideKeys(for: user)
+        }
+        derivation.assumeIsolated().whenComplete { [self] result in
+            guard case .preparingAuthentication = phase else { return }
+            let keys = (try? result.get()) ?? nil
+            authenticateClient(ClientAuthMachine(method: method, user: user, stored: stored, clientSideKeys: keys), then: next)
+        }
     }
 
     private func authenticateClient(_ machine: ClientAuthMachine, then next: AfterClientAuth) {

@@ -14,6 +14,8 @@ final class ClientSessionHandler: ChannelInboundHandler {
         case awaitingSlot(UInt64)
         case authenticating(ClientAuthMachine, then: AfterClientAuth)
         case connectingBackend(AfterBackend)
+        /// Deriving the user's SCRAM keys on the thread pool.
+        case preparingAuthentication
         case forwarding
         case closed
     }
@@ -79,7 +81,7 @@ final class ClientSessionHandler: ChannelInboundHandler {
 
     func channelActive(context: ChannelHandlerContext) {
         sessions.add(self)
-        remoteAddress = context.channel.remoteAddress?.ipAddress
+        remoteAddress = context.channel.remoteAddress?.ipAddress.map(Self.unmappingIPv4)
         startAuthTimer()
         context.fireChannelActive()
     }
@@ -93,7 +95,7 @@ final class ClientSessionHandler: ChannelInboundHandler {
             readStartup(bytes)
         case .authenticating:
             readAuthentication(bytes)
-        case .awaitingSlot, .connectingBackend:
+        case .awaitingSlot, .connectingBackend, .preparingAuthentication:
             // A client may pipeline nothing before AuthenticationOk but its password messages;
             // keep what arrives for the phase that reads it.
             var held = startupBuffer ?? context.channel.allocator.buffer(capacity: bytes.readableBytes)
@@ -126,6 +128,14 @@ final class ClientSessionHandler: ChannelInboundHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         end(reason: "client disconnected")
+    }
+
+    /// A dual-stack socket reports IPv4 clients as `::ffff:a.b.c.d`; pool_hba.conf and the logs
+    /// want `a.b.c.d`.
+    static func unmappingIPv4(_ address: String) -> String {
+        let prefix = "::ffff:"
+        guard address.lowercased().hasPrefix(prefix), address.contains(".") else { return address }
+        return String(address.dropFirst(prefix.count))
     }
 
     // MARK: Forwarding

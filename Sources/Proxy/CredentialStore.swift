@@ -51,7 +51,13 @@ public final class CredentialStore: Sendable {
         state.withLockedValue { $0.passwords[user] }
     }
 
+    /// Whether `clientSideKeys(for:)` would answer from the cache.
+    public func hasClientSideKeys(for user: String) -> Bool {
+        state.withLockedValue { $0.clientSideKeys[user] != nil }
+    }
+
     /// The keys a client must prove knowledge of, or nil when the user has no usable entry.
+    /// Derives them on first use (PBKDF2): call it off the event loop when not cached.
     public func clientSideKeys(for user: String) -> SCRAMKeys? {
         if let cached = state.withLockedValue({ $0.clientSideKeys[user] }) { return cached }
         let derived: SCRAMKeys

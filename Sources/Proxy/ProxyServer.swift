@@ -53,6 +53,17 @@ public final class ProxyServer: Sendable {
         var bound: [Channel] = []
         do {
             for host in Self.expand(settings.listenAddresses) {
+                if host == "::" {
+                    // "*": one dual-stack socket for IPv6 and IPv4; IPv4 alone where IPv6 is off.
+                    if let channel = try? await bootstrap().bind(host: "::", port: settings.port).get() {
+                        bound.append(channel)
+                        runtime.logger.info("listening", metadata: ["address": "[::]:\(settings.port)"])
+                        continue
+                    }
+                    bound.append(try await bootstrap().bind(host: "0.0.0.0", port: settings.port).get())
+                    runtime.logger.info("listening", metadata: ["address": "0.0.0.0:\(settings.port)"])
+                    continue
+                }
                 bound.append(try await bootstrap().bind(host: host, port: settings.port).get())
                 runtime.logger.info("listening", metadata: ["address": "\(host):\(settings.port)"])
             }
@@ -121,12 +132,12 @@ public final class ProxyServer: Sendable {
             }
     }
 
-    /// "*" means every IPv4 address; "localhost" the IPv4 loopback address.
+    /// "*" means every address (IPv6 and IPv4); "localhost" the IPv4 loopback address.
     static func expand(_ addresses: [String]) -> [String] {
         var hosts: [String] = []
         for address in addresses {
             switch address {
-            case "*": hosts += ["0.0.0.0"]
+            case "*": hosts += ["::"]
             case "localhost": hosts += ["127.0.0.1"]
             case "": continue
             default: hosts.append(address)

@@ -78,7 +78,7 @@ struct NameCollector {
                     fromItemParen = readFromItem(at: i + 1) ?? fromItemParen
                 }
             } else if view.isWord(i, "table") {
-                if isCommandPosition(i), let found = qualifiedName(at: i + 1) {
+                if isCommandPosition(i), let found = view.qualifiedName(at: i + 1) {
                     relations.appendNew(found.name)
                 }
             } else if view.isWord(i, "where") || view.isWord(i, "group") || view.isWord(i, "order")
@@ -130,7 +130,7 @@ struct NameCollector {
         while view.isWord(i, "only") || view.isWord(i, "lateral") { i += 1 }
         if view.isKind(i, .leftParen) { return i }
         guard view.isName(i), !view.isWord(i, "select"), !view.isWord(i, "values"), !view.isWord(i, "rows"),
-            let found = qualifiedName(at: i), !view.isKind(found.next, .leftParen)
+            let found = view.qualifiedName(at: i), !view.isKind(found.next, .leftParen)
         else { return nil }
         relations.appendNew(found.name)
         return nil
@@ -145,20 +145,9 @@ struct NameCollector {
         {
             i += 1
         }
-        guard let found = qualifiedName(at: i) else { return }
+        guard let found = view.qualifiedName(at: i) else { return }
         relations.appendNew(found.name)
         written.appendNew(found.name)
-    }
-
-    private func qualifiedName(at index: Int) -> (name: QualifiedName, next: Int)? {
-        guard view.isName(index) else { return nil }
-        var parts = [view.name(at: index)]
-        var next = index + 1
-        while view.isKind(next, .dot), view.isName(next + 1) {
-            parts.append(view.name(at: next + 1))
-            next += 2
-        }
-        return (QualifiedName(parts), next)
     }
 
     // MARK: Function calls

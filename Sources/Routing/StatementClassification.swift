@@ -8,8 +8,9 @@ public struct StatementClassification: Sendable, Hashable {
     /// (see ``preparedStatementName`` and ``cursorName``).
     public var destination: StatementDestination
     /// Pgpool-II's `is_select_query`, without its two session-dependent parts: the
-    /// leading-character test of `allow_sql_comments=off` (see
-    /// ``QueryClassification/startsLikeSelect(ignoringLeadingWhiteSpace:)``) and, for
+    /// leading-character test of `allow_sql_comments=off`, which Pgpool-II applies to
+    /// ``StatementKind/select`` statements only (see
+    /// ``QueryClassification/startsLikeSelect(ignoringLeadingWhiteSpace:)``), and, for
     /// `EXPLAIN ANALYZE` of a `SELECT`, the writing-function test. True for a `SELECT` without
     /// `INTO`, locking clause or data-modifying `WITH`; `COPY … TO STDOUT` of a table or a
     /// `SELECT`; `EXPLAIN` without `ANALYZE` (of anything) or `EXPLAIN ANALYZE` of a `SELECT`;

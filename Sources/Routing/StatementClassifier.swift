@@ -130,14 +130,7 @@ struct StatementClassifier {
 
     /// The possibly qualified name starting at `index` and the index after it.
     func qualifiedName(at index: Int) -> (name: QualifiedName, next: Int)? {
-        guard view.isName(index) else { return nil }
-        var parts = [view.name(at: index)]
-        var next = index + 1
-        while view.isKind(next, .dot), view.isName(next + 1) {
-            parts.append(view.name(at: next + 1))
-            next += 2
-        }
-        return (QualifiedName(parts), next)
+        view.qualifiedName(at: index)
     }
 
     /// The name at `index` (identifier or quoted identifier), or nil.

@@ -26,10 +26,6 @@ struct TokenView {
 
     @inline(__always) func contains(_ index: Int) -> Bool { index >= lowerBound && index < upperBound }
 
-    @inline(__always) func kind(_ index: Int) -> SQLTokenKind? {
-        contains(index) ? tokens[index].kind : nil
-    }
-
     @inline(__always) func isKind(_ index: Int, _ kind: SQLTokenKind) -> Bool {
         contains(index) && tokens[index].kind == kind
     }
@@ -44,13 +40,6 @@ struct TokenView {
         let start = token.start
         for k in 0..<count where ASCII.lower(bytes[start + k]) != w[k] { return false }
         return true
-    }
-
-    /// Whether the token at `index` is one of `words`.
-    func isAnyWord(_ index: Int, _ words: [StaticString]) -> Bool {
-        guard isKind(index, .identifier) else { return false }
-        for word in words where isWord(index, word) { return true }
-        return false
     }
 
     /// Whether the token is an unquoted or quoted identifier.
@@ -101,7 +90,20 @@ struct TokenView {
         }
     }
 
-    /// The words of the token, lower-cased (for keyword lists and values).
+    /// The possibly qualified name (`a`, `s.a`, `"S"."A"`) starting at `index`, and the index
+    /// after it.
+    func qualifiedName(at index: Int) -> (name: QualifiedName, next: Int)? {
+        guard isName(index) else { return nil }
+        var parts = [name(at: index)]
+        var next = index + 1
+        while isKind(next, .dot), isName(next + 1) {
+            parts.append(name(at: next + 1))
+            next += 2
+        }
+        return (QualifiedName(parts), next)
+    }
+
+    /// The bytes in `range` in ASCII lower case.
     func lowercased(_ range: Range<Int>) -> String {
         String(unsafeUninitializedCapacity: range.count) { buffer in
             var n = 0

@@ -75,3 +75,18 @@ struct SettingsReloadTests {
         #expect(merged.resetQueries == ["DISCARD ALL"])
     }
 }
+
+@Suite("Listen addresses")
+struct ListenAddressTests {
+    @Test func expandsWildcardAndLocalhost() {
+        #expect(ProxyServer.expand(["*"]) == ["::"])
+        #expect(ProxyServer.expand(["localhost", "127.0.0.1", ""]) == ["127.0.0.1"])
+        #expect(ProxyServer.expand(["10.0.0.5", "::1"]) == ["10.0.0.5", "::1"])
+    }
+
+    @Test func mappedIPv4ClientsAreShownAsIPv4() {
+        #expect(ClientSessionHandler.unmappingIPv4("::ffff:127.0.0.1") == "127.0.0.1")
+        #expect(ClientSessionHandler.unmappingIPv4("::1") == "::1")
+        #expect(ClientSessionHandler.unmappingIPv4("10.1.2.3") == "10.1.2.3")
+    }
+}

@@ -158,3 +158,9 @@ def test_aes_pool_passwd_entries_written_by_pg_enc(swiftpool, tmp_path, monkeypa
     assert auth_sqlstate(proxy.port, "app_readonly", "readonly123") is None
     assert auth_sqlstate(proxy.port, "app_readwrite", "readwrite456") is None
     assert auth_sqlstate(proxy.port, "app_readonly", "wrong") == "28P01"
+
+
+def test_wildcard_listen_address_serves_ipv4_clients_with_ipv4_hba_rules(swiftpool):
+    proxy = swiftpool({"listen_addresses": "*"},
+                      pool_hba="host all all 127.0.0.1/32 scram-sha-256\nhost all all ::1/128 scram-sha-256\n")
+    assert auth_sqlstate(proxy.port, "app_readwrite", "readwrite456") is None
