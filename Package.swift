@@ -38,7 +38,7 @@ let package = Package(
         .target(
             name: "Proxy",
             dependencies: [
-                "PostgresWire", "Configuration", "Cluster",
+                "PostgresWire", "Configuration", "Cluster", "Routing",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -49,7 +49,7 @@ let package = Package(
             name: "swiftpool",
             dependencies: [
                 "Proxy", "Configuration", "Cluster",
-                "PostgresWire",
+                "PostgresWire", "Routing",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -41,6 +41,23 @@ public final class LibPQConnection {
         return String(cString: PQgetvalue(result, 0, 0))
     }
 
+    /// Runs a query with text parameters and returns the first row (nil values for NULLs), or nil
+    /// when there is no row.
+    public func queryRow(_ sql: String, parameters: [String]) throws(LibPQError) -> [String?]? {
+        let result = Self.withCStrings(parameters) { values in
+            PQexecParams(connection, sql, Int32(parameters.count), nil, values, nil, nil, 0)
+        }
+        guard let result else { throw LibPQError(message: "out of memory") }
+        defer { PQclear(result) }
+        guard PQresultStatus(result) == PGRES_TUPLES_OK else {
+            throw LibPQError(message: String(cString: PQresultErrorMessage(result)).trimmingNewlines())
+        }
+        guard PQntuples(result) > 0 else { return nil }
+        return (0..<PQnfields(result)).map { column in
+            PQgetisnull(result, 0, column) == 1 ? nil : String(cString: PQgetvalue(result, 0, column))
+        }
+    }
+
     private static func withCStrings<R>(_ strings: [String], _ body: ([UnsafePointer<CChar>?]) -> R) -> R {
         var pointers: [UnsafeMutablePointer<CChar>?] = strings.map { strdup($0) }
         defer { pointers.forEach { free($0) } }

@@ -5,6 +5,9 @@ import PostgresWire
 protocol BackendConnectionOwner: AnyObject {
     /// Raw backend bytes, already observed by the connection's tracker; forward them.
     func backend(_ connection: BackendConnection, didRead bytes: ByteBuffer)
+    /// A ReadyForQuery arrived (reported after the bytes that carried it); `failed` when an
+    /// ErrorResponse came since the previous one.
+    func backend(_ connection: BackendConnection, didBecomeReady status: TransactionStatus, failed: Bool)
     func backendDidFinishReading(_ connection: BackendConnection)
     func backend(_ connection: BackendConnection, didClose error: Error?)
     func backendWritabilityChanged(_ connection: BackendConnection, isWritable: Bool)
@@ -35,6 +38,8 @@ final class BackendConnection {
     var onClose: (() -> Void)?
 
     private var observer: BackendStreamObserver
+    private var errorSinceReady = false
+    private var readyEvents: [(TransactionStatus, Bool)] = []
 
     init(channel: Channel, node: BackendNode, key: PoolKey, authMethod: AuthMethod, backendKey: BackendKey,
          parameters: ParameterStatusSet, maxMessageLength: Int, now: NIODeadline) {
@@ -59,7 +64,10 @@ final class BackendConnection {
             try observer.scan(bytes) { event in
                 switch event.type {
                 case BackendMessageType.readyForQuery:
-                    tracker.backendSentReadyForQuery(try BackendMessageDecoder.readyForQuery(body: event.body))
+                    let status = try BackendMessageDecoder.readyForQuery(body: event.body)
+                    tracker.backendSentReadyForQuery(status)
+                    readyEvents.append((status, errorSinceReady))
+                    errorSinceReady = false
                 case BackendMessageType.parameterStatus:
                     let (name, value) = try BackendMessageDecoder.parameterStatus(body: event.body)
                     parameters.set(name, value)
@@ -67,6 +75,7 @@ final class BackendConnection {
                     tracker.backendStartedCopyIn()
                 case BackendMessageType.errorResponse:
                     lastError = ErrorFields.decode(body: event.body)
+                    errorSinceReady = true
                 default:
                     break
                 }
@@ -77,6 +86,14 @@ final class BackendConnection {
         }
         if let owner {
             owner.backend(self, didRead: bytes)
+            if !readyEvents.isEmpty {
+                var index = 0
+                while index < readyEvents.count {
+                    owner.backend(self, didBecomeReady: readyEvents[index].0, failed: readyEvents[index].1)
+                    index += 1
+                }
+                readyEvents.removeAll(keepingCapacity: true)
+            }
         } else {
             // An idle pooled connection has nothing to say; whatever it says (usually a FATAL
             // before the backend goes away) means it cannot be trusted any more.

@@ -98,6 +98,8 @@ final class BackendResetter: BackendConnectionOwner {
 
     func backendDidFinishReading(_ connection: BackendConnection) {}
 
+    func backend(_ connection: BackendConnection, didBecomeReady status: TransactionStatus, failed: Bool) {}
+
     func backend(_ connection: BackendConnection, didClose error: Error?) {
         guard stage != .done else { return }
         stage = .done

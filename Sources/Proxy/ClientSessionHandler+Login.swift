@@ -298,6 +298,7 @@ extension ClientSessionHandler {
         context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
         phase = .forwarding
         splitter.maxMessageLength = settings.maxMessageLength
+        startRouting()
         lastClientActivity = .now()
         startIdleTimer(after: settings.clientIdleLimit)
         if settings.logConnections {

@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import PostgresWire
+import Routing
 
 /// One client connection: startup, authentication, then forwarding between the client and its
 /// backend connection until either side leaves. Lives on the client channel's event loop; its
@@ -57,6 +58,18 @@ final class ClientSessionHandler: ChannelInboundHandler {
     var lastClientActivity = NIODeadline.now()
     var remoteAddress: String?
 
+    // Read/write splitting (see ClientSessionHandler+Routing.swift); nil routing = primary only.
+    var routing: RoutingSession?
+    var routingConfiguration: RoutingConfiguration?
+    var standbys: [Int: BackendConnection] = [:]
+    var leasingNodes: Set<Int> = []
+    var unusableNodes: Set<Int> = []
+    var currentRoute = RouteDecision.primary
+    var waiting: [PendingMessage] = []
+    var routedQueries: [(query: QueryClassification, routed: RoutedQuery, output: Int)] = []
+    var heldPrimaryOutput: ByteBuffer?
+    var readsPinnedToPrimary = false
+
     /// What a client may send before it is logged in (PostgreSQL caps authentication messages
     /// at 64 KiB too).
     static let maxBytesBeforeLogin = 65_536
@@ -111,14 +124,16 @@ final class ClientSessionHandler: ChannelInboundHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        if case .forwarding = phase, let backend {
+        if case .forwarding = phase, routing == nil, let backend {
             backend.channel.flush()
         }
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        // Backpressure: stop reading from the backend while the client cannot keep up.
-        backend?.channel.setOption(ChannelOptions.autoRead, value: context.channel.isWritable).whenFailure { _ in }
+        // Backpressure: stop reading from the backends while the client cannot keep up.
+        for connection in allConnections {
+            connection.channel.setOption(ChannelOptions.autoRead, value: context.channel.isWritable).whenFailure { _ in }
+        }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
@@ -143,6 +158,7 @@ final class ClientSessionHandler: ChannelInboundHandler {
     func forwardFromClient(_ bytes: ByteBuffer) {
         guard let backend else { return }
         if settings.clientIdleLimit > .zero { lastClientActivity = .now() }
+        if routing != nil { return routeFromClient(bytes) }
         var terminated = false
         do {
             // One write per read: the complete messages go to the backend as one slice.
@@ -184,12 +200,13 @@ final class ClientSessionHandler: ChannelInboundHandler {
     /// Shuts the session down for SwiftPool's own shutdown.
     func terminateForShutdown() {
         var atBoundary = true
-        if let backend {
-            atBoundary = backend.isAtMessageBoundary
-            self.backend = nil
-            backend.owner = nil
-            backend.terminate()
+        for connection in allConnections {
+            atBoundary = atBoundary && connection.isAtMessageBoundary
+            connection.owner = nil
+            connection.terminate()
         }
+        backend = nil
+        standbys.removeAll()
         guard atBoundary else {
             end(reason: "shutdown")
             context.close(promise: nil)
@@ -243,22 +260,29 @@ final class ClientSessionHandler: ChannelInboundHandler {
             runtime.cancelRegistry.unregister(clientKey)
             self.clientKey = nil
         }
-        // The slot stays taken until the backend connection is reset, so that num_init_children
+        // The slot stays taken until the backend connections are reset, so that num_init_children
         // also bounds the backend connections being cleaned up.
+        let connections = allConnections
+        backend = nil
+        standbys.removeAll()
+        waiting.removeAll()
+        var outstanding = connections.count
         let releaseSlot: () -> Void
         if holdsSlot {
             holdsSlot = false
             let admission = runtime.admission
-            releaseSlot = { admission.release() }
+            releaseSlot = {
+                outstanding -= 1
+                if outstanding <= 0 { admission.release() }
+            }
         } else {
             releaseSlot = {}
         }
-        if let backend {
-            self.backend = nil
-            release(backend, then: releaseSlot)
-        } else {
+        if connections.isEmpty {
+            outstanding = 1
             releaseSlot()
         }
+        for connection in connections { release(connection, then: releaseSlot) }
         if case .forwarding = previous, settings.logDisconnections {
             logger.info("client disconnected", metadata: ["reason": "\(reason)"])
         }
@@ -276,7 +300,12 @@ extension ClientSessionHandler: BackendConnectionOwner {
         // Before the login reply, the client may only see authentication messages; what the
         // backend says meanwhile (a changed parameter) is replayed from its parameter set.
         guard case .forwarding = phase else { return }
+        if routing != nil { return routedOutput(connection, bytes) }
         context.write(wrapOutboundOut(bytes), promise: nil)
+    }
+
+    func backend(_ connection: BackendConnection, didBecomeReady status: TransactionStatus, failed: Bool) {
+        if routing != nil, case .forwarding = phase { routedReady(connection, status: status, failed: failed) }
     }
 
     func backendDidFinishReading(_ connection: BackendConnection) {
@@ -284,8 +313,13 @@ extension ClientSessionHandler: BackendConnectionOwner {
     }
 
     func backend(_ connection: BackendConnection, didClose error: Error?) {
-        guard backend === connection else { return }
-        backend = nil
+        if backend === connection {
+            backend = nil
+        } else if standbys[connection.node.id] === connection {
+            standbys[connection.node.id] = nil
+        } else {
+            return
+        }
         logger.warning("backend connection lost", metadata: ["node": "\(connection.node.id)"])
         guard connection.isAtMessageBoundary else {
             // An error here would land inside a half-forwarded message: just close.

@@ -1,6 +1,8 @@
+import Cluster
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
+import Routing
 
 /// Everything the sessions of all event loops share. Settings and policies can be swapped on
 /// reload; a session reads them once, when it starts.
@@ -9,24 +11,34 @@ public final class ProxyRuntime: Sendable {
     public let admission: ClientAdmission
     public let cancelRegistry = CancelRegistry()
     public let logger: Logger
+    /// The nodes, their roles, weights and status (for choosing load-balance nodes).
+    public let cluster: ClusterState
+    public let catalog: CatalogFactsCache
     private let mutable: NIOLockedValueBox<Mutable>
 
     private struct Mutable {
         var settings: ProxySettings
         var authPolicy: ClientAuthPolicy?
+        var routing: RoutingConfiguration?
         var primaryNode: @Sendable () -> BackendNode?
     }
 
     /// - Parameters:
     ///   - authPolicy: pool_hba.conf's verdicts, or nil to ask clients for what the backend asks.
     ///   - primaryNode: where sessions are served (the node the cluster state calls primary).
+    ///   - routing: read/write splitting, or nil to serve every session from the primary only.
     public init(settings: ProxySettings, credentials: CredentialStore, authPolicy: ClientAuthPolicy?,
+                routing: RoutingConfiguration?, cluster: ClusterState, catalog: CatalogFactsCache,
                 logger: Logger, primaryNode: @escaping @Sendable () -> BackendNode?) {
         self.credentials = credentials
         self.admission = ClientAdmission(capacity: settings.numInitChildren, reserved: settings.reservedConnections)
         self.logger = logger
-        self.mutable = NIOLockedValueBox(Mutable(settings: settings, authPolicy: authPolicy, primaryNode: primaryNode))
+        self.cluster = cluster
+        self.catalog = catalog
+        self.mutable = NIOLockedValueBox(Mutable(settings: settings, authPolicy: authPolicy, routing: routing, primaryNode: primaryNode))
     }
+
+    public var routing: RoutingConfiguration? { mutable.withLockedValue { $0.routing } }
 
     public var settings: ProxySettings { mutable.withLockedValue { $0.settings } }
     public var authPolicy: ClientAuthPolicy? { mutable.withLockedValue { $0.authPolicy } }
@@ -36,11 +48,24 @@ public final class ProxyRuntime: Sendable {
     }
 
     /// Applies reloaded settings and policies to new sessions.
-    public func update(settings: ProxySettings, authPolicy: ClientAuthPolicy?) {
+    public func update(settings: ProxySettings, authPolicy: ClientAuthPolicy?, routing: RoutingConfiguration?) {
         mutable.withLockedValue {
             $0.settings = settings
             $0.authPolicy = authPolicy
+            $0.routing = routing
         }
         admission.resize(capacity: settings.numInitChildren, reserved: settings.reservedConnections)
+    }
+}
+
+/// Read/write splitting as configured: the policy's settings and how to pick a session's
+/// load-balance node.
+public struct RoutingConfiguration: Sendable {
+    public var settings: RoutingSettings
+    public var selector: LoadBalanceSelector
+
+    public init(settings: RoutingSettings, selector: LoadBalanceSelector) {
+        self.settings = settings
+        self.selector = selector
     }
 }

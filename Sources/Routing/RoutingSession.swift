@@ -141,6 +141,8 @@ public struct RoutingSession: Sendable {
             }
             switch settings.checkTempTable {
             case .catalog:
+                // The session's own temporary tables are invisible to any other connection.
+                if temporaryTables.contains(relation.name) { return (primary, .temporaryTable) }
                 switch facts.isTemporary(relation) {
                 case true?: return (primary, .temporaryTable)
                 case nil: return (primary, .unknownFacts)
@@ -226,7 +228,7 @@ public struct RoutingSession: Sendable {
                     sessionSerializable = true
                 }
             }
-            if settings.checkTempTable == .trace { traceTemporaryTables(statement) }
+            if settings.checkTempTable != .none { traceTemporaryTables(statement) }
             let isRead = statement.destination == .either && statement.isSelectQuery
                 && hasWritingFunction(statement, facts: facts) != true
             guard !isRead, !statement.setsTransactionReadOnly, statement.destination != .both else { continue }
@@ -254,6 +256,11 @@ public struct RoutingSession: Sendable {
             writtenInTransaction.removeAll()
             if settings.writeStickiness == .transaction { writingTransaction = false }
         }
+    }
+
+    /// The session's load-balance node could not be reached: use `node` (usually the primary).
+    public mutating func replaceLoadBalanceNode(with node: Int) {
+        loadBalanceNode = node
     }
 
     /// Forgets prepared statements and cursors when the backend does (DEALLOCATE/CLOSE/DISCARD).

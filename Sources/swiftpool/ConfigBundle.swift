@@ -13,6 +13,7 @@ struct ConfigBundle {
     var settings: ProxySettings
     var passwords: [String: PasswordCredential]
     var authPolicy: ClientAuthPolicy?
+    var routing: RoutingConfiguration?
     var nodes: [NodeInfo]
     var primaryDetector: PrimaryDetector
     /// Warnings to log (unknown parameters, unusable entries), as `file:line: message`.
@@ -104,9 +105,18 @@ struct ConfigBundle {
             user: check.user, password: detectorPassword, database: check.database,
             connectTimeoutSeconds: Int(config.healthCheckDefaults.connectTimeout.components.seconds))
 
+        let routing = try RoutingConfig.make(config, file: files.config)
         return ConfigBundle(
             config: config, settings: settings(from: config), passwords: passwords, authPolicy: authPolicy,
-            nodes: nodes, primaryDetector: detector, diagnostics: diagnostics, notSupportedYet: notSupported)
+            routing: routing, nodes: nodes, primaryDetector: detector, diagnostics: diagnostics, notSupportedYet: notSupported)
+    }
+
+    /// The credentials SwiftPool's own catalog look-ups use (sr_check_user, as Pgpool-II does).
+    func catalogLookup(primary: NodeInfo?) -> CatalogLookup? {
+        guard let primary else { return nil }
+        return CatalogLookup(host: primary.host, port: primary.port, user: primaryDetector.user,
+                             password: primaryDetector.password,
+                             connectTimeoutSeconds: primaryDetector.connectTimeoutSeconds)
     }
 
     static func settings(from config: PoolConfig) -> ProxySettings {

@@ -38,9 +38,10 @@ struct ProxyMain {
         await findPrimary(bundle: bundle, cluster: cluster, logger: logger)
 
         let group = MultiThreadedEventLoopGroup(numberOfThreads: bundle.eventLoopCount)
+        let catalog = CatalogFactsCache(lookup: bundle.catalogLookup(primary: cluster.snapshot.primary), logger: logger)
         let runtime = ProxyRuntime(
             settings: bundle.settings, credentials: CredentialStore(passwords: bundle.passwords),
-            authPolicy: bundle.authPolicy, logger: logger,
+            authPolicy: bundle.authPolicy, routing: bundle.routing, cluster: cluster, catalog: catalog, logger: logger,
             primaryNode: { Self.servingNode(cluster.snapshot) })
         let server = ProxyServer(runtime: runtime, group: group)
         do {
@@ -101,7 +102,7 @@ struct ProxyMain {
                 logger.warning("parameter \"\(name)\" changed but needs a restart; the old value stays in effect")
             }
             let settings = current.settings.reloaded(with: fresh.settings)
-            runtime.update(settings: settings, authPolicy: fresh.authPolicy)
+            runtime.update(settings: settings, authPolicy: fresh.authPolicy, routing: fresh.routing)
             runtime.credentials.replacePasswords(fresh.passwords)
             cluster.replaceNodes(fresh.nodes)
             logger.info("configuration reloaded")

@@ -632,6 +632,8 @@ def swiftpool(tmp_path: Path, cluster: Cluster):
             "pid_file_name": str(conf_dir / "swiftpool.pid"),
             "logdir": str(conf_dir / "log"),
             "socket_dir": str(conf_dir / "sock"),
+            # Protocol, auth and pooling tests talk to the primary; routing tests turn this on.
+            "load_balance_mode": False,
         }
         for key in ("pcp_socket_dir", "wd_ipc_socket_dir"):
             if key in base:

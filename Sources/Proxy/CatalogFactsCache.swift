@@ -1,0 +1,114 @@
+import Cluster
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import Routing
+
+/// What SwiftPool has learned about relations and functions, per database. A question it cannot
+/// answer yet is answered "unknown" (the policy then uses the primary) and looked up in the
+/// background, so the next statement that needs it can be load-balanced.
+public final class CatalogFactsCache: Sendable {
+    private struct Key: Hashable {
+        var database: String
+        var name: String
+    }
+
+    private struct State {
+        var relations: [Key: CatalogLookup.RelationFacts] = [:]
+        var functions: [Key: Bool] = [:]
+        var inFlight: Set<Key> = []
+        /// Failed lookups are retried after `retryDelay`, not on every statement.
+        var failedAt: [Key: NIODeadline] = [:]
+
+        mutating func shouldLookUp(_ key: Key, capacity: Int, count: Int) -> Bool {
+            if let failed = failedAt[key], NIODeadline.now() - failed < CatalogFactsCache.retryDelay { return false }
+            return count < capacity && inFlight.insert(key).inserted
+        }
+    }
+
+    static let retryDelay = TimeAmount.seconds(30)
+
+    private let state = NIOLockedValueBox(State())
+    private let lookup: CatalogLookup?
+    private let logger: Logger
+    /// Bound on cached names per kind, so that generated names cannot grow the cache forever.
+    private let capacity = 100_000
+
+    /// - Parameter lookup: how to ask the primary; nil answers every question "unknown".
+    public init(lookup: CatalogLookup?, logger: Logger) {
+        self.lookup = lookup
+        self.logger = logger
+    }
+
+    /// The facts of one database, for one routing decision.
+    public func facts(for database: String) -> DatabaseFacts {
+        DatabaseFacts(cache: self, database: database)
+    }
+
+    /// Answers for `database`, scheduling lookups for what is not known yet.
+    public struct DatabaseFacts: CatalogFacts {
+        let cache: CatalogFactsCache
+        let database: String
+
+        public func isSystemCatalog(_ relation: QualifiedName) -> Bool? { cache.relation(database, relation)?.isSystemCatalog }
+        public func isTemporary(_ relation: QualifiedName) -> Bool? { cache.relation(database, relation)?.isTemporary }
+        public func isUnlogged(_ relation: QualifiedName) -> Bool? { cache.relation(database, relation)?.isUnlogged }
+        public func isVolatile(_ function: QualifiedName) -> Bool? { cache.function(database, function) }
+    }
+
+    func relation(_ database: String, _ name: QualifiedName) -> CatalogLookup.RelationFacts? {
+        let key = Key(database: database, name: "r:" + name.quotedSQL)
+        let (known, start) = state.withLockedValue { state -> (CatalogLookup.RelationFacts?, Bool) in
+            if let known = state.relations[key] { return (known, false) }
+            return (nil, state.shouldLookUp(key, capacity: capacity, count: state.relations.count))
+        }
+        if start, let lookup {
+            let quoted = name.quotedSQL
+            let schema = name.schema
+            learn(key) { try lookup.relation(database: database, quotedName: quoted, schema: schema) } store: { state, value in
+                state.relations[key] = value
+            }
+        }
+        return known
+    }
+
+    func function(_ database: String, _ name: QualifiedName) -> Bool? {
+        let key = Key(database: database, name: "f:" + name.description)
+        let (known, start) = state.withLockedValue { state -> (Bool?, Bool) in
+            if let known = state.functions[key] { return (known, false) }
+            return (nil, state.shouldLookUp(key, capacity: capacity, count: state.functions.count))
+        }
+        if start, let lookup {
+            let function = name.name
+            let schema = name.schema
+            learn(key) { try lookup.isVolatile(database: database, name: function, schema: schema) } store: { state, value in
+                state.functions[key] = value
+            }
+        }
+        return known
+    }
+
+    private func learn<Value: Sendable>(
+        _ key: Key, _ query: @escaping @Sendable () throws -> Value,
+        store: @escaping @Sendable (inout State, Value) -> Void
+    ) {
+        let logger = self.logger
+        NIOThreadPool.singleton.submit { [state] _ in
+            do {
+                let value = try query()
+                state.withLockedValue { state in
+                    store(&state, value)
+                    state.inFlight.remove(key)
+                    state.failedAt[key] = nil
+                }
+            } catch {
+                logger.warning("catalog lookup failed", metadata: ["database": "\(key.database)", "error": "\(error)"])
+                state.withLockedValue { state in
+                    state.inFlight.remove(key)
+                    state.failedAt[key] = .now()
+                }
+            }
+        }
+    }
+}
