@@ -4,16 +4,28 @@ import NIOCore
 import PostgresWire
 import Routing
 
-/// Read/write splitting of a session: simple-protocol queries are classified and sent to the
-/// primary, the session's load-balance node, or both; the extended protocol stays on the primary
-/// (its reads are not balanced yet, its BOTH statements still reach both nodes).
+/// Read/write splitting of a session: each simple query, and each extended-protocol batch (the
+/// messages up to a Sync), is classified and sent to the primary, the session's load-balance
+/// node, or both (see ClientSessionHandler+Extended.swift for the batches).
 extension ClientSessionHandler {
     /// A client message and where it goes, waiting until the nodes it needs are free.
     struct PendingMessage {
         var message: RawMessage
         var decision: RouteDecision
-        var routed: RoutedQuery?
-        var query: QueryClassification?
+        /// The routed statements this message completes at its ReadyForQuery (a Query, or the
+        /// Sync of an extended batch).
+        var completes: [(query: QueryClassification, routed: RoutedQuery)]? = nil
+        /// SwiftPool's own message (a Parse or Close the client did not send): its answers are
+        /// dropped, up to and including its ReadyForQuery.
+        var swallowed = false
+
+        init(message: RawMessage, decision: RouteDecision,
+             completes: [(query: QueryClassification, routed: RoutedQuery)]? = nil, swallowed: Bool = false) {
+            self.message = message
+            self.decision = decision
+            self.completes = completes
+            self.swallowed = swallowed
+        }
     }
 
     /// Sets up routing for a session that just logged in, when it is configured and there is
@@ -47,6 +59,10 @@ extension ClientSessionHandler {
             return protocolViolation("\(error)")
         }
         for message in messages { enqueue(message) }
+        if let flush = extendedBatch.last?.type, flush == FrontendMessageType.flush {
+            // The client waits for answers before it sends a Sync: the batch goes out as it is.
+            routeExtendedBatch()
+        }
         dispatchWaiting()
     }
 
@@ -54,35 +70,43 @@ extension ClientSessionHandler {
         guard let primary = backend?.node.id else { return }
         switch message.type {
         case FrontendMessageType.query:
+            if !extendedBatch.isEmpty { routeExtendedBatch() }
             var body = message.body
             let text = body.readString(length: max(0, body.readableBytes - 1)) ?? ""
-            let query = SQLClassifier.classify(query: text)
-            let candidates = loadBalanceCandidates(primary: primary)
-            let readable = candidates.filter { $0.isUp && $0.weight > 0 }.map(\.id)
-            let configuration = routingConfiguration
-            let database = startup?.database ?? ""
-            let applicationName = startup?["application_name"]
-            var routed = routing!.route(
-                query, text: text, nodes: RoutingNodes(primary: primary, readable: readable),
-                facts: runtime.catalog.facts(for: database),
-                pick: {
-                    var random = SystemRandomNumberGenerator()
-                    return configuration?.selector.select(among: candidates, database: database,
-                                                          applicationName: applicationName, using: &random)
-                })
-            if readsPinnedToPrimary, case .node = routed.decision {
-                // The extended protocol was used: its statements live on the primary only.
-                routed.decision = .primary
-            }
-            waiting.append(PendingMessage(message: message, decision: routed.decision, routed: routed, query: query))
+            let (query, routed) = route(text, primary: primary)
+            forgetDeallocatedStatements(query)
+            waiting.append(PendingMessage(message: message, decision: routed.decision, completes: [(query, routed)]))
         case FrontendMessageType.copyData, FrontendMessageType.copyDone, FrontendMessageType.copyFail:
             waiting.append(PendingMessage(message: message, decision: waiting.last?.decision ?? currentRoute))
         case FrontendMessageType.terminate:
+            if !extendedBatch.isEmpty { routeExtendedBatch() }
             waiting.append(PendingMessage(message: message, decision: currentRoute))
+        case FrontendMessageType.functionCall:
+            if !extendedBatch.isEmpty { routeExtendedBatch() }
+            waiting.append(PendingMessage(message: message, decision: .primary, completes: []))
         default:
-            readsPinnedToPrimary = true
-            waiting.append(PendingMessage(message: message, decision: .primary))
+            extendedBatch.append(message)
+            if message.type == FrontendMessageType.sync { routeExtendedBatch() }
         }
+    }
+
+    /// Classifies `text` and applies the session's routing policy to it.
+    func route(_ text: String, primary: Int) -> (QueryClassification, RoutedQuery) {
+        let query = SQLClassifier.classify(query: text)
+        let candidates = loadBalanceCandidates(primary: primary)
+        let readable = candidates.filter { $0.isUp && $0.weight > 0 }.map(\.id)
+        let configuration = routingConfiguration
+        let database = startup?.database ?? ""
+        let applicationName = startup?["application_name"]
+        let routed = routing!.route(
+            query, text: text, nodes: RoutingNodes(primary: primary, readable: readable),
+            facts: runtime.catalog.facts(for: database),
+            pick: {
+                var random = SystemRandomNumberGenerator()
+                return configuration?.selector.select(among: candidates, database: database,
+                                                      applicationName: applicationName, using: &random)
+            })
+        return (query, routed)
     }
 
     /// Sends waiting messages in order, switching nodes only when every node of the previous
@@ -114,20 +138,24 @@ extension ClientSessionHandler {
                     runtime.cancelRegistry.setTarget(.init(node: output.node, backendKey: output.backendKey), for: clientKey)
                 }
             }
+            // Answers of SwiftPool's own messages must not mix with the client's.
+            guard !targets.contains(where: { (swallowing[$0] ?? 0) > 0 }) else { return }
             waiting.removeFirst()
+            let plainBegin = next.completes?.contains { $0.routed.plainBeginForStandbys } ?? false
             for node in targets {
                 guard let connection = connection(for: node) else { continue }
                 var bytes = next.message.bytes
-                if node != primary.node.id, next.routed?.plainBeginForStandbys == true {
+                if node != primary.node.id, plainBegin, next.message.type == FrontendMessageType.query {
                     bytes = ByteBuffer()
                     FrontendMessageEncoder.query("BEGIN", into: &bytes)
                 }
                 connection.tracker.frontendSent(next.message.type)
                 connection.channel.write(bytes, promise: nil)
+                if next.swallowed, next.message.type == FrontendMessageType.sync { swallowing[node, default: 0] += 1 }
                 if !touched.contains(where: { $0 === connection }) { touched.append(connection) }
             }
-            if let routed = next.routed, let query = next.query {
-                routedQueries.append((query, routed, Self.outputNode(of: next.decision, primary: primary.node.id)))
+            if let completes = next.completes, !next.swallowed {
+                routedQueries.append((completes, Self.outputNode(of: next.decision, primary: primary.node.id)))
             }
         }
     }
@@ -136,6 +164,7 @@ extension ClientSessionHandler {
     /// messages wait for a message boundary; other nodes' answers (BOTH) are dropped.
     func routedOutput(_ connection: BackendConnection, _ bytes: ByteBuffer) {
         guard let primary = backend else { return }
+        if (swallowing[connection.node.id] ?? 0) > 0 { return }
         if connection.node.id == Self.outputNode(of: currentRoute, primary: primary.node.id) {
             context.write(wrapOutboundOut(bytes), promise: nil)
         } else if connection === primary {
@@ -148,17 +177,26 @@ extension ClientSessionHandler {
 
     func routedReady(_ connection: BackendConnection, status: TransactionStatus, failed: Bool) {
         guard let primary = backend else { return }
+        if let count = swallowing[connection.node.id], count > 0 {
+            swallowing[connection.node.id] = count - 1
+            if !waiting.isEmpty { dispatchWaiting() }
+            return
+        }
         let output = Self.outputNode(of: currentRoute, primary: primary.node.id)
         if connection.node.id == output, let head = routedQueries.first, head.output == output {
             routedQueries.removeFirst()
-            routing?.completed(head.query, routed: head.routed, succeeded: !failed,
-                               facts: runtime.catalog.facts(for: startup?.database ?? ""))
+            let facts = runtime.catalog.facts(for: startup?.database ?? "")
+            for (query, routed) in head.statements {
+                routing?.completed(query, routed: routed, succeeded: !failed, facts: facts)
+            }
             let state: Routing.TransactionState = switch status {
             case .idle: .idle
             case .inTransaction: .inTransaction
             case .failed: .failed
             }
             routing?.readyForQuery(state)
+            // Unnamed and named portals end with the transaction.
+            if status == .idle { portals.removeAll() }
         }
         if let held = heldPrimaryOutput, connection.node.id == output, connection.tracker.isQuiescent,
            primary.isAtMessageBoundary {

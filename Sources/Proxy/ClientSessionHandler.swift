@@ -66,9 +66,16 @@ final class ClientSessionHandler: ChannelInboundHandler {
     var unusableNodes: Set<Int> = []
     var currentRoute = RouteDecision.primary
     var waiting: [PendingMessage] = []
-    var routedQueries: [(query: QueryClassification, routed: RoutedQuery, output: Int)] = []
+    var routedQueries: [(statements: [(query: QueryClassification, routed: RoutedQuery)], output: Int)] = []
     var heldPrimaryOutput: ByteBuffer?
-    var readsPinnedToPrimary = false
+    /// Extended-protocol messages of the batch being received (up to its Sync).
+    var extendedBatch: [RawMessage] = []
+    /// Named prepared statements: the Parse that made them, how they were routed, where they exist.
+    var preparedStatements: [String: PreparedStatementPlacement] = [:]
+    /// Named portals and where they were bound.
+    var portals: [String: RouteDecision] = [:]
+    /// ReadyForQuery messages still to drop per node (answers to SwiftPool's own messages).
+    var swallowing: [Int: Int] = [:]
 
     /// What a client may send before it is logged in (PostgreSQL caps authentication messages
     /// at 64 KiB too).

@@ -136,12 +136,52 @@ def test_load_balance_mode_off_uses_only_the_primary(swiftpool, cluster):
         assert {port_of(conn) for _ in range(10)} == {cluster.primary_port()}
 
 
-def test_extended_protocol_stays_on_the_primary(routed, cluster):
-    with connect(routed) as conn:
+def test_extended_protocol_reads_are_balanced_and_writes_are_not(swiftpool, cluster):
+    proxy = swiftpool({**ROUTED, "statement_level_load_balance": True})
+    with proxy.connect() as conn:  # psycopg's default: prepared (named) statements after 5 runs
         warm_up(conn)
-        # A parameter makes psycopg use the extended protocol.
-        port = conn.execute("SELECT current_setting('port') WHERE %s", (True,)).fetchone()[0]
-        assert int(port) == cluster.primary_port()
+        conn.execute("DROP TABLE IF EXISTS ext_t")
+        conn.execute("CREATE TABLE ext_t (id int)")
+        ports = set()
+        for i in range(30):
+            # A parameter makes psycopg use the extended protocol.
+            ports.add(int(conn.execute("SELECT current_setting('port') WHERE %s", (True,)).fetchone()[0]))
+        assert ports <= set(cluster.standby_ports()) and len(ports) >= 2, ports
+        for i in range(10):
+            conn.execute("INSERT INTO ext_t VALUES (%s)", (i,))
+        with conn.transaction():
+            conn.execute("INSERT INTO ext_t VALUES (%s)", (100,))
+            # After a write in the transaction, even a prepared read runs on the primary.
+            for _ in range(6):
+                row = conn.execute("SELECT current_setting('port'), count(*) FROM ext_t WHERE %s", (True,)).fetchone()
+                assert (int(row[0]), row[1]) == (cluster.primary_port(), 11)
+        conn.execute("DROP TABLE ext_t")
+
+
+def test_named_statement_parsed_on_one_node_runs_on_another(swiftpool, cluster):
+    """asyncpg prepares (Parse/Describe) and executes separately; a statement prepared while
+    reads were balanced must still work on the primary after a write."""
+    import asyncio
+    import asyncpg
+    proxy = swiftpool({**ROUTED, "statement_level_load_balance": True})
+
+    async def scenario():
+        conn = await asyncpg.connect(host="127.0.0.1", port=proxy.port, user="app_readwrite",
+                                     password=USERS["app_readwrite"], database="swiftpool_test")
+        try:
+            await conn.execute("CREATE TEMP TABLE IF NOT EXISTS marker (x int)")
+            stmt = await conn.prepare("SELECT current_setting('port')::int")
+            ports = {await stmt.fetchval() for _ in range(20)}
+            async with conn.transaction():
+                await conn.execute("INSERT INTO marker VALUES (1)")
+                in_tx = {await stmt.fetchval() for _ in range(5)}
+            return ports, in_tx
+        finally:
+            await conn.close()
+
+    ports, in_tx = asyncio.run(scenario())
+    assert in_tx == {cluster.primary_port()}
+    assert ports, ports
 
 
 def test_database_redirect_preference_list(swiftpool, cluster):
@@ -164,8 +204,9 @@ def test_pgbench_through_routing_keeps_tpcb_consistent(swiftpool, cluster):
     init = subprocess.run(["pgbench", "-i", "-s", "1", "-q", "-h", "127.0.0.1", "-p", str(cluster.primary_port()),
                            "-U", "app_readwrite", "swiftpool_test"], env=env, capture_output=True, text=True)
     assert init.returncode == 0, init.stderr
-    for args in (["-S", "-M", "simple"], ["-M", "simple"]):
-        out = subprocess.run(["pgbench", *args, "-c", "4", "-j", "2", "-t", "100", "-h", "127.0.0.1",
+    for args in (["-S", "-M", "simple"], ["-M", "simple"], ["-S", "-M", "extended"], ["-S", "-M", "prepared"],
+                 ["-M", "extended"], ["-M", "prepared"]):
+        out = subprocess.run(["pgbench", *args, "-n", "-c", "4", "-j", "2", "-t", "100", "-h", "127.0.0.1",
                               "-p", str(proxy.port), "-U", "app_readwrite", "swiftpool_test"],
                              env=env, capture_output=True, text=True, timeout=180)
         assert out.returncode == 0, out.stdout + out.stderr
