@@ -199,38 +199,38 @@ public enum ParameterTable {
 
     static let loadBalancing: [ParameterDefinition] = [
         .bool(
-            "load_balance_mode", true, .restart, .loadBalancing, implemented: false,
+            "load_balance_mode", true, .restart, .loadBalancing, implemented: true,
             "Spread read-only queries over the nodes by weight."),
         .bool(
-            "ignore_leading_white_space", true, .reload, .loadBalancing,
+            "ignore_leading_white_space", true, .reload, .loadBalancing, implemented: true,
             "Ignore leading white space when deciding whether a query can be balanced."),
         .list(
-            "read_only_function_list", ",", "", .reload, .loadBalancing,
+            "read_only_function_list", ",", "", .reload, .loadBalancing, implemented: true,
             "Regular expressions of functions that do not write; any other function sends a SELECT to the primary."),
         .list(
-            "write_function_list", ",", "", .reload, .loadBalancing,
+            "write_function_list", ",", "", .reload, .loadBalancing, implemented: true,
             "Regular expressions of functions that write; a SELECT calling one goes to the primary."),
         .list(
-            "primary_routing_query_pattern_list", ";", "", .reload, .loadBalancing,
+            "primary_routing_query_pattern_list", ";", "", .reload, .loadBalancing, implemented: true,
             "Regular expressions of queries always sent to the primary, separated by ';'."),
         .string(
-            "database_redirect_preference_list", "", .reload, .loadBalancing,
+            "database_redirect_preference_list", "", .reload, .loadBalancing, implemented: true,
             "database-regex:node[(ratio)] pairs that steer a database's reads to a node, primary or standby."),
         .string(
-            "app_name_redirect_preference_list", "", .reload, .loadBalancing,
+            "app_name_redirect_preference_list", "", .reload, .loadBalancing, implemented: true,
             "application_name-regex:node[(ratio)] pairs that steer an application's reads."),
         .bool(
-            "allow_sql_comments", false, .session, .loadBalancing,
+            "allow_sql_comments", false, .session, .loadBalancing, implemented: true,
             "Ignore SQL comments when deciding whether a query can be balanced."),
         .enumeration(
             "disable_load_balance_on_write", ["off", "transaction", "trans_transaction", "always", "dml_adaptive"],
-            "transaction", .reload, .loadBalancing, implemented: false,
+            "transaction", .reload, .loadBalancing, implemented: true,
             "After a write, send later reads to the primary: off, within the transaction, for the session, or by table."),
         .string(
-            "dml_adaptive_object_relationship_list", "", .reload, .loadBalancing,
+            "dml_adaptive_object_relationship_list", "", .reload, .loadBalancing, implemented: true,
             "For dml_adaptive: object:dependent pairs, e.g. 'table1:table2,func1():table3'."),
         .bool(
-            "statement_level_load_balance", false, .reload, .loadBalancing, implemented: false,
+            "statement_level_load_balance", false, .reload, .loadBalancing, implemented: true,
             "Choose the load-balance node for every statement instead of once per session."),
     ]
 
@@ -430,10 +430,10 @@ public enum ParameterTable {
             "Lifetime of cached catalog look-ups; 0 forever."),
         .int("relcache_size", "256", 0, intMax, .restart, .relationCache, "Entries in the catalog look-up cache."),
         .enumeration(
-            "check_temp_table", ["catalog", "trace", "none", "on", "off"], "catalog", .session, .relationCache,
+            "check_temp_table", ["catalog", "trace", "none", "on", "off"], "catalog", .session, .relationCache, implemented: true,
             "How to detect temporary tables (which are read on the primary): catalog, trace or none."),
         .bool(
-            "check_unlogged_table", true, .session, .relationCache,
+            "check_unlogged_table", true, .session, .relationCache, implemented: true,
             "Send SELECTs on unlogged tables to the primary."),
         .bool(
             "enable_shared_relcache", true, .restart, .relationCache,

@@ -21,8 +21,10 @@ enum RoutingConfig {
         settings.primaryRoutingQueryPatterns = list(config, "primary_routing_query_pattern_list")
         settings.writeFunctionPatterns = list(config, "write_function_list")
         settings.readOnlyFunctionPatterns = list(config, "read_only_function_list")
-        for item in list(config, "dml_adaptive_object_relationship_list") {
+        let relationships = config.value("dml_adaptive_object_relationship_list") ?? ""
+        for item in relationships.split(separator: ",") {
             let parts = item.split(separator: ":", maxSplits: 1).map { String($0).trimmingCharacters() }
+                .map { $0.hasSuffix("()") ? $0 : $0.lowercased() }
             guard parts.count == 2 else { continue }
             settings.dmlAdaptiveRelationships[parts[0], default: []].append(parts[1])
         }

@@ -74,6 +74,11 @@ struct ParameterTableTests {
             "backend_flag", "backend_application_name", "allow_clear_text_frontend_auth", "connect_timeout",
             "sr_check_user", "sr_check_password", "sr_check_database",
             "client_wait_timeout", "max_message_length", "num_event_loops",
+            "load_balance_mode", "ignore_leading_white_space", "read_only_function_list", "write_function_list",
+            "primary_routing_query_pattern_list", "database_redirect_preference_list",
+            "app_name_redirect_preference_list", "allow_sql_comments", "disable_load_balance_on_write",
+            "dml_adaptive_object_relationship_list", "statement_level_load_balance", "check_temp_table",
+            "check_unlogged_table",
         ]
         #expect(implemented == expected)
         #expect(Set(ParameterTable.all.filter(\.isExtension).map(\.name)) == ["client_wait_timeout", "max_message_length", "num_event_loops"])

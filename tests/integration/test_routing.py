@@ -214,3 +214,138 @@ def test_pgbench_through_routing_keeps_tpcb_consistent(swiftpool, cluster):
     rows = cluster.query("SELECT (SELECT sum(abalance) FROM pgbench_accounts) = (SELECT sum(delta) FROM pgbench_history)",
                          user="app_readwrite", db="swiftpool_test")
     assert rows[0][0] == "t"
+
+
+@pytest.mark.parametrize("weights,shares", [((1, 1, 1), (1 / 3, 1 / 3, 1 / 3)), ((2, 1, 1), (0.5, 0.25, 0.25))])
+def test_node_postgres_reference_routing(swiftpool, cluster, node_env, weights, shares):
+    import json
+    from conftest import DRIVERS_DIR
+    proxy = swiftpool({**ROUTED, "statement_level_load_balance": True, "backend_weight1": weights[0],
+                       "backend_weight2": weights[1], "backend_weight3": weights[2]})
+    proc = subprocess.run(["node", str(DRIVERS_DIR / "node_routing.js"), "--port", str(proxy.port)],
+                          env=node_env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    result = json.loads(proc.stdout)
+    primary = cluster.primary_port()
+    assert result["insertPort"] == primary
+    assert result["insertInTransactionPort"] == primary
+    assert result["readAfterWritePort"] == primary
+    counts = {int(port): n for port, n in result["readCounts"].items()}
+    total = sum(counts.values())
+    assert total == 3000
+    assert counts.get(primary, 0) == 0, counts
+    for port, share in zip(cluster.standby_ports(), shares):
+        assert abs(counts.get(port, 0) / total - share) <= 0.05, (counts, port, share)
+
+
+def test_for_update_copy_and_pattern_list(swiftpool, cluster):
+    primary = cluster.primary_port()
+    proxy = swiftpool({**ROUTED, "primary_routing_query_pattern_list": ".*critical_marker.*"})
+    with connect(proxy) as conn:
+        conn.execute("DROP TABLE IF EXISTS rt_copy")
+        conn.execute("CREATE TABLE rt_copy (id int)")
+        with conn.cursor().copy("COPY rt_copy FROM STDIN") as copy:  # COPY FROM: primary
+            copy.write_row((1,))
+        warm_up(conn)
+        assert int(conn.execute("SELECT current_setting('port') FROM (SELECT 1) s FOR UPDATE").fetchone()[0]) == primary
+        assert int(conn.execute("SELECT current_setting('port') AS critical_marker").fetchone()[0]) == primary
+        # COPY TO of a read is balanced: the standby answers with its own port.
+        with conn.cursor().copy("COPY (SELECT current_setting('port')) TO STDOUT") as copy:
+            out = b"".join(bytes(chunk) for chunk in copy)
+        assert int(out.strip()) in cluster.standby_ports()
+        conn.execute("DROP TABLE rt_copy")
+
+
+@pytest.mark.parametrize("mode", ["off", "transaction", "trans_transaction", "always", "dml_adaptive"])
+def test_disable_load_balance_on_write_modes(swiftpool, cluster, mode):
+    primary = cluster.primary_port()
+    proxy = swiftpool({**ROUTED, "disable_load_balance_on_write": mode})
+    with connect(proxy) as conn:
+        conn.execute(f"DROP TABLE IF EXISTS dlbow_{mode}")
+        conn.execute(f"CREATE TABLE dlbow_{mode} (id int)")
+        warm_up(conn)
+        # Let SwiftPool look the new table up before the routing that depends on it.
+        for _ in range(3):
+            conn.execute(f"SELECT current_setting('port'), (SELECT count(*) FROM dlbow_{mode})")
+            time.sleep(0.2)
+        # A write outside a transaction.
+        conn.execute(f"INSERT INTO dlbow_{mode} VALUES (1)")
+        after_autocommit_write = port_of(conn)
+        conn.execute("BEGIN")
+        conn.execute(f"INSERT INTO dlbow_{mode} VALUES (2)")
+        in_tx_same_table = int(conn.execute(f"SELECT current_setting('port'), (SELECT count(*) FROM dlbow_{mode})").fetchone()[0])
+        in_tx_other_table = int(conn.execute("SELECT current_setting('port') FROM (SELECT 1) AS dlbow_other_alias").fetchone()[0])
+        conn.execute("COMMIT")
+        after_commit = port_of(conn)
+        conn.execute(f"DROP TABLE dlbow_{mode}")
+    expected = {
+        "off": (False, False, False, False),
+        "transaction": (False, True, True, False),
+        "trans_transaction": (False, True, True, False),
+        "always": (True, True, True, True),
+        "dml_adaptive": (False, True, False, False),
+    }[mode]
+    got = (after_autocommit_write == primary, in_tx_same_table == primary, in_tx_other_table == primary,
+           after_commit == primary)
+    assert got == expected, (mode, got)
+
+
+def test_cursors_in_a_read_only_transaction(routed, cluster):
+    with connect(routed) as conn:
+        warm_up(conn)
+        conn.execute("BEGIN READ ONLY")
+        conn.execute("DECLARE c CURSOR FOR SELECT g FROM generate_series(1, 10) g")
+        assert conn.execute("FETCH 3 FROM c").fetchall() == [(1,), (2,), (3,)]
+        conn.execute("MOVE 2 IN c")
+        assert conn.execute("FETCH 1 FROM c").fetchall() == [(6,)]
+        conn.execute("CLOSE c")
+        conn.execute("COMMIT")
+        assert port_of(conn) in cluster.standby_ports()
+
+
+def test_asyncpg_cursor_forward(routed):
+    import asyncio
+    import asyncpg
+
+    async def scenario():
+        conn = await asyncpg.connect(host="127.0.0.1", port=routed.port, user="app_readwrite",
+                                     password=USERS["app_readwrite"], database="swiftpool_test")
+        try:
+            async with conn.transaction():
+                cursor = await conn.cursor("SELECT g FROM generate_series(1, 100) g")
+                await cursor.forward(10)
+                first = await cursor.fetch(5)
+                await cursor.forward(80)
+                last = await cursor.fetchrow()
+            return [r[0] for r in first], last[0]
+        finally:
+            await conn.close()
+
+    assert asyncio.run(scenario()) == ([11, 12, 13, 14, 15], 96)
+
+
+def test_syntax_errors_leave_the_session_usable_and_balanced(swiftpool, cluster):
+    proxy = swiftpool({**ROUTED, "statement_level_load_balance": True})
+    with proxy.connect() as conn:
+        warm_up(conn)
+        for params in ((), (1,)):
+            with pytest.raises(psycopg.errors.SyntaxError) as info:
+                conn.execute("SELEC current_setting('port') WHERE 1 = %s" if params else "SELEC 1", params or None)
+            assert info.value.sqlstate == "42601"
+            ports = {int(conn.execute("SELECT current_setting('port')", prepare=False).fetchone()[0]) for _ in range(20)}
+            assert ports <= set(cluster.standby_ports()) and len(ports) >= 2
+
+
+def test_application_name_redirect_and_unlogged_tables(swiftpool, cluster):
+    proxy = swiftpool({**ROUTED, "app_name_redirect_preference_list": "reporting:2"})
+    with psycopg.connect(proxy.dsn(application_name="reporting"), autocommit=True, prepare_threshold=None) as conn:
+        warm_up(conn)
+        assert {port_of(conn) for _ in range(10)} == {cluster.node_port(2)}
+        conn.execute("DROP TABLE IF EXISTS rt_unlogged")
+        conn.execute("CREATE UNLOGGED TABLE rt_unlogged (x int)")
+        conn.execute("INSERT INTO rt_unlogged VALUES (1)")
+        time.sleep(0.5)
+        # Standbys cannot read unlogged tables; SwiftPool learns the table is unlogged.
+        for _ in range(5):
+            assert conn.execute("SELECT count(*) FROM rt_unlogged").fetchone()[0] == 1
+        conn.execute("DROP TABLE rt_unlogged")
