@@ -67,7 +67,7 @@ let package = Package(
         .testTarget(
             name: "ProxyTests",
             dependencies: [
-                "Proxy", "PostgresWire", "Configuration",
+                "Proxy", "PostgresWire", "Configuration", "Cluster", "Routing",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ]

@@ -1,3 +1,4 @@
+import Cluster
 import NIOCore
 import PostgresWire
 
@@ -31,6 +32,8 @@ final class BackendConnection {
     private(set) var isClosed = false
     /// The clear-text password a client supplied for this login (allow_clear_text_frontend_auth).
     var clientPassword: String?
+    /// This node's statement and error counters (set when a session leases the connection).
+    var counters: NodeQueryCounters?
 
     /// The session that leased the connection; nil while it sits in the pool.
     weak var owner: BackendConnectionOwner?
@@ -74,8 +77,14 @@ final class BackendConnection {
                 case BackendMessageType.copyInResponse, BackendMessageType.copyBothResponse:
                     tracker.backendStartedCopyIn()
                 case BackendMessageType.errorResponse:
-                    lastError = ErrorFields.decode(body: event.body)
+                    let error = ErrorFields.decode(body: event.body)
+                    lastError = error
                     errorSinceReady = true
+                    switch error.severity {
+                    case "FATAL": counters?.count(ErrorSeverity.fatal)
+                    case "PANIC": counters?.count(ErrorSeverity.panic)
+                    default: counters?.count(ErrorSeverity.error)
+                    }
                 default:
                     break
                 }

@@ -229,6 +229,7 @@ extension ClientSessionHandler {
             case .success(let (connection, reused)):
                 backend = connection
                 connection.owner = self
+                connection.counters = runtime.statistics.counters(for: node.id)
                 logger.debug("backend leased", metadata: ["node": "\(node.id)", "reused": "\(reused)"])
                 switch next {
                 case .finishLogin: finishLogin()

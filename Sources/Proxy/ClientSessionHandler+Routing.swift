@@ -156,6 +156,12 @@ extension ClientSessionHandler {
             }
             if let completes = next.completes, !next.swallowed {
                 routedQueries.append((completes, Self.outputNode(of: next.decision, primary: primary.node.id)))
+                for (query, _) in completes {
+                    for statement in query.statements {
+                        let category = Self.category(of: statement.kind)
+                        for node in targets { connection(for: node)?.counters?.count(category) }
+                    }
+                }
             }
         }
     }
@@ -231,6 +237,7 @@ extension ClientSessionHandler {
             switch result {
             case .success(let (connection, _)):
                 connection.owner = self
+                connection.counters = runtime.statistics.counters(for: id)
                 standbys[id] = connection
                 connection.channel.setOption(ChannelOptions.autoRead, value: context.channel.isWritable).whenFailure { _ in }
                 dispatchWaiting()
@@ -259,6 +266,18 @@ extension ClientSessionHandler {
             let rest = list.filter { $0 != id }
             return rest.count <= 1 ? .primary : .nodes(rest)
         default: return decision
+        }
+    }
+
+    /// The counter a statement is counted in.
+    static func category(of kind: StatementKind) -> StatementCategory {
+        switch kind {
+        case .select: return .select
+        case .insert: return .insert
+        case .update: return .update
+        case .delete: return .delete
+        case .ddl, .truncate: return .ddl
+        default: return .other
         }
     }
 

@@ -14,6 +14,8 @@ public final class ProxyRuntime: Sendable {
     /// The nodes, their roles, weights and status (for choosing load-balance nodes).
     public let cluster: ClusterState
     public let catalog: CatalogFactsCache
+    /// Statements and errors per node, for metrics and SHOW commands.
+    public let statistics = QueryStatistics()
     private let mutable: NIOLockedValueBox<Mutable>
 
     private struct Mutable {

@@ -1,5 +1,7 @@
 import Testing
 @testable import Proxy
+import Cluster
+import Routing
 
 @Suite("Client admission")
 struct AdmissionStateTests {
@@ -88,5 +90,47 @@ struct ListenAddressTests {
         #expect(ClientSessionHandler.unmappingIPv4("::ffff:127.0.0.1") == "127.0.0.1")
         #expect(ClientSessionHandler.unmappingIPv4("::1") == "::1")
         #expect(ClientSessionHandler.unmappingIPv4("10.1.2.3") == "10.1.2.3")
+    }
+}
+
+@Suite("Routing helpers")
+struct RoutingHelperTests {
+    @Test func batchDestinations() {
+        #expect(ClientSessionHandler.combine([], current: .node(2)) == .node(2))
+        #expect(ClientSessionHandler.combine([.node(2), .node(2)], current: .primary) == .node(2))
+        #expect(ClientSessionHandler.combine([.node(2), .node(3)], current: .primary) == .primary)
+        #expect(ClientSessionHandler.combine([.node(2), .primary], current: .primary) == .primary)
+        #expect(ClientSessionHandler.combine([.nodes([0, 2]), .nodes([0, 2])], current: .primary) == .nodes([0, 2]))
+        #expect(ClientSessionHandler.combine([.nodes([0, 2]), .node(2)], current: .primary) == .primary)
+    }
+
+    @Test func removingAnUnreachableNode() {
+        #expect(ClientSessionHandler.removing(2, from: .node(2), primary: 0) == .primary)
+        #expect(ClientSessionHandler.removing(2, from: .nodes([0, 2]), primary: 0) == .primary)
+        #expect(ClientSessionHandler.removing(2, from: .nodes([0, 1, 2]), primary: 0) == .nodes([0, 1]))
+        #expect(ClientSessionHandler.removing(2, from: .node(3), primary: 0) == .node(3))
+        #expect(ClientSessionHandler.outputNode(of: .nodes([0, 2]), primary: 0) == 0)
+        #expect(ClientSessionHandler.outputNode(of: .node(3), primary: 0) == 3)
+    }
+
+    @Test func statementCategoriesAndCounters() {
+        func category(_ sql: String) -> StatementCategory {
+            ClientSessionHandler.category(of: SQLClassifier.classify(query: sql).statements[0].kind)
+        }
+        #expect(category("SELECT 1") == .select)
+        #expect(category("INSERT INTO t VALUES (1)") == .insert)
+        #expect(category("UPDATE t SET x = 1") == .update)
+        #expect(category("DELETE FROM t") == .delete)
+        #expect(category("CREATE TABLE t (x int)") == .ddl)
+        #expect(category("BEGIN") == .other)
+        let statistics = QueryStatistics()
+        let node = statistics.counters(for: 1)
+        node.count(.select)
+        node.count(.select)
+        node.count(ErrorSeverity.fatal)
+        #expect(statistics.counters(for: 1) === node)
+        #expect(statistics.all[1]?.value(.select) == 2)
+        #expect(node.value(ErrorSeverity.fatal) == 1)
+        #expect(node.value(.insert) == 0)
     }
 }
