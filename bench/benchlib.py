@@ -208,6 +208,14 @@ def summary(results_tsv: str, rss_file: str) -> int:
         if verdicts:
             print(f"target: swiftpool/direct >= 0.85x on both -S modes: {'; '.join(verdicts)}"
                   f" -> {'MET' if ok else 'NOT MET'}")
+        if "standby" in targets:
+            parts = []
+            for w in workloads:
+                sp, sb = med(tps, (w, "swiftpool")), med(tps, (w, "standby"))
+                if sp is not None and sb:
+                    parts.append(f"{' '.join(w.split()[:2])} {sp / sb:.2f}x")
+            if parts:
+                print(f"swiftpool (reads balanced over the standbys) / one standby directly: {'; '.join(parts)}")
 
     rss = {}
     if rss_file and os.path.exists(rss_file):

@@ -431,11 +431,14 @@ start_pgpool() {
 }
 
 # ------------------------------------------------------------ targets and workloads
-TARGETS=(direct swiftpool)
-declare -A TARGET_PORT=([direct]=$PRIMARY_PORT)
+TARGETS=(direct standby swiftpool)
+declare -A TARGET_PORT=([direct]=$PRIMARY_PORT [standby]=${STANDBY_PORTS[0]})
 declare -A TARGET_PID=()
 declare -A TARGET_SKIP=()       # target -> workload keys it cannot run
 declare -A TARGET_SKIP_WHY=()
+# SwiftPool balances reads over the standbys; one standby, directly, is the other yardstick.
+TARGET_SKIP[standby]="tpcb"
+TARGET_SKIP_WHY[standby]="a standby is read-only"
 
 start_swiftpool swiftpool "$LOAD_CHILDREN"
 TARGET_PORT[swiftpool]=$SP_PORT
