@@ -1,4 +1,5 @@
 import NIOConcurrencyHelpers
+import Synchronization
 
 /// The one owner of what SwiftPool believes about its backends. Checkers and operators change it;
 /// sessions read cheap immutable snapshots.
@@ -13,6 +14,10 @@ public final class ClusterState: Sendable {
     }
 
     private let state: NIOLockedValueBox<Snapshot>
+    private let changes = Synchronization.Atomic<Int>(0)
+
+    /// Bumped by every change, so that readers can keep derived data until it moves.
+    public var generation: Int { changes.load(ordering: .acquiring) }
 
     public init(nodes: [NodeInfo]) {
         state = NIOLockedValueBox(Snapshot(nodes: nodes, primaryNodeID: nil))
@@ -28,6 +33,7 @@ public final class ClusterState: Sendable {
                 snapshot.nodes[index].role = snapshot.nodes[index].id == primaryID ? .primary : .standby
             }
         }
+        changes.wrappingAdd(1, ordering: .releasing)
     }
 
     public func setStatus(_ status: NodeStatus, of nodeID: Int) {
@@ -36,6 +42,7 @@ public final class ClusterState: Sendable {
                 snapshot.nodes[index].status = status
             }
         }
+        changes.wrappingAdd(1, ordering: .releasing)
     }
 
     /// Replaces the node list (reload), keeping what is known about nodes that stay the same.
@@ -54,5 +61,6 @@ public final class ClusterState: Sendable {
                 snapshot.primaryNodeID = nil
             }
         }
+        changes.wrappingAdd(1, ordering: .releasing)
     }
 }

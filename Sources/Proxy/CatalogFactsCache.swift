@@ -51,6 +51,8 @@ public final class CatalogFactsCache: Sendable {
         let cache: CatalogFactsCache
         let database: String
 
+        /// Everything known about `relation`, or nil (and a look-up is started).
+        public func relationFacts(_ relation: QualifiedName) -> CatalogLookup.RelationFacts? { cache.relation(database, relation) }
         public func isSystemCatalog(_ relation: QualifiedName) -> Bool? { cache.relation(database, relation)?.isSystemCatalog }
         public func isTemporary(_ relation: QualifiedName) -> Bool? { cache.relation(database, relation)?.isTemporary }
         public func isUnlogged(_ relation: QualifiedName) -> Bool? { cache.relation(database, relation)?.isUnlogged }
@@ -110,5 +112,34 @@ public final class CatalogFactsCache: Sendable {
                 }
             }
         }
+    }
+}
+
+/// A session's memo of the shared cache's answers: known facts are read without the lock.
+final class SessionCatalogFacts: CatalogFacts {
+    private let shared: CatalogFactsCache.DatabaseFacts
+    private var relations: [QualifiedName: CatalogLookup.RelationFacts] = [:]
+    private var functions: [QualifiedName: Bool] = [:]
+
+    init(_ shared: CatalogFactsCache.DatabaseFacts) {
+        self.shared = shared
+    }
+
+    private func relation(_ name: QualifiedName) -> CatalogLookup.RelationFacts? {
+        if let known = relations[name] { return known }
+        guard let found = shared.relationFacts(name) else { return nil }
+        if relations.count < 10_000 { relations[name] = found }
+        return found
+    }
+
+    func isSystemCatalog(_ relation: QualifiedName) -> Bool? { self.relation(relation)?.isSystemCatalog }
+    func isTemporary(_ relation: QualifiedName) -> Bool? { self.relation(relation)?.isTemporary }
+    func isUnlogged(_ relation: QualifiedName) -> Bool? { self.relation(relation)?.isUnlogged }
+
+    func isVolatile(_ function: QualifiedName) -> Bool? {
+        if let known = functions[function] { return known }
+        guard let found = shared.isVolatile(function) else { return nil }
+        if functions.count < 10_000 { functions[function] = found }
+        return found
     }
 }

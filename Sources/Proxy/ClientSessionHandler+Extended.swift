@@ -92,8 +92,7 @@ extension ClientSessionHandler {
         if !endsWithSync {
             // No ReadyForQuery will report on these statements: count them as done now (a failed
             // write still pins reads to the primary, which is the safe side).
-            let facts = runtime.catalog.facts(for: startup?.database ?? "")
-            for (query, routed) in statements { routing?.completed(query, routed: routed, succeeded: true, facts: facts) }
+            for (query, routed) in statements { routing?.completed(query, routed: routed, succeeded: true, facts: sessionFacts!) }
         }
         for (name, (query, routed)) in parsedHere {
             preparedStatements[name] = PreparedStatementPlacement(

@@ -34,20 +34,31 @@ extension ClientSessionHandler {
         guard let configuration = runtime.routing, let primary = backend?.node.id else { return }
         let candidates = loadBalanceCandidates(primary: primary)
         guard candidates.contains(where: { $0.id != primary && $0.isUp }) else { return }
-        var random = SystemRandomNumberGenerator()
+        var system = SystemRandomNumberGenerator()
+        random = SplitMix64(seed: system.next())
         let node = configuration.selector.select(
             among: candidates, database: startup?.database ?? "", applicationName: startup?["application_name"],
             using: &random) ?? primary
+        sessionFacts = SessionCatalogFacts(runtime.catalog.facts(for: startup?.database ?? ""))
         routingConfiguration = configuration
         routing = RoutingSession(settings: configuration.settings, loadBalanceNode: node)
         currentRoute = .primary
         logger.debug("load-balance node chosen", metadata: ["lb_node": "\(node)"])
     }
 
+    /// The nodes as load-balance candidates; recomputed only when the cluster state changed or
+    /// a node became unusable for this session.
     func loadBalanceCandidates(primary: Int) -> [LoadBalanceSelector.Candidate] {
-        runtime.cluster.snapshot.nodes.map {
-            .init(id: $0.id, weight: $0.weight, isUp: $0.status != .down && !unusableNodes.contains($0.id), isPrimary: $0.id == primary)
+        let generation = runtime.cluster.generation
+        if generation != candidatesGeneration {
+            routingCandidates = runtime.cluster.snapshot.nodes.map {
+                .init(id: $0.id, weight: $0.weight, isUp: $0.status != .down && !unusableNodes.contains($0.id),
+                      isPrimary: $0.id == primary)
+            }
+            routingReadable = routingCandidates.filter { $0.isUp && $0.weight > 0 }.map(\.id)
+            candidatesGeneration = generation
         }
+        return routingCandidates
     }
 
     /// The routed counterpart of `forwardFromClient`.
@@ -94,17 +105,13 @@ extension ClientSessionHandler {
     func route(_ text: String, primary: Int) -> (QueryClassification, RoutedQuery) {
         let query = SQLClassifier.classify(query: text)
         let candidates = loadBalanceCandidates(primary: primary)
-        let readable = candidates.filter { $0.isUp && $0.weight > 0 }.map(\.id)
-        let configuration = routingConfiguration
-        let database = startup?.database ?? ""
-        let applicationName = startup?["application_name"]
         let routed = routing!.route(
-            query, text: text, nodes: RoutingNodes(primary: primary, readable: readable),
-            facts: runtime.catalog.facts(for: database),
-            pick: {
-                var random = SystemRandomNumberGenerator()
-                return configuration?.selector.select(among: candidates, database: database,
-                                                      applicationName: applicationName, using: &random)
+            query, text: text, nodes: RoutingNodes(primary: primary, readable: routingReadable),
+            facts: sessionFacts!,
+            pick: { [self] in
+                routingConfiguration?.selector.select(
+                    among: candidates, database: startup?.database ?? "", applicationName: startup?["application_name"],
+                    using: &random)
             })
         return (query, routed)
     }
@@ -191,9 +198,8 @@ extension ClientSessionHandler {
         let output = Self.outputNode(of: currentRoute, primary: primary.node.id)
         if connection.node.id == output, let head = routedQueries.first, head.output == output {
             routedQueries.removeFirst()
-            let facts = runtime.catalog.facts(for: startup?.database ?? "")
             for (query, routed) in head.statements {
-                routing?.completed(query, routed: routed, succeeded: !failed, facts: facts)
+                routing?.completed(query, routed: routed, succeeded: !failed, facts: sessionFacts!)
             }
             let state: Routing.TransactionState = switch status {
             case .idle: .idle
@@ -252,6 +258,7 @@ extension ClientSessionHandler {
     private func standbyUnavailable(_ id: Int) {
         guard let primary = backend?.node.id else { return }
         unusableNodes.insert(id)
+        candidatesGeneration = -1
         if routing?.loadBalanceNode == id { routing?.replaceLoadBalanceNode(with: primary) }
         for index in waiting.indices {
             waiting[index].decision = Self.removing(id, from: waiting[index].decision, primary: primary)

@@ -76,6 +76,12 @@ final class ClientSessionHandler: ChannelInboundHandler {
     var portals: [String: RouteDecision] = [:]
     /// ReadyForQuery messages still to drop per node (answers to SwiftPool's own messages).
     var swallowing: [Int: Int] = [:]
+    /// Load-balance candidates derived from the cluster state, kept until it changes.
+    var routingCandidates: [LoadBalanceSelector.Candidate] = []
+    var routingReadable: [Int] = []
+    var candidatesGeneration = -1
+    var random = SplitMix64(seed: 0)
+    var sessionFacts: SessionCatalogFacts?
 
     /// What a client may send before it is logged in (PostgreSQL caps authentication messages
     /// at 64 KiB too).

@@ -1,18 +1,6 @@
 import Testing
 @testable import Routing
 
-/// A deterministic generator so that draws are reproducible.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 @Suite("Load-balance node selection")
 struct LoadBalanceSelectorTests {
     let reference: [LoadBalanceSelector.Candidate] = [
@@ -24,7 +12,7 @@ struct LoadBalanceSelectorTests {
 
     func counts(_ selector: LoadBalanceSelector, _ nodes: [LoadBalanceSelector.Candidate],
                 database: String = "app", applicationName: String? = nil, draws: Int = 30_000) -> [Int: Int] {
-        var random = SplitMix64(state: 42)
+        var random = SplitMix64(seed: 42)
         var counts: [Int: Int] = [:]
         for _ in 0..<draws {
             let node = selector.select(among: nodes, database: database, applicationName: applicationName, using: &random)

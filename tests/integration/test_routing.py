@@ -349,3 +349,17 @@ def test_application_name_redirect_and_unlogged_tables(swiftpool, cluster):
         for _ in range(5):
             assert conn.execute("SELECT count(*) FROM rt_unlogged").fetchone()[0] == 1
         conn.execute("DROP TABLE rt_unlogged")
+
+
+def test_unreachable_standby_sends_reads_to_the_primary(swiftpool, cluster):
+    """Until health checks mark it down, a standby that refuses connections is dropped from the
+    session and its reads go to the primary, without an error for the client."""
+    proxy = swiftpool({**ROUTED, "backend_weight1": 0, "backend_weight2": 0, "backend_weight3": 1})
+    cluster.stop_node(3)
+    try:
+        with connect(proxy) as conn:
+            ports = {port_of(conn) for _ in range(5)}
+            assert ports == {cluster.primary_port()}
+    finally:
+        cluster.start_node(3)
+        cluster.wait_streaming()
