@@ -30,38 +30,42 @@ public struct LoadBalanceSelector: Sendable {
     public func select<R: RandomNumberGenerator>(
         among nodes: [Candidate], database: String, applicationName: String?, using random: inout R
     ) -> Int? {
-        let up = nodes.filter(\.isUp)
-        guard !up.isEmpty else { return nil }
-        let primary = up.first(where: \.isPrimary)?.id
+        guard nodes.contains(where: \.isUp) else { return nil }
+        let primary = nodes.first(where: { $0.isUp && $0.isPrimary })?.id
         // The application name list wins over the database list.
         let preference = applicationName.flatMap { applicationNameRedirects?.match($0) } ?? databaseRedirects?.match(database)
         if let preference {
             let draw = Double.random(in: 0...1, using: &random)
             switch preference.target {
             case .standby:
-                if draw > preference.ratio { return primary ?? weightedPick(up, using: &random) }
-                return weightedPick(up.filter { !$0.isPrimary }, using: &random) ?? primary
+                if draw > preference.ratio { return primary ?? weightedPick(nodes, using: &random) { _ in true } }
+                return weightedPick(nodes, using: &random) { !$0.isPrimary } ?? primary
             case .primary:
                 if let primary, draw <= preference.ratio { return primary }
-                return weightedPick(up.filter { $0.id != primary }, using: &random) ?? primary
+                return weightedPick(nodes, using: &random) { $0.id != primary } ?? primary
             case .node(let id):
-                if up.contains(where: { $0.id == id }), draw <= preference.ratio { return id }
-                return weightedPick(up.filter { $0.id != id }, using: &random) ?? primary
+                if nodes.contains(where: { $0.id == id && $0.isUp }), draw <= preference.ratio { return id }
+                return weightedPick(nodes, using: &random) { $0.id != id } ?? primary
             }
         }
-        return weightedPick(up, using: &random) ?? primary ?? up.first?.id
+        return weightedPick(nodes, using: &random) { _ in true } ?? primary ?? nodes.first(where: \.isUp)?.id
     }
 
-    /// A draw proportional to the weights; nil when every weight is zero.
-    func weightedPick<R: RandomNumberGenerator>(_ nodes: [Candidate], using random: inout R) -> Int? {
-        let eligible = nodes.filter { $0.weight > 0 }
-        let total = eligible.reduce(0) { $0 + $1.weight }
+    /// A draw proportional to the weights among the up nodes `include` accepts; nil when their
+    /// weights are all zero. No allocation: this runs per statement with statement-level balancing.
+    func weightedPick<R: RandomNumberGenerator>(
+        _ nodes: [Candidate], using random: inout R, include: (Candidate) -> Bool
+    ) -> Int? {
+        var total = 0.0
+        for node in nodes where node.isUp && node.weight > 0 && include(node) { total += node.weight }
         guard total > 0 else { return nil }
         var point = Double.random(in: 0..<total, using: &random)
-        for node in eligible {
+        var last: Int?
+        for node in nodes where node.isUp && node.weight > 0 && include(node) {
             if point < node.weight { return node.id }
             point -= node.weight
+            last = node.id
         }
-        return eligible.last?.id
+        return last
     }
 }
