@@ -60,33 +60,32 @@ public final class CatalogFactsCache: Sendable {
     }
 
     func relation(_ database: String, _ name: QualifiedName) -> CatalogLookup.RelationFacts? {
-        let key = Key(database: database, name: "r:" + name.quotedSQL)
-        let (known, start) = state.withLockedValue { state -> (CatalogLookup.RelationFacts?, Bool) in
-            if let known = state.relations[key] { return (known, false) }
-            return (nil, state.shouldLookUp(key, capacity: capacity, count: state.relations.count))
+        let quoted = name.quotedSQL
+        let schema = name.schema
+        return answer(Key(database: database, name: "r:" + quoted), in: \.relations) { lookup in
+            try lookup.relation(database: database, quotedName: quoted, schema: schema)
         }
-        if start, let lookup {
-            let quoted = name.quotedSQL
-            let schema = name.schema
-            learn(key) { try lookup.relation(database: database, quotedName: quoted, schema: schema) } store: { state, value in
-                state.relations[key] = value
-            }
-        }
-        return known
     }
 
     func function(_ database: String, _ name: QualifiedName) -> Bool? {
-        let key = Key(database: database, name: "f:" + name.description)
-        let (known, start) = state.withLockedValue { state -> (Bool?, Bool) in
-            if let known = state.functions[key] { return (known, false) }
-            return (nil, state.shouldLookUp(key, capacity: capacity, count: state.functions.count))
+        let function = name.name
+        let schema = name.schema
+        return answer(Key(database: database, name: "f:" + name.description), in: \.functions) { lookup in
+            try lookup.isVolatile(database: database, name: function, schema: schema)
+        }
+    }
+
+    /// The cached answer for `key`, or nil after starting a look-up (once at a time per key).
+    private func answer<Value: Sendable>(
+        _ key: Key, in table: WritableKeyPath<State, [Key: Value]> & Sendable,
+        lookUp: @escaping @Sendable (CatalogLookup) throws -> Value
+    ) -> Value? {
+        let (known, start) = state.withLockedValue { state -> (Value?, Bool) in
+            if let known = state[keyPath: table][key] { return (known, false) }
+            return (nil, state.shouldLookUp(key, capacity: capacity, count: state[keyPath: table].count))
         }
         if start, let lookup {
-            let function = name.name
-            let schema = name.schema
-            learn(key) { try lookup.isVolatile(database: database, name: function, schema: schema) } store: { state, value in
-                state.functions[key] = value
-            }
+            learn(key) { try lookUp(lookup) } store: { state, value in state[keyPath: table][key] = value }
         }
         return known
     }
