@@ -260,25 +260,25 @@ public enum ParameterTable {
 
     static let healthCheck: [ParameterDefinition] = [
         .int(
-            "health_check_period", "0", 0, intMax, unit: .seconds, .reload, .healthCheck, implemented: false,
+            "health_check_period", "0", 0, intMax, unit: .seconds, .reload, .healthCheck, implemented: true,
             suffix: .optional, "Interval between health checks of a node; 0 disables them."),
         .int(
-            "health_check_timeout", "20", 0, intMax, unit: .seconds, .reload, .healthCheck, implemented: false,
+            "health_check_timeout", "20", 0, intMax, unit: .seconds, .reload, .healthCheck, implemented: true,
             suffix: .optional, "Give up on a health check after this long; 0 waits forever."),
         .string(
-            "health_check_user", "nobody", .reload, .healthCheck, implemented: false, suffix: .optional,
+            "health_check_user", "nobody", .reload, .healthCheck, implemented: true, suffix: .optional,
             "User for health checks."),
         .string(
-            "health_check_password", "", .reload, .healthCheck, implemented: false, suffix: .optional,
+            "health_check_password", "", .reload, .healthCheck, implemented: true, suffix: .optional,
             "Password of health_check_user ('' looks it up in pool_passwd)."),
         .string(
-            "health_check_database", "", .reload, .healthCheck, implemented: false, suffix: .optional,
+            "health_check_database", "", .reload, .healthCheck, implemented: true, suffix: .optional,
             "Database for health checks; '' tries postgres, then template1."),
         .int(
-            "health_check_max_retries", "0", 0, intMax, .reload, .healthCheck, implemented: false,
+            "health_check_max_retries", "0", 0, intMax, .reload, .healthCheck, implemented: true,
             suffix: .optional, "Retries after a failed health check before the node is failed over."),
         .int(
-            "health_check_retry_delay", "1", 0, intMax, unit: .seconds, .reload, .healthCheck, implemented: false,
+            "health_check_retry_delay", "1", 0, intMax, unit: .seconds, .reload, .healthCheck, implemented: true,
             suffix: .optional, "Pause between health check retries."),
         .int(
             "connect_timeout", "10000", 0, intMax, unit: .milliseconds, .reload, .healthCheck, implemented: true,

@@ -111,6 +111,26 @@ struct ConfigBundle {
             routing: routing, nodes: nodes, primaryDetector: detector, diagnostics: diagnostics, notSupportedYet: notSupported)
     }
 
+    /// What the health checker checks, with passwords resolved (`''` looks in pool_passwd).
+    func healthCheckTargets(cluster: ClusterState) -> [HealthChecker.Target] {
+        config.backends.compactMap { backend in
+            guard let node = cluster.snapshot.nodes.first(where: { $0.id == backend.index }) else { return nil }
+            let settings = backend.healthCheck
+            let password: String?
+            if settings.password.isEmpty {
+                password = passwords[settings.user]?.plainText
+            } else {
+                switch StoredPassword(stored: settings.password) {
+                case .plain(let text): password = text
+                case .aesEncrypted(let text):
+                    password = (try? PoolKeyFile.read().get()).flatMap { try? AESPassword.decrypt(base64: text, key: $0) }
+                default: password = nil
+                }
+            }
+            return HealthChecker.Target(node: node, settings: settings, password: password)
+        }
+    }
+
     /// The credentials SwiftPool's own catalog look-ups use (sr_check_user, as Pgpool-II does).
     func catalogLookup(primary: NodeInfo?) -> CatalogLookup? {
         guard let primary else { return nil }

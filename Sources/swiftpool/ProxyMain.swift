@@ -50,6 +50,8 @@ struct ProxyMain {
             try? await group.shutdownGracefully()
             throw StartupError("cannot listen on port \(bundle.settings.port): \(error)")
         }
+        let healthChecker = HealthChecker(cluster: cluster, logger: logger)
+        healthChecker.start(bundle.healthCheckTargets(cluster: cluster))
         logger.info("swiftpool \(SwiftPoolCommand.version) started", metadata: [
             "event_loops": "\(bundle.eventLoopCount)", "num_init_children": "\(bundle.settings.numInitChildren)",
         ])
@@ -58,7 +60,10 @@ struct ProxyMain {
         for await signal in signals {
             switch signal {
             case .sighup:
-                reload(runtime: runtime, cluster: cluster, current: bundle, logger: logger)
+                if let fresh = reload(runtime: runtime, cluster: cluster, current: bundle, logger: logger) {
+                    healthChecker.stop()
+                    healthChecker.start(fresh.healthCheckTargets(cluster: cluster))
+                }
                 continue
             case .sigint: mode = .fast
             case .sigquit: mode = .immediate
@@ -67,6 +72,7 @@ struct ProxyMain {
             break
         }
         logger.info("shutting down", metadata: ["mode": "\(mode.rawValue)"])
+        healthChecker.stop()
         await server.shutdown(mode: mode)
         try? await group.shutdownGracefully()
         logger.info("swiftpool stopped")
@@ -94,7 +100,8 @@ struct ProxyMain {
         }
     }
 
-    private func reload(runtime: ProxyRuntime, cluster: ClusterState, current: ConfigBundle, logger: Logger) {
+    @discardableResult
+    private func reload(runtime: ProxyRuntime, cluster: ClusterState, current: ConfigBundle, logger: Logger) -> ConfigBundle? {
         do {
             let fresh = try ConfigBundle.load(files)
             for line in fresh.diagnostics { logger.warning("\(line)") }
@@ -106,8 +113,10 @@ struct ProxyMain {
             runtime.credentials.replacePasswords(fresh.passwords)
             cluster.replaceNodes(fresh.nodes)
             logger.info("configuration reloaded")
+            return fresh
         } catch {
             logger.error("reload failed; keeping the running configuration", metadata: ["error": "\(error)"])
+            return nil
         }
     }
 }

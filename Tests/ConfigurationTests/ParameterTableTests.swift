@@ -78,7 +78,8 @@ struct ParameterTableTests {
             "primary_routing_query_pattern_list", "database_redirect_preference_list",
             "app_name_redirect_preference_list", "allow_sql_comments", "disable_load_balance_on_write",
             "dml_adaptive_object_relationship_list", "statement_level_load_balance", "check_temp_table",
-            "check_unlogged_table",
+            "check_unlogged_table", "health_check_period", "health_check_timeout", "health_check_user",
+            "health_check_password", "health_check_database", "health_check_max_retries", "health_check_retry_delay",
         ]
         #expect(implemented == expected)
         #expect(Set(ParameterTable.all.filter(\.isExtension).map(\.name)) == ["client_wait_timeout", "max_message_length", "num_event_loops"])

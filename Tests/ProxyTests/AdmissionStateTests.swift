@@ -134,3 +134,18 @@ struct RoutingHelperTests {
         #expect(node.value(.insert) == 0)
     }
 }
+
+@Suite("Health check statistics")
+struct HealthCheckStatisticsTests {
+    @Test func recordsOutcomesRetriesAndDurations() {
+        let stats = HealthCheckStatistics()
+        stats.record(success: true, retries: 0, duration: .milliseconds(3))
+        stats.record(success: false, retries: 2, duration: .milliseconds(7))
+        stats.recordSkip()
+        #expect(stats.checks == 2)
+        #expect(stats.successCount == 1 && stats.failureCount == 1 && stats.skipCount == 1)
+        #expect(stats.retryCount == 2)
+        #expect(stats.lastDuration == .milliseconds(7))
+        #expect(stats.totalDuration == .milliseconds(10))
+    }
+}

@@ -1,0 +1,115 @@
+import Configuration
+import Logging
+import NIOConcurrencyHelpers
+import NIOPosix
+
+/// Checks every backend node on its own schedule (`health_check_period[N]`): a connection with
+/// libpq on the thread pool, retried `health_check_max_retries` times `health_check_retry_delay`
+/// apart, all within `health_check_timeout`. A node that fails every try is marked down in the
+/// cluster state, so that sessions stop using it; nodes already down are skipped.
+public final class HealthChecker: Sendable {
+    /// How to reach one node and how to check it.
+    public struct Target: Sendable {
+        public var node: NodeInfo
+        public var settings: HealthCheckConfig
+        /// The password to use (already looked up in pool_passwd when the setting is empty).
+        public var password: String?
+
+        public init(node: NodeInfo, settings: HealthCheckConfig, password: String?) {
+            self.node = node
+            self.settings = settings
+            self.password = password
+        }
+    }
+
+    private let cluster: ClusterState
+    private let logger: Logger
+    private let tasks = NIOLockedValueBox<[Task<Void, Never>]>([])
+    private let statistics = NIOLockedValueBox<[Int: HealthCheckStatistics]>([:])
+
+    public init(cluster: ClusterState, logger: Logger) {
+        self.cluster = cluster
+        self.logger = logger
+    }
+
+    /// The statistics of `nodeID` (created on first use).
+    public func statistics(for nodeID: Int) -> HealthCheckStatistics {
+        statistics.withLockedValue { all in
+            if let existing = all[nodeID] { return existing }
+            let created = HealthCheckStatistics()
+            all[nodeID] = created
+            return created
+        }
+    }
+
+    /// Starts a check loop for every target whose period is above zero.
+    public func start(_ targets: [Target]) {
+        let started = targets.filter(\.settings.isEnabled).map { target in
+            Task { [self] in await run(target) }
+        }
+        tasks.withLockedValue { $0 += started }
+    }
+
+    /// Stops every loop (shutdown or reload).
+    public func stop() {
+        tasks.withLockedValue { tasks in
+            tasks.forEach { $0.cancel() }
+            tasks.removeAll()
+        }
+    }
+
+    private func run(_ target: Target) async {
+        let stats = statistics(for: target.node.id)
+        while !Task.isCancelled {
+            do { try await Task.sleep(for: target.settings.period) } catch { return }
+            guard cluster.snapshot.nodes.first(where: { $0.id == target.node.id })?.status != .down else {
+                stats.recordSkip()
+                continue
+            }
+            let started = ContinuousClock.now
+            let (healthy, retries, error) = await check(target)
+            stats.record(success: healthy, retries: retries, duration: ContinuousClock.now - started)
+            if !healthy, !Task.isCancelled {
+                cluster.setStatus(.down, of: target.node.id)
+                logger.error("health check failed; backend node is now down", metadata: [
+                    "node": "\(target.node.id)", "address": "\(target.node.host):\(target.node.port)",
+                    "retries": "\(retries)", "error": "\(error ?? "")",
+                ])
+            }
+        }
+    }
+
+    /// One check with its retries: (healthy, retries used, last error).
+    private func check(_ target: Target) async -> (Bool, Int, String?) {
+        let settings = target.settings
+        let deadline = ContinuousClock.now + (settings.timeout > .zero ? settings.timeout : .seconds(365 * 24 * 3600))
+        var lastError: String?
+        for attempt in 0...max(0, settings.maxRetries) {
+            if attempt > 0 {
+                guard ContinuousClock.now + settings.retryDelay < deadline else { return (false, attempt - 1, lastError) }
+                do { try await Task.sleep(for: settings.retryDelay) } catch { return (true, attempt, nil) }
+            }
+            let remaining = deadline - ContinuousClock.now
+            let connectTimeout = settings.connectTimeout > .zero ? min(settings.connectTimeout, remaining) : remaining
+            let result: Result<Void, LibPQError>? = try? await NIOThreadPool.singleton.runIfActive {
+                Result { () throws(LibPQError) in
+                    _ = try Self.connect(target, timeoutSeconds: max(1, Int(connectTimeout.components.seconds)))
+                }
+            }
+            switch result {
+            case .success?: return (true, attempt, nil)
+            case .failure(let error)?: lastError = error.message
+            case nil: lastError = "the thread pool is not running"
+            }
+        }
+        return (false, max(0, settings.maxRetries), lastError)
+    }
+
+    private static func connect(_ target: Target, timeoutSeconds: Int) throws(LibPQError) -> LibPQConnection {
+        var parameters = ["host": target.node.host, "port": "\(target.node.port)", "user": target.settings.user,
+                          "dbname": target.settings.database.isEmpty ? "postgres" : target.settings.database,
+                          "connect_timeout": "\(timeoutSeconds)"]
+        if let password = target.password { parameters["password"] = password }
+        return try LibPQConnection(parameters: parameters)
+    }
+}

@@ -1,0 +1,37 @@
+"""Health checks: a backend that stops answering is marked down and sessions stop using it."""
+from __future__ import annotations
+
+import time
+
+from conftest import USERS
+
+
+def test_stopped_standby_is_marked_down_and_no_longer_gets_reads(swiftpool, cluster):
+    proxy = swiftpool({"load_balance_mode": True, "statement_level_load_balance": True,
+                       "backend_weight0": 0, "backend_weight1": 1, "backend_weight2": 1, "backend_weight3": 1,
+                       "health_check_period": 1, "health_check_max_retries": 1, "health_check_retry_delay": 1,
+                       "health_check_timeout": 10, "health_check_user": "repmgr", "health_check_password": "",
+                       "connect_timeout": 2000})
+    stopped = cluster.node_port(3)
+    cluster.stop_node(3)
+    try:
+        deadline = time.monotonic() + 20
+        while "backend node is now down" not in proxy.log():
+            assert time.monotonic() < deadline, proxy.log()[-2000:]
+            time.sleep(0.2)
+        assert 'node=3' in proxy.log()
+        # New sessions never try node 3.
+        with proxy.connect(prepare_threshold=None) as conn:
+            ports = {int(conn.execute("SELECT current_setting('port')").fetchone()[0]) for _ in range(40)}
+        assert stopped not in ports
+        assert "load-balance node unavailable" not in proxy.log()
+    finally:
+        cluster.start_node(3)
+        cluster.wait_streaming()
+
+
+def test_healthy_nodes_stay_up(swiftpool, cluster):
+    proxy = swiftpool({"health_check_period": 1, "health_check_user": "repmgr", "health_check_password": ""})
+    time.sleep(2.5)
+    assert "now down" not in proxy.log()
+    assert proxy.psql("SELECT 1", check=True).stdout.strip() == "1"
