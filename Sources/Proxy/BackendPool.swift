@@ -6,8 +6,8 @@ import NIOCore
 final class BackendPool {
     let eventLoop: EventLoop
     private var cache: IdleConnectionCache<BackendConnection>
-    private var connector: BackendConnector
-    private var cachingEnabled: Bool
+    private let connector: BackendConnector
+    private let cachingEnabled: Bool
     private var sweeper: Scheduled<Void>?
     private let logger: Logger
 
@@ -20,22 +20,12 @@ final class BackendPool {
         self.logger = logger
     }
 
-    var idleCount: Int { cache.count }
-
     /// Starts the periodic retirement of connections past `connection_life_time`.
     func start() {
         sweeper = eventLoop.assumeIsolated().scheduleTask(in: .seconds(1)) { [self] in
             cache.expire(now: .now()).forEach { retire($0) }
             start()
         }
-    }
-
-    /// Applies reloaded settings.
-    func update(capacity: Int, lifeTime: TimeAmount, cachingEnabled: Bool, connector: BackendConnector) {
-        cache.capacity = cachingEnabled ? capacity : 0
-        cache.lifeTime = lifeTime
-        self.cachingEnabled = cachingEnabled
-        self.connector = connector
     }
 
     /// A cached connection for `key`, or a new one.

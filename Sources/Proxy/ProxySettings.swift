@@ -21,7 +21,6 @@ public struct ProxySettings: Sendable, Equatable {
     public var backendConnectTimeout: TimeAmount = .seconds(10)
     public var resetQueries = ["ABORT", "DISCARD ALL"]
     public var resetTimeout: TimeAmount = .seconds(10)
-    public var enablePoolHBA = false
     public var allowClearTextFrontendAuth = false
     public var maxMessageLength = 1 << 30
     public var logConnections = false

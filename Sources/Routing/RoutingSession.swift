@@ -263,15 +263,6 @@ public struct RoutingSession: Sendable {
         loadBalanceNode = node
     }
 
-    /// Forgets prepared statements and cursors when the backend does (DEALLOCATE/CLOSE/DISCARD).
-    public mutating func forgetPreparedStatement(_ name: String?) {
-        if let name { preparedStatements[name] = nil } else { preparedStatements.removeAll() }
-    }
-
-    public mutating func forgetCursor(_ name: String?) {
-        if let name { cursors[name] = nil } else { cursors.removeAll() }
-    }
-
     private mutating func beginTransaction() {
         transactionSerializable = sessionSerializable
         writtenInTransaction.removeAll()

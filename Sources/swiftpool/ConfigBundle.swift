@@ -153,7 +153,6 @@ struct ConfigBundle {
         settings.authenticationTimeout = TimeAmount(config.authenticationTimeout)
         settings.clientWaitTimeout = TimeAmount(config.clientWaitTimeout)
         settings.resetQueries = config.resetQueryList
-        settings.enablePoolHBA = config.enablePoolHba
         settings.allowClearTextFrontendAuth = config.allowClearTextFrontendAuth
         settings.maxMessageLength = config.maxMessageLength
         settings.logConnections = config.logConnections
