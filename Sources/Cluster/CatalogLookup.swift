@@ -29,10 +29,8 @@ public struct CatalogLookup: Sendable {
     }
 
     private func connect(database: String) throws(LibPQError) -> LibPQConnection {
-        var parameters = ["host": host, "port": "\(port)", "user": user, "dbname": database,
-                          "connect_timeout": "\(max(1, connectTimeoutSeconds))"]
-        if let password { parameters["password"] = password }
-        return try LibPQConnection(parameters: parameters)
+        try LibPQConnection(host: host, port: port, user: user, password: password, database: database,
+                            connectTimeoutSeconds: connectTimeoutSeconds)
     }
 
     /// Facts about `quotedName` (a double-quoted, possibly schema-qualified name). A name the

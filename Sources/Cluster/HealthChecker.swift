@@ -93,7 +93,10 @@ public final class HealthChecker: Sendable {
             let connectTimeout = settings.connectTimeout > .zero ? min(settings.connectTimeout, remaining) : remaining
             let result: Result<Void, LibPQError>? = try? await NIOThreadPool.singleton.runIfActive {
                 Result { () throws(LibPQError) in
-                    _ = try Self.connect(target, timeoutSeconds: max(1, Int(connectTimeout.components.seconds)))
+                    _ = try LibPQConnection(
+                        host: target.node.host, port: target.node.port, user: settings.user, password: target.password,
+                        database: settings.database.isEmpty ? "postgres" : settings.database,
+                        connectTimeoutSeconds: Int(connectTimeout.components.seconds))
                 }
             }
             switch result {
@@ -105,11 +108,4 @@ public final class HealthChecker: Sendable {
         return (false, max(0, settings.maxRetries), lastError)
     }
 
-    private static func connect(_ target: Target, timeoutSeconds: Int) throws(LibPQError) -> LibPQConnection {
-        var parameters = ["host": target.node.host, "port": "\(target.node.port)", "user": target.settings.user,
-                          "dbname": target.settings.database.isEmpty ? "postgres" : target.settings.database,
-                          "connect_timeout": "\(timeoutSeconds)"]
-        if let password = target.password { parameters["password"] = password }
-        return try LibPQConnection(parameters: parameters)
-    }
 }

@@ -26,6 +26,15 @@ public final class LibPQConnection {
         self.connection = connection
     }
 
+    /// Connects to one node as `user` (a nil password lets libpq ask nobody: trust or failure).
+    public convenience init(host: String, port: Int, user: String, password: String?, database: String,
+                            connectTimeoutSeconds: Int) throws(LibPQError) {
+        var parameters = ["host": host, "port": "\(port)", "user": user, "dbname": database,
+                          "connect_timeout": "\(max(1, connectTimeoutSeconds))"]
+        if let password { parameters["password"] = password }
+        try self.init(parameters: parameters)
+    }
+
     deinit {
         PQfinish(connection)
     }

@@ -24,11 +24,9 @@ public struct PrimaryDetector: Sendable {
     public func detect(_ nodes: [NodeInfo]) -> Finding {
         var finding = Finding(primaryID: nil, reachable: [], errors: [:])
         for node in nodes {
-            var parameters = ["host": node.host, "port": "\(node.port)", "user": user, "dbname": database,
-                              "connect_timeout": "\(max(1, connectTimeoutSeconds))"]
-            if let password { parameters["password"] = password }
             do {
-                let connection = try LibPQConnection(parameters: parameters)
+                let connection = try LibPQConnection(host: node.host, port: node.port, user: user, password: password,
+                                                     database: database, connectTimeoutSeconds: connectTimeoutSeconds)
                 finding.reachable.append(node.id)
                 if try connection.queryScalar("SELECT pg_is_in_recovery()") == "f", finding.primaryID == nil {
                     finding.primaryID = node.id
