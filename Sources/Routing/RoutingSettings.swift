@@ -35,6 +35,21 @@ public struct RoutingSettings: Sendable {
     public var checkUnloggedTable = true
 
     public init() {}
+
+    /// Parses `dml_adaptive_object_relationship_list` (`'t1:t2,f1():t3'`): a write to the left
+    /// object (a table, or a function written with `()`) also marks the right one.
+    public static func relationships(from text: String) -> [String: [String]] {
+        var result: [String: [String]] = [:]
+        for item in text.split(separator: ",") {
+            let parts = item.split(separator: ":", maxSplits: 1).map { part in
+                let name = part.trimmingSpaces()
+                return name.hasSuffix("()") ? name : name.lowercased()
+            }
+            guard parts.count == 2 else { continue }
+            result[parts[0], default: []].append(parts[1])
+        }
+        return result
+    }
 }
 
 /// What SwiftPool has learned from the catalog (cached lookups). Nil means "not known yet"; the

@@ -21,13 +21,8 @@ enum RoutingConfig {
         settings.primaryRoutingQueryPatterns = list(config, "primary_routing_query_pattern_list")
         settings.writeFunctionPatterns = list(config, "write_function_list")
         settings.readOnlyFunctionPatterns = list(config, "read_only_function_list")
-        let relationships = config.value("dml_adaptive_object_relationship_list") ?? ""
-        for item in relationships.split(separator: ",") {
-            let parts = item.split(separator: ":", maxSplits: 1).map { String($0).trimmingCharacters() }
-                .map { $0.hasSuffix("()") ? $0 : $0.lowercased() }
-            guard parts.count == 2 else { continue }
-            settings.dmlAdaptiveRelationships[parts[0], default: []].append(parts[1])
-        }
+        settings.dmlAdaptiveRelationships = RoutingSettings.relationships(
+            from: config.value("dml_adaptive_object_relationship_list") ?? "")
         var selector = LoadBalanceSelector()
         selector.databaseRedirects = try redirects(config, "database_redirect_preference_list", file: file)
         selector.applicationNameRedirects = try redirects(config, "app_name_redirect_preference_list", file: file)
@@ -55,14 +50,5 @@ enum RoutingConfig {
             let line = config.settings[name].map { ":\($0.line)" } ?? ""
             throw StartupError("\(file)\(line): invalid value for parameter \"\(name)\": \(error.description)")
         }
-    }
-}
-
-extension String {
-    func trimmingCharacters() -> String {
-        var slice = Substring(self)
-        while slice.first?.isWhitespace == true { slice.removeFirst() }
-        while slice.last?.isWhitespace == true { slice.removeLast() }
-        return String(slice)
     }
 }

@@ -205,3 +205,11 @@ struct RoutingSessionTests {
         #expect(run(&s, "SELECT 1", then: .failed).decision == .primary)
     }
 }
+
+@Suite("dml_adaptive relationship list")
+struct RelationshipListTests {
+    @Test func parsesTablesAndFunctions() {
+        let parsed = RoutingSettings.relationships(from: " Orders:order_totals, f1():audit ,broken")
+        #expect(parsed == ["orders": ["order_totals"], "f1()": ["audit"]])
+    }
+}
