@@ -24,12 +24,16 @@ public final class HealthChecker: Sendable {
 
     private let cluster: ClusterState
     private let logger: Logger
+    private let onFailure: @Sendable (Int) -> Void
+    private let targets = NIOLockedValueBox<[Int: Target]>([:])
     private let tasks = NIOLockedValueBox<[Task<Void, Never>]>([])
     private let statistics = NIOLockedValueBox<[Int: HealthCheckStatistics]>([:])
 
-    public init(cluster: ClusterState, logger: Logger) {
+    /// - Parameter onFailure: called with a node's id when every try of a check failed.
+    public init(cluster: ClusterState, logger: Logger, onFailure: @escaping @Sendable (Int) -> Void) {
         self.cluster = cluster
         self.logger = logger
+        self.onFailure = onFailure
     }
 
     /// The statistics of `nodeID` (created on first use).
@@ -44,6 +48,9 @@ public final class HealthChecker: Sendable {
 
     /// Starts a check loop for every target whose period is above zero.
     public func start(_ targets: [Target]) {
+        self.targets.withLockedValue { known in
+            for target in targets { known[target.node.id] = target }
+        }
         let started = targets.filter(\.settings.isEnabled).map { target in
             Task { [self] in await run(target) }
         }
@@ -62,7 +69,8 @@ public final class HealthChecker: Sendable {
         let stats = statistics(for: target.node.id)
         while !Task.isCancelled {
             do { try await Task.sleep(for: target.settings.period) } catch { return }
-            guard cluster.snapshot.nodes.first(where: { $0.id == target.node.id })?.status != .down else {
+            let status = cluster.snapshot.node(target.node.id)?.status ?? .unused
+            guard status != .down, status != .unused else {
                 stats.recordSkip()
                 continue
             }
@@ -70,13 +78,21 @@ public final class HealthChecker: Sendable {
             let (healthy, retries, error) = await check(target)
             stats.record(success: healthy, retries: retries, duration: ContinuousClock.now - started)
             if !healthy, !Task.isCancelled {
-                cluster.setStatus(.down, of: target.node.id)
-                logger.error("health check failed; backend node is now down", metadata: [
+                onFailure(target.node.id)
+                logger.error("health check failed", metadata: [
                     "node": "\(target.node.id)", "address": "\(target.node.host):\(target.node.port)",
                     "retries": "\(retries)", "error": "\(error ?? "")",
                 ])
             }
         }
+    }
+
+    /// One connection attempt to `node` with its health-check settings (no retries): whether it
+    /// accepts connections now.
+    public func probe(_ node: NodeInfo) async -> Bool {
+        guard var target = targets.withLockedValue({ $0[node.id] }) else { return false }
+        target.settings.maxRetries = 0
+        return await check(target).0
     }
 
     /// One check with its retries: (healthy, retries used, last error).

@@ -53,6 +53,11 @@ public final class LibPQConnection {
     /// Runs a query with text parameters and returns the first row (nil values for NULLs), or nil
     /// when there is no row.
     public func queryRow(_ sql: String, parameters: [String]) throws(LibPQError) -> [String?]? {
+        try queryRows(sql, parameters: parameters).first
+    }
+
+    /// Runs a query with text parameters and returns every row (nil values for NULLs).
+    public func queryRows(_ sql: String, parameters: [String] = []) throws(LibPQError) -> [[String?]] {
         let result = Self.withCStrings(parameters) { values in
             PQexecParams(connection, sql, Int32(parameters.count), nil, values, nil, nil, 0)
         }
@@ -61,9 +66,10 @@ public final class LibPQConnection {
         guard PQresultStatus(result) == PGRES_TUPLES_OK else {
             throw LibPQError(message: String(cString: PQresultErrorMessage(result)).trimmingNewlines())
         }
-        guard PQntuples(result) > 0 else { return nil }
-        return (0..<PQnfields(result)).map { column in
-            PQgetisnull(result, 0, column) == 1 ? nil : String(cString: PQgetvalue(result, 0, column))
+        return (0..<PQntuples(result)).map { row in
+            (0..<PQnfields(result)).map { column in
+                PQgetisnull(result, row, column) == 1 ? nil : String(cString: PQgetvalue(result, row, column))
+            }
         }
     }
 

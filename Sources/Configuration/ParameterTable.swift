@@ -237,7 +237,7 @@ public enum ParameterTable {
     static let streamingReplicationCheck: [ParameterDefinition] = [
         .int(
             "sr_check_period", "10", 0, intMax, unit: .seconds, .reload, .streamingReplicationCheck,
-            implemented: false, "Interval of the replication delay and role check; 0 disables it."),
+            implemented: true, "Interval of the replication delay and role check; 0 disables it."),
         .string(
             "sr_check_user", "nobody", .reload, .streamingReplicationCheck, implemented: true,
             "User for the replication check."),
@@ -248,14 +248,18 @@ public enum ParameterTable {
             "sr_check_database", "postgres", .reload, .streamingReplicationCheck, implemented: true,
             "Database for the replication check."),
         .int(
-            "delay_threshold", "0", 0, longMax, unit: .bytes, .reload, .streamingReplicationCheck,
+            "delay_threshold", "0", 0, longMax, unit: .bytes, .reload, .streamingReplicationCheck, implemented: true,
             "Send reads to the primary when a standby lags more than this many bytes of WAL; 0 never."),
         .bool(
-            "prefer_lower_delay_standby", false, .reload, .streamingReplicationCheck,
+            "prefer_lower_delay_standby", false, .reload, .streamingReplicationCheck, implemented: true,
             "When the chosen standby lags over delay_threshold, pick the least-lagging standby instead of the primary."),
         .enumeration(
             "log_standby_delay", ["always", "if_over_threshold", "none"], "if_over_threshold", .reload,
-            .streamingReplicationCheck, "When to log the replication delay."),
+            .streamingReplicationCheck, implemented: true, "When to log the replication delay."),
+        .int(
+            "delay_threshold_by_time", "0", 0, intMax, unit: .seconds, .reload, .streamingReplicationCheck,
+            implemented: true, extension: true,
+            "Send reads to the primary when a standby's replay_lag is longer than this (as in Pgpool-II 4.4); 0 never."),
     ]
 
     static let healthCheck: [ParameterDefinition] = [
@@ -288,33 +292,33 @@ public enum ParameterTable {
 
     static let failover: [ParameterDefinition] = [
         .string(
-            "failover_command", "", .reload, .failover, implemented: false,
+            "failover_command", "", .reload, .failover, implemented: true,
             "Command run when a node is detached; %d %h %p %D %m %H %M %P %r %R %N %S %% are replaced."),
         .string(
-            "failback_command", "", .reload, .failover, "Command run when a node is attached; same placeholders."),
+            "failback_command", "", .reload, .failover, implemented: true, "Command run when a node is attached; same placeholders."),
         .string(
-            "follow_primary_command", "", .reload, .failover, implemented: false,
+            "follow_primary_command", "", .reload, .failover, implemented: true,
             "Command run for every standby after the primary changed; %m %H %r %R refer to the new primary."),
         .bool(
-            "failover_on_backend_error", true, .reload, .failover,
+            "failover_on_backend_error", true, .reload, .failover, implemented: true,
             "Fail a node over when reading from or writing to its socket fails."),
         .bool(
-            "fail_over_on_backend_error", true, .reload, .failover,
+            "fail_over_on_backend_error", true, .reload, .failover, implemented: true,
             "Old name of failover_on_backend_error."),
         .bool(
-            "failover_on_backend_shutdown", false, .reload, .failover,
+            "failover_on_backend_shutdown", false, .reload, .failover, implemented: true,
             "Fail a node over when it reports an administrative shutdown (57P01/57P02)."),
         .bool(
-            "detach_false_primary", false, .reload, .failover,
+            "detach_false_primary", false, .reload, .failover, implemented: true,
             "Detach a primary that the standbys do not replicate from."),
         .int(
-            "search_primary_node_timeout", "300", 0, intMax, unit: .seconds, .reload, .failover,
+            "search_primary_node_timeout", "300", 0, intMax, unit: .seconds, .reload, .failover, implemented: true,
             "How long to look for a new primary after a failover; 0 looks forever."),
         .bool(
-            "auto_failback", false, .reload, .failover,
+            "auto_failback", false, .reload, .failover, implemented: true,
             "Re-attach a detached standby automatically once it streams from the primary again."),
         .int(
-            "auto_failback_interval", "60", 0, intMax, unit: .seconds, .reload, .failover,
+            "auto_failback_interval", "60", 0, intMax, unit: .seconds, .reload, .failover, implemented: true,
             "Minimum time between automatic failbacks of a node."),
     ]
 
@@ -487,6 +491,10 @@ public enum ParameterTable {
         .int(
             "max_message_length", "1GB", 1024, intMax, unit: .bytes, .restart, .swiftPool, implemented: true,
             extension: true, "Largest protocol message accepted from a client or a backend."),
+        .int(
+            "failover_command_timeout", "300", 1, intMax, unit: .seconds, .reload, .swiftPool, implemented: true,
+            extension: true,
+            "Kill failover_command, failback_command or follow_primary_command when it runs longer than this."),
         .int(
             "num_event_loops", "0", 0, 1024, .restart, .swiftPool, implemented: true, extension: true,
             "Event-loop threads of the data path; 0 uses one per CPU core."),

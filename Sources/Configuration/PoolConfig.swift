@@ -98,10 +98,8 @@ public struct PoolConfig: Sendable, Equatable {
     public var healthCheckDefaults: HealthCheckConfig
     /// `sr_check_*`.
     public var streamingReplicationCheck: StreamingReplicationCheckConfig
-    /// `failover_command`.
-    public var failoverCommand: String
-    /// `follow_primary_command`.
-    public var followPrimaryCommand: String
+    /// Failover, failback and follow-primary settings.
+    public var failover: FailoverConfig
 
     // MARK: Load balancing
 

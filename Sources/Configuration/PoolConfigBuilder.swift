@@ -47,9 +47,21 @@ struct PoolConfigBuilder {
             healthCheckDefaults: healthDefaults,
             streamingReplicationCheck: StreamingReplicationCheckConfig(
                 period: duration("sr_check_period"), user: string("sr_check_user"),
-                password: string("sr_check_password"), database: string("sr_check_database")),
-            failoverCommand: string("failover_command"),
-            followPrimaryCommand: string("follow_primary_command"),
+                password: string("sr_check_password"), database: string("sr_check_database"),
+                delayThresholdBytes: UInt64(max(0, int("delay_threshold"))),
+                delayThresholdTime: duration("delay_threshold_by_time"),
+                preferLowerDelayStandby: bool("prefer_lower_delay_standby"),
+                logStandbyDelay: LogStandbyDelay(rawValue: string("log_standby_delay")) ?? .ifOverThreshold),
+            failover: FailoverConfig(
+                failoverCommand: string("failover_command"), failbackCommand: string("failback_command"),
+                followPrimaryCommand: string("follow_primary_command"),
+                commandTimeout: duration("failover_command_timeout"),
+                onBackendError: settings["fail_over_on_backend_error"] != nil && settings["failover_on_backend_error"] == nil
+                    ? bool("fail_over_on_backend_error") : bool("failover_on_backend_error"),
+                onBackendShutdown: bool("failover_on_backend_shutdown"),
+                detachFalsePrimary: bool("detach_false_primary"),
+                searchPrimaryTimeout: duration("search_primary_node_timeout"),
+                autoFailback: bool("auto_failback"), autoFailbackInterval: duration("auto_failback_interval")),
             loadBalanceMode: bool("load_balance_mode"),
             statementLevelLoadBalance: bool("statement_level_load_balance"),
             disableLoadBalanceOnWrite: DisableLoadBalanceOnWrite(rawValue: string("disable_load_balance_on_write"))

@@ -66,6 +66,11 @@ final class BackendPool {
         cache.checkin(connection, key: connection.key, now: connection.lastReleasedAt).forEach { retire($0) }
     }
 
+    /// Closes the idle connections to a node that went down.
+    func closeAll(toNode nodeID: Int) {
+        cache.drain(node: nodeID).forEach { retire($0) }
+    }
+
     /// Closes every idle connection (shutdown).
     func closeAll() {
         sweeper?.cancel()

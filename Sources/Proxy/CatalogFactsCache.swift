@@ -30,15 +30,21 @@ public final class CatalogFactsCache: Sendable {
     static let retryDelay = TimeAmount.seconds(30)
 
     private let state = NIOLockedValueBox(State())
-    private let lookup: CatalogLookup?
+    private let currentLookup: NIOLockedValueBox<CatalogLookup?>
+    private var lookup: CatalogLookup? { currentLookup.withLockedValue { $0 } }
     private let logger: Logger
     /// Bound on cached names per kind, so that generated names cannot grow the cache forever.
     private let capacity = 100_000
 
     /// - Parameter lookup: how to ask the primary; nil answers every question "unknown".
     public init(lookup: CatalogLookup?, logger: Logger) {
-        self.lookup = lookup
+        self.currentLookup = NIOLockedValueBox(lookup)
         self.logger = logger
+    }
+
+    /// Asks another node from now on (the primary changed).
+    public func use(_ lookup: CatalogLookup?) {
+        currentLookup.withLockedValue { $0 = lookup }
     }
 
     /// The facts of one database, for one routing decision.

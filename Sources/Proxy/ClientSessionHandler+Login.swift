@@ -231,6 +231,7 @@ extension ClientSessionHandler {
                 connection.owner = self
                 connection.counters = runtime.statistics.counters(for: node.id)
                 logger.debug("backend leased", metadata: ["node": "\(node.id)", "reused": "\(reused)"])
+                if !reused { runtime.cluster.markUsed(node.id) }
                 switch next {
                 case .finishLogin: finishLogin()
                 case .authenticateClientLikeBackend: authenticateClient(method: connection.authMethod, then: .finishLogin)
@@ -273,11 +274,13 @@ extension ClientSessionHandler {
         case .loginFailed(let node, .protocolViolation(let text), _):
             fatal(ErrorFields(severity: .fatal, sqlState: "08P01", message: "\(node) violated the protocol during login: \(text)"))
         case .unreachable(let node, let error):
+            runtime.backendLost(node.id, false)
             fatal(ErrorFields(severity: .fatal, sqlState: "08006", message: "cannot connect to \(node): \(error)",
                               hint: "Check that the backend is running and accepts TCP connections."))
         case .closedDuringLogin(let node):
             fatal(ErrorFields(severity: .fatal, sqlState: "08006", message: "\(node) closed the connection during login"))
         case .timedOut(let node):
+            runtime.backendLost(node.id, false)
             fatal(ErrorFields(severity: .fatal, sqlState: "08006", message: "timed out connecting to \(node)"))
         }
     }

@@ -52,7 +52,7 @@ extension ClientSessionHandler {
         let generation = runtime.cluster.generation
         if generation != candidatesGeneration {
             routingCandidates = runtime.cluster.snapshot.nodes.map {
-                .init(id: $0.id, weight: $0.weight, isUp: $0.status != .down && !unusableNodes.contains($0.id),
+                .init(id: $0.id, weight: $0.weight, isUp: $0.isReadable && !unusableNodes.contains($0.id),
                       isPrimary: $0.id == primary)
             }
             routingReadable = routingCandidates.filter { $0.isUp && $0.weight > 0 }.map(\.id)
@@ -241,7 +241,8 @@ extension ClientSessionHandler {
                 return
             }
             switch result {
-            case .success(let (connection, _)):
+            case .success(let (connection, reused)):
+                if !reused { runtime.cluster.markUsed(id) }
                 connection.owner = self
                 connection.counters = runtime.statistics.counters(for: id)
                 standbys[id] = connection
@@ -249,6 +250,10 @@ extension ClientSessionHandler {
                 dispatchWaiting()
             case .failure(let error):
                 logger.warning("load-balance node unavailable; reads go to the primary", metadata: ["node": "\(id)", "error": "\(error)"])
+                switch error {
+                case .unreachable, .timedOut: runtime.backendLost(id, false)
+                default: break
+                }
                 standbyUnavailable(id)
             }
         }

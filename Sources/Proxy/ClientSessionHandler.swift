@@ -228,6 +228,33 @@ final class ClientSessionHandler: ChannelInboundHandler {
         fatal(ErrorFields(severity: .fatal, sqlState: "57P01", message: "terminating connection due to administrator command"))
     }
 
+    /// Whether the session holds a connection to one of `nodes`.
+    func usesAnyNode(of nodes: Set<Int>) -> Bool {
+        allConnections.contains { nodes.contains($0.node.id) }
+    }
+
+    /// Ends the session because a node it uses went down.
+    func terminateForFailover() {
+        let nodes = allConnections.map(\.node.id)
+        var atBoundary = true
+        for connection in allConnections {
+            atBoundary = atBoundary && connection.isAtMessageBoundary
+            connection.owner = nil
+            connection.close()
+        }
+        backend = nil
+        standbys.removeAll()
+        logger.info("ending session: a backend node it uses went down", metadata: ["nodes": "\(nodes)"])
+        guard atBoundary else {
+            end(reason: "failover")
+            context.close(promise: nil)
+            return
+        }
+        fatal(ErrorFields(severity: .fatal, sqlState: "57P01",
+                          message: "terminating connection because a backend node went down (failover)",
+                          hint: "Reconnect: new sessions use the nodes that are up."))
+    }
+
     // MARK: Timers
 
     func startAuthTimer() {
@@ -334,6 +361,8 @@ extension ClientSessionHandler: BackendConnectionOwner {
             return
         }
         logger.warning("backend connection lost", metadata: ["node": "\(connection.node.id)"])
+        let sqlState = connection.lastError?.sqlState
+        runtime.backendLost(connection.node.id, sqlState == "57P01" || sqlState == "57P02")
         guard connection.isAtMessageBoundary else {
             // An error here would land inside a half-forwarded message: just close.
             end(reason: "backend connection lost")

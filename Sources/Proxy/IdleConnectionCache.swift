@@ -80,6 +80,17 @@ struct IdleConnectionCache<Connection: AnyObject> {
         return expired
     }
 
+    /// Removes the connections to node `nodeID`, returning them to close.
+    mutating func drain(node nodeID: Int) -> [Connection] {
+        var removed: [Connection] = []
+        for (key, list) in entries where key.nodeID == nodeID {
+            removed += list.map(\.connection)
+            entries[key] = nil
+        }
+        count -= removed.count
+        return removed
+    }
+
     /// Empties the cache, returning everything to close.
     mutating func drain() -> [Connection] {
         let all = entries.values.flatMap { $0.map(\.connection) }

@@ -16,6 +16,9 @@ public final class ProxyRuntime: Sendable {
     public let catalog: CatalogFactsCache
     /// Statements and errors per node, for metrics and SHOW commands.
     public let statistics = QueryStatistics()
+    /// Tells the failover coordinator that a session lost its connection to a node (the flag:
+    /// after the backend announced a shutdown, 57P01/57P02) or could not reach it.
+    public let backendLost: @Sendable (_ node: Int, _ afterShutdownMessage: Bool) -> Void
     private let mutable: NIOLockedValueBox<Mutable>
 
     private struct Mutable {
@@ -31,7 +34,9 @@ public final class ProxyRuntime: Sendable {
     ///   - routing: read/write splitting, or nil to serve every session from the primary only.
     public init(settings: ProxySettings, credentials: CredentialStore, authPolicy: ClientAuthPolicy?,
                 routing: RoutingConfiguration?, cluster: ClusterState, catalog: CatalogFactsCache,
-                logger: Logger, primaryNode: @escaping @Sendable () -> BackendNode?) {
+                logger: Logger, primaryNode: @escaping @Sendable () -> BackendNode?,
+                backendLost: @escaping @Sendable (Int, Bool) -> Void = { _, _ in }) {
+        self.backendLost = backendLost
         self.credentials = credentials
         self.admission = ClientAdmission(capacity: settings.numInitChildren, reserved: settings.reservedConnections)
         self.logger = logger

@@ -88,6 +88,18 @@ public final class ProxyServer: Sendable {
         return total
     }
 
+    /// Ends the sessions that hold a connection to any of `nodes` and closes the idle connections
+    /// to them (the nodes went down).
+    public func endSessions(using nodes: [Int]) {
+        let wanted = Set(nodes)
+        for (loop, state) in zip(loops, loopStates) {
+            loop.execute {
+                state.value.sessions.terminate(using: wanted)
+                for node in wanted { state.value.pool.closeAll(toNode: node) }
+            }
+        }
+    }
+
     /// Stops accepting clients, ends sessions as `mode` says, and closes the pooled backend
     /// connections (each with a Terminate message, so the backends log a clean disconnect).
     public func shutdown(mode: ShutdownMode) async {

@@ -28,6 +28,13 @@ final class SessionRegistry {
         sessions[ObjectIdentifier(session)] = nil
     }
 
+    /// Ends the sessions holding a connection to any of `nodes`.
+    func terminate(using nodes: Set<Int>) {
+        for session in Array(sessions.values) where session.usesAnyNode(of: nodes) {
+            session.terminateForFailover()
+        }
+    }
+
     func terminateAll() {
         for session in Array(sessions.values) {
             session.terminateForShutdown()

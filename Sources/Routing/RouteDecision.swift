@@ -13,6 +13,8 @@ public enum RouteDecision: Sendable, Equatable {
         case write, multiStatement, both, loadBalanced, loadBalanceOff, notASelect, leadingComment
         case transactionNotReadOnly, writingTransaction, serializable, systemCatalog, temporaryTable
         case unloggedTable, primaryRoutingPattern, writingFunction, dmlAdaptive, preparedStatement
+        /// The session's load-balance node is down or over the replication delay threshold.
+        case loadBalanceNodeUnavailable
         case cursor, unknownFacts, noStandby
     }
 }

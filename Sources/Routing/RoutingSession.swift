@@ -62,7 +62,8 @@ public struct RoutingSession: Sendable {
         guard let statement = query.singleStatement else {
             if query.isEmpty {
                 // An empty query is a harmless read (JDBC pings with them).
-                return decided(.node(loadBalanceNode), .loadBalanced)
+                let (node, reason) = loadBalanceTarget(nodes, pick: pick)
+                return decided(node == nodes.primary ? .primary : .node(node), reason)
             }
             if query.statements.contains(where: \.isTransactionStart) { transactionStartedByMultiStatement = true }
             return decided(.primary, .multiStatement)
@@ -105,7 +106,10 @@ public struct RoutingSession: Sendable {
 
     private func bothTargets(_ nodes: RoutingNodes) -> RouteDecision {
         var targets = [nodes.primary]
-        let others = settings.statementLevelLoadBalance ? nodes.readable : [loadBalanceNode]
+        // A load-balance node that went down or lags gets no new transaction, but one it is in
+        // still ends there.
+        let lbUsable = nodes.readable.contains(loadBalanceNode) || transactionState != .idle
+        let others = settings.statementLevelLoadBalance ? nodes.readable : lbUsable ? [loadBalanceNode] : []
         for node in others where !targets.contains(node) { targets.append(node) }
         return targets.count == 1 ? .primary : .nodes(targets)
     }
@@ -174,7 +178,15 @@ public struct RoutingSession: Sendable {
             return (primary, .dmlAdaptive)
         }
         if settings.statementLevelLoadBalance, let node = pick() { return (node, .loadBalanced) }
-        return (loadBalanceNode, .loadBalanced)
+        return loadBalanceTarget(nodes, pick: pick)
+    }
+
+    /// The session's load-balance node, unless it went down or lags behind the primary: then the
+    /// primary, or with prefer_lower_delay_standby another readable standby.
+    private func loadBalanceTarget(_ nodes: RoutingNodes, pick: () -> Int?) -> (Int, RouteDecision.Reason) {
+        if loadBalanceNode == nodes.primary || nodes.readable.contains(loadBalanceNode) { return (loadBalanceNode, .loadBalanced) }
+        if settings.preferLowerDelayStandby, let node = pick() { return (node, .loadBalanced) }
+        return (nodes.primary, .loadBalanceNodeUnavailable)
     }
 
     /// Pgpool-II's writing-function rule: the read-only list, else the write list, else the

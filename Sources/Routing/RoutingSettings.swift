@@ -33,6 +33,9 @@ public struct RoutingSettings: Sendable {
     public var readOnlyFunctionPatterns: [String] = []
     public var checkTempTable = TempTableCheck.catalog
     public var checkUnloggedTable = true
+    /// `prefer_lower_delay_standby`: when the load-balance node lags (or went down), reads go to
+    /// another standby instead of the primary.
+    public var preferLowerDelayStandby = false
 
     public init() {}
 

@@ -97,10 +97,11 @@ struct ConfigBundle {
         }
 
         let nodes = config.backends.map {
-            NodeInfo(id: $0.index, host: $0.hostname, port: $0.port, weight: $0.weight)
+            NodeInfo(id: $0.index, host: $0.hostname, port: $0.port, weight: $0.weight, dataDirectory: $0.dataDirectory,
+                     applicationName: $0.applicationName, flags: $0.flags)
         }
         let check = config.streamingReplicationCheck
-        let detectorPassword = check.password.isEmpty ? passwords[check.user].flatMap(\.plainText) : check.password
+        let detectorPassword = resolvePassword(check.password, user: check.user, passwords: passwords)
         let detector = PrimaryDetector(
             user: check.user, password: detectorPassword, database: check.database,
             connectTimeoutSeconds: Int(config.healthCheckDefaults.connectTimeout.components.seconds))
@@ -116,19 +117,28 @@ struct ConfigBundle {
         config.backends.compactMap { backend in
             guard let node = cluster.snapshot.nodes.first(where: { $0.id == backend.index }) else { return nil }
             let settings = backend.healthCheck
-            let password: String?
-            if settings.password.isEmpty {
-                password = passwords[settings.user]?.plainText
-            } else {
-                switch StoredPassword(stored: settings.password) {
-                case .plain(let text): password = text
-                case .aesEncrypted(let text):
-                    password = (try? PoolKeyFile.read().get()).flatMap { try? AESPassword.decrypt(base64: text, key: $0) }
-                default: password = nil
-                }
-            }
-            return HealthChecker.Target(node: node, settings: settings, password: password)
+            return HealthChecker.Target(node: node, settings: settings,
+                                        password: Self.resolvePassword(settings.password, user: settings.user, passwords: passwords))
         }
+    }
+
+    /// A check user's password as pgpool.conf gives it: `''` looks in pool_passwd, `TEXT` and
+    /// `AES` prefixes as there; an md5 hash cannot log in and gives nil.
+    static func resolvePassword(_ setting: String, user: String, passwords: [String: PasswordCredential]) -> String? {
+        if setting.isEmpty { return passwords[user]?.plainText }
+        switch StoredPassword(stored: setting) {
+        case .plain(let text): return text
+        case .aesEncrypted(let text):
+            return (try? PoolKeyFile.read().get()).flatMap { try? AESPassword.decrypt(base64: text, key: $0) }
+        default: return nil
+        }
+    }
+
+    /// The streaming-replication check's settings.
+    var replicationCheck: ReplicationChecker.Settings {
+        ReplicationChecker.Settings(
+            check: config.streamingReplicationCheck, password: primaryDetector.password,
+            connectTimeoutSeconds: primaryDetector.connectTimeoutSeconds, failover: config.failover)
     }
 
     /// The credentials SwiftPool's own catalog look-ups use (sr_check_user, as Pgpool-II does).

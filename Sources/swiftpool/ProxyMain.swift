@@ -1,16 +1,19 @@
 import Cluster
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import Proxy
 import UnixSignals
 
-/// Runs the proxy in the foreground: load the configuration, find the primary, serve, and react
-/// to signals until shutdown.
+/// Runs the proxy in the foreground: load the configuration, find the primary, serve, check the
+/// backends, fail over, and react to signals until shutdown.
 struct ProxyMain {
     var files: ConfigFiles
     var debug: Bool
+    /// `-D`: ignore the pgpool_status file.
+    var discardStatus: Bool
 
     func run() async throws {
         let bundle = try ConfigBundle.load(files)
@@ -34,15 +37,23 @@ struct ProxyMain {
         try pidFile.acquire()
         defer { pidFile.remove() }
 
+        let current = NIOLockedValueBox(bundle)
         let cluster = ClusterState(nodes: bundle.nodes)
-        await findPrimary(bundle: bundle, cluster: cluster, logger: logger)
+        restoreStatus(of: cluster, path: bundle.config.statusFilePath, logger: logger)
+        let statusWriter = StatusFileWriter(path: bundle.config.statusFilePath, cluster: cluster, logger: logger)
+        cluster.observeStatus { _ in statusWriter.write() }
+        let primaryFound = await findPrimaryOnce(bundle: bundle, cluster: cluster, logger: logger)
 
         let group = MultiThreadedEventLoopGroup(numberOfThreads: bundle.eventLoopCount)
         let catalog = CatalogFactsCache(lookup: bundle.catalogLookup(primary: cluster.snapshot.primary), logger: logger)
+        let coordinatorSlot = NIOLockedValueBox<FailoverCoordinator?>(nil)
         let runtime = ProxyRuntime(
             settings: bundle.settings, credentials: CredentialStore(passwords: bundle.passwords),
             authPolicy: bundle.authPolicy, routing: bundle.routing, cluster: cluster, catalog: catalog, logger: logger,
-            primaryNode: { Self.servingNode(cluster.snapshot) })
+            primaryNode: { Self.servingNode(cluster.snapshot) },
+            backendLost: { node, sawShutdown in
+                coordinatorSlot.withLockedValue { $0 }?.backendLost(node, afterShutdownMessage: sawShutdown)
+            })
         let server = ProxyServer(runtime: runtime, group: group)
         do {
             try await server.start()
@@ -50,8 +61,27 @@ struct ProxyMain {
             try? await group.shutdownGracefully()
             throw StartupError("cannot listen on port \(bundle.settings.port): \(error)")
         }
-        let healthChecker = HealthChecker(cluster: cluster, logger: logger)
+        let healthChecker = HealthChecker(cluster: cluster, logger: logger) { node in
+            coordinatorSlot.withLockedValue { $0 }?.reportFailure(of: node, reason: .healthCheck)
+        }
+        let coordinator = FailoverCoordinator(
+            cluster: cluster, settings: bundle.config.failover,
+            hooks: .init(
+                endSessions: { server.endSessions(using: $0) },
+                primaryChanged: { catalog.use(current.withLockedValue { $0 }.catalogLookup(primary: $0)) },
+                probe: { await healthChecker.probe($0) },
+                findPrimary: { nodes in
+                    let detector = current.withLockedValue { $0 }.primaryDetector
+                    return (try? await NIOThreadPool.singleton.runIfActive { detector.detect(nodes) })?.primaryID
+                }),
+            logger: logger)
+        coordinatorSlot.withLockedValue { $0 = coordinator }
+        let replicationChecker = ReplicationChecker(cluster: cluster, coordinator: coordinator, logger: logger)
         healthChecker.start(bundle.healthCheckTargets(cluster: cluster))
+        replicationChecker.start(bundle.replicationCheck)
+        if !primaryFound {
+            Task { await coordinator.findPrimary() }
+        }
         logger.info("swiftpool \(SwiftPoolCommand.version) started", metadata: [
             "event_loops": "\(bundle.eventLoopCount)", "num_init_children": "\(bundle.settings.numInitChildren)",
         ])
@@ -60,9 +90,12 @@ struct ProxyMain {
         for await signal in signals {
             switch signal {
             case .sighup:
-                if let fresh = reload(runtime: runtime, cluster: cluster, current: bundle, logger: logger) {
+                if let fresh = reload(runtime: runtime, cluster: cluster, current: current.withLockedValue { $0 }, logger: logger) {
+                    current.withLockedValue { $0 = fresh }
+                    await coordinator.update(settings: fresh.config.failover)
                     healthChecker.stop()
                     healthChecker.start(fresh.healthCheckTargets(cluster: cluster))
+                    replicationChecker.start(fresh.replicationCheck)
                 }
                 continue
             case .sigint: mode = .fast
@@ -73,31 +106,54 @@ struct ProxyMain {
         }
         logger.info("shutting down", metadata: ["mode": "\(mode.rawValue)"])
         healthChecker.stop()
+        replicationChecker.stop()
         await server.shutdown(mode: mode)
         try? await group.shutdownGracefully()
         logger.info("swiftpool stopped")
     }
 
-    /// Sessions are served by the primary; without one, by the first node (with a warning at
-    /// start-up), as Pgpool-II falls back to node 0.
+    /// Sessions are served by the primary; without a usable one, by the first usable node, as
+    /// Pgpool-II falls back to its main node.
     static func servingNode(_ snapshot: ClusterState.Snapshot) -> BackendNode? {
-        guard let node = snapshot.primary ?? snapshot.nodes.first(where: { $0.status != .down }) else { return nil }
+        let primary = snapshot.primary.flatMap { $0.status.isUsable ? $0 : nil }
+        guard let node = primary ?? snapshot.nodes.first(where: \.status.isUsable) else { return nil }
         return BackendNode(id: node.id, host: node.host, port: node.port)
     }
 
-    private func findPrimary(bundle: ConfigBundle, cluster: ClusterState, logger: Logger) async {
+    /// Applies pgpool_status: nodes it records as down stay down (unless `-D`).
+    private func restoreStatus(of cluster: ClusterState, path: String, logger: Logger) {
+        if discardStatus {
+            try? FileManager.default.removeItem(atPath: path)
+            return
+        }
+        guard let saved = StatusFile.read(path: path) else { return }
+        let down = cluster.snapshot.nodes.filter { saved[$0.id] == .down }.map(\.id)
+        guard !down.isEmpty else { return }
+        cluster.setStatuses(Dictionary(uniqueKeysWithValues: down.map { ($0, NodeStatus.down) }))
+        logger.warning("backend nodes \(down) are down according to \(path); attach them to use them again")
+    }
+
+    /// One pass over the usable nodes at start-up; the search goes on in the background when it
+    /// finds no primary.
+    private func findPrimaryOnce(bundle: ConfigBundle, cluster: ClusterState, logger: Logger) async -> Bool {
         let detector = bundle.primaryDetector
-        let nodes = bundle.nodes
-        let finding = try? await NIOThreadPool.singleton.runIfActive { detector.detect(nodes) }
+        let usable = cluster.snapshot.nodes.filter(\.status.isUsable)
+        if let always = usable.first(where: \.flags.alwaysPrimary) {
+            cluster.setPrimary(always.id)
+            logger.info("primary node is \(always.id) (ALWAYS_PRIMARY)")
+            return true
+        }
+        let finding = try? await NIOThreadPool.singleton.runIfActive { detector.detect(usable) }
         for (id, error) in finding?.errors ?? [:] {
             logger.warning("cannot check the role of backend node \(id)", metadata: ["error": "\(error)"])
         }
-        if let primary = finding?.primaryID {
-            cluster.setPrimary(primary)
-            logger.info("primary node is \(primary)")
-        } else {
-            logger.warning("no primary node found; serving sessions from node \(nodes.first?.id ?? 0)")
+        guard let primary = finding?.primaryID else {
+            logger.warning("no primary node found yet; searching for up to search_primary_node_timeout")
+            return false
         }
+        cluster.setPrimary(primary)
+        logger.info("primary node is \(primary)")
+        return true
     }
 
     @discardableResult
@@ -117,6 +173,31 @@ struct ProxyMain {
         } catch {
             logger.error("reload failed; keeping the running configuration", metadata: ["error": "\(error)"])
             return nil
+        }
+    }
+}
+
+/// Writes pgpool_status after every status change, one write at a time, always from the
+/// latest snapshot.
+final class StatusFileWriter: Sendable {
+    private let path: String
+    private let cluster: ClusterState
+    private let logger: Logger
+    private let lock = NIOLock()
+
+    init(path: String, cluster: ClusterState, logger: Logger) {
+        self.path = path
+        self.cluster = cluster
+        self.logger = logger
+    }
+
+    func write() {
+        lock.withLock {
+            do {
+                try StatusFile.write(cluster.snapshot, to: path)
+            } catch {
+                logger.error("cannot write the status file", metadata: ["path": "\(path)", "error": "\(error)"])
+            }
         }
     }
 }

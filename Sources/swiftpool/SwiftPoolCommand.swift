@@ -37,6 +37,9 @@ struct SwiftPoolCommand: AsyncParsableCommand {
     @Flag(name: .customShort("d"), help: "Debug logging.")
     var debug = false
 
+    @Flag(name: .customShort("D"), help: "Discard the pgpool_status file: start with every node attached.")
+    var discardStatus = false
+
     @Option(name: .customShort("m"), help: "Shutdown mode for stop: smart, fast or immediate.")
     var mode: String = "smart"
 
@@ -65,7 +68,7 @@ struct SwiftPoolCommand: AsyncParsableCommand {
             case .reload:
                 try ProcessControl.reload(files: files)
             case nil:
-                try await ProxyMain(files: files, debug: debug).run()
+                try await ProxyMain(files: files, debug: debug, discardStatus: discardStatus).run()
             }
         } catch let error as StartupError {
             FileHandle.standardError.write(Data("swiftpool: \(error.description)\n".utf8))

@@ -35,7 +35,7 @@ struct ConfigLoaderTests {
         #expect(config.disableLoadBalanceOnWrite == .transaction)
         #expect(config.healthCheckDefaults == HealthCheckConfig())
         #expect(config.streamingReplicationCheck == StreamingReplicationCheckConfig())
-        #expect(config.failoverCommand == "" && config.followPrimaryCommand == "")
+        #expect(config.failover.failoverCommand == "" && config.failover.followPrimaryCommand == "")
         #expect(config.clientWaitTimeout == .seconds(5))
         #expect(config.maxMessageLength == 1 << 30)
         #expect(config.numEventLoops == 0)
@@ -107,8 +107,8 @@ struct ConfigLoaderTests {
         #expect(!config.loadBalanceMode)
         #expect(config.statementLevelLoadBalance)
         #expect(config.disableLoadBalanceOnWrite == .dmlAdaptive)
-        #expect(config.failoverCommand == "/bin/failover %d %h")
-        #expect(config.followPrimaryCommand == "/bin/follow %d")
+        #expect(config.failover.failoverCommand == "/bin/failover %d %h")
+        #expect(config.failover.followPrimaryCommand == "/bin/follow %d")
         #expect(config.clientWaitTimeout == .seconds(2))
         #expect(config.maxMessageLength == 64 << 20)
         #expect(config.numEventLoops == 4)
@@ -336,7 +336,6 @@ struct ConfigDiagnosticsTests {
             notSupported.map(\.description) == [
                 "pgpool.conf:2: parameter \"use_watchdog\" is not supported yet; its setting is ignored",
                 "pgpool.conf:5: parameter \"hostname0\" is not supported yet; its setting is ignored",
-                "pgpool.conf:7: parameter \"delay_threshold\" is not supported yet; its setting is ignored",
                 "pgpool.conf:10: parameter \"log_statement\" is not supported yet; its setting is ignored",
             ])
         #expect(loaded.config.value("delay_threshold") == "10MB")

@@ -80,9 +80,16 @@ struct ParameterTableTests {
             "dml_adaptive_object_relationship_list", "statement_level_load_balance", "check_temp_table",
             "check_unlogged_table", "health_check_period", "health_check_timeout", "health_check_user",
             "health_check_password", "health_check_database", "health_check_max_retries", "health_check_retry_delay",
+            "sr_check_period", "delay_threshold", "delay_threshold_by_time", "prefer_lower_delay_standby",
+            "log_standby_delay", "failover_command", "failback_command", "follow_primary_command",
+            "failover_command_timeout", "failover_on_backend_error", "fail_over_on_backend_error",
+            "failover_on_backend_shutdown", "detach_false_primary", "search_primary_node_timeout", "auto_failback",
+            "auto_failback_interval",
         ]
         #expect(implemented == expected)
-        #expect(Set(ParameterTable.all.filter(\.isExtension).map(\.name)) == ["client_wait_timeout", "max_message_length", "num_event_loops"])
+        #expect(Set(ParameterTable.all.filter(\.isExtension).map(\.name)) == [
+            "client_wait_timeout", "max_message_length", "num_event_loops", "delay_threshold_by_time", "failover_command_timeout",
+        ])
     }
 
     @Test func contextsFollowPgpool() throws {

@@ -1,0 +1,235 @@
+import Configuration
+import Logging
+import Synchronization
+
+/// Carries out failovers, failbacks and switchovers one at a time: marks nodes, ends the
+/// sessions that used them, runs the operator's commands, and finds the primary again. It is
+/// also the library API behind the operator's attach, detach and promote.
+public actor FailoverCoordinator {
+    /// How the coordinator reaches the rest of SwiftPool and the nodes.
+    public struct Hooks: Sendable {
+        /// End the client sessions that hold a connection to any of these nodes.
+        public var endSessions: @Sendable (_ nodes: [Int]) -> Void
+        /// The primary changed (or is no longer known).
+        public var primaryChanged: @Sendable (NodeInfo?) -> Void
+        /// One connection attempt: is the node reachable now?
+        public var probe: @Sendable (NodeInfo) async -> Bool
+        /// One pass over `nodes`: the one that is not in recovery, if any answers so.
+        public var findPrimary: @Sendable (_ nodes: [NodeInfo]) async -> Int?
+
+        public init(endSessions: @escaping @Sendable ([Int]) -> Void, primaryChanged: @escaping @Sendable (NodeInfo?) -> Void,
+                    probe: @escaping @Sendable (NodeInfo) async -> Bool,
+                    findPrimary: @escaping @Sendable ([NodeInfo]) async -> Int?) {
+            self.endSessions = endSessions
+            self.primaryChanged = primaryChanged
+            self.probe = probe
+            self.findPrimary = findPrimary
+        }
+    }
+
+    public nonisolated let statistics = FailoverStatistics()
+    private let cluster: ClusterState
+    private let logger: Logger
+    private let hooks: Hooks
+    private var settings: FailoverConfig
+    private var tail: Task<Void, Never>?
+    private var reportedFailures: Set<Int> = []
+    private let busy = Atomic<Bool>(false)
+    private let onError: Atomic<Bool>
+    private let onShutdown: Atomic<Bool>
+
+    public init(cluster: ClusterState, settings: FailoverConfig, hooks: Hooks, logger: Logger) {
+        self.cluster = cluster
+        self.settings = settings
+        self.hooks = hooks
+        self.logger = logger
+        onError = Atomic(settings.onBackendError)
+        onShutdown = Atomic(settings.onBackendShutdown)
+    }
+
+    /// True while a failover, failback or switchover runs (the replication check waits).
+    public nonisolated var isBusy: Bool { busy.load(ordering: .relaxed) }
+
+    /// Applies reloaded settings to the next operation.
+    public func update(settings: FailoverConfig) {
+        self.settings = settings
+        onError.store(settings.onBackendError, ordering: .relaxed)
+        onShutdown.store(settings.onBackendShutdown, ordering: .relaxed)
+    }
+
+    // MARK: Operator API
+
+    /// Takes a node out of service. `immediate` ends the sessions using it at once; otherwise
+    /// they finish on their own while new sessions and statements avoid it.
+    public func detach(_ id: Int, immediate: Bool) async -> Result<Void, NodeOperationRefusal> {
+        await serially { await self.takeDown([id], reason: .detach, endSessions: immediate) }
+    }
+
+    /// Brings a down node back (`failback_command` runs).
+    public func attach(_ id: Int) async -> Result<Void, NodeOperationRefusal> {
+        await serially { await self.bringBack(id) }
+    }
+
+    /// Makes `id` the primary. With `switchover`, the current primary is detached and
+    /// failover_command is told to promote `id` (`%m`), then the other nodes follow it; without,
+    /// only SwiftPool's idea of the primary changes.
+    public func promote(_ id: Int, switchover: Bool) async -> Result<Void, NodeOperationRefusal> {
+        await serially { await self.makePrimary(id, switchover: switchover) }
+    }
+
+    /// Finds the primary (start-up, or when it is unknown) and records it.
+    public func findPrimary() async -> Int? {
+        await serially {
+            let found = await self.searchPrimary()
+            await self.record(primary: found)
+            return found
+        }
+    }
+
+    // MARK: Reports from checks and sessions
+
+    /// A health check, a session or the replication check saw `id` fail. Duplicate reports
+    /// while one is handled are dropped; a session's backend error is confirmed by one
+    /// connection attempt first.
+    public nonisolated func reportFailure(of id: Int, reason: FailoverReason) {
+        Task { await self.handleFailure(of: id, reason: reason) }
+    }
+
+    /// A session lost its connection to `id`: with failover_on_backend_shutdown, after the
+    /// backend said 57P01/57P02; with failover_on_backend_error, on any other loss.
+    public nonisolated func backendLost(_ id: Int, afterShutdownMessage sawShutdown: Bool) {
+        if sawShutdown {
+            if onShutdown.load(ordering: .relaxed) { reportFailure(of: id, reason: .backendShutdown) }
+        } else if onError.load(ordering: .relaxed) {
+            reportFailure(of: id, reason: .backendError)
+        }
+    }
+
+    private func handleFailure(of id: Int, reason: FailoverReason) async {
+        guard cluster.snapshot.node(id)?.status.isUsable == true, !reportedFailures.contains(id) else { return }
+        reportedFailures.insert(id)
+        defer { reportedFailures.remove(id) }
+        if reason == .backendError, let node = cluster.snapshot.node(id), await hooks.probe(node) {
+            logger.info("backend node \(id) lost a connection but accepts new ones; no failover")
+            return
+        }
+        let result = await serially { await self.takeDown([id], reason: reason, endSessions: true) }
+        if case .failure(let refusal) = result {
+            switch refusal {
+            case .alreadyDown: break
+            default: logger.warning("backend node \(id) failed but stays attached: \(refusal)")
+            }
+        }
+    }
+
+    // MARK: Steps
+
+    private func takeDown(_ ids: [Int], reason: FailoverReason, endSessions: Bool, newMain: Int? = nil) async
+        -> Result<Void, NodeOperationRefusal>
+    {
+        let before = cluster.snapshot
+        let plan: FailoverPlanner.DownPlan
+        switch FailoverPlanner.down(ids, reason: reason, snapshot: before, newMain: newMain) {
+        case .failure(let refusal): return .failure(refusal)
+        case .success(let made): plan = made
+        }
+        busy.store(true, ordering: .relaxed)
+        defer { busy.store(false, ordering: .relaxed) }
+        cluster.setStatuses(Dictionary(uniqueKeysWithValues: plan.nodes.map { ($0, NodeStatus.down) }))
+        statistics.record(reason, nodes: plan.nodes.count)
+        for id in plan.nodes {
+            logger.warning("backend node \(id) is now down", metadata: ["node": "\(id)", "reason": "\(reason.rawValue)"])
+        }
+        if endSessions { hooks.endSessions(plan.nodes) }
+        if !settings.failoverCommand.isEmpty {
+            for placeholders in plan.commands {
+                _ = await runner.run(placeholders.expand(settings.failoverCommand), label: "failover_command")
+            }
+        }
+        if plan.searchPrimary { await settlePrimary(oldPrimary: before.primary) }
+        return .success(())
+    }
+
+    private func bringBack(_ id: Int) async -> Result<Void, NodeOperationRefusal> {
+        let placeholders: FailoverPlaceholders
+        switch FailoverPlanner.attach(id, snapshot: cluster.snapshot) {
+        case .failure(let refusal): return .failure(refusal)
+        case .success(let made): placeholders = made
+        }
+        busy.store(true, ordering: .relaxed)
+        defer { busy.store(false, ordering: .relaxed) }
+        cluster.setStatus(.waiting, of: id)
+        logger.info("backend node \(id) is attached", metadata: ["node": "\(id)"])
+        if !settings.failbackCommand.isEmpty {
+            _ = await runner.run(placeholders.expand(settings.failbackCommand), label: "failback_command")
+        }
+        if cluster.snapshot.primaryNodeID == nil { await record(primary: await searchPrimary()) }
+        return .success(())
+    }
+
+    private func makePrimary(_ id: Int, switchover: Bool) async -> Result<Void, NodeOperationRefusal> {
+        let before = cluster.snapshot
+        if case .failure(let refusal) = FailoverPlanner.promote(id, snapshot: before) { return .failure(refusal) }
+        guard switchover, let oldPrimary = before.primaryNodeID else {
+            logger.info("backend node \(id) is now taken as the primary", metadata: ["node": "\(id)"])
+            await record(primary: id)
+            if let old = before.primaryNodeID { hooks.endSessions([old]) }
+            return .success(())
+        }
+        guard !settings.failoverCommand.isEmpty else { return .failure(.noFailoverCommand) }
+        return await takeDown([oldPrimary], reason: .switchover, endSessions: true, newMain: id)
+    }
+
+    /// After the primary went down: find the new one, then have every other node follow it.
+    private func settlePrimary(oldPrimary: NodeInfo?) async {
+        let found = await searchPrimary()
+        await record(primary: found)
+        guard !settings.followPrimaryCommand.isEmpty else { return }
+        let followers = FailoverPlanner.followers(of: found, oldPrimary: oldPrimary, snapshot: cluster.snapshot)
+        guard !followers.isEmpty else { return }
+        let leaving = followers.map(\.node).filter(\.status.isUsable).map(\.id)
+        cluster.setStatuses(Dictionary(uniqueKeysWithValues: leaving.map { ($0, NodeStatus.down) }))
+        statistics.record(.followPrimary, nodes: leaving.count)
+        hooks.endSessions(leaving)
+        for placeholders in followers {
+            _ = await runner.run(placeholders.expand(settings.followPrimaryCommand), label: "follow_primary_command")
+        }
+    }
+
+    /// Polls the usable nodes once a second until one is primary or search_primary_node_timeout
+    /// passes. A node flagged ALWAYS_PRIMARY is the primary without asking.
+    private func searchPrimary() async -> Int? {
+        let timeout = settings.searchPrimaryTimeout
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            let usable = cluster.snapshot.nodes.filter(\.status.isUsable)
+            if let always = usable.first(where: \.flags.alwaysPrimary) { return always.id }
+            if let found = await hooks.findPrimary(usable) { return found }
+            if timeout > .zero, ContinuousClock.now >= deadline { return nil }
+            do { try await Task.sleep(for: .seconds(1)) } catch { return nil }
+        }
+    }
+
+    private func record(primary: Int?) async {
+        cluster.setPrimary(primary)
+        if let primary {
+            logger.info("primary node is \(primary)")
+        } else {
+            logger.error("no primary node found; writes fail until one is found or attached")
+        }
+        hooks.primaryChanged(primary.flatMap { cluster.snapshot.node($0) })
+    }
+
+    private var runner: CommandRunner { CommandRunner(timeout: settings.commandTimeout, logger: logger) }
+
+    /// Runs operations one after another, in the order they were asked for.
+    private func serially<T: Sendable>(_ body: @escaping @Sendable () async -> T) async -> T {
+        let previous = tail
+        let task = Task { () async -> T in
+            await previous?.value
+            return await body()
+        }
+        tail = Task { _ = await task.value }
+        return await task.value
+    }
+}

@@ -1,0 +1,27 @@
+import Foundation
+import NIOConcurrencyHelpers
+
+/// How often nodes were taken out of service, by reason, and when last (for metrics).
+public final class FailoverStatistics: Sendable {
+    private struct Counts {
+        var byReason: [FailoverReason: Int] = [:]
+        var lastFailover: Double?
+    }
+
+    private let counts = NIOLockedValueBox(Counts())
+
+    public init() {}
+
+    public func record(_ reason: FailoverReason, nodes: Int) {
+        counts.withLockedValue {
+            $0.byReason[reason, default: 0] += nodes
+            $0.lastFailover = Date().timeIntervalSince1970
+        }
+    }
+
+    /// Nodes taken out for each reason since start-up.
+    public var byReason: [FailoverReason: Int] { counts.withLockedValue { $0.byReason } }
+    public var total: Int { byReason.values.reduce(0, +) }
+    /// Seconds since 1970 of the last failover, if any.
+    public var lastFailover: Double? { counts.withLockedValue { $0.lastFailover } }
+}
