@@ -25,7 +25,7 @@ public struct CommandRunner: Sendable {
 
     /// Runs `command`; `label` names it in the log (e.g. `failover_command`).
     public func run(_ command: String, label: String) async -> Outcome {
-        logger.info("running \(label)", metadata: ["command": "\(command)"])
+        logger.warning("running \(label)", metadata: ["command": "\(command)"])
         var options = PlatformOptions()
         options.processGroupID = 0
         let limit = timeout
@@ -38,7 +38,7 @@ public struct CommandRunner: Sendable {
                 try await withThrowingTaskGroup(of: Bool.self) { group in
                     group.addTask {
                         for try await line in execution.standardOutput.strings() {
-                            log.info("\(label): \(line.trimmingTrailingNewline())")
+                            log.warning("\(label): \(line.trimmingTrailingNewline())")
                         }
                         return true
                     }
@@ -72,7 +72,7 @@ public struct CommandRunner: Sendable {
 
     private func report(_ outcome: Outcome, label: String) {
         switch outcome {
-        case .exited(0): logger.info("\(label) finished")
+        case .exited(0): logger.warning("\(label) finished")
         case .exited(let code): logger.error("\(label) failed", metadata: ["exit_code": "\(code)"])
         case .signalled(let signal): logger.error("\(label) was killed", metadata: ["signal": "\(signal)"])
         case .timedOut: logger.error("\(label) did not finish in time and was killed", metadata: ["timeout": "\(timeout)"])

@@ -110,7 +110,7 @@ public actor FailoverCoordinator {
         reportedFailures.insert(id)
         defer { reportedFailures.remove(id) }
         if reason == .backendError, let node = cluster.snapshot.node(id), await hooks.probe(node) {
-            logger.info("backend node \(id) lost a connection but accepts new ones; no failover")
+            logger.warning("backend node \(id) lost a connection but accepts new ones; no failover")
             return
         }
         let result = await serially { await self.takeDown([id], reason: reason, endSessions: true) }
@@ -159,7 +159,7 @@ public actor FailoverCoordinator {
         busy.store(true, ordering: .relaxed)
         defer { busy.store(false, ordering: .relaxed) }
         cluster.setStatus(.waiting, of: id)
-        logger.info("backend node \(id) is attached", metadata: ["node": "\(id)"])
+        logger.warning("backend node \(id) is attached", metadata: ["node": "\(id)"])
         if !settings.failbackCommand.isEmpty {
             _ = await runner.run(placeholders.expand(settings.failbackCommand), label: "failback_command")
         }
@@ -171,7 +171,7 @@ public actor FailoverCoordinator {
         let before = cluster.snapshot
         if case .failure(let refusal) = FailoverPlanner.promote(id, snapshot: before) { return .failure(refusal) }
         guard switchover, let oldPrimary = before.primaryNodeID else {
-            logger.info("backend node \(id) is now taken as the primary", metadata: ["node": "\(id)"])
+            logger.warning("backend node \(id) is now taken as the primary", metadata: ["node": "\(id)"])
             await record(primary: id)
             if let old = before.primaryNodeID { hooks.endSessions([old]) }
             return .success(())
@@ -213,7 +213,7 @@ public actor FailoverCoordinator {
     private func record(primary: Int?) async {
         cluster.setPrimary(primary)
         if let primary {
-            logger.info("primary node is \(primary)")
+            logger.warning("primary node is \(primary)")
         } else {
             logger.error("no primary node found; writes fail until one is found or attached")
         }

@@ -86,7 +86,7 @@ public final class ReplicationChecker: Sendable {
                     return true
                 }
                 guard due else { continue }
-                logger.info("backend node \(id) streams from the primary again; attaching it (auto_failback)")
+                logger.warning("backend node \(id) streams from the primary again; attaching it (auto_failback)")
                 _ = await coordinator.attach(id)
             }
         }
@@ -107,7 +107,7 @@ public final class ReplicationChecker: Sendable {
             if lagging.contains(id), !wasLagging {
                 logger.warning("standby is over the delay threshold; it gets no reads", metadata: metadata)
             } else if !lagging.contains(id), wasLagging {
-                logger.info("standby is within the delay threshold again", metadata: metadata)
+                logger.warning("standby is within the delay threshold again", metadata: metadata)
             } else if settings.logStandbyDelay == .always || (settings.logStandbyDelay == .ifOverThreshold && lagging.contains(id)) {
                 logger.info("replication delay", metadata: metadata)
             }

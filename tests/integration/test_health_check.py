@@ -16,7 +16,7 @@ def test_stopped_standby_is_marked_down_and_no_longer_gets_reads(swiftpool, clus
     cluster.stop_node(3)
     try:
         deadline = time.monotonic() + 20
-        while "backend node is now down" not in proxy.log():
+        while "backend node 3 is now down" not in proxy.log():
             assert time.monotonic() < deadline, proxy.log()[-2000:]
             time.sleep(0.2)
         assert 'node=3' in proxy.log()
