@@ -222,7 +222,6 @@ password_encryption = 'scram-sha-256'
 # Test data only: trade durability for speed.
 fsync = off
 synchronous_commit = off
-full_page_writes = off
 shared_buffers = 32MB
 work_mem = 4MB
 maintenance_work_mem = 16MB
@@ -237,12 +236,18 @@ wal_level = replica
 max_wal_senders = $senders
 max_replication_slots = $senders
 wal_keep_size = 256MB
+# pg_rewind (scripts/failover/follow_primary.sh) needs both of these.
 wal_log_hints = on
+full_page_writes = on
 hot_standby = on
 hot_standby_feedback = on
 wal_receiver_status_interval = 1s
 wal_retrieve_retry_interval = 1s
 recovery_target_timeline = 'latest'
+
+# Also the walreceiver's application_name when primary_conninfo has none
+# (a former primary that follow_primary.sh turned into a standby).
+cluster_name = 'node$i'
 
 # Logging to the file given to pg_ctl -l
 logging_collector = off
@@ -532,11 +537,12 @@ cmd_down() {
 }
 
 cmd_env() {
-    local i ports="" sports="" primary=0 p
+    local i ports="" sports="" dirs="" primary=0 p
     if [[ -f $(node_dir 0)/PG_VERSION ]]; then
         p=$(current_primary 2>/dev/null) && primary=$p
     fi
     for ((i = 0; i <= STANDBYS; i++)); do ports+="${ports:+ }$(node_port "$i")"; done
+    for ((i = 0; i <= STANDBYS; i++)); do dirs+="${dirs:+ }$(node_dir "$i")"; done
     for ((i = 0; i <= STANDBYS; i++)); do
         (( i == primary )) || sports+="${sports:+ }$(node_port "$i")"
     done
@@ -550,6 +556,8 @@ export PG_PRIMARY_NODE='$primary'
 export PG_PRIMARY_PORT='$(node_port "$primary")'
 export PG_STANDBY_PORTS='$sports'
 export PG_SOCKET_DIR='$SOCK_DIR'
+export PG_DATA_DIRS='$dirs'
+export PG_LOG_DIR='$LOG_DIR'
 export PG_SUPERUSER='$SUPERUSER'
 export PG_SUPERUSER_PASSWORD='$SUPERUSER_PASSWORD'
 export PG_REPL_USER='$REPL_USER'

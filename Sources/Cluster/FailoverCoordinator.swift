@@ -61,20 +61,20 @@ public actor FailoverCoordinator {
 
     /// Takes a node out of service. `immediate` ends the sessions using it at once; otherwise
     /// they finish on their own while new sessions and statements avoid it.
-    public func detach(_ id: Int, immediate: Bool) async -> Result<Void, NodeOperationRefusal> {
-        await serially { await self.takeDown([id], reason: .detach, endSessions: immediate) }
+    public func detach(_ id: Int, immediate: Bool) async throws(NodeOperationRefusal) {
+        try await serially { await self.takeDown([id], reason: .detach, endSessions: immediate) }.get()
     }
 
     /// Brings a down node back (`failback_command` runs).
-    public func attach(_ id: Int) async -> Result<Void, NodeOperationRefusal> {
-        await serially { await self.bringBack(id) }
+    public func attach(_ id: Int) async throws(NodeOperationRefusal) {
+        try await serially { await self.bringBack(id) }.get()
     }
 
     /// Makes `id` the primary. With `switchover`, the current primary is detached and
     /// failover_command is told to promote `id` (`%m`), then the other nodes follow it; without,
     /// only SwiftPool's idea of the primary changes.
-    public func promote(_ id: Int, switchover: Bool) async -> Result<Void, NodeOperationRefusal> {
-        await serially { await self.makePrimary(id, switchover: switchover) }
+    public func promote(_ id: Int, switchover: Bool) async throws(NodeOperationRefusal) {
+        try await serially { await self.makePrimary(id, switchover: switchover) }.get()
     }
 
     /// Finds the primary (start-up, or when it is unknown) and records it.

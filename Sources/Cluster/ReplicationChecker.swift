@@ -87,7 +87,7 @@ public final class ReplicationChecker: Sendable {
                 }
                 guard due else { continue }
                 logger.warning("backend node \(id) streams from the primary again; attaching it (auto_failback)")
-                _ = await coordinator.attach(id)
+                try? await coordinator.attach(id)
             }
         }
         if settings.detachFalsePrimary {

@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# failover.sh — sample failover_command for SwiftPool (and Pgpool-II):
+# promote the new main node when the primary failed.
+#
+#   failover_command = '/path/to/failover.sh %d %h %p %D %m %H %M %P %r %R %N %S'
+#
+#   %d %h %p %D  failed node: id, host, port, data directory
+#   %m %H %r %R  new main node: id (-1 if none), host, port, data directory
+#   %M %P        old main node id, old primary node id
+#   %N %S        old primary host, port
+#
+# A failed standby needs nothing (exit 0).  When the old primary failed, the
+# new main node is promoted with "pg_ctl -D %R -w -t 60 promote", locally when
+# %H is this machine, otherwise over ssh as $FAILOVER_SSH_USER (see README.md).
+# One log line per step on stdout; exit status non-zero when promotion failed.
+set -uo pipefail
+
+PROG=failover.sh
+log() { echo "$PROG: $*"; }
+die() { echo "$PROG: error: $*" >&2; exit 1; }
+
+# Empty placeholders vanish from an unquoted command line (sh word splitting),
+# so accept only argument lists whose positions are unambiguous.
+if (( $# == 12 )) || { (( $# == 10 )) && [[ $8 == -1 ]]; }; then
+    FAILED_ID=$1 FAILED_HOST=$2 FAILED_PORT=$3 FAILED_DIR=$4
+    NEW_MAIN_ID=$5 NEW_MAIN_HOST=$6 OLD_MAIN_ID=$7 OLD_PRIMARY_ID=$8
+    NEW_MAIN_PORT=$9 NEW_MAIN_DIR=${10} OLD_PRIMARY_HOST=${11:-} OLD_PRIMARY_PORT=${12:-}
+elif (( $# >= 5 )) && [[ $5 == -1 ]]; then
+    # No new main node: %H %r %R are empty and gone.
+    FAILED_ID=$1 FAILED_HOST=$2 FAILED_PORT=$3 FAILED_DIR=$4 NEW_MAIN_ID=-1
+    NEW_MAIN_HOST="" NEW_MAIN_PORT="" NEW_MAIN_DIR="" OLD_MAIN_ID=${6:-} OLD_PRIMARY_ID=${7:-}
+    OLD_PRIMARY_HOST=${8:-} OLD_PRIMARY_PORT=${9:-}
+else
+    die "expected 12 arguments (%d %h %p %D %m %H %M %P %r %R %N %S), got $#: '$*'" \
+        "(an empty placeholder? set backend_data_directoryN for every node, or quote the placeholders)"
+fi
+
+log "node $FAILED_ID ($FAILED_HOST:$FAILED_PORT) failed; old primary node ${OLD_PRIMARY_ID:--1}, new main node ${NEW_MAIN_ID:--1}${NEW_MAIN_HOST:+ ($NEW_MAIN_HOST:$NEW_MAIN_PORT)}"
+
+if [[ $FAILED_ID != "$OLD_PRIMARY_ID" ]]; then
+    log "standby $FAILED_ID down, nothing to do"
+    exit 0
+fi
+if [[ -z $NEW_MAIN_ID || $NEW_MAIN_ID == -1 ]]; then
+    log "primary $FAILED_ID down and no node left to promote, nothing to do"
+    exit 0
+fi
+[[ -n $NEW_MAIN_DIR ]] || die "no data directory for node $NEW_MAIN_ID (%R is empty): set backend_data_directory$NEW_MAIN_ID"
+[[ -n $NEW_MAIN_HOST ]] || die "no host for node $NEW_MAIN_ID (%H is empty)"
+
+# ------------------------------------------------------------------ helpers
+now_us() { local t=${EPOCHREALTIME:-}; if [[ -n $t ]]; then echo "${t/[.,]/}"; else echo $((SECONDS * 1000000)); fi; }
+elapsed() { local d=$(( ($(now_us) - T0) / 100000 )); printf '%d.%ds' $((d / 10)) $((d % 10)); }
+is_local_host() {  # 127.0.0.1, localhost, ::1, a socket directory, or this machine
+    local h=$1 a
+    case $h in
+        ""|/*|localhost|localhost.*|127.*|::1|"[::1]") return 0 ;;
+    esac
+    for a in "$(hostname 2>/dev/null)" "$(hostname -f 2>/dev/null)" "$(hostname -s 2>/dev/null)" \
+             $(hostname -I 2>/dev/null); do
+        [[ -n $a && $h == "$a" ]] && return 0
+    done
+    return 1
+}
+
+# on_node HOST DATA_DIR SCRIPT [ARGS...]: run the bash SCRIPT on HOST as the
+# owner of DATA_DIR (locally: runuser when root; remotely: ssh).
+on_node() {
+    local host=$1 dir=$2 script=$3 owner
+    shift 3
+    if is_local_host "$host"; then
+        if (( EUID == 0 )); then
+            owner=$(stat -c %U "$dir" 2>/dev/null) || { echo "no such data directory: $dir" >&2; return 1; }
+            (cd / && runuser -u "$owner" -- bash -c "$script" node-script "$@")
+        else
+            bash -c "$script" node-script "$@"
+        fi
+    else
+        # shellcheck disable=SC2086
+        ssh -o StrictHostKeyChecking=no -o BatchMode=yes -o ConnectTimeout=10 ${FAILOVER_SSH_OPTIONS:-} \
+            "${FAILOVER_SSH_USER:-postgres}@$host" "bash -s -- $(printf '%q ' "$@")" <<<"$script"
+    fi
+}
+
+# Node-side prologue: $1 = PG_BIN (may be empty), $2 = data directory.  Finds
+# pg_ctl: PG_BIN, else the bin dir of the data directory's major version, else
+# the newest /usr/lib/postgresql/*/bin (or /usr/pgsql-*/bin), else PATH.
+NODE_PROLOGUE='
+set -uo pipefail
+PGBIN=$1 D=$2; shift 2
+if [[ -z $PGBIN ]]; then
+    v=$(cat "$D/PG_VERSION" 2>/dev/null || true)
+    for c in ${v:+/usr/lib/postgresql/$v/bin /usr/pgsql-$v/bin} \
+             $(ls -d /usr/lib/postgresql/*/bin /usr/pgsql-*/bin 2>/dev/null | sort -V | tail -n 1); do
+        [[ -x $c/pg_ctl ]] && { PGBIN=$c; break; }
+    done
+    [[ -n $PGBIN ]] || PGBIN=$(dirname "$(command -v pg_ctl 2>/dev/null || echo /nonexistent/pg_ctl)")
+fi
+[[ -x $PGBIN/pg_ctl ]] || { echo "pg_ctl not found (set PG_BIN)" >&2; exit 1; }
+[[ -f $D/PG_VERSION ]] || { echo "$D is not a PostgreSQL data directory" >&2; exit 1; }
+'
+
+PROMOTE_SCRIPT=$NODE_PROLOGUE'
+if ! "$PGBIN/pg_ctl" -D "$D" status >/dev/null 2>&1; then
+    echo "server in $D is not running" >&2; exit 1
+fi
+if [[ ! -f $D/standby.signal ]]; then
+    echo "already a primary (no standby.signal in $D)"; exit 0
+fi
+"$PGBIN/pg_ctl" -D "$D" -w -t 60 promote
+'
+
+# ------------------------------------------------------------------ promote
+where=local
+is_local_host "$NEW_MAIN_HOST" || where="ssh ${FAILOVER_SSH_USER:-postgres}@$NEW_MAIN_HOST"
+log "promoting node $NEW_MAIN_ID ($NEW_MAIN_HOST:$NEW_MAIN_PORT, $NEW_MAIN_DIR) via $where"
+T0=$(now_us)
+if ! out=$(on_node "$NEW_MAIN_HOST" "$NEW_MAIN_DIR" "$PROMOTE_SCRIPT" "${PG_BIN:-}" "$NEW_MAIN_DIR" 2>&1); then
+    [[ -z $out ]] || printf '%s\n' "$out" | sed "s/^/$PROG: /"
+    die "promoting node $NEW_MAIN_ID ($NEW_MAIN_HOST:$NEW_MAIN_PORT) failed"
+fi
+[[ -z $out ]] || printf '%s\n' "$out" | sed "s/^/$PROG: /"
+log "node $NEW_MAIN_ID is the new primary (after $(elapsed))"
+exit 0
