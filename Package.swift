@@ -26,11 +26,13 @@ let package = Package(
             ]
         ),
         .target(name: "Configuration"),
+        .target(name: "Metrics"),
+        .systemLibrary(name: "CMicroHTTPD", pkgConfig: "libmicrohttpd", providers: [.apt(["libmicrohttpd-dev"])]),
         .target(name: "Routing"),
         .target(
             name: "Cluster",
             dependencies: [
-                "Configuration", "CLibPQ",
+                "Configuration", "CLibPQ", "Metrics",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -40,17 +42,25 @@ let package = Package(
         .target(
             name: "Proxy",
             dependencies: [
-                "PostgresWire", "Configuration", "Cluster", "Routing",
+                "PostgresWire", "Configuration", "Cluster", "Routing", "Metrics",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .target(
+            name: "AdminHTTP",
+            dependencies: [
+                "CMicroHTTPD", "Configuration", "PostgresWire", "Cluster", "Proxy", "Metrics",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]
+        ),
         .executableTarget(
             name: "swiftpool",
             dependencies: [
-                "Proxy", "Configuration", "Cluster",
+                "Proxy", "Configuration", "Cluster", "AdminHTTP", "Metrics",
                 "PostgresWire", "Routing",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -67,6 +77,7 @@ let package = Package(
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration"]),
         .testTarget(name: "RoutingTests", dependencies: ["Routing"]),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster", "Configuration"]),
+        .testTarget(name: "AdminHTTPTests", dependencies: ["AdminHTTP", "Metrics", "Cluster", "Configuration", "Proxy"]),
         .testTarget(
             name: "ProxyTests",
             dependencies: [

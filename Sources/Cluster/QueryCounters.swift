@@ -1,3 +1,4 @@
+import Metrics
 import NIOConcurrencyHelpers
 import Synchronization
 
@@ -16,6 +17,8 @@ public enum ErrorSeverity: Int, Sendable, CaseIterable {
 public final class NodeQueryCounters: Sendable {
     // Indexed by StatementCategory, then ErrorSeverity after them.
     private let slots: [Slot]
+    /// How long the node took from a query (or Sync) to its ReadyForQuery.
+    public let queryDuration = AtomicHistogram()
 
     private final class Slot: Sendable {
         let value = Synchronization.Atomic<Int>(0)

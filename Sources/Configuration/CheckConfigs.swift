@@ -75,6 +75,29 @@ public struct StreamingReplicationCheckConfig: Sendable, Equatable {
     public var isEnabled: Bool { period > .zero }
 }
 
+/// The embedded HTTP server (`http_*`).
+public struct HTTPConfig: Sendable, Equatable {
+    /// `http_listen_addresses`.
+    public var listenAddresses: [String]
+    /// `http_port`; zero turns the server off.
+    public var port: Int
+    /// `http_metrics_auth`.
+    public var metricsNeedAuthentication: Bool
+    /// `http_bearer_token_file`, resolved; empty for none.
+    public var bearerTokenFile: String
+    /// `http_pgpool2_metrics`.
+    public var pgpool2Metrics: Bool
+
+    public init(listenAddresses: [String] = ["localhost"], port: Int = 9719, metricsNeedAuthentication: Bool = false,
+                bearerTokenFile: String = "", pgpool2Metrics: Bool = true) {
+        self.listenAddresses = listenAddresses
+        self.port = port
+        self.metricsNeedAuthentication = metricsNeedAuthentication
+        self.bearerTokenFile = bearerTokenFile
+        self.pgpool2Metrics = pgpool2Metrics
+    }
+}
+
 /// `log_standby_delay`: when the replication check logs a standby's delay.
 public enum LogStandbyDelay: String, Sendable, Equatable {
     case always

@@ -495,6 +495,21 @@ public enum ParameterTable {
             "failover_command_timeout", "300", 1, intMax, unit: .seconds, .reload, .swiftPool, implemented: true,
             extension: true,
             "Kill failover_command, failback_command or follow_primary_command when it runs longer than this."),
+        .list(
+            "http_listen_addresses", ",", "localhost", .restart, .swiftPool, implemented: true, extension: true,
+            "Addresses of the HTTP server (metrics and admin API): a list, '*' for all, 'localhost' for loopback."),
+        .int(
+            "http_port", "9719", 0, 65535, .restart, .swiftPool, implemented: true, extension: true,
+            "Port of the HTTP server (9719 is the Pgpool-II exporter's); 0 turns the server off."),
+        .bool(
+            "http_metrics_auth", false, .reload, .swiftPool, implemented: true, extension: true,
+            "Whether /metrics needs the same authentication as the admin API."),
+        .string(
+            "http_bearer_token_file", "", .reload, .swiftPool, implemented: true, extension: true,
+            "File holding a bearer token accepted by the admin API besides pcp.conf's users; '' for none."),
+        .bool(
+            "http_pgpool2_metrics", true, .reload, .swiftPool, implemented: true, extension: true,
+            "Also serve the pgpool2_* metrics of Pgpool-II's Prometheus exporter on /metrics."),
         .int(
             "num_event_loops", "0", 0, 1024, .restart, .swiftPool, implemented: true, extension: true,
             "Event-loop threads of the data path; 0 uses one per CPU core."),
@@ -504,11 +519,11 @@ public enum ParameterTable {
 extension ParameterDefinition {
     fileprivate static func bool(
         _ name: String, _ defaultValue: Bool, _ context: ParameterContext, _ group: ParameterGroup,
-        implemented: Bool = false, _ summary: String
+        implemented: Bool = false, extension isExtension: Bool = false, _ summary: String
     ) -> ParameterDefinition {
         ParameterDefinition(
             name: name, type: .bool, defaultValue: defaultValue ? "on" : "off", context: context, group: group,
-            implemented: implemented, summary: summary)
+            implemented: implemented, isExtension: isExtension, summary: summary)
     }
 
     fileprivate static func int(
@@ -535,20 +550,20 @@ extension ParameterDefinition {
 
     fileprivate static func string(
         _ name: String, _ defaultValue: String, _ context: ParameterContext, _ group: ParameterGroup,
-        implemented: Bool = false, suffix: NodeSuffix = .none, _ summary: String
+        implemented: Bool = false, extension isExtension: Bool = false, suffix: NodeSuffix = .none, _ summary: String
     ) -> ParameterDefinition {
         ParameterDefinition(
             name: name, type: .string, defaultValue: defaultValue, context: context, nodeSuffix: suffix,
-            group: group, implemented: implemented, summary: summary)
+            group: group, implemented: implemented, isExtension: isExtension, summary: summary)
     }
 
     fileprivate static func list(
         _ name: String, _ separator: Character, _ defaultValue: String, _ context: ParameterContext,
-        _ group: ParameterGroup, implemented: Bool = false, _ summary: String
+        _ group: ParameterGroup, implemented: Bool = false, extension isExtension: Bool = false, _ summary: String
     ) -> ParameterDefinition {
         ParameterDefinition(
             name: name, type: .list(separator: separator), defaultValue: defaultValue, context: context,
-            group: group, implemented: implemented, summary: summary)
+            group: group, implemented: implemented, isExtension: isExtension, summary: summary)
     }
 
     fileprivate static func enumeration(

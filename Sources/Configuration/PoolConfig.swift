@@ -118,6 +118,8 @@ public struct PoolConfig: Sendable, Equatable {
     public var maxMessageLength: Int
     /// `num_event_loops`; zero means one per CPU core.
     public var numEventLoops: Int
+    /// The HTTP server for metrics and the admin API.
+    public var http: HTTPConfig
 
     // MARK: Raw access
 

@@ -69,6 +69,10 @@ struct PoolConfigBuilder {
             clientWaitTimeout: duration("client_wait_timeout"),
             maxMessageLength: int("max_message_length"),
             numEventLoops: int("num_event_loops"),
+            http: HTTPConfig(
+                listenAddresses: list("http_listen_addresses"),
+                port: int("http_port"), metricsNeedAuthentication: bool("http_metrics_auth"),
+                bearerTokenFile: path("http_bearer_token_file"), pgpool2Metrics: bool("http_pgpool2_metrics")),
             settings: settings)
     }
 

@@ -18,6 +18,11 @@ public enum MD5Password {
         response(storedHash: storedHash(password: password, user: user), salt: salt)
     }
 
+    /// hex(md5(text)), as pcp.conf stores passwords.
+    public static func plainHash(_ text: String) -> String {
+        hex(Insecure.MD5.hash(data: Array(text.utf8)))
+    }
+
     static func hex<D: Sequence>(_ digest: D) -> String where D.Element == UInt8 {
         let digits = Array("0123456789abcdef".utf8)
         var out: [UInt8] = []

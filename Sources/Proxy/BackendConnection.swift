@@ -40,6 +40,8 @@ final class BackendConnection {
     /// Called once when the channel closes (the pool uses it to drop idle connections).
     var onClose: (() -> Void)?
 
+    /// When the backend last went from idle to busy (for the query duration histogram).
+    private var busySince: NIODeadline?
     private var observer: BackendStreamObserver
     private var errorSinceReady = false
     private var readyEvents: [(TransactionStatus, Bool)] = []
@@ -69,6 +71,10 @@ final class BackendConnection {
                 case BackendMessageType.readyForQuery:
                     let status = try BackendMessageDecoder.readyForQuery(body: event.body)
                     tracker.backendSentReadyForQuery(status)
+                    if tracker.pendingReadyForQuery == 0, let since = busySince {
+                        busySince = nil
+                        counters?.queryDuration.record(microseconds: Int((NIODeadline.now() - since).nanoseconds / 1000))
+                    }
                     readyEvents.append((status, errorSinceReady))
                     errorSinceReady = false
                 case BackendMessageType.parameterStatus:
@@ -114,6 +120,14 @@ final class BackendConnection {
 
     /// True when the bytes forwarded so far end on a message boundary.
     var isAtMessageBoundary: Bool { observer.isAtMessageBoundary }
+
+    /// Tracks a message on its way to the backend; a busy period starts with the first message
+    /// that expects a ReadyForQuery.
+    func noteSent(_ type: UInt8) {
+        let wasIdle = tracker.pendingReadyForQuery == 0
+        tracker.frontendSent(type)
+        if wasIdle, tracker.pendingReadyForQuery > 0 { busySince = .now() }
+    }
 
     /// Writes a message the proxy built itself, tracking it like client traffic.
     func send(_ bytes: ByteBuffer, type: UInt8, flush: Bool = true) {

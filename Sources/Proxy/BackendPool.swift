@@ -66,6 +66,9 @@ final class BackendPool {
         cache.checkin(connection, key: connection.key, now: connection.lastReleasedAt).forEach { retire($0) }
     }
 
+    /// Idle connections per node.
+    var idleCounts: [Int: Int] { cache.countsByNode() }
+
     /// Closes the idle connections to a node that went down.
     func closeAll(toNode nodeID: Int) {
         cache.drain(node: nodeID).forEach { retire($0) }

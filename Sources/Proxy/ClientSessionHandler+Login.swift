@@ -66,6 +66,7 @@ extension ClientSessionHandler {
         logger[metadataKey: "database"] = "\(parameters.database ?? user)"
         authTimer?.cancel()
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        slotRequestedAt = .now()
         let id = runtime.admission.acquire(on: context.eventLoop, waitAtMost: settings.clientWaitTimeout) { outcome in
             loopBound.value.admission(outcome)
         }
@@ -77,6 +78,9 @@ extension ClientSessionHandler {
             // The client left while waiting; a slot that still arrived goes straight back.
             if case .granted = outcome { runtime.admission.release() }
             return
+        }
+        if let requested = slotRequestedAt {
+            runtime.connections.slotWait.record(microseconds: Int((NIODeadline.now() - requested).nanoseconds / 1000))
         }
         switch outcome {
         case .granted:
@@ -301,6 +305,8 @@ extension ClientSessionHandler {
         BackendMessageEncoder.readyForQuery(backend.tracker.transactionStatus, into: &buffer)
         context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
         phase = .forwarding
+        counted = true
+        runtime.connections.accepted()
         splitter.maxMessageLength = settings.maxMessageLength
         startRouting()
         lastClientActivity = .now()

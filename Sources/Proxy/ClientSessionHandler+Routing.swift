@@ -156,7 +156,8 @@ extension ClientSessionHandler {
                     bytes = ByteBuffer()
                     FrontendMessageEncoder.query("BEGIN", into: &bytes)
                 }
-                connection.tracker.frontendSent(next.message.type)
+                connection.noteSent(next.message.type)
+                sessions.traffic.toBackends &+= bytes.readableBytes
                 connection.channel.write(bytes, promise: nil)
                 if next.swallowed, next.message.type == FrontendMessageType.sync { swallowing[node, default: 0] += 1 }
                 if !touched.contains(where: { $0 === connection }) { touched.append(connection) }
@@ -179,6 +180,7 @@ extension ClientSessionHandler {
         guard let primary = backend else { return }
         if (swallowing[connection.node.id] ?? 0) > 0 { return }
         if connection.node.id == Self.outputNode(of: currentRoute, primary: primary.node.id) {
+            sessions.traffic.toClients &+= bytes.readableBytes
             context.write(wrapOutboundOut(bytes), promise: nil)
         } else if connection === primary {
             var held = heldPrimaryOutput ?? context.channel.allocator.buffer(capacity: bytes.readableBytes)

@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import NIOCore
 import PostgresWire
@@ -53,10 +54,15 @@ final class ClientSessionHandler: ChannelInboundHandler {
     var backend: BackendConnection?
     var clientKey: BackendKey?
     var holdsSlot = false
+    /// The session was counted as accepted or rejected.
+    var counted = false
     var authTimer: Scheduled<Void>?
     var idleTimer: Scheduled<Void>?
     var lastClientActivity = NIODeadline.now()
     var remoteAddress: String?
+    /// When the client connected (seconds since 1970).
+    let startedAt = Date().timeIntervalSince1970
+    var slotRequestedAt: NIODeadline?
 
     // Read/write splitting (see ClientSessionHandler+Routing.swift); nil routing = primary only.
     var routing: RoutingSession?
@@ -114,6 +120,7 @@ final class ClientSessionHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let bytes = unwrapInboundIn(data)
+        sessions.traffic.fromClients &+= bytes.readableBytes
         switch phase {
         case .forwarding:
             forwardFromClient(bytes)
@@ -180,10 +187,13 @@ final class ClientSessionHandler: ChannelInboundHandler {
                     terminated = true
                     return false
                 }
-                backend.tracker.frontendSent(type)
+                backend.noteSent(type)
                 return true
             }
-            if let run { backend.channel.write(run, promise: nil) }
+            if let run {
+                sessions.traffic.toBackends &+= run.readableBytes
+                backend.channel.write(run, promise: nil)
+            }
         } catch {
             return protocolViolation("\(error)")
         }
@@ -202,6 +212,10 @@ final class ClientSessionHandler: ChannelInboundHandler {
 
     /// Sends a FATAL error and closes the client connection.
     func fatal(_ error: ErrorFields) {
+        if !counted {
+            counted = true
+            runtime.connections.rejected(ConnectionStatistics.reason(forSQLState: error.sqlState))
+        }
         guard context.channel.isActive else { return end(reason: error.message ?? "error") }
         var buffer = context.channel.allocator.buffer(capacity: 128)
         BackendMessageEncoder.errorResponse(error, into: &buffer)
@@ -253,6 +267,31 @@ final class ClientSessionHandler: ChannelInboundHandler {
         fatal(ErrorFields(severity: .fatal, sqlState: "57P01",
                           message: "terminating connection because a backend node went down (failover)",
                           hint: "Reconnect: new sessions use the nodes that are up."))
+    }
+
+    /// The session as the admin API and metrics show it.
+    var snapshot: ProxySnapshot.Session {
+        let state: String
+        if case .forwarding = phase {
+            let connections = allConnections
+            if connections.contains(where: { !$0.tracker.isQuiescent }) || !waiting.isEmpty {
+                state = "active"
+            } else {
+                switch backend?.tracker.transactionStatus ?? .idle {
+                case .idle: state = "idle"
+                case .inTransaction: state = "idle in transaction"
+                case .failed: state = "idle in transaction (aborted)"
+                }
+            }
+        } else if case .awaitingSlot = phase {
+            state = "waiting"
+        } else {
+            state = "starting"
+        }
+        return ProxySnapshot.Session(
+            id: sessionID, user: startup?.user ?? "", database: startup?.database ?? startup?.user ?? "",
+            applicationName: startup?["application_name"] ?? "", clientAddress: remoteAddress ?? "local",
+            state: state, since: startedAt, backendNodes: allConnections.map(\.node.id))
     }
 
     // MARK: Timers
@@ -339,8 +378,10 @@ extension ClientSessionHandler: BackendConnectionOwner {
     func backend(_ connection: BackendConnection, didRead bytes: ByteBuffer) {
         // Before the login reply, the client may only see authentication messages; what the
         // backend says meanwhile (a changed parameter) is replayed from its parameter set.
+        sessions.traffic.fromBackends &+= bytes.readableBytes
         guard case .forwarding = phase else { return }
         if routing != nil { return routedOutput(connection, bytes) }
+        sessions.traffic.toClients &+= bytes.readableBytes
         context.write(wrapOutboundOut(bytes), promise: nil)
     }
 

@@ -80,6 +80,13 @@ struct IdleConnectionCache<Connection: AnyObject> {
         return expired
     }
 
+    /// How many idle connections each node has.
+    func countsByNode() -> [Int: Int] {
+        var counts: [Int: Int] = [:]
+        for (key, list) in entries { counts[key.nodeID, default: 0] += list.count }
+        return counts
+    }
+
     /// Removes the connections to node `nodeID`, returning them to close.
     mutating func drain(node nodeID: Int) -> [Connection] {
         var removed: [Connection] = []

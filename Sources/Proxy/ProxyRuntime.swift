@@ -16,6 +16,8 @@ public final class ProxyRuntime: Sendable {
     public let catalog: CatalogFactsCache
     /// Statements and errors per node, for metrics and SHOW commands.
     public let statistics = QueryStatistics()
+    /// Clients accepted and refused, slot waits.
+    public let connections = ConnectionStatistics()
     /// Tells the failover coordinator that a session lost its connection to a node (the flag:
     /// after the backend announced a shutdown, 57P01/57P02) or could not reach it.
     public let backendLost: @Sendable (_ node: Int, _ afterShutdownMessage: Bool) -> Void

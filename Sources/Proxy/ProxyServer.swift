@@ -88,6 +88,20 @@ public final class ProxyServer: Sendable {
         return total
     }
 
+    /// Sessions, pooled connections and traffic of every loop.
+    public func snapshot() async -> ProxySnapshot {
+        var result = ProxySnapshot()
+        for (loop, state) in zip(loops, loopStates) {
+            guard let part = try? await loop.submit({
+                (state.value.sessions.snapshot(), state.value.pool.idleCounts, state.value.sessions.traffic)
+            }).get() else { continue }
+            result.sessions += part.0
+            result.idleConnections.merge(part.1, uniquingKeysWith: +)
+            result.traffic = result.traffic + part.2
+        }
+        return result
+    }
+
     /// Ends the sessions that hold a connection to any of `nodes` and closes the idle connections
     /// to them (the nodes went down).
     public func endSessions(using nodes: [Int]) {

@@ -20,6 +20,14 @@ final class SessionRegistry {
 
     var count: Int { sessions.count }
 
+    /// Bytes through this loop's sessions.
+    var traffic = ProxySnapshot.Traffic()
+
+    /// Every session of this loop, as the admin API shows it.
+    func snapshot() -> [ProxySnapshot.Session] {
+        sessions.values.map(\.snapshot).sorted { $0.id < $1.id }
+    }
+
     func add(_ session: ClientSessionHandler) {
         sessions[ObjectIdentifier(session)] = session
     }

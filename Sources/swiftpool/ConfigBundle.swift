@@ -16,6 +16,8 @@ struct ConfigBundle {
     var routing: RoutingConfiguration?
     var nodes: [NodeInfo]
     var primaryDetector: PrimaryDetector
+    /// pcp.conf's users: the admin API's and PCP's accounts.
+    var pcpUsers: PCPUsers
     /// Warnings to log (unknown parameters, unusable entries), as `file:line: message`.
     var diagnostics: [String]
     /// Parameters set in the file that SwiftPool does not implement yet.
@@ -92,8 +94,9 @@ struct ConfigBundle {
             diagnostics += hba.diagnostics.map(\.description)
             authPolicy = HbaPolicy.make(hba)
         }
+        var pcpUsers = PCPUsers(users: [])
         if let pcp = files.pcp ?? (FileManager.default.fileExists(atPath: config.defaultPCPConfigPath) ? config.defaultPCPConfigPath : nil) {
-            _ = try PCPUsers.load(path: pcp)
+            pcpUsers = try PCPUsers.load(path: pcp)
         }
 
         let nodes = config.backends.map {
@@ -109,7 +112,8 @@ struct ConfigBundle {
         let routing = try RoutingConfig.make(config, file: files.config)
         return ConfigBundle(
             config: config, settings: settings(from: config), passwords: passwords, authPolicy: authPolicy,
-            routing: routing, nodes: nodes, primaryDetector: detector, diagnostics: diagnostics, notSupportedYet: notSupported)
+            routing: routing, nodes: nodes, primaryDetector: detector, pcpUsers: pcpUsers, diagnostics: diagnostics,
+            notSupportedYet: notSupported)
     }
 
     /// What the health checker checks, with passwords resolved (`''` looks in pool_passwd).

@@ -1,3 +1,4 @@
+import AdminHTTP
 import Cluster
 import Foundation
 import Logging
@@ -16,6 +17,7 @@ struct ProxyMain {
     var discardStatus: Bool
 
     func run() async throws {
+        let startTime = Date().timeIntervalSince1970
         let bundle = try ConfigBundle.load(files)
         let level = debug ? .debug : bundle.logLevel
         LoggingSystem.bootstrap { label in
@@ -82,6 +84,27 @@ struct ProxyMain {
         if !primaryFound {
             Task { await coordinator.findPrimary() }
         }
+        let reloader = Reloader(files: files, current: current, runtime: runtime, cluster: cluster, coordinator: coordinator,
+                                healthChecker: healthChecker, replicationChecker: replicationChecker, logger: logger)
+        var httpServer: HTTPServer?
+        if bundle.config.http.port > 0 {
+            let router = AdminRouter(
+                services: AdminSurface.services(
+                    version: SwiftPoolCommand.version, startTime: startTime, cluster: cluster, coordinator: coordinator,
+                    runtime: runtime, server: server, healthChecker: healthChecker, reloader: reloader),
+                logger: logger)
+            let http = HTTPServer(logger: logger) { router.handle($0) }
+            do {
+                try http.start(addresses: bundle.config.http.listenAddresses, port: bundle.config.http.port)
+            } catch {
+                healthChecker.stop()
+                replicationChecker.stop()
+                await server.shutdown(mode: .immediate)
+                try? await group.shutdownGracefully()
+                throw StartupError("cannot start the HTTP server: \(error)")
+            }
+            httpServer = http
+        }
         logger.info("swiftpool \(SwiftPoolCommand.version) started", metadata: [
             "event_loops": "\(bundle.eventLoopCount)", "num_init_children": "\(bundle.settings.numInitChildren)",
         ])
@@ -90,13 +113,7 @@ struct ProxyMain {
         for await signal in signals {
             switch signal {
             case .sighup:
-                if let fresh = reload(runtime: runtime, cluster: cluster, current: current.withLockedValue { $0 }, logger: logger) {
-                    current.withLockedValue { $0 = fresh }
-                    await coordinator.update(settings: fresh.config.failover)
-                    healthChecker.stop()
-                    healthChecker.start(fresh.healthCheckTargets(cluster: cluster))
-                    replicationChecker.start(fresh.replicationCheck)
-                }
+                _ = reloader.reload()
                 continue
             case .sigint: mode = .fast
             case .sigquit: mode = .immediate
@@ -105,6 +122,7 @@ struct ProxyMain {
             break
         }
         logger.info("shutting down", metadata: ["mode": "\(mode.rawValue)"])
+        httpServer?.stop()
         healthChecker.stop()
         replicationChecker.stop()
         await server.shutdown(mode: mode)
@@ -154,26 +172,6 @@ struct ProxyMain {
         cluster.setPrimary(primary)
         logger.info("primary node is \(primary)")
         return true
-    }
-
-    @discardableResult
-    private func reload(runtime: ProxyRuntime, cluster: ClusterState, current: ConfigBundle, logger: Logger) -> ConfigBundle? {
-        do {
-            let fresh = try ConfigBundle.load(files)
-            for line in fresh.diagnostics { logger.warning("\(line)") }
-            for name in fresh.restartRequired(comparedWith: current) {
-                logger.warning("parameter \"\(name)\" changed but needs a restart; the old value stays in effect")
-            }
-            let settings = current.settings.reloaded(with: fresh.settings)
-            runtime.update(settings: settings, authPolicy: fresh.authPolicy, routing: fresh.routing)
-            runtime.credentials.replacePasswords(fresh.passwords)
-            cluster.replaceNodes(fresh.nodes)
-            logger.info("configuration reloaded")
-            return fresh
-        } catch {
-            logger.error("reload failed; keeping the running configuration", metadata: ["error": "\(error)"])
-            return nil
-        }
     }
 }
 

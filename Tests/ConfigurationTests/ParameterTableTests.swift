@@ -84,11 +84,13 @@ struct ParameterTableTests {
             "log_standby_delay", "failover_command", "failback_command", "follow_primary_command",
             "failover_command_timeout", "failover_on_backend_error", "fail_over_on_backend_error",
             "failover_on_backend_shutdown", "detach_false_primary", "search_primary_node_timeout", "auto_failback",
-            "auto_failback_interval",
+            "auto_failback_interval", "http_listen_addresses", "http_port", "http_metrics_auth",
+            "http_bearer_token_file", "http_pgpool2_metrics",
         ]
         #expect(implemented == expected)
         #expect(Set(ParameterTable.all.filter(\.isExtension).map(\.name)) == [
             "client_wait_timeout", "max_message_length", "num_event_loops", "delay_threshold_by_time", "failover_command_timeout",
+            "http_listen_addresses", "http_port", "http_metrics_auth", "http_bearer_token_file", "http_pgpool2_metrics",
         ])
     }
 

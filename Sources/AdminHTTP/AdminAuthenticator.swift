@@ -1,0 +1,56 @@
+import Configuration
+import Foundation
+import PostgresWire
+
+/// Who may call the admin API: HTTP Basic against pcp.conf's users (md5 hex of the password) or
+/// a bearer token. Secrets are compared in constant time and never logged.
+public struct AdminAuthenticator: Sendable {
+    public enum Verdict: Sendable, Equatable {
+        /// The caller's user name (or `token` for the bearer token).
+        case allowed(String)
+        case missing
+        case denied(user: String?)
+    }
+
+    public var users: PCPUsers
+    public var bearerToken: String?
+
+    public init(users: PCPUsers, bearerToken: String?) {
+        self.users = users
+        self.bearerToken = bearerToken.flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    /// Checks a request's `Authorization` header.
+    public func check(_ authorization: String?) -> Verdict {
+        guard let authorization, let space = authorization.firstIndex(of: " ") else { return .missing }
+        let scheme = authorization[..<space].lowercased()
+        let credentials = authorization[authorization.index(after: space)...].trimmingCharacters(in: .whitespaces)
+        switch scheme {
+        case "bearer":
+            guard let bearerToken else { return .denied(user: nil) }
+            return Self.constantTimeEqual(credentials, bearerToken) ? .allowed("token") : .denied(user: nil)
+        case "basic":
+            guard let decoded = Data(base64Encoded: credentials).flatMap({ String(data: $0, encoding: .utf8) }),
+                  let colon = decoded.firstIndex(of: ":") else { return .denied(user: nil) }
+            let user = String(decoded[..<colon])
+            let password = String(decoded[decoded.index(after: colon)...])
+            // Hash even for unknown users, so that timing does not tell them apart.
+            let offered = MD5Password.plainHash(password)
+            let stored = users.passwordMD5(for: user)
+            let matches = Self.constantTimeEqual(offered, stored?.lowercased() ?? String(repeating: "x", count: 32))
+            return matches && stored != nil ? .allowed(user) : .denied(user: user)
+        default:
+            return .denied(user: nil)
+        }
+    }
+
+    /// Compares without stopping at the first difference.
+    static func constantTimeEqual(_ a: String, _ b: String) -> Bool {
+        let x = Array(a.utf8), y = Array(b.utf8)
+        var difference = UInt8(x.count == y.count ? 0 : 1)
+        for index in 0..<max(x.count, y.count) {
+            difference |= (index < x.count ? x[index] : 0) ^ (index < y.count ? y[index] : 0)
+        }
+        return difference == 0
+    }
+}

@@ -1,0 +1,43 @@
+/// What the sessions and pools of every event loop look like right now (for metrics and the
+/// admin API). Gathered on each loop, so nothing on the data path takes a lock for it.
+public struct ProxySnapshot: Sendable {
+    /// One client session.
+    public struct Session: Sendable, Equatable, Codable {
+        public var id: UInt64
+        public var user: String
+        public var database: String
+        public var applicationName: String
+        public var clientAddress: String
+        /// `starting`, `active`, `idle`, `idle in transaction`, `idle in transaction (aborted)`.
+        public var state: String
+        /// Seconds since 1970 when the client connected.
+        public var since: Double
+        /// Nodes the session holds connections to (the primary first).
+        public var backendNodes: [Int]
+    }
+
+    /// Bytes through SwiftPool since start-up.
+    public struct Traffic: Sendable, Equatable {
+        public var fromClients = 0
+        public var toClients = 0
+        public var fromBackends = 0
+        public var toBackends = 0
+
+        static func + (a: Traffic, b: Traffic) -> Traffic {
+            Traffic(fromClients: a.fromClients + b.fromClients, toClients: a.toClients + b.toClients,
+                    fromBackends: a.fromBackends + b.fromBackends, toBackends: a.toBackends + b.toBackends)
+        }
+    }
+
+    public var sessions: [Session] = []
+    /// Idle pooled connections per node.
+    public var idleConnections: [Int: Int] = [:]
+    public var traffic = Traffic()
+
+    /// Connections leased by sessions, per node.
+    public var connectionsInUse: [Int: Int] {
+        var counts: [Int: Int] = [:]
+        for session in sessions { for node in session.backendNodes { counts[node, default: 0] += 1 } }
+        return counts
+    }
+}
