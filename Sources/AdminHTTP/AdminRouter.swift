@@ -65,13 +65,13 @@ public final class AdminRouter: Sendable {
         case ("nodes", 1):
             return get(request) { .json(AdminAPIModels.NodeList(nodes: services.cluster.snapshot.nodes.map(nodeModel))) }
         case ("nodes", 2):
-            guard let id = Int(path[1]) else { return .error(400, "bad_request", "node id must be an integer: \(path[1])") }
+            guard let id = Int(path[1]) else { return badNodeID(path[1]) }
             return get(request) {
                 guard let node = services.cluster.snapshot.node(id) else { return .error(404, "not_found", "backend node \(id) does not exist") }
                 return .json(nodeModel(node))
             }
         case ("nodes", 3):
-            guard let id = Int(path[1]) else { return .error(400, "bad_request", "node id must be an integer: \(path[1])") }
+            guard let id = Int(path[1]) else { return badNodeID(path[1]) }
             guard ["attach", "detach", "promote"].contains(path[2]) else { return .error(404, "not_found", "no such resource: \(request.path)") }
             guard request.method == "POST" else { return methodNotAllowed("POST") }
             return nodeOperation(path[2], id: id, request: request)
@@ -101,6 +101,13 @@ public final class AdminRouter: Sendable {
         }
     }
 
+    /// An integer too large for any node is simply not a node; anything else is malformed.
+    private func badNodeID(_ text: String) -> HTTPResponse {
+        let digits = text.hasPrefix("-") ? text.dropFirst() : Substring(text)
+        if !digits.isEmpty, digits.allSatisfy({ $0.isASCII && $0.isNumber }) { return .error(404, "not_found", "backend node \(text) does not exist") }
+        return .error(400, "bad_request", "node id must be an integer: \(text)")
+    }
+
     private func get(_ request: HTTPRequest, _ body: () -> HTTPResponse) -> HTTPResponse {
         guard request.method == "GET" || request.method == "HEAD" else { return methodNotAllowed("GET") }
         return body()
@@ -122,16 +129,16 @@ public final class AdminRouter: Sendable {
         case "attach":
             outcome = wait { await Self.refusal { try await coordinator.attach(id) } }
         case "detach":
-            let mode = options["mode"] ?? "immediate"
-            guard mode == "immediate" || mode == "graceful" else {
+            for mode in [request.query["mode"], options["mode"]].compactMap({ $0 }) where mode != "immediate" && mode != "graceful" {
                 return .error(400, "bad_request", "mode must be \"immediate\" or \"graceful\", not \"\(mode)\"")
             }
+            let mode = options["mode"] ?? "immediate"
             outcome = wait { await Self.refusal { try await coordinator.detach(id, immediate: mode == "immediate") } }
         default:
-            let text = options["switchover"] ?? "false"
-            guard let switchover = Bool(text) else {
+            for text in [request.query["switchover"], options["switchover"]].compactMap({ $0 }) where Bool(text) == nil {
                 return .error(400, "bad_request", "switchover must be true or false, not \"\(text)\"")
             }
+            let switchover = Bool(options["switchover"] ?? "false") ?? false
             outcome = wait { await Self.refusal { try await coordinator.promote(id, switchover: switchover) } }
         }
         if let outcome {

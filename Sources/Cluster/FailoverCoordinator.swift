@@ -34,6 +34,10 @@ public actor FailoverCoordinator {
     private var settings: FailoverConfig
     private var tail: Task<Void, Never>?
     private var reportedFailures: Set<Int> = []
+    /// Operations asked for but not started yet.
+    private var waitingOperations = 0
+    /// When the running primary search gives up.
+    private var searchDeadline: ContinuousClock.Instant?
     private let busy = Atomic<Bool>(false)
     private let onError: Atomic<Bool>
     private let onShutdown: Atomic<Bool>
@@ -62,7 +66,7 @@ public actor FailoverCoordinator {
     /// Takes a node out of service. `immediate` ends the sessions using it at once; otherwise
     /// they finish on their own while new sessions and statements avoid it.
     public func detach(_ id: Int, immediate: Bool) async throws(NodeOperationRefusal) {
-        try await serially { await self.takeDown([id], reason: .detach, endSessions: immediate) }.get()
+        try await serially { await self.takeDown([id], reason: .detach, endSessions: immediate, searchLater: true) }.get()
     }
 
     /// Brings a down node back (`failback_command` runs).
@@ -80,7 +84,10 @@ public actor FailoverCoordinator {
     /// Finds the primary (start-up, or when it is unknown) and records it.
     public func findPrimary() async -> Int? {
         await serially {
-            let found = await self.searchPrimary()
+            guard case .found(let found) = await self.searchPrimary() else {
+                await self.settleLater(oldPrimary: nil, follow: false)
+                return nil
+            }
             await self.record(primary: found)
             return found
         }
@@ -124,7 +131,9 @@ public actor FailoverCoordinator {
 
     // MARK: Steps
 
-    private func takeDown(_ ids: [Int], reason: FailoverReason, endSessions: Bool, newMain: Int? = nil) async
+    /// With `searchLater`, a primary search (and what follows it) runs as the next queued
+    /// operation instead of before this one returns.
+    private func takeDown(_ ids: [Int], reason: FailoverReason, endSessions: Bool, newMain: Int? = nil, searchLater: Bool = false) async
         -> Result<Void, NodeOperationRefusal>
     {
         let before = cluster.snapshot
@@ -146,7 +155,13 @@ public actor FailoverCoordinator {
                 _ = await runner.run(placeholders.expand(settings.failoverCommand), label: "failover_command")
             }
         }
-        if plan.searchPrimary { await settlePrimary(oldPrimary: before.primary) }
+        if plan.searchPrimary {
+            if searchLater {
+                enqueue { await self.settlePrimary(oldPrimary: before.primary) }
+            } else {
+                await settlePrimary(oldPrimary: before.primary)
+            }
+        }
         return .success(())
     }
 
@@ -163,7 +178,9 @@ public actor FailoverCoordinator {
         if !settings.failbackCommand.isEmpty {
             _ = await runner.run(placeholders.expand(settings.failbackCommand), label: "failback_command")
         }
-        if cluster.snapshot.primaryNodeID == nil { await record(primary: await searchPrimary()) }
+        if cluster.snapshot.primaryNodeID == nil {
+            enqueue { await self.settlePrimary(oldPrimary: nil, follow: false) }
+        }
         return .success(())
     }
 
@@ -181,10 +198,14 @@ public actor FailoverCoordinator {
     }
 
     /// After the primary went down: find the new one, then have every other node follow it.
-    private func settlePrimary(oldPrimary: NodeInfo?) async {
-        let found = await searchPrimary()
+    private func settlePrimary(oldPrimary: NodeInfo?, follow: Bool = true) async {
+        let found: Int?
+        switch await searchPrimary() {
+        case .found(let id): found = id
+        case .interrupted: return settleLater(oldPrimary: oldPrimary, follow: follow)
+        }
         await record(primary: found)
-        guard !settings.followPrimaryCommand.isEmpty else { return }
+        guard follow, !settings.followPrimaryCommand.isEmpty else { return }
         let followers = FailoverPlanner.followers(of: found, oldPrimary: oldPrimary, snapshot: cluster.snapshot)
         guard !followers.isEmpty else { return }
         let leaving = followers.map(\.node).filter(\.status.isUsable).map(\.id)
@@ -196,18 +217,39 @@ public actor FailoverCoordinator {
         }
     }
 
+    enum SearchOutcome {
+        /// The primary, or nil when the search timed out.
+        case found(Int?)
+        /// Other operations are waiting: the search goes on after them.
+        case interrupted
+    }
+
     /// Polls the usable nodes once a second until one is primary or search_primary_node_timeout
-    /// passes. A node flagged ALWAYS_PRIMARY is the primary without asking.
-    private func searchPrimary() async -> Int? {
+    /// passes (counted from the first try). A node flagged ALWAYS_PRIMARY is the primary
+    /// without asking. Operations queued meanwhile (an operator's attach, say) go first.
+    private func searchPrimary() async -> SearchOutcome {
         let timeout = settings.searchPrimaryTimeout
-        let deadline = ContinuousClock.now + timeout
+        let deadline = searchDeadline ?? ContinuousClock.now + timeout
+        searchDeadline = deadline
         while true {
             let usable = cluster.snapshot.nodes.filter(\.status.isUsable)
-            if let always = usable.first(where: \.flags.alwaysPrimary) { return always.id }
-            if let found = await hooks.findPrimary(usable) { return found }
-            if timeout > .zero, ContinuousClock.now >= deadline { return nil }
-            do { try await Task.sleep(for: .seconds(1)) } catch { return nil }
+            if let always = usable.first(where: \.flags.alwaysPrimary) { return finished(always.id) }
+            if let found = await hooks.findPrimary(usable) { return finished(found) }
+            if timeout > .zero, ContinuousClock.now >= deadline { return finished(nil) }
+            if waitingOperations > 0 { return .interrupted }
+            do { try await Task.sleep(for: .seconds(1)) } catch { return finished(nil) }
+            if waitingOperations > 0 { return .interrupted }
         }
+    }
+
+    private func finished(_ primary: Int?) -> SearchOutcome {
+        searchDeadline = nil
+        return .found(primary)
+    }
+
+    /// Queues the rest of an interrupted search behind the operations that interrupted it.
+    private func settleLater(oldPrimary: NodeInfo?, follow: Bool) {
+        enqueue { await self.settlePrimary(oldPrimary: oldPrimary, follow: follow) }
     }
 
     private func record(primary: Int?) async {
@@ -222,11 +264,26 @@ public actor FailoverCoordinator {
 
     private var runner: CommandRunner { CommandRunner(timeout: settings.commandTimeout, logger: logger) }
 
+    private func started() {
+        waitingOperations -= 1
+    }
+
+    /// Queues `body` after everything queued so far, without waiting for it.
+    private func enqueue(_ body: @escaping @Sendable () async -> Void) {
+        let previous = tail
+        tail = Task {
+            await previous?.value
+            await body()
+        }
+    }
+
     /// Runs operations one after another, in the order they were asked for.
     private func serially<T: Sendable>(_ body: @escaping @Sendable () async -> T) async -> T {
         let previous = tail
+        waitingOperations += 1
         let task = Task { () async -> T in
             await previous?.value
+            await self.started()
             return await body()
         }
         tail = Task { _ = await task.value }

@@ -122,7 +122,10 @@ struct ProxyMain {
             break
         }
         logger.info("shutting down", metadata: ["mode": "\(mode.rawValue)"])
-        httpServer?.stop()
+        if let httpServer {
+            // An admin call may still wait for a failover command; shutdown does not wait for it.
+            Thread.detachNewThread { httpServer.stop() }
+        }
         healthChecker.stop()
         replicationChecker.stop()
         await server.shutdown(mode: mode)
