@@ -11,6 +11,11 @@ public final class ClusterState: Sendable {
         /// The node that is not in recovery, if known.
         public var primaryNodeID: Int?
 
+        public init(nodes: [NodeInfo], primaryNodeID: Int?) {
+            self.nodes = nodes
+            self.primaryNodeID = primaryNodeID
+        }
+
         public var primary: NodeInfo? { primaryNodeID.flatMap { node($0) } }
 
         public func node(_ id: Int) -> NodeInfo? { nodes.first { $0.id == id } }

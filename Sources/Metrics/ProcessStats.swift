@@ -10,6 +10,16 @@ public struct ProcessStats: Sendable, Equatable {
     /// Seconds since 1970.
     public var startTime: Double
 
+    public init(cpuSeconds: Double, residentBytes: Int, virtualBytes: Int, openFileDescriptors: Int, maxFileDescriptors: Int,
+                startTime: Double) {
+        self.cpuSeconds = cpuSeconds
+        self.residentBytes = residentBytes
+        self.virtualBytes = virtualBytes
+        self.openFileDescriptors = openFileDescriptors
+        self.maxFileDescriptors = maxFileDescriptors
+        self.startTime = startTime
+    }
+
     /// Reads the current process; zeros where /proc is unavailable.
     public static func current(startTime: Double) -> ProcessStats {
         var stats = ProcessStats(cpuSeconds: 0, residentBytes: 0, virtualBytes: 0, openFileDescriptors: 0,

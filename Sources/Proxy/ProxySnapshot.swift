@@ -14,6 +14,18 @@ public struct ProxySnapshot: Sendable {
         public var since: Double
         /// Nodes the session holds connections to (the primary first).
         public var backendNodes: [Int]
+
+        public init(id: UInt64, user: String, database: String, applicationName: String, clientAddress: String,
+                    state: String, since: Double, backendNodes: [Int]) {
+            self.id = id
+            self.user = user
+            self.database = database
+            self.applicationName = applicationName
+            self.clientAddress = clientAddress
+            self.state = state
+            self.since = since
+            self.backendNodes = backendNodes
+        }
     }
 
     /// Bytes through SwiftPool since start-up.
@@ -33,6 +45,8 @@ public struct ProxySnapshot: Sendable {
     /// Idle pooled connections per node.
     public var idleConnections: [Int: Int] = [:]
     public var traffic = Traffic()
+
+    public init() {}
 
     /// Connections leased by sessions, per node.
     public var connectionsInUse: [Int: Int] {

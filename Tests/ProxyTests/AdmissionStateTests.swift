@@ -145,7 +145,12 @@ struct HealthCheckStatisticsTests {
         #expect(stats.checks == 2)
         #expect(stats.successCount == 1 && stats.failureCount == 1 && stats.skipCount == 1)
         #expect(stats.retryCount == 2)
-        #expect(stats.lastDuration == .milliseconds(7))
-        #expect(stats.totalDuration == .milliseconds(10))
+        let snapshot = stats.snapshot
+        #expect(snapshot.lastDuration == .milliseconds(7))
+        #expect(snapshot.totalDuration == .milliseconds(10))
+        #expect(snapshot.minDuration == .milliseconds(3) && snapshot.maxDuration == .milliseconds(7))
+        #expect(snapshot.maxRetries == 2 && snapshot.averageRetries == 1)
+        #expect(snapshot.lastSuccess != nil && snapshot.lastFailure != nil && snapshot.lastSkip != nil)
+        #expect(stats.durations.snapshot.count == 2)
     }
 }

@@ -1,0 +1,154 @@
+import Cluster
+import Configuration
+import Foundation
+import Logging
+import Metrics
+import Proxy
+import Testing
+
+@testable import AdminHTTP
+
+@Suite struct PrometheusWriterTests {
+    @Test func familiesSamplesAndEscaping() {
+        var writer = PrometheusWriter()
+        writer.family("x_total", .counter, "Help with \\ and\nnewline.")
+        writer.sample("x_total", [("a", "q\"uote\\back\nline")], 3)
+        writer.sample("x_total", [], 2.5)
+        #expect(writer.text == """
+            # HELP x_total Help with \\\\ and\\nnewline.
+            # TYPE x_total counter
+            x_total{a="q\\"uote\\\\back\\nline"} 3
+            x_total 2.5
+
+            """)
+    }
+
+    @Test func numberFormats() {
+        #expect(PrometheusWriter.format(1) == "1")
+        #expect(PrometheusWriter.format(0.25) == "0.25")
+        #expect(PrometheusWriter.format(.infinity) == "+Inf")
+        #expect(PrometheusWriter.format(.nan) == "NaN")
+    }
+
+    @Test func histogramsAreCumulative() {
+        let histogram = AtomicHistogram(bounds: [0.001, 0.01, 0.1])
+        histogram.record(microseconds: 500)
+        histogram.record(microseconds: 5_000)
+        histogram.record(microseconds: 5_000)
+        histogram.record(.seconds(2))
+        let snapshot = histogram.snapshot
+        #expect(snapshot.cumulativeCounts == [1, 3, 3])
+        #expect(snapshot.count == 4)
+        #expect(abs(snapshot.sum - 2.0105) < 1e-9)
+        var writer = PrometheusWriter()
+        writer.histogram("h_seconds", [("n", "1")], snapshot)
+        #expect(writer.text.contains("h_seconds_bucket{n=\"1\",le=\"0.01\"} 3\n"))
+        #expect(writer.text.contains("h_seconds_bucket{n=\"1\",le=\"+Inf\"} 4\n"))
+        #expect(writer.text.contains("h_seconds_count{n=\"1\"} 4\n"))
+    }
+
+    @Test func processStatsAreRead() {
+        let stats = ProcessStats.current(startTime: 123)
+        #expect(stats.residentBytes > 0)
+        #expect(stats.openFileDescriptors > 0)
+        #expect(stats.maxFileDescriptors >= stats.openFileDescriptors)
+        #expect(stats.startTime == 123)
+    }
+}
+
+@Suite struct AdminAuthenticatorTests {
+    // pcpadmin / pcpadminpass
+    let authenticator = AdminAuthenticator(
+        users: PCPUsers(users: [PCPUser(user: "pcpadmin", passwordMD5: "9e5cc4cae447769a19c378d7da878eab", line: 1)]),
+        bearerToken: "tok-123")
+
+    func basic(_ text: String) -> String { "Basic " + Data(text.utf8).base64EncodedString() }
+
+    @Test func verdicts() {
+        #expect(authenticator.check(basic("pcpadmin:pcpadminpass")) == .allowed("pcpadmin"))
+        #expect(authenticator.check(basic("pcpadmin:wrong")) == .denied(user: "pcpadmin"))
+        #expect(authenticator.check(basic("ghost:pcpadminpass")) == .denied(user: "ghost"))
+        #expect(authenticator.check(basic("no-colon")) == .denied(user: nil))
+        #expect(authenticator.check("Basic !!!") == .denied(user: nil))
+        #expect(authenticator.check("Bearer tok-123") == .allowed("token"))
+        #expect(authenticator.check("bearer tok-1234") == .denied(user: nil))
+        #expect(authenticator.check(nil) == .missing)
+        #expect(authenticator.check("Negotiate abc") == .denied(user: nil))
+        let noToken = AdminAuthenticator(users: PCPUsers(users: []), bearerToken: "")
+        #expect(noToken.check("Bearer ") == .denied(user: nil))
+    }
+
+    @Test func constantTimeComparison() {
+        #expect(AdminAuthenticator.constantTimeEqual("abc", "abc"))
+        #expect(!AdminAuthenticator.constantTimeEqual("abc", "abd"))
+        #expect(!AdminAuthenticator.constantTimeEqual("abc", "abcd"))
+        #expect(!AdminAuthenticator.constantTimeEqual("", "a"))
+    }
+}
+
+@Suite struct MetricsRendererTests {
+    func input(pgpool2: Bool) -> MetricsInput {
+        var primary = NodeInfo(id: 0, host: "db0", port: 5432, weight: 0, role: .primary, status: .up)
+        primary.replication = ReplicationInfo(delayBytes: 0, delaySeconds: 0)
+        var standby = NodeInfo(id: 1, host: "db1", port: 5433, weight: 1, role: .standby, status: .down)
+        standby.replication = ReplicationInfo(delayBytes: 4096, delaySeconds: 1.5, state: "streaming", syncState: "async")
+        let statistics = QueryStatistics()
+        statistics.counters(for: 1).count(.select)
+        statistics.counters(for: 1).count(.select)
+        statistics.counters(for: 0).count(ErrorSeverity.fatal)
+        var proxy = ProxySnapshot()
+        proxy.sessions = [ProxySnapshot.Session(id: 1, user: "u", database: "d", applicationName: "", clientAddress: "x",
+                                                state: "idle in transaction", since: 0, backendNodes: [0, 1])]
+        proxy.idleConnections = [0: 2]
+        return MetricsInput(
+            version: "9.9", snapshot: ClusterState.Snapshot(nodes: [primary, standby], primaryNodeID: 0),
+            queries: statistics.all, health: [:], failovers: FailoverStatistics(), connections: ConnectionStatistics(),
+            proxy: proxy, maxClients: 10, waitingClients: 3, poolCapacity: 40,
+            process: ProcessStats(cpuSeconds: 1, residentBytes: 2, virtualBytes: 3, openFileDescriptors: 4, maxFileDescriptors: 5, startTime: 6),
+            pgpool2: pgpool2, scrapes: 7, lastScrapeDuration: 0.5)
+    }
+
+    @Test func nativeSet() {
+        let text = MetricsRenderer.render(input(pgpool2: false))
+        #expect(!text.contains("pgpool2_"))
+        #expect(text.contains("swiftpool_node_status{node_id=\"1\",host=\"db1\",port=\"5433\",status=\"down\"} 1\n"))
+        #expect(text.contains("swiftpool_node_status{node_id=\"1\",host=\"db1\",port=\"5433\",status=\"up\"} 0\n"))
+        #expect(text.contains("swiftpool_node_queries_total{node_id=\"1\",host=\"db1\",port=\"5433\",kind=\"select\"} 2\n"))
+        #expect(text.contains("swiftpool_node_errors_total{node_id=\"0\",host=\"db0\",port=\"5432\",severity=\"fatal\"} 1\n"))
+        #expect(text.contains("swiftpool_client_connections{state=\"idle_in_transaction\"} 1\n"))
+        #expect(text.contains("swiftpool_client_connections{state=\"waiting\"} 3\n"))
+        #expect(text.contains("swiftpool_backend_connections{node_id=\"0\",host=\"db0\",port=\"5432\",state=\"in_use\"} 1\n"))
+        #expect(text.contains("swiftpool_backend_connections{node_id=\"0\",host=\"db0\",port=\"5432\",state=\"idle\"} 2\n"))
+        #expect(text.contains("swiftpool_pool_occupancy_ratio 0.1\n"))
+        #expect(text.contains("swiftpool_replication_delay_bytes{node_id=\"1\",host=\"db1\",port=\"5433\"} 4096\n"))
+        #expect(text.contains("swiftpool_primary_node_id 0\n"))
+        #expect(text.contains("process_open_fds 4\n"))
+        // Every family is announced once, before its samples.
+        let types = text.split(separator: "\n").filter { $0.hasPrefix("# TYPE ") }.map { $0.split(separator: " ")[2] }
+        #expect(Set(types).count == types.count)
+    }
+
+    @Test func pgpool2Set() {
+        let text = MetricsRenderer.render(input(pgpool2: true))
+        #expect(text.contains("pgpool2_pool_nodes_status{hostname=\"db1\",port=\"5433\",role=\"standby\"} 0\n"))
+        #expect(text.contains("pgpool2_pool_nodes_select_cnt{hostname=\"db1\",port=\"5433\",role=\"standby\"} 2\n"))
+        #expect(text.contains("pgpool2_pool_nodes_replication_delay{hostname=\"db1\",port=\"5433\",role=\"standby\"} 4096\n"))
+        #expect(text.contains("pgpool2_frontend_used{username=\"u\",database=\"d\"} 1\n"))
+        #expect(text.contains("pgpool2_frontend_used_ratio 0.1\n"))
+        #expect(text.contains("pgpool2_scrapes_total 7\n"))
+        #expect(text.contains("pgpool2_pool_backend_stats_fatal_cnt{hostname=\"db0\",port=\"5432\",role=\"primary\"} 1\n"))
+    }
+}
+
+@Suite struct AdminRouterOptionTests {
+    @Test func bodyWinsOverQueryAndMustBeAnObject() {
+        let request = HTTPRequest(method: "POST", path: "/", query: ["mode": "graceful"], body: Array(#"{"mode":"immediate"}"#.utf8))
+        guard case .success(let options) = AdminRouter.options(request) else { Issue.record("refused"); return }
+        #expect(options["mode"] == "immediate")
+        let bad = HTTPRequest(method: "POST", path: "/", body: Array("[1]".utf8))
+        guard case .failure = AdminRouter.options(bad) else { Issue.record("accepted a non-object body"); return }
+        let boolean = HTTPRequest(method: "POST", path: "/", body: Array(#"{"switchover":true}"#.utf8))
+        guard case .success(let parsed) = AdminRouter.options(boolean) else { Issue.record("refused"); return }
+        #expect(parsed["switchover"] == "true")
+    }
+}
