@@ -39,6 +39,9 @@ cat <<MSG
 SwiftPool is listening on 127.0.0.1:15432 (log: $run_dir/swiftpool.log).
 Connect with:
     PGPASSWORD=readwrite456 psql -h 127.0.0.1 -p 15432 -U app_readwrite swiftpool_test
+Metrics and the admin API:
+    curl -s localhost:9719/metrics
+    curl -s -u pcpadmin:pcpadminpass localhost:9719/api/v1/nodes
 Stop everything with:
     scripts/demo.sh stop
 MSG

@@ -152,3 +152,18 @@ import Testing
         #expect(parsed["switchover"] == "true")
     }
 }
+
+@Suite struct MetricsDocumentationTests {
+    @Test func everyRenderedFamilyIsDocumentedWithItsType() throws {
+        let docs = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("docs/metrics.md")
+        let text = try String(contentsOf: docs, encoding: .utf8)
+        let rendered = MetricsRenderer.render(MetricsRendererTests().input(pgpool2: true))
+        let families = rendered.split(separator: "\n").filter { $0.hasPrefix("# TYPE ") }.map { $0.split(separator: " ") }
+        #expect(families.count > 60)
+        for family in families {
+            let (name, type) = (family[2], family[3])
+            #expect(text.contains("| `\(name)` | \(type) |"), "docs/metrics.md lacks \(name) (\(type))")
+        }
+    }
+}
