@@ -226,20 +226,9 @@ final class ClientSessionHandler: ChannelInboundHandler {
 
     /// Shuts the session down for SwiftPool's own shutdown.
     func terminateForShutdown() {
-        var atBoundary = true
-        for connection in allConnections {
-            atBoundary = atBoundary && connection.isAtMessageBoundary
-            connection.owner = nil
-            connection.terminate()
-        }
-        backend = nil
-        standbys.removeAll()
-        guard atBoundary else {
-            end(reason: "shutdown")
-            context.close(promise: nil)
-            return
-        }
-        fatal(ErrorFields(severity: .fatal, sqlState: "57P01", message: "terminating connection due to administrator command"))
+        endWithBackendsGone(
+            ErrorFields(severity: .fatal, sqlState: "57P01", message: "terminating connection due to administrator command"),
+            reason: "shutdown", politely: true)
     }
 
     /// Whether the session holds a connection to one of `nodes`.
@@ -249,24 +238,30 @@ final class ClientSessionHandler: ChannelInboundHandler {
 
     /// Ends the session because a node it uses went down.
     func terminateForFailover() {
-        let nodes = allConnections.map(\.node.id)
+        logger.info("ending session: a backend node it uses went down", metadata: ["nodes": "\(allConnections.map(\.node.id))"])
+        endWithBackendsGone(
+            ErrorFields(severity: .fatal, sqlState: "57P01", message: "terminating connection because a backend node went down (failover)",
+                        hint: "Reconnect: new sessions use the nodes that are up."),
+            reason: "failover", politely: false)
+    }
+
+    /// Lets go of every backend connection (with a Terminate when `politely`), then tells the
+    /// client `error` unless that would land inside a half-forwarded message.
+    private func endWithBackendsGone(_ error: ErrorFields, reason: String, politely: Bool) {
         var atBoundary = true
         for connection in allConnections {
             atBoundary = atBoundary && connection.isAtMessageBoundary
             connection.owner = nil
-            connection.close()
+            if politely { connection.terminate() } else { connection.close() }
         }
         backend = nil
         standbys.removeAll()
-        logger.info("ending session: a backend node it uses went down", metadata: ["nodes": "\(nodes)"])
         guard atBoundary else {
-            end(reason: "failover")
+            end(reason: reason)
             context.close(promise: nil)
             return
         }
-        fatal(ErrorFields(severity: .fatal, sqlState: "57P01",
-                          message: "terminating connection because a backend node went down (failover)",
-                          hint: "Reconnect: new sessions use the nodes that are up."))
+        fatal(error)
     }
 
     /// The session as the admin API and metrics show it.
