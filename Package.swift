@@ -57,10 +57,21 @@ let package = Package(
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ]
         ),
+        .target(name: "PgpoolReports", dependencies: ["Cluster", "Configuration", "Proxy"]),
+        .target(
+            name: "PCP",
+            dependencies: [
+                "AdminHTTP", "PgpoolReports", "PostgresWire", "Configuration", "Cluster",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "swiftpool",
             dependencies: [
-                "Proxy", "Configuration", "Cluster", "AdminHTTP", "Metrics",
+                "Proxy", "Configuration", "Cluster", "AdminHTTP", "Metrics", "PCP", "PgpoolReports",
                 "PostgresWire", "Routing",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -77,6 +88,7 @@ let package = Package(
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration"]),
         .testTarget(name: "RoutingTests", dependencies: ["Routing"]),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster", "Configuration"]),
+        .testTarget(name: "PCPTests", dependencies: ["PCP", "PgpoolReports", "PostgresWire", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "AdminHTTPTests", dependencies: ["AdminHTTP", "Metrics", "Cluster", "Configuration", "Proxy"]),
         .testTarget(
             name: "ProxyTests",

@@ -19,11 +19,15 @@ public struct AdminServices: Sendable {
     public var configuration: @Sendable () -> [String: String]
     /// The current HTTP settings (they can change on reload).
     public var settings: @Sendable () -> AdminSettings
+    /// The configuration in effect.
+    public var config: @Sendable () -> PoolConfig
 
     public init(version: String, startTime: Double, cluster: ClusterState, coordinator: FailoverCoordinator,
                 runtime: ProxyRuntime, healthStatistics: @escaping @Sendable (Int) -> HealthCheckStatistics,
                 proxySnapshot: @escaping @Sendable () async -> ProxySnapshot, reload: @escaping @Sendable () -> ReloadReport,
-                configuration: @escaping @Sendable () -> [String: String], settings: @escaping @Sendable () -> AdminSettings) {
+                configuration: @escaping @Sendable () -> [String: String], settings: @escaping @Sendable () -> AdminSettings,
+                config: @escaping @Sendable () -> PoolConfig) {
+        self.config = config
         self.version = version
         self.startTime = startTime
         self.cluster = cluster

@@ -32,8 +32,14 @@ public final class ClusterState: Sendable {
     /// until it moves.
     public var generation: Int { changes.load(ordering: .acquiring) }
 
+    /// Nodes without a status-change time get the current time (the start of their status).
     public init(nodes: [NodeInfo]) {
-        state = NIOLockedValueBox(Snapshot(nodes: nodes, primaryNodeID: nil))
+        let now = Date().timeIntervalSince1970
+        state = NIOLockedValueBox(Snapshot(nodes: nodes.map { node in
+            var node = node
+            if node.lastStatusChange == 0 { node.lastStatusChange = now }
+            return node
+        }, primaryNodeID: nil))
     }
 
     public var snapshot: Snapshot { state.withLockedValue { $0 } }

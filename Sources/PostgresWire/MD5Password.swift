@@ -20,7 +20,12 @@ public enum MD5Password {
 
     /// hex(md5(text)), as pcp.conf stores passwords.
     public static func plainHash(_ text: String) -> String {
-        hex(Insecure.MD5.hash(data: Array(text.utf8)))
+        plainHash(bytes: Array(text.utf8))
+    }
+
+    /// hex(md5(bytes)).
+    public static func plainHash(bytes: [UInt8]) -> String {
+        hex(Insecure.MD5.hash(data: bytes))
     }
 
     static func hex<D: Sequence>(_ digest: D) -> String where D.Element == UInt8 {

@@ -17,7 +17,8 @@ enum AdminSurface {
             proxySnapshot: { await server.snapshot() },
             reload: { reloader.reload() },
             configuration: { effectiveConfiguration(reloader.bundle.config) },
-            settings: { settings(reloader.bundle) })
+            settings: { settings(reloader.bundle) },
+            config: { reloader.bundle.config })
     }
 
     /// The admin settings of a configuration: pcp.conf's users and the bearer token.

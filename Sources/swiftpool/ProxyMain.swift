@@ -5,6 +5,7 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import PCP
 import Proxy
 import UnixSignals
 
@@ -86,13 +87,12 @@ struct ProxyMain {
         }
         let reloader = Reloader(files: files, current: current, runtime: runtime, cluster: cluster, coordinator: coordinator,
                                 healthChecker: healthChecker, replicationChecker: replicationChecker, logger: logger)
+        let services = AdminSurface.services(
+            version: SwiftPoolCommand.version, startTime: startTime, cluster: cluster, coordinator: coordinator,
+            runtime: runtime, server: server, healthChecker: healthChecker, reloader: reloader)
         var httpServer: HTTPServer?
         if bundle.config.http.port > 0 {
-            let router = AdminRouter(
-                services: AdminSurface.services(
-                    version: SwiftPoolCommand.version, startTime: startTime, cluster: cluster, coordinator: coordinator,
-                    runtime: runtime, server: server, healthChecker: healthChecker, reloader: reloader),
-                logger: logger)
+            let router = AdminRouter(services: services, logger: logger)
             let http = HTTPServer(logger: logger) { router.handle($0) }
             do {
                 try http.start(addresses: bundle.config.http.listenAddresses, port: bundle.config.http.port)
@@ -104,6 +104,20 @@ struct ProxyMain {
                 throw StartupError("cannot start the HTTP server: \(error)")
             }
             httpServer = http
+        }
+        let pcp = PCPServer(
+            group: group, responder: PCPResponder(services: services, logger: logger, stop: Self.signalSelf),
+            users: { reloader.bundle.pcpUsers }, logger: logger)
+        do {
+            try await pcp.start(addresses: bundle.config.pcpListenAddresses, port: bundle.config.pcpPort,
+                                socketDirectory: bundle.config.pcpSocketDirectory)
+        } catch {
+            httpServer?.stop()
+            healthChecker.stop()
+            replicationChecker.stop()
+            await server.shutdown(mode: .immediate)
+            try? await group.shutdownGracefully()
+            throw StartupError("cannot listen on PCP port \(bundle.config.pcpPort): \(error)")
         }
         logger.info("swiftpool \(SwiftPoolCommand.version) started", metadata: [
             "event_loops": "\(bundle.eventLoopCount)", "num_init_children": "\(bundle.settings.numInitChildren)",
@@ -122,6 +136,7 @@ struct ProxyMain {
             break
         }
         logger.info("shutting down", metadata: ["mode": "\(mode.rawValue)"])
+        await pcp.stop()
         if let httpServer {
             // An admin call may still wait for a failover command; shutdown does not wait for it.
             Thread.detachNewThread { httpServer.stop() }
@@ -131,6 +146,17 @@ struct ProxyMain {
         await server.shutdown(mode: mode)
         try? await group.shutdownGracefully()
         logger.info("swiftpool stopped")
+    }
+
+    /// `pcp_stop_pgpool`'s modes as the signals SwiftPool already handles.
+    @Sendable static func signalSelf(_ mode: UInt8) {
+        let signal: Int32 = switch mode {
+        case UInt8(ascii: "f"): SIGINT
+        case UInt8(ascii: "i"): SIGQUIT
+        default: SIGTERM
+        }
+        // After the reply has gone out.
+        DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(100)) { _ = kill(getpid(), signal) }
     }
 
     /// Sessions are served by the primary; without a usable one, by the first usable node, as

@@ -33,7 +33,8 @@ import Testing
     }
 
     @Test func clusterStateRecordsChangesAndTellsObservers() {
-        let cluster = ClusterState(nodes: [NodeInfo(id: 0, host: "a", port: 1, weight: 1)])
+        let cluster = ClusterState(nodes: [NodeInfo(id: 0, host: "a", port: 1, weight: 1, lastStatusChange: 1)])
+        #expect(cluster.snapshot.nodes[0].lastStatusChange == 1)
         let seen = Counter()
         cluster.observeStatus { _ in seen.add() }
         let generation = cluster.generation
@@ -41,7 +42,7 @@ import Testing
         #expect(!cluster.setStatus(.down, of: 0))
         #expect(cluster.generation == generation + 1)
         #expect(seen.value == 1)
-        #expect(cluster.snapshot.nodes[0].lastStatusChange > 0)
+        #expect(cluster.snapshot.nodes[0].lastStatusChange > 1)
         cluster.updateReplication([0: ReplicationInfo(delayBytes: 5)], lagging: [])
         #expect(cluster.generation == generation + 1)
         cluster.updateReplication([:], lagging: [0])

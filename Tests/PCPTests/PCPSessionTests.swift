@@ -1,0 +1,73 @@
+import NIOCore
+import PostgresWire
+import Testing
+
+@testable import PCP
+
+@Suite struct PCPSessionTests {
+    // pcpadmin / pcpadminpass
+    let users = ["pcpadmin": "9e5cc4cae447769a19c378d7da878eab"]
+    let salt: [UInt8] = [1, 2, 3, 4]
+
+    func session() -> PCPSession { PCPSession(users: users) { [1, 2, 3, 4] } }
+
+    /// What a pcp_* client sends for a password.
+    func clientHash(password: String, user: String) -> String {
+        let inner = MD5Password.plainHash(MD5Password.plainHash(password) + user)
+        return MD5Password.plainHash(bytes: Array(inner.utf8) + salt)
+    }
+
+    @Test func authenticationThenCommands() {
+        var session = session()
+        #expect(session.receive(PCPMessage(type: UInt8(ascii: "M"))) == .send([PCPMessage(type: UInt8(ascii: "m"), payload: salt)]))
+        let login = PCPMessage.strings("R", ["pcpadmin", clientHash(password: "pcpadminpass", user: "pcpadmin")])
+        #expect(session.receive(login) == .send([.strings("r", ["AuthenticationOK"])]))
+        #expect(session.user == "pcpadmin")
+        #expect(session.receive(PCPMessage(type: UInt8(ascii: "L"))) == .execute(.nodeCount))
+        #expect(session.receive(.strings("I", ["-1"])) == .execute(.nodeInfo(-1)))
+        #expect(session.receive(.strings("d", ["2"])) == .execute(.detach(2, graceful: true)))
+        #expect(session.receive(.strings("J", ["1 "], then: [UInt8(ascii: "s")])) == .execute(.promote(1, switchover: true)))
+        #expect(session.receive(.strings("J", ["1 "], then: [UInt8(ascii: "n")])) == .execute(.promote(1, switchover: false)))
+        #expect(session.receive(PCPMessage(type: UInt8(ascii: "T"), payload: [UInt8(ascii: "f")])) == .execute(.stop(mode: UInt8(ascii: "f"))))
+        if case .send(let replies) = session.receive(.strings("C", ["x"])) {
+            #expect(replies.first?.type == UInt8(ascii: "E"))
+        } else {
+            Issue.record("a malformed node id must give an ERROR")
+        }
+        #expect(session.receive(PCPMessage(type: UInt8(ascii: "X"))) == .close)
+    }
+
+    @Test func refusals() {
+        var session = session()
+        guard case .fatal(let early) = session.receive(PCPMessage(type: UInt8(ascii: "L"))) else { Issue.record("not refused"); return }
+        #expect(early.strings.contains("Mauthentication failed for new PCP connection"))
+        _ = session.receive(PCPMessage(type: UInt8(ascii: "M")))
+        guard case .fatal(let wrong) = session.receive(.strings("R", ["pcpadmin", clientHash(password: "nope", user: "pcpadmin")])) else {
+            Issue.record("wrong password accepted"); return
+        }
+        #expect(wrong.strings.contains("SFATAL"))
+        var other = self.session()
+        _ = other.receive(PCPMessage(type: UInt8(ascii: "M")))
+        guard case .fatal = other.receive(.strings("R", ["ghost", clientHash(password: "pcpadminpass", user: "ghost")])) else {
+            Issue.record("unknown user accepted"); return
+        }
+        var unknown = self.session()
+        _ = unknown.receive(PCPMessage(type: UInt8(ascii: "M")))
+        _ = unknown.receive(.strings("R", ["pcpadmin", clientHash(password: "pcpadminpass", user: "pcpadmin")]))
+        guard case .fatal = unknown.receive(PCPMessage(type: UInt8(ascii: "Q"))) else { Issue.record("unknown packet accepted"); return }
+    }
+
+    @Test func framing() throws {
+        var buffer = ByteBuffer()
+        PCPMessage.strings("l", ["CommandComplete", "4"]).write(into: &buffer)
+        #expect(buffer.readableBytes == 5 + 16 + 2)
+        var partial = buffer.getSlice(at: 0, length: 7)!
+        #expect(try PCPMessageDecoder.next(from: &partial) == nil)
+        let message = try PCPMessageDecoder.next(from: &buffer)
+        #expect(message?.strings == ["CommandComplete", "4"])
+        var tooLong = ByteBuffer(bytes: [UInt8(ascii: "M"), 0, 0, 1, 4])
+        #expect(throws: PCPFramingError.invalidLength(260)) { try PCPMessageDecoder.next(from: &tooLong) }
+        var tooShort = ByteBuffer(bytes: [UInt8(ascii: "M"), 0, 0, 0, 3])
+        #expect(throws: PCPFramingError.invalidLength(3)) { try PCPMessageDecoder.next(from: &tooShort) }
+    }
+}

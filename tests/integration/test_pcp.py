@@ -1,0 +1,158 @@
+"""The PCP port, driven by Debian's real pcp_* programs (Pgpool-II 4.3.5) and by raw sockets.
+The programs exit 0 on some errors, so their output is checked too."""
+from __future__ import annotations
+
+import os
+import re
+import socket
+import struct
+import subprocess
+import time
+
+import psycopg
+import pytest
+import requests
+
+from conftest import HOST
+
+PCP_USER, PCP_PASSWORD = "pcpadmin", "pcpadminpass"
+READS = {"load_balance_mode": True, "statement_level_load_balance": False, "sr_check_period": 0,
+         "backend_weight0": 0, "backend_weight1": 1, "backend_weight2": 1, "backend_weight3": 1}
+
+
+@pytest.fixture
+def pcp(tmp_path):
+    passfile = tmp_path / "pcppass"
+    passfile.write_text(f"*:*:{PCP_USER}:{PCP_PASSWORD}\n")
+    os.chmod(passfile, 0o600)
+
+    def run(proxy, program: str, *args: str, password_file=passfile, check: bool = True) -> subprocess.CompletedProcess:
+        env = {"PATH": os.environ["PATH"], "PCPPASSFILE": str(password_file), "HOME": str(tmp_path)}
+        result = subprocess.run([f"/usr/sbin/{program}", "-h", HOST, "-p", str(proxy.pcp_port), "-U", PCP_USER, "-w", *args],
+                                env=env, capture_output=True, text=True, timeout=60)
+        if check:
+            assert result.returncode == 0 and "ERROR" not in result.stderr, (program, args, result.stdout, result.stderr)
+        return result
+    return run
+
+
+def session_ports(proxy, sessions: int = 30) -> set[int]:
+    ports = set()
+    for _ in range(sessions):
+        with proxy.connect(prepare_threshold=None) as conn:
+            ports.add(int(conn.execute("SELECT current_setting('port')").fetchone()[0]))
+    return ports
+
+
+def test_read_commands(swiftpool, pcp):
+    proxy = swiftpool({"health_check_period": 1, "health_check_user": "repmgr", "health_check_password": ""})
+    assert pcp(proxy, "pcp_node_count").stdout.strip() == "4"
+    node = pcp(proxy, "pcp_node_info", "-n", "1").stdout.split()
+    assert node[:2] == ["127.0.0.1", "15502"], node
+    verbose = pcp(proxy, "pcp_node_info", "-n", "0", "-v").stdout
+    assert "Hostname" in verbose and "15501" in verbose, verbose
+    assert re.search(r"^Role\s*: primary$", verbose, re.M) and re.search(r"^Backend Role\s*: primary$", verbose, re.M), verbose
+    assert re.search(r"^Backend Status Name\s*: up$", verbose, re.M), verbose
+    assert "1970-01-01" not in verbose
+    every = pcp(proxy, "pcp_node_info", "-a").stdout.strip().splitlines()
+    assert [line.split()[1] for line in every] == ["15501", "15502", "15503", "15504"], every
+    status = pcp(proxy, "pcp_pool_status").stdout
+    assert "name : num_init_children" in status and "value: 32" in status, status[:500]
+    count = pcp(proxy, "pcp_proc_count").stdout.split()
+    assert len(count) == 32, count
+    with psycopg.connect(proxy.dsn()) as conn:
+        conn.execute("SELECT 1")
+        info = pcp(proxy, "pcp_proc_info", "-a").stdout
+        assert "swiftpool_test" in info and "app_readwrite" in info, info[:1000]
+    time.sleep(1.5)
+    health = pcp(proxy, "pcp_health_check_stats", "-n", "1", "-v").stdout
+    assert "127.0.0.1" in health and "15502" in health, health
+    watchdog = pcp(proxy, "pcp_watchdog_info", check=False)
+    assert "watchdog is not enabled" in watchdog.stderr, watchdog.stderr
+
+
+def test_detach_attach_promote_reload(swiftpool, pcp, cluster):
+    proxy = swiftpool(READS)
+    pcp(proxy, "pcp_detach_node", "-n", "3")
+    assert 15504 not in session_ports(proxy, 40)
+    nodes = requests.get(f"http://127.0.0.1:{proxy.http_port}/api/v1/nodes/3", auth=(PCP_USER, PCP_PASSWORD), timeout=5)
+    assert nodes.json()["status"] == "down", "the HTTP API and PCP disagree"
+    assert 'status="down"} 1' in [l for l in requests.get(f"http://127.0.0.1:{proxy.http_port}/metrics", timeout=5).text.splitlines()
+                                  if l.startswith('swiftpool_node_status{node_id="3"') and 'status="down"' in l][0]
+    again = pcp(proxy, "pcp_detach_node", "-n", "3", check=False)
+    assert "already down" in again.stderr, again.stderr
+    pcp(proxy, "pcp_attach_node", "-n", "3")
+    deadline = time.monotonic() + 20
+    while 15504 not in session_ports(proxy, 20):
+        assert time.monotonic() < deadline, "node 3 got no reads after pcp_attach_node"
+    pcp(proxy, "pcp_detach_node", "-n", "2", "-g")
+    assert requests.get(f"http://127.0.0.1:{proxy.http_port}/api/v1/nodes/2", auth=(PCP_USER, PCP_PASSWORD),
+                        timeout=5).json()["status"] == "down"
+
+    pcp(proxy, "pcp_promote_node", "-n", "1")
+    assert pcp(proxy, "pcp_node_info", "-n", "1", "-v").stdout.count("primary") >= 1
+    with psycopg.connect(proxy.dsn()) as conn:
+        assert conn.execute("SELECT current_setting('port')").fetchone()[0] == "15502"
+    pcp(proxy, "pcp_promote_node", "-n", "0")
+    switchover = pcp(proxy, "pcp_promote_node", "-n", "1", "-s", check=False)
+    assert "failover_command" in switchover.stderr, switchover.stderr
+
+    with open(proxy.conf_path, "a") as f:
+        f.write("\nbackend_weight1 = 0\nbackend_weight3 = 0\n")
+    pcp(proxy, "pcp_reload_config")
+    pcp(proxy, "pcp_attach_node", "-n", "2")
+    deadline = time.monotonic() + 20
+    while session_ports(proxy, 20) != {15503}:
+        assert time.monotonic() < deadline, "the reloaded weights did not take effect"
+
+
+def test_wrong_password_is_refused(swiftpool, pcp, tmp_path):
+    proxy = swiftpool()
+    wrong = tmp_path / "wrong"
+    wrong.write_text(f"*:*:{PCP_USER}:not-the-password\n")
+    os.chmod(wrong, 0o600)
+    result = pcp(proxy, "pcp_node_count", password_file=wrong, check=False)
+    assert "authentication failed" in result.stderr.lower(), result.stdout + result.stderr
+    assert result.stdout.strip() != "4"
+    assert "not-the-password" not in proxy.log()
+    assert pcp(proxy, "pcp_node_count").stdout.strip() == "4"
+
+
+def read_packets(sock: socket.socket) -> list[tuple[str, bytes]]:
+    data = b""
+    sock.settimeout(5)
+    try:
+        while chunk := sock.recv(4096):
+            data += chunk
+    except (socket.timeout, ConnectionResetError):
+        pass
+    packets = []
+    while len(data) >= 5:
+        kind, length = data[0:1].decode(), struct.unpack("!i", data[1:5])[0]
+        packets.append((kind, data[5:1 + length]))
+        data = data[1 + length:]
+    return packets
+
+
+@pytest.mark.parametrize("payload", [
+    b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",           # not PCP at all
+    b"L" + struct.pack("!i", 4),                       # a command before authentication
+    b"M" + struct.pack("!i", 100000) + b"x" * 100,     # over the 260-byte limit
+    b"R" + struct.pack("!i", 0),                       # a length below the minimum
+    b"M" + struct.pack("!i", 4) + b"R" + struct.pack("!i", 6) + b"x\x00",  # credentials without a hash
+])
+def test_malformed_input_gets_a_fatal_and_a_closed_connection(swiftpool, pcp, payload):
+    proxy = swiftpool()
+    with socket.create_connection((HOST, proxy.pcp_port), timeout=5) as sock:
+        sock.sendall(payload)
+        packets = read_packets(sock)
+    errors = [body for kind, body in packets if kind == "E"]
+    assert errors and b"SFATAL" in errors[-1], packets
+    assert proxy.is_running()
+    assert pcp(proxy, "pcp_node_count").stdout.strip() == "4"
+
+
+def test_stop_pgpool(swiftpool, pcp):
+    proxy = swiftpool()
+    pcp(proxy, "pcp_stop_pgpool", "-m", "fast")
+    assert proxy.wait_exit(15) == 0
