@@ -69,6 +69,48 @@ public enum BackendMessageEncoder {
         }
     }
 
+    public static func commandComplete(_ tag: String, into buffer: inout ByteBuffer) {
+        buffer.writeMessage(type: UInt8(ascii: "C")) { $0.writeNullTerminatedString(tag) }
+    }
+
+    /// ParseComplete, BindComplete, CloseComplete or NoData: a type with an empty body.
+    public static func empty(_ type: Character, into buffer: inout ByteBuffer) {
+        buffer.writeMessage(type: type.asciiValue!) { _ in }
+    }
+
+    public static func parameterDescription(_ types: [Int32], into buffer: inout ByteBuffer) {
+        buffer.writeMessage(type: UInt8(ascii: "t")) {
+            $0.writeInteger(Int16(types.count))
+            for type in types { $0.writeInteger(type) }
+        }
+    }
+
+    /// A RowDescription of text columns in text format.
+    public static func textRowDescription(_ columns: [String], into buffer: inout ByteBuffer) {
+        buffer.writeMessage(type: UInt8(ascii: "T")) {
+            $0.writeInteger(Int16(columns.count))
+            for column in columns {
+                $0.writeNullTerminatedString(column)
+                $0.writeInteger(Int32(0))   // table OID
+                $0.writeInteger(Int16(0))   // column number
+                $0.writeInteger(Int32(25))  // text
+                $0.writeInteger(Int16(-1))
+                $0.writeInteger(Int32(-1))
+                $0.writeInteger(Int16(0))   // text format
+            }
+        }
+    }
+
+    public static func dataRow(_ values: [String], into buffer: inout ByteBuffer) {
+        buffer.writeMessage(type: UInt8(ascii: "D")) {
+            $0.writeInteger(Int16(values.count))
+            for value in values {
+                $0.writeInteger(Int32(value.utf8.count))
+                $0.writeString(value)
+            }
+        }
+    }
+
     public static func errorResponse(_ fields: ErrorFields, into buffer: inout ByteBuffer) {
         buffer.writeMessage(type: BackendMessageType.errorResponse) { fields.encodeBody(into: &$0) }
     }

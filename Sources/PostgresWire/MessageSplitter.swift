@@ -62,21 +62,36 @@ public struct MessageSplitter: Sendable {
 
     /// Appends `chunk` and returns, as one slice, the run of complete messages that `accept`
     /// lets through, so that they can be forwarded with a single write. The first message
-    /// `accept` refuses ends the run; it and everything after it are dropped.
-    public mutating func feedRun(_ chunk: ByteBuffer, accept: (UInt8) throws -> Bool) throws -> ByteBuffer? {
+    /// `accept` refuses ends the run; it and everything after it stay buffered (for
+    /// `nextMessage()` or the next feed). `accept` gets the type and, on demand, the message.
+    public mutating func feedRun(_ chunk: ByteBuffer, accept: (UInt8, () -> RawMessage) throws -> Bool) throws -> ByteBuffer? {
         let combined = combine(chunk)
         var buffer = combined
-        var refused = false
         while let (type, length) = try nextMessage(in: buffer) {
-            guard try accept(type) else {
-                refused = true
+            guard try accept(type, { RawMessage(type: type, bytes: buffer.getSlice(at: buffer.readerIndex, length: length + 1)!) }) else {
                 break
             }
             buffer.moveReaderIndex(forwardBy: length + 1)
         }
-        if !refused { keepTail(of: buffer) }
+        keepTail(of: buffer)
         let length = buffer.readerIndex - combined.readerIndex
         return length > 0 ? combined.getSlice(at: combined.readerIndex, length: length) : nil
+    }
+
+    /// Puts a message taken with `nextMessage()` back in front of the buffered bytes.
+    public mutating func putBack(_ message: RawMessage) {
+        var combined = message.bytes
+        if var rest = pending { combined.writeBuffer(&rest) }
+        pending = combined
+    }
+
+    /// Takes the first buffered message, if a complete one is buffered.
+    public mutating func nextMessage() throws -> RawMessage? {
+        guard var buffer = pending, let (type, length) = try nextMessage(in: buffer) else { return nil }
+        let message = RawMessage(type: type, bytes: buffer.readSlice(length: length + 1)!)
+        pending = nil
+        keepTail(of: buffer)
+        return message
     }
 
     private mutating func combine(_ chunk: ByteBuffer) -> ByteBuffer {

@@ -74,6 +74,10 @@ extension ClientSessionHandler {
             // Without a Sync the batch may go on with anything: keep it on the primary.
             target = .primary
         }
+        // Until a Sync closes it, an extended exchange stays where it started (asyncpg sends
+        // Parse/Describe/Flush, then Bind/Execute/Sync).
+        if let open = unsyncedRoute { target = open }
+        unsyncedRoute = endsWithSync ? nil : target
         let targetNodes = Set(Self.nodes(of: target, primary: primary))
 
         // Parse-before-bind: statements this batch uses must exist on its nodes.

@@ -64,12 +64,25 @@ extension ClientSessionHandler {
     /// The routed counterpart of `forwardFromClient`.
     func routeFromClient(_ bytes: ByteBuffer) {
         var messages: [RawMessage] = []
+        var admin = false
         do {
-            try splitter.feed(bytes) { messages.append($0) }
+            _ = try splitter.feedRun(bytes) { type, message in
+                if isAdminMessage(type, message) {
+                    admin = true
+                    return false
+                }
+                messages.append(message())
+                return true
+            }
         } catch {
             return protocolViolation("\(error)")
         }
         for message in messages { enqueue(message) }
+        if admin {
+            if !extendedBatch.isEmpty { routeExtendedBatch() }
+            dispatchWaiting()
+            return beginAdminAnswer()
+        }
         if let flush = extendedBatch.last?.type, flush == FrontendMessageType.flush {
             // The client waits for answers before it sends a Sync: the batch goes out as it is.
             routeExtendedBatch()

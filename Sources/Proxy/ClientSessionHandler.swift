@@ -41,7 +41,7 @@ final class ClientSessionHandler: ChannelInboundHandler {
 
     let runtime: ProxyRuntime
     let pool: BackendPool
-    let settings: ProxySettings
+    var settings: ProxySettings
     let sessions: SessionRegistry
     let sessionID: UInt64
     var logger: Logger
@@ -54,6 +54,12 @@ final class ClientSessionHandler: ChannelInboundHandler {
     var backend: BackendConnection?
     var clientKey: BackendKey?
     var holdsSlot = false
+    /// An admin command waits for the backends or is being answered; client bytes stay buffered.
+    var answeringLocally = false
+    var adminAnswerRunning = false
+    var adminPrepared = AdminPrepared()
+    /// `PGPOOL SET` values of this session.
+    var pgpoolOverrides: [String: String] = [:]
     /// The session was counted as accepted or rejected.
     var counted = false
     var authTimer: Scheduled<Void>?
@@ -74,6 +80,8 @@ final class ClientSessionHandler: ChannelInboundHandler {
     var waiting: [PendingMessage] = []
     var routedQueries: [(statements: [(query: QueryClassification, routed: RoutedQuery)], output: Int)] = []
     var heldPrimaryOutput: ByteBuffer?
+    /// Where the last batch without a Sync went: the next batches follow it until a Sync.
+    var unsyncedRoute: RouteDecision?
     /// Extended-protocol messages of the batch being received (up to its Sync).
     var extendedBatch: [RawMessage] = []
     /// Named prepared statements: the Parse that made them, how they were routed, where they exist.
@@ -122,6 +130,13 @@ final class ClientSessionHandler: ChannelInboundHandler {
         let bytes = unwrapInboundIn(data)
         sessions.traffic.fromClients &+= bytes.readableBytes
         switch phase {
+        case .forwarding where answeringLocally:
+            do {
+                _ = try splitter.feedRun(bytes) { _, _ in false }
+            } catch {
+                return protocolViolation("\(error)")
+            }
+            continueAdminAnswer()
         case .forwarding:
             forwardFromClient(bytes)
         case .awaitingStartup:
@@ -180,11 +195,16 @@ final class ClientSessionHandler: ChannelInboundHandler {
         if settings.clientIdleLimit > .zero { lastClientActivity = .now() }
         if routing != nil { return routeFromClient(bytes) }
         var terminated = false
+        var admin = false
         do {
             // One write per read: the complete messages go to the backend as one slice.
-            let run = try splitter.feedRun(bytes) { type in
+            let run = try splitter.feedRun(bytes) { type, message in
                 if type == FrontendMessageType.terminate {
                     terminated = true
+                    return false
+                }
+                if isAdminMessage(type, message) {
+                    admin = true
                     return false
                 }
                 backend.noteSent(type)
@@ -201,6 +221,9 @@ final class ClientSessionHandler: ChannelInboundHandler {
             backend.channel.flush()
             end(reason: "client terminated")
             context.close(promise: nil)
+        } else if admin {
+            backend.channel.flush()
+            beginAdminAnswer()
         }
     }
 
@@ -382,6 +405,7 @@ extension ClientSessionHandler: BackendConnectionOwner {
 
     func backend(_ connection: BackendConnection, didBecomeReady status: TransactionStatus, failed: Bool) {
         if routing != nil, case .forwarding = phase { routedReady(connection, status: status, failed: failed) }
+        if answeringLocally { continueAdminAnswer() }
     }
 
     func backendDidFinishReading(_ connection: BackendConnection) {

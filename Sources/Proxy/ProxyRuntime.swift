@@ -21,6 +21,8 @@ public final class ProxyRuntime: Sendable {
     /// Tells the failover coordinator that a session lost its connection to a node (the flag:
     /// after the backend announced a shutdown, 57P01/57P02) or could not reach it.
     public let backendLost: @Sendable (_ node: Int, _ afterShutdownMessage: Bool) -> Void
+    /// SHOW POOL_* and PGPOOL SHOW/SET/RESET; nil passes them to the backends.
+    public let adminCommands: AdminCommandService?
     private let mutable: NIOLockedValueBox<Mutable>
 
     private struct Mutable {
@@ -37,8 +39,10 @@ public final class ProxyRuntime: Sendable {
     public init(settings: ProxySettings, credentials: CredentialStore, authPolicy: ClientAuthPolicy?,
                 routing: RoutingConfiguration?, cluster: ClusterState, catalog: CatalogFactsCache,
                 logger: Logger, primaryNode: @escaping @Sendable () -> BackendNode?,
-                backendLost: @escaping @Sendable (Int, Bool) -> Void = { _, _ in }) {
+                backendLost: @escaping @Sendable (Int, Bool) -> Void = { _, _ in },
+                adminCommands: AdminCommandService? = nil) {
         self.backendLost = backendLost
+        self.adminCommands = adminCommands
         self.credentials = credentials
         self.admission = ClientAdmission(capacity: settings.numInitChildren, reserved: settings.reservedConnections)
         self.logger = logger

@@ -50,13 +50,15 @@ struct ProxyMain {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: bundle.eventLoopCount)
         let catalog = CatalogFactsCache(lookup: bundle.catalogLookup(primary: cluster.snapshot.primary), logger: logger)
         let coordinatorSlot = NIOLockedValueBox<FailoverCoordinator?>(nil)
+        let adminCommands = DeferredAdminCommands()
         let runtime = ProxyRuntime(
             settings: bundle.settings, credentials: CredentialStore(passwords: bundle.passwords),
             authPolicy: bundle.authPolicy, routing: bundle.routing, cluster: cluster, catalog: catalog, logger: logger,
             primaryNode: { Self.servingNode(cluster.snapshot) },
             backendLost: { node, sawShutdown in
                 coordinatorSlot.withLockedValue { $0 }?.backendLost(node, afterShutdownMessage: sawShutdown)
-            })
+            },
+            adminCommands: adminCommands)
         let server = ProxyServer(runtime: runtime, group: group)
         do {
             try await server.start()
@@ -90,6 +92,7 @@ struct ProxyMain {
         let services = AdminSurface.services(
             version: SwiftPoolCommand.version, startTime: startTime, cluster: cluster, coordinator: coordinator,
             runtime: runtime, server: server, healthChecker: healthChecker, reloader: reloader)
+        adminCommands.set(SQLAdminCommands(services: services))
         var httpServer: HTTPServer?
         if bundle.config.http.port > 0 {
             let router = AdminRouter(services: services, logger: logger)

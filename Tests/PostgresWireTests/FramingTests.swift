@@ -200,11 +200,11 @@ struct MessageRunTests {
         var splitter = MessageSplitter(maxMessageLength: 1 << 20)
         // Everything but the last three bytes: two whole messages and a partial one.
         let head = stream.getSlice(at: 0, length: stream.readableBytes - 3)!
-        let run = try splitter.feedRun(head) { _ in true }
+        let run = try splitter.feedRun(head) { _, _ in true }
         #expect(run?.readableBytes == firstTwo)
         #expect(splitter.bufferedByteCount == stream.readableBytes - 3 - firstTwo)
         let rest = stream.getSlice(at: stream.readableBytes - 3, length: 3)!
-        let second = try splitter.feedRun(rest) { _ in true }
+        let second = try splitter.feedRun(rest) { _, _ in true }
         #expect(second?.readableBytes == stream.readableBytes - firstTwo)
         #expect(splitter.bufferedByteCount == 0)
 
@@ -214,12 +214,17 @@ struct MessageRunTests {
         FrontendMessageEncoder.terminate(into: &withTerminate)
         FrontendMessageEncoder.query("ignored", into: &withTerminate)
         var types: [UInt8] = []
-        let cut = try splitter.feedRun(withTerminate) { type in
+        let cut = try splitter.feedRun(withTerminate) { type, _ in
             types.append(type)
             return type != FrontendMessageType.terminate
         }
         #expect(cut?.readableBytes == beforeTerminate)
         #expect(types == Array("QX".utf8))
+        // The refused message and what follows stay buffered, one message at a time.
+        #expect(try splitter.nextMessage()?.type == FrontendMessageType.terminate)
+        var last = try splitter.nextMessage()?.body
+        #expect(last?.readNullTerminatedString() == "ignored")
+        #expect(try splitter.nextMessage() == nil)
         #expect(splitter.bufferedByteCount == 0)
     }
 
