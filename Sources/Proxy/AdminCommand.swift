@@ -17,14 +17,26 @@ public enum AdminCommand: Sendable, Equatable {
     /// A parameter or `all`.
     case pgpoolReset(String)
 
-    /// Quick test on the first bytes of a query: could it be an admin command?
+    /// Quick test on the first bytes of a query (no allocation): could it be an admin command?
+    /// True for `SHOW POOL_…` and `PGPOOL …`, whatever the case and spacing.
     public static func mightBe(_ text: ByteBuffer) -> Bool {
         var index = text.readerIndex
-        while index < text.writerIndex, let byte = text.getInteger(at: index, as: UInt8.self), byte == 0x20 || (0x09...0x0D).contains(byte) {
-            index += 1
+        func skipSpace() {
+            while let byte = text.getInteger(at: index, as: UInt8.self), byte == 0x20 || (0x09...0x0D).contains(byte) { index += 1 }
         }
-        guard let first = text.getInteger(at: index, as: UInt8.self) else { return false }
-        return first | 0x20 == UInt8(ascii: "s") || first | 0x20 == UInt8(ascii: "p")
+        func word(_ expected: StaticString) -> Bool {
+            let bytes = UnsafeBufferPointer(start: expected.utf8Start, count: expected.utf8CodeUnitCount)
+            for (offset, letter) in bytes.enumerated() {
+                guard let byte = text.getInteger(at: index + offset, as: UInt8.self), byte | 0x20 == letter | 0x20 else { return false }
+            }
+            index += bytes.count
+            return true
+        }
+        skipSpace()
+        if word("pgpool") { return true }
+        guard word("show") else { return false }
+        skipSpace()
+        return word("pool_")
     }
 
     /// The command `sql` is, or nil when it is anything else.
