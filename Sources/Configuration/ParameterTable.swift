@@ -36,13 +36,13 @@ public enum ParameterTable {
             "serialize_accept", false, .restart, .connections,
             "Serialize accept() among Pgpool-II child processes."),
         .list(
-            "pcp_listen_addresses", ",", "localhost", .restart, .connections, implemented: false,
+            "pcp_listen_addresses", ",", "localhost", .restart, .connections, implemented: true,
             "Addresses to accept PCP connections on; '*' for all, '' for the Unix socket only."),
         .int(
-            "pcp_port", "9898", 1024, 65535, .restart, .connections, implemented: false,
+            "pcp_port", "9898", 1024, 65535, .restart, .connections, implemented: true,
             "TCP port of the PCP (administration) protocol."),
         .string(
-            "pcp_socket_dir", "/tmp", .restart, .connections, implemented: false,
+            "pcp_socket_dir", "/tmp", .restart, .connections, implemented: true,
             "Directory of the PCP Unix socket; relative to the directory of pgpool.conf."),
         .int(
             "num_init_children", "32", 1, intMax, .restart, .connections, implemented: true,

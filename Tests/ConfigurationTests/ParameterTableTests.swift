@@ -85,7 +85,7 @@ struct ParameterTableTests {
             "failover_command_timeout", "failover_on_backend_error", "fail_over_on_backend_error",
             "failover_on_backend_shutdown", "detach_false_primary", "search_primary_node_timeout", "auto_failback",
             "auto_failback_interval", "http_listen_addresses", "http_port", "http_metrics_auth",
-            "http_bearer_token_file", "http_pgpool2_metrics",
+            "http_bearer_token_file", "http_pgpool2_metrics", "pcp_listen_addresses", "pcp_port", "pcp_socket_dir",
         ]
         #expect(implemented == expected)
         #expect(Set(ParameterTable.all.filter(\.isExtension).map(\.name)) == [
@@ -145,5 +145,29 @@ struct ParameterTableTests {
         let stop = try #require(docs.range(of: end))
         let section = docs[start.upperBound..<stop.lowerBound].trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(section == ParameterTable.markdownReference().trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+}
+
+@Suite("Pgpool-II compatibility guide")
+struct CompatibilityGuideTests {
+    @Test func everyPgpoolParameterIsListedWithItsStatus() throws {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("docs/pgpool-compatibility.md")
+        let text = try String(contentsOf: url, encoding: .utf8)
+        for definition in ParameterTable.all where !definition.isExtension {
+            let name = switch definition.nodeSuffix {
+            case .required: "\(definition.name)N"
+            case .optional: "\(definition.name)[N]"
+            case .none: definition.name
+            }
+            let prefix = "| `\(name)` | \(definition.group.rawValue) | "
+            let row = text.split(separator: "\n").first { $0.hasPrefix(prefix) }
+            #expect(row != nil, "docs/pgpool-compatibility.md lacks \(name)")
+            if let row {
+                let status = row.dropFirst(prefix.count)
+                #expect(definition.implemented ? !status.hasPrefix("not supported") : status.hasPrefix("not supported yet"),
+                        "\(name): \(status)")
+            }
+        }
     }
 }
