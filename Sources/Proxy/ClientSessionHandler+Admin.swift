@@ -24,9 +24,11 @@ extension ClientSessionHandler {
             return AdminCommand.mightBe(body) && AdminCommand.parse(queryText(body)) != nil
         case FrontendMessageType.parse:
             var body = message().body
-            let name = body.readNullTerminatedString() ?? ""
-            if AdminCommand.mightBe(body), AdminCommand.parse(body.readNullTerminatedString() ?? "") != nil { return true }
-            adminPrepared.statements[name] = nil
+            // Skip the statement name without making a string of it.
+            guard let nameEnd = body.readableBytesView.firstIndex(of: 0) else { return false }
+            var text = body.getSlice(at: nameEnd + 1, length: body.writerIndex - nameEnd - 1) ?? ByteBuffer()
+            if AdminCommand.mightBe(text), AdminCommand.parse(text.readNullTerminatedString() ?? "") != nil { return true }
+            if !adminPrepared.statements.isEmpty { adminPrepared.statements[body.readNullTerminatedString() ?? ""] = nil }
             return false
         case FrontendMessageType.bind:
             guard !adminPrepared.statements.isEmpty || !adminPrepared.portals.isEmpty else { return false }
