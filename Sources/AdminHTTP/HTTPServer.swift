@@ -34,8 +34,9 @@ public final class HTTPServer: @unchecked Sendable {
         let cls = Unmanaged.passUnretained(context).toOpaque()
         var started: [OpaquePointer] = []
         for address in Self.expand(addresses) {
+            // poll(), not select(): with many clients SwiftPool's descriptors pass FD_SETSIZE.
             let flags = MHD_USE_INTERNAL_POLLING_THREAD.rawValue | MHD_USE_THREAD_PER_CONNECTION.rawValue
-                | MHD_USE_ERROR_LOG.rawValue | (address.contains(":") ? MHD_USE_IPv6.rawValue : 0)
+                | MHD_USE_POLL.rawValue | MHD_USE_ERROR_LOG.rawValue | (address.contains(":") ? MHD_USE_IPv6.rawValue : 0)
             let daemon = try Self.withSocketAddress(address, port: port) { socketAddress in
                 swiftpool_mhd_start(
                     flags, UInt16(port), socketAddress, accessHandler, cls, requestCompleted,
