@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import socket
+import struct
 import subprocess
 import threading
 import time
@@ -194,3 +195,25 @@ def test_malformed_http_leaves_the_data_path_alone(swiftpool, cluster):
     tps = [line for line in out.splitlines() if line.startswith("tps")]
     print("pgbench alongside malformed HTTP:", tps)
     assert proxy.is_running()
+
+
+def test_http_keeps_answering_with_over_a_thousand_client_connections(swiftpool):
+    """SwiftPool's descriptors pass 1024 (select()'s limit) with this many clients."""
+    proxy = swiftpool({"num_init_children": 20, "client_wait_timeout": 120, "authentication_timeout": 120,
+                       "sr_check_period": 0})
+    startup = struct.pack("!i", 196608) + b"user\0app_readwrite\0database\0swiftpool_test\0\0"
+    packet = struct.pack("!i", len(startup) + 4) + startup
+    clients = []
+    try:
+        for _ in range(1100):
+            client = socket.create_connection((HOST, proxy.port))
+            client.sendall(packet)
+            clients.append(client)
+        time.sleep(1)
+        assert requests.get(f"http://127.0.0.1:{proxy.http_port}/healthz", timeout=10).status_code == 200
+        text = metrics(proxy)
+        assert sample(text, "process_open_fds") > 1024
+        assert sample(text, "swiftpool_client_connections", state="waiting") >= 1000
+    finally:
+        for client in clients:
+            client.close()
