@@ -50,6 +50,24 @@ enum AdminAPIModels {
         var max: Int
     }
 
+    struct Failovers: Encodable {
+        var total: Int
+        var byReason: [String: Int]
+        var lastAt: String?
+
+        enum CodingKeys: String, CodingKey {
+            case total, byReason = "by_reason", lastAt = "last_at"
+        }
+
+        func encode(to encoder: Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(total, forKey: .total)
+            // Reasons keep their own spelling (snake_case already).
+            try container.encode(byReason, forKey: .byReason)
+            try container.encodeIfPresent(lastAt, forKey: .lastAt)
+        }
+    }
+
     struct Status: Encodable {
         var version: String
         var startedAt: String
@@ -59,6 +77,7 @@ enum AdminAPIModels {
         var nodesDown: Int
         var nodesTotal: Int
         var clients: Clients
+        var failovers: Failovers
     }
 
     struct PoolNode: Encodable {

@@ -21,6 +21,12 @@ public final class AdminRouter: Sendable {
     public func handle(_ request: HTTPRequest) -> HTTPResponse {
         let segments = request.path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
         switch segments.first {
+        case nil:
+            guard request.method == "GET" || request.method == "HEAD" else { return methodNotAllowed("GET") }
+            // The page holds no data; it reads the API with the credentials the operator enters.
+            return HTTPResponse(status: 200, contentType: "text/html; charset=utf-8", body: Array(StatusPage.html.utf8),
+                                headers: [("Content-Security-Policy", "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'"),
+                                          ("X-Frame-Options", "DENY")])
         case "metrics" where segments.count == 1:
             guard request.method == "GET" || request.method == "HEAD" else { return methodNotAllowed("GET") }
             if services.settings().metricsNeedAuthentication, let refusal = authenticate(request) { return refusal }
@@ -44,7 +50,9 @@ public final class AdminRouter: Sendable {
     // MARK: Authentication
 
     private func authenticate(_ request: HTTPRequest) -> HTTPResponse? {
-        let challenge = [("WWW-Authenticate", "Basic realm=\"SwiftPool\", charset=\"UTF-8\"")]
+        // The status page signs in itself; a challenge would make the browser ask on its own.
+        let challenge = request.header("x-swiftpool-client") == nil
+            ? [("WWW-Authenticate", "Basic realm=\"SwiftPool\", charset=\"UTF-8\"")] : []
         switch services.settings().authenticator.check(request.header("authorization")) {
         case .allowed:
             return nil
@@ -191,11 +199,16 @@ public final class AdminRouter: Sendable {
         let snapshot = services.cluster.snapshot
         let sessions = wait { await self.services.proxySnapshot() }.sessions
         let now = Date().timeIntervalSince1970
+        let failovers = services.coordinator.statistics
         return .json(AdminAPIModels.Status(
             version: services.version, startedAt: AdminAPIModels.timestamp(services.startTime) ?? "",
             uptimeSeconds: (now - services.startTime).rounded(), primaryNodeId: snapshot.primaryNodeID,
             nodesUp: snapshot.nodes.filter(\.status.isUsable).count, nodesDown: snapshot.nodes.filter { $0.status == .down }.count,
-            nodesTotal: snapshot.nodes.count, clients: clients(sessions)))
+            nodesTotal: snapshot.nodes.count, clients: clients(sessions),
+            failovers: AdminAPIModels.Failovers(
+                total: failovers.total,
+                byReason: Dictionary(uniqueKeysWithValues: FailoverReason.allCases.map { ($0.rawValue, failovers.byReason[$0] ?? 0) }),
+                lastAt: AdminAPIModels.timestamp(failovers.lastFailover))))
     }
 
     private func clients(_ sessions: [ProxySnapshot.Session]) -> AdminAPIModels.Clients {
