@@ -4,9 +4,9 @@
 # are already done are skipped, so a second run takes about a second.
 #
 #   apt:    postgresql-15 postgresql-contrib postgresql-client libpq-dev
-#           libmicrohttpd-dev pkg-config pgpool2 prometheus (+ python3/python3-pip,
+#           libmicrohttpd-dev pkg-config pgpool2 prometheus chromium docker-compose (+ python3/python3-pip,
 #           nodejs when missing)
-#   PyPI:   asyncpg, psycopg[binary], pytest, requests, schemathesis (for the python3 on PATH)
+#   PyPI:   asyncpg, psycopg[binary], pytest, requests, pyyaml, schemathesis (for the python3 on PATH)
 #   node:   Debian's node-pg and its dependencies, unpacked (not installed)
 #           under $SWIFTPOOL_DEPS_DIR/node (default <repo>/.deps/node);
 #           scripts/node-path.sh prints the matching NODE_PATH.
@@ -45,7 +45,9 @@ is_installed() {
 # ------------------------------------------------------------------ apt
 # pgpool2 brings Pgpool-II's own tools (pg_enc, pcp_*), used by tests as real peers.
 # prometheus brings promtool and a real Prometheus server for the metrics tests.
-APT_PKGS=(postgresql-15 postgresql-contrib postgresql-client libpq-dev libmicrohttpd-dev pkg-config pgpool2 prometheus)
+# chromium renders the status page in a test; docker-compose validates compose/.
+APT_PKGS=(postgresql-15 postgresql-contrib postgresql-client libpq-dev libmicrohttpd-dev pkg-config pgpool2 prometheus
+          chromium docker-compose)
 command -v python3 >/dev/null || APT_PKGS+=(python3 python3-pip)
 command -v node >/dev/null || APT_PKGS+=(nodejs)
 
@@ -85,7 +87,7 @@ pkill -x prometheus-node-exporter >/dev/null 2>&1 || true
 
 # ------------------------------------------------------------------ python
 PY=python3
-if "$PY" -c 'import asyncpg, psycopg, pytest, requests' 2>/dev/null && command -v schemathesis >/dev/null; then
+if "$PY" -c 'import asyncpg, psycopg, pytest, requests, yaml' 2>/dev/null && command -v schemathesis >/dev/null; then
     log "python drivers already installed ($("$PY" -c 'import asyncpg, psycopg, pytest; print("asyncpg", asyncpg.__version__, "psycopg", psycopg.__version__, "pytest", pytest.__version__)'))"
 else
     if ! "$PY" -m pip --version >/dev/null 2>&1; then
@@ -100,9 +102,9 @@ else
         pip_args+=(--break-system-packages)
         [[ $(id -u) -eq 0 ]] || pip_args+=(--user)
     fi
-    log "pip install asyncpg psycopg[binary] pytest requests schemathesis"
-    PIP_ROOT_USER_ACTION=ignore "$PY" -m pip "${pip_args[@]}" asyncpg 'psycopg[binary]' pytest requests schemathesis
-    "$PY" -c 'import asyncpg, psycopg, pytest, requests' || die "python drivers still not importable"
+    log "pip install asyncpg psycopg[binary] pytest requests pyyaml schemathesis"
+    PIP_ROOT_USER_ACTION=ignore "$PY" -m pip "${pip_args[@]}" asyncpg 'psycopg[binary]' pytest requests pyyaml schemathesis
+    "$PY" -c 'import asyncpg, psycopg, pytest, requests, yaml' || die "python drivers still not importable"
     command -v schemathesis >/dev/null || die "schemathesis is not on PATH after pip install"
 fi
 
