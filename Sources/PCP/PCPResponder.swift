@@ -99,8 +99,7 @@ public struct PCPResponder: Sendable {
 
     private func nodeInfo(_ node: NodeInfo) -> PCPMessage {
         let snapshot = services.cluster.snapshot
-        let totalWeight = snapshot.nodes.filter(\.status.isUsable).map(\.weight).reduce(0, +)
-        let weight = totalWeight > 0 && node.status.isUsable ? node.weight / totalWeight : 0
+        let weight = PgpoolReports.normalizedWeight(node, in: snapshot)
         let status: Int = switch node.status {
         case .unused: 0
         case .waiting: 1

@@ -49,10 +49,15 @@ public enum PgpoolReports {
         ReportTable(columns: ["pool_version"], rows: [["\(pgpoolVersion) (SwiftPool \(input.version))"]])
     }
 
+    /// A node's share of the weights of the usable nodes (Pgpool-II's normalized `lb_weight`).
+    public static func normalizedWeight(_ node: NodeInfo, in snapshot: ClusterState.Snapshot) -> Double {
+        let total = snapshot.nodes.filter(\.status.isUsable).map(\.weight).reduce(0, +)
+        return total > 0 && node.status.isUsable ? node.weight / total : 0
+    }
+
     public static func nodes(_ input: ReportInput) -> ReportTable {
-        let totalWeight = input.snapshot.nodes.filter(\.status.isUsable).map(\.weight).reduce(0, +)
         let rows = input.snapshot.nodes.map { node -> [String] in
-            let weight = totalWeight > 0 && node.status.isUsable ? node.weight / totalWeight : 0
+            let weight = normalizedWeight(node, in: input.snapshot)
             return [
                 "\(node.id)", node.host, "\(node.port)", node.status.rawValue, pgStatus(node, input),
                 String(format: "%f", weight), node.id == input.snapshot.primaryNodeID ? "primary" : "standby",

@@ -338,6 +338,15 @@ class Cluster:
             time.sleep(0.2)
 
 
+def session_ports(proxy: "SwiftPoolInstance", sessions: int = 30) -> set[int]:
+    """The backend ports that the first read of each of `sessions` new sessions landed on."""
+    ports = set()
+    for _ in range(sessions):
+        with proxy.connect(prepare_threshold=None) as conn:
+            ports.add(int(conn.execute("SELECT current_setting('port')").fetchone()[0]))
+    return ports
+
+
 def direct_primary_dsn(user: str = "app_readwrite", dbname: str = TEST_DB,
                        password: str | None = None, **extra: Any) -> str:
     """DSN straight to the current primary, bypassing the proxy."""

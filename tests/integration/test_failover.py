@@ -10,7 +10,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from conftest import free_port
+from conftest import free_port, session_ports
 
 HEALTH = {"health_check_period": 1, "health_check_timeout": 3, "health_check_max_retries": 1,
           "health_check_retry_delay": 1, "connect_timeout": 1000, "health_check_user": "repmgr",
@@ -28,15 +28,6 @@ def wait_for(predicate, timeout: float, message: str = "", interval: float = 0.1
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s: {message() if callable(message) else message}")
         time.sleep(interval)
-
-
-def session_ports(proxy, sessions: int) -> list[int]:
-    """The backend port each new session's first read lands on."""
-    ports = []
-    for _ in range(sessions):
-        with proxy.connect(prepare_threshold=None) as conn:
-            ports.append(int(conn.execute("SELECT current_setting('port')").fetchone()[0]))
-    return ports
 
 
 def with_dead_node(overrides: dict) -> dict:

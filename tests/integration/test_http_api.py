@@ -10,7 +10,7 @@ import psycopg
 import pytest
 import requests
 
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, session_ports
 
 ADMIN = ("pcpadmin", "pcpadminpass")
 READS = {"load_balance_mode": True, "statement_level_load_balance": False, "sr_check_period": 0,
@@ -19,14 +19,6 @@ READS = {"load_balance_mode": True, "statement_level_load_balance": False, "sr_c
 
 def url(proxy, path: str) -> str:
     return f"http://127.0.0.1:{proxy.http_port}{path}"
-
-
-def session_ports(proxy, sessions: int = 30) -> set[int]:
-    ports = set()
-    for _ in range(sessions):
-        with proxy.connect(prepare_threshold=None) as conn:
-            ports.add(int(conn.execute("SELECT current_setting('port')").fetchone()[0]))
-    return ports
 
 
 def test_probes_need_no_authentication(swiftpool):

@@ -13,7 +13,7 @@ import psycopg
 import pytest
 import requests
 
-from conftest import HOST
+from conftest import HOST, session_ports
 
 PCP_USER, PCP_PASSWORD = "pcpadmin", "pcpadminpass"
 READS = {"load_balance_mode": True, "statement_level_load_balance": False, "sr_check_period": 0,
@@ -34,14 +34,6 @@ def pcp(tmp_path):
             assert result.returncode == 0 and "ERROR" not in result.stderr, (program, args, result.stdout, result.stderr)
         return result
     return run
-
-
-def session_ports(proxy, sessions: int = 30) -> set[int]:
-    ports = set()
-    for _ in range(sessions):
-        with proxy.connect(prepare_threshold=None) as conn:
-            ports.add(int(conn.execute("SELECT current_setting('port')").fetchone()[0]))
-    return ports
 
 
 def test_read_commands(swiftpool, pcp):
@@ -90,10 +82,14 @@ def test_detach_attach_promote_reload(swiftpool, pcp, cluster):
                         timeout=5).json()["status"] == "down"
 
     pcp(proxy, "pcp_promote_node", "-n", "1")
-    assert pcp(proxy, "pcp_node_info", "-n", "1", "-v").stdout.count("primary") >= 1
+    assert re.search(r"^Role\s*: primary$", pcp(proxy, "pcp_node_info", "-n", "1", "-v").stdout, re.M)
+    # Writes now go to node 1, which PostgreSQL still runs as a standby: they are refused there.
     with psycopg.connect(proxy.dsn()) as conn:
-        assert conn.execute("SELECT current_setting('port')").fetchone()[0] == "15502"
+        with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+            conn.execute("CREATE TEMP TABLE promoted (i int)")
     pcp(proxy, "pcp_promote_node", "-n", "0")
+    with psycopg.connect(proxy.dsn()) as conn:
+        conn.execute("CREATE TEMP TABLE promoted (i int)")
     switchover = pcp(proxy, "pcp_promote_node", "-n", "1", "-s", check=False)
     assert "failover_command" in switchover.stderr, switchover.stderr
 
