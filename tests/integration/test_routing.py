@@ -265,6 +265,12 @@ def test_disable_load_balance_on_write_modes(swiftpool, cluster, mode):
     with connect(proxy) as conn:
         conn.execute(f"DROP TABLE IF EXISTS dlbow_{mode}")
         conn.execute(f"CREATE TABLE dlbow_{mode} (id int)")
+        # Balanced reads of the table must not outrun its replication to the standbys.
+        deadline = time.monotonic() + 30
+        while not all(cluster.sql(f"SELECT to_regclass('dlbow_{mode}') IS NOT NULL", port=port, db="swiftpool_test").stdout.strip() == "t"
+                      for port in cluster.standby_ports()):
+            assert time.monotonic() < deadline, "the table never reached the standbys"
+            time.sleep(0.1)
         warm_up(conn)
         # Let SwiftPool look the new table up before the routing that depends on it.
         for _ in range(3):
