@@ -1,4 +1,5 @@
 import Configuration
+import Logging
 import NIOCore
 import PostgresWire
 
@@ -250,6 +251,20 @@ extension ClientSessionHandler {
         settings.clientIdleLimit = idleLimit.map { .seconds($0) } ?? runtime.settings.clientIdleLimit
         idleTimer?.cancel()
         startIdleTimer(after: settings.clientIdleLimit)
+        // The routing parameters a session may change.
+        if var policy = routing, let configured = routingConfiguration?.settings {
+            policy.settings.allowSQLComments = pgpoolOverrides["allow_sql_comments"].flatMap(ValueParser.parseBool)
+                ?? configured.allowSQLComments
+            policy.settings.checkUnloggedTable = pgpoolOverrides["check_unlogged_table"].flatMap(ValueParser.parseBool)
+                ?? configured.checkUnloggedTable
+            routing = policy
+        }
+        // log_min_messages: this session's own log level.
+        if let level = pgpoolOverrides["log_min_messages"].flatMap({ ServerMessageLevel(configValue: $0) }) {
+            logger.logLevel = Logger.Level(rawValue: level.logLevelName) ?? runtime.logger.logLevel
+        } else {
+            logger.logLevel = runtime.logger.logLevel
+        }
     }
 
     private func queryText(_ body: ByteBuffer) -> String {

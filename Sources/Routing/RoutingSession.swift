@@ -28,7 +28,8 @@ public struct RoutedQuery: Sendable, Equatable {
 /// One client session's routing state and Pgpool-II 4.3's decision rules (streaming-replication
 /// mode). Pure: the proxy feeds it classified queries and outcomes, and performs the decisions.
 public struct RoutingSession: Sendable {
-    public let settings: RoutingSettings
+    /// The policy's parameters; `PGPOOL SET` may change a session's own copy.
+    public var settings: RoutingSettings
     /// The node chosen for the session's reads (at session start).
     public private(set) var loadBalanceNode: Int
     public private(set) var transactionState = TransactionState.idle

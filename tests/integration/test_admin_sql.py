@@ -169,3 +169,20 @@ def test_pgpool_show_set_reset(swiftpool):
         with pytest.raises(psycopg.OperationalError) as idle:
             conn.execute("SELECT 1")
         assert "client_idle_limit" in str(idle.value), str(idle.value)
+
+
+def test_pgpool_set_allow_sql_comments_changes_this_sessions_routing(swiftpool, cluster):
+    proxy = swiftpool({**READS, "allow_sql_comments": False})
+    primary = str(cluster.primary_port())
+    with psycopg.connect(proxy.dsn(), autocommit=True, prepare_threshold=None) as conn:
+        # Until SwiftPool has learned the catalog facts, reads stay on the primary.
+        deadline = time.monotonic() + 10
+        while conn.execute("SELECT current_setting('port')").fetchone()[0] == primary:
+            assert time.monotonic() < deadline, "reads never left the primary"
+            time.sleep(0.1)
+        commented = "/* report */ SELECT current_setting('port')"
+        assert conn.execute(commented).fetchone()[0] == primary
+        conn.execute("PGPOOL SET allow_sql_comments = on")
+        assert conn.execute(commented).fetchone()[0] != primary
+        conn.execute("PGPOOL RESET allow_sql_comments")
+        assert conn.execute(commented).fetchone()[0] == primary
