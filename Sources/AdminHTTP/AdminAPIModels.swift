@@ -52,20 +52,9 @@ enum AdminAPIModels {
 
     struct Failovers: Encodable {
         var total: Int
+        /// Keyed by FailoverReason's raw values, already snake_case.
         var byReason: [String: Int]
         var lastAt: String?
-
-        enum CodingKeys: String, CodingKey {
-            case total, byReason = "by_reason", lastAt = "last_at"
-        }
-
-        func encode(to encoder: Encoder) throws {
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(total, forKey: .total)
-            // Reasons keep their own spelling (snake_case already).
-            try container.encode(byReason, forKey: .byReason)
-            try container.encodeIfPresent(lastAt, forKey: .lastAt)
-        }
     }
 
     struct Status: Encodable {

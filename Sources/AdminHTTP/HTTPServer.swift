@@ -1,4 +1,5 @@
 import CMicroHTTPD
+import Configuration
 import Foundation
 import Logging
 import NIOConcurrencyHelpers
@@ -33,7 +34,8 @@ public final class HTTPServer: @unchecked Sendable {
     public func start(addresses: [String], port: Int) throws {
         let cls = Unmanaged.passUnretained(context).toOpaque()
         var started: [OpaquePointer] = []
-        for address in Self.expand(addresses) {
+        let hosts = listenHosts(addresses, any: "0.0.0.0")
+        for address in hosts.isEmpty ? ["127.0.0.1"] : hosts {
             // poll(), not select(): with many clients SwiftPool's descriptors pass FD_SETSIZE.
             let flags = MHD_USE_INTERNAL_POLLING_THREAD.rawValue | MHD_USE_THREAD_PER_CONNECTION.rawValue
                 | MHD_USE_POLL.rawValue | MHD_USE_ERROR_LOG.rawValue | (address.contains(":") ? MHD_USE_IPv6.rawValue : 0)
@@ -58,18 +60,6 @@ public final class HTTPServer: @unchecked Sendable {
         for daemon in daemons.withLockedValue({ daemons in defer { daemons = [] }; return daemons }) {
             MHD_stop_daemon(daemon)
         }
-    }
-
-    static func expand(_ addresses: [String]) -> [String] {
-        var result: [String] = []
-        for address in addresses {
-            switch address {
-            case "*": result.append("0.0.0.0")
-            case "localhost": result.append("127.0.0.1")
-            default: result.append(address)
-            }
-        }
-        return result.isEmpty ? ["127.0.0.1"] : Array(NSOrderedSet(array: result).array as! [String])
     }
 
     private static func withSocketAddress<R>(_ address: String, port: Int, _ body: (UnsafePointer<sockaddr>) -> R) throws -> R {

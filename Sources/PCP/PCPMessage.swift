@@ -25,7 +25,7 @@ public struct PCPMessage: Sendable, Equatable {
 
     /// An `E` (or `N`) packet with PostgreSQL-style fields.
     public static func error(severity: String, message: String, detail: String? = nil) -> PCPMessage {
-        var fields: [(Character, String)] = [("S", severity), ("C", severity == "FATAL" ? "XX000" : "XX000"), ("M", message)]
+        var fields: [(Character, String)] = [("S", severity), ("C", "XX000"), ("M", message)]
         if let detail { fields.append(("D", detail)) }
         fields += [("F", "pcp"), ("L", "0")]
         var payload: [UInt8] = []

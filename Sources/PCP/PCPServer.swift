@@ -24,7 +24,7 @@ public final class PCPServer: Sendable {
     public func start(addresses: [String], port: Int, socketDirectory: String) async throws {
         var bound: [Channel] = []
         do {
-            for host in Self.expand(addresses) {
+            for host in listenHosts(addresses, any: "0.0.0.0") {
                 bound.append(try await bootstrap().bind(host: host, port: port).get())
                 logger.info("PCP listening", metadata: ["address": "\(host):\(port)"])
             }
@@ -43,17 +43,6 @@ public final class PCPServer: Sendable {
     public func stop() async {
         for channel in channels.withLockedValue({ channels in defer { channels = [] }; return channels }) {
             try? await channel.close()
-        }
-    }
-
-    static func expand(_ addresses: [String]) -> [String] {
-        addresses.flatMap { address -> [String] in
-            switch address {
-            case "*": ["0.0.0.0"]
-            case "localhost": ["127.0.0.1"]
-            case "": []
-            default: [address]
-            }
         }
     }
 

@@ -83,7 +83,7 @@ public enum PgpoolReports {
     public static func healthCheckStats(_ input: ReportInput) -> ReportTable {
         let rows = input.snapshot.nodes.map { node -> [String] in
             let stats = input.health[node.id] ?? HealthCheckStatistics.Snapshot()
-            let counted = max(0, stats.checks)
+            let counted = stats.checks  // averages are over the checks that ran, not the skipped ones
             return [
                 "\(node.id)", node.host, "\(node.port)", node.status.rawValue, role(node, input), timestamp(node.lastStatusChange),
                 "\(stats.checks + stats.skips)", "\(stats.successes)", "\(stats.failures)", "\(stats.skips)", "\(stats.retries)",

@@ -1,3 +1,4 @@
+import Configuration
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
@@ -52,7 +53,7 @@ public final class ProxyServer: Sendable {
         let settings = runtime.settings
         var bound: [Channel] = []
         do {
-            for host in Self.expand(settings.listenAddresses) {
+            for host in listenHosts(settings.listenAddresses, any: "::") {
                 if host == "::" {
                     // "*": one dual-stack socket for IPv6 and IPv4; IPv4 alone where IPv6 is off.
                     if let channel = try? await bootstrap().bind(host: "::", port: settings.port).get() {
@@ -159,17 +160,4 @@ public final class ProxyServer: Sendable {
     }
 
     /// "*" means every address (IPv6 and IPv4); "localhost" the IPv4 loopback address.
-    static func expand(_ addresses: [String]) -> [String] {
-        var hosts: [String] = []
-        for address in addresses {
-            switch address {
-            case "*": hosts += ["::"]
-            case "localhost": hosts += ["127.0.0.1"]
-            case "": continue
-            default: hosts.append(address)
-            }
-        }
-        var seen = Set<String>()
-        return hosts.filter { seen.insert($0).inserted }
-    }
 }

@@ -1,6 +1,7 @@
 import Testing
 @testable import Proxy
 import Cluster
+import Configuration
 import Routing
 
 @Suite("Client admission")
@@ -81,9 +82,10 @@ struct SettingsReloadTests {
 @Suite("Listen addresses")
 struct ListenAddressTests {
     @Test func expandsWildcardAndLocalhost() {
-        #expect(ProxyServer.expand(["*"]) == ["::"])
-        #expect(ProxyServer.expand(["localhost", "127.0.0.1", ""]) == ["127.0.0.1"])
-        #expect(ProxyServer.expand(["10.0.0.5", "::1"]) == ["10.0.0.5", "::1"])
+        #expect(listenHosts(["*"], any: "::") == ["::"])
+        #expect(listenHosts(["localhost", "127.0.0.1", ""], any: "::") == ["127.0.0.1"])
+        #expect(listenHosts(["10.0.0.5", "::1"], any: "::") == ["10.0.0.5", "::1"])
+        #expect(listenHosts(["*", "localhost"], any: "0.0.0.0") == ["0.0.0.0", "127.0.0.1"])
     }
 
     @Test func mappedIPv4ClientsAreShownAsIPv4() {
