@@ -57,6 +57,17 @@ let package = Package(
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ]
         ),
+        .target(
+            name: "Watchdog",
+            dependencies: [
+                "Configuration", "Cluster",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]
+        ),
         .target(name: "PgpoolReports", dependencies: ["Cluster", "Configuration", "Proxy"]),
         .target(
             name: "PCP",
@@ -87,6 +98,7 @@ let package = Package(
         ),
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration"]),
         .testTarget(name: "RoutingTests", dependencies: ["Routing"]),
+        .testTarget(name: "WatchdogTests", dependencies: ["Watchdog", "Configuration"]),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster", "Configuration"]),
         .testTarget(name: "PCPTests", dependencies: ["PCP", "PgpoolReports", "PostgresWire", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "AdminHTTPTests", dependencies: ["AdminHTTP", "Metrics", "Cluster", "Configuration", "Proxy"]),

@@ -120,6 +120,8 @@ public struct PoolConfig: Sendable, Equatable {
     public var numEventLoops: Int
     /// The HTTP server for metrics and the admin API.
     public var http: HTTPConfig
+    /// The watchdog (`use_watchdog` and its parameters).
+    public var watchdog: WatchdogConfig
 
     // MARK: Raw access
 

@@ -17,6 +17,7 @@ struct PoolConfigBuilder {
         let healthDefaults = healthCheck(node: nil)
         let backends = try buildBackends()
         let poolPasswd = string("pool_passwd")
+        let watchdog = try buildWatchdog()
         return PoolConfig(
             configFile: fileName,
             configDirectory: configDirectory,
@@ -73,6 +74,7 @@ struct PoolConfigBuilder {
                 listenAddresses: list("http_listen_addresses"),
                 port: int("http_port"), metricsNeedAuthentication: bool("http_metrics_auth"),
                 bearerTokenFile: path("http_bearer_token_file"), pgpool2Metrics: bool("http_pgpool2_metrics")),
+            watchdog: watchdog,
             settings: settings)
     }
 
@@ -181,7 +183,7 @@ struct PoolConfigBuilder {
             database: string("health_check_database", node: node))
     }
 
-    private mutating func note(
+    mutating func note(
         _ severity: ConfigDiagnostic.Severity, line: Int?, parameter: String?, _ message: String
     ) {
         diagnostics.append(
@@ -191,13 +193,13 @@ struct PoolConfigBuilder {
 
     // MARK: - Typed access with defaults
 
-    private func key(_ name: String, _ node: Int?) -> String {
+    func key(_ name: String, _ node: Int?) -> String {
         ParameterReference(name: name, node: node).key
     }
 
     /// The value set for `name` (with the node's own value first for per-node parameters), or
     /// the default. Every default in the table parses; the tests check it.
-    private func value(_ name: String, node: Int? = nil) -> ConfigValue {
+    func value(_ name: String, node: Int? = nil) -> ConfigValue {
         if let node, let setting = settings[key(name, node)] { return setting.value }
         if let setting = settings[key(name, nil)] { return setting.value }
         guard let definition = ParameterTable.definition(named: name),
@@ -206,38 +208,38 @@ struct PoolConfigBuilder {
         return parsed
     }
 
-    private func int(_ name: String, node: Int? = nil) -> Int {
+    func int(_ name: String, node: Int? = nil) -> Int {
         if case .integer(let number) = value(name, node: node) { return Int(clamping: number) }
         preconditionFailure("\(name) is not an integer parameter")
     }
 
-    private func real(_ name: String, node: Int? = nil) -> Double {
+    func real(_ name: String, node: Int? = nil) -> Double {
         if case .real(let number) = value(name, node: node) { return number }
         preconditionFailure("\(name) is not a real parameter")
     }
 
-    private func bool(_ name: String) -> Bool {
+    func bool(_ name: String) -> Bool {
         if case .bool(let flag) = value(name) { return flag }
         preconditionFailure("\(name) is not a boolean parameter")
     }
 
-    private func string(_ name: String, node: Int? = nil) -> String {
+    func string(_ name: String, node: Int? = nil) -> String {
         if case .string(let text) = value(name, node: node) { return text }
         preconditionFailure("\(name) is not a string parameter")
     }
 
-    private func list(_ name: String) -> [String] {
+    func list(_ name: String) -> [String] {
         if case .list(let items) = value(name) { return items }
         preconditionFailure("\(name) is not a list parameter")
     }
 
     /// A path parameter resolved against the config directory; an empty value stays empty.
-    private func path(_ name: String) -> String {
+    func path(_ name: String) -> String {
         let value = string(name)
         return value.isEmpty ? "" : resolvePath(value, against: configDirectory)
     }
 
-    private func duration(_ name: String, node: Int? = nil) -> Duration {
+    func duration(_ name: String, node: Int? = nil) -> Duration {
         guard let definition = ParameterTable.definition(named: name) else {
             preconditionFailure("unknown parameter \(name)")
         }

@@ -8,7 +8,7 @@ struct ExampleConfigTests {
         repositoryRoot.appendingPathComponent(relative).path
     }
 
-    @Test func referenceConfigurationLoadsWithOnlyWatchdogRemarks() throws {
+    @Test func referenceConfigurationLoadsWithTheWatchdog() throws {
         let loaded = try ConfigLoader.load(path: path("config/reference/pgpool.conf"))
         let config = loaded.config
         #expect(config.port == 15432)
@@ -36,11 +36,12 @@ struct ExampleConfigTests {
         #expect(config.poolPasswdPath == path("config/reference/pool_passwd"))
         #expect(config.value("wd_priority") == "2")
         #expect(config.value("use_watchdog") == "on")
-        #expect(loaded.diagnostics.allSatisfy { $0.kind == .notSupportedYet })
-        let reported = Set(loaded.diagnostics.compactMap(\.parameter))
-        #expect(reported.contains("use_watchdog"))
-        #expect(reported.contains("wd_priority"))
-        #expect(reported.contains("hostname0"))
+        #expect(!loaded.diagnostics.contains { $0.kind == .notSupportedYet || $0.kind == .unrecognizedParameter })
+        let watchdog = config.watchdog
+        #expect(watchdog.enabled && watchdog.priority == 2)
+        #expect(watchdog.local.name == "swiftpool-1:9000" && watchdog.local.pgpoolPort == 15432)
+        #expect(watchdog.peers.map(\.name) == ["swiftpool-2:9000"])
+        #expect(watchdog.heartbeatTargets == [HeartbeatDestination(host: "swiftpool-2", port: 9694)])
     }
 
     @Test func demoConfigurationLoadsCleanly() throws {
