@@ -4,7 +4,8 @@
 # are already done are skipped, so a second run takes about a second.
 #
 #   apt:    postgresql-15 postgresql-contrib postgresql-client libpq-dev
-#           libmicrohttpd-dev pkg-config pgpool2 prometheus chromium docker-compose (+ python3/python3-pip,
+#           libmicrohttpd-dev pkg-config pgpool2 prometheus chromium docker-compose iproute2
+#           iputils-arping nftables (+ python3/python3-pip,
 #           nodejs when missing)
 #   PyPI:   asyncpg, psycopg[binary], pytest, requests, pyyaml, schemathesis (for the python3 on PATH)
 #   node:   Debian's node-pg and its dependencies, unpacked (not installed)
@@ -46,8 +47,10 @@ is_installed() {
 # pgpool2 brings Pgpool-II's own tools (pg_enc, pcp_*), used by tests as real peers.
 # prometheus brings promtool and a real Prometheus server for the metrics tests.
 # chromium renders the status page in a test; docker-compose validates compose/.
+# iproute2, iputils-arping and nftables build the watchdog tests' network namespaces, move the
+# virtual IP (if_up_cmd/if_down_cmd/arping_cmd) and cut a member off (tests/integration/netlab.py).
 APT_PKGS=(postgresql-15 postgresql-contrib postgresql-client libpq-dev libmicrohttpd-dev pkg-config pgpool2 prometheus
-          chromium docker-compose)
+          chromium docker-compose iproute2 iputils-arping nftables)
 command -v python3 >/dev/null || APT_PKGS+=(python3 python3-pip)
 command -v node >/dev/null || APT_PKGS+=(nodejs)
 

@@ -42,6 +42,13 @@ Environment:
   PG_BIN                 PostgreSQL bin dir (default: newest
                          /usr/lib/postgresql/*/bin)
   PG_UP_TIMEOUT          seconds "up" waits for streaming (default 60)
+  PG_LISTEN_ADDRESSES    extra addresses the servers listen on besides
+                         127.0.0.1 (and ::1), comma-separated, e.g. the
+                         address of a test bridge (default: none)
+  PG_HBA_NETWORKS        extra client networks (CIDR, comma- or
+                         space-separated) allowed to log in and replicate
+                         with SCRAM-SHA-256 (default: none)
+                         Both are fixed when the cluster is created.
 
 Servers run as the OS user "postgres" when invoked as root, otherwise as the
 invoking user.  Logs: \$SWIFTPOOL_CLUSTER_DIR/log/nodeI.log.
@@ -59,6 +66,8 @@ CLUSTER_DIR=${SWIFTPOOL_CLUSTER_DIR:-/tmp/swiftpool-cluster}
 CLUSTER_DIR=${CLUSTER_DIR%/}
 [[ -n $CLUSTER_DIR && $CLUSTER_DIR == /* ]] || die "SWIFTPOOL_CLUSTER_DIR must be an absolute path"
 UP_TIMEOUT=${PG_UP_TIMEOUT:-60}
+EXTRA_LISTEN=${PG_LISTEN_ADDRESSES:-}
+EXTRA_HBA=${PG_HBA_NETWORKS:-}
 MARKER=$CLUSTER_DIR/.swiftpool-cluster
 STATE_FILE=$CLUSTER_DIR/cluster.env
 SOCK_DIR=$CLUSTER_DIR/sock
@@ -108,7 +117,18 @@ load_state() {
     if [[ -f $STATE_FILE ]]; then
         STORED_BASE_PORT=$(sed -n 's/^BASE_PORT=//p' "$STATE_FILE")
         STORED_STANDBYS=$(sed -n 's/^STANDBYS=//p' "$STATE_FILE")
+        # Extra listen addresses and client networks are part of the cluster once made.
+        if grep -q '^LISTEN_EXTRA=' "$STATE_FILE"; then
+            EXTRA_LISTEN=$(sed -n 's/^LISTEN_EXTRA=//p' "$STATE_FILE")
+            EXTRA_HBA=$(sed -n 's/^HBA_NETWORKS=//p' "$STATE_FILE")
+        fi
     fi
+    [[ $EXTRA_LISTEN =~ ^[0-9A-Za-z.:,*_-]*$ ]] || die "bad PG_LISTEN_ADDRESSES '$EXTRA_LISTEN'"
+    EXTRA_HBA=${EXTRA_HBA//,/ }
+    local net
+    for net in $EXTRA_HBA; do
+        [[ $net =~ ^[0-9A-Fa-f.:]+/[0-9]+$ ]] || die "bad network '$net' in PG_HBA_NETWORKS (CIDR expected)"
+    done
     if [[ -n $STORED_BASE_PORT ]]; then
         if [[ -n ${PG_BASE_PORT:-} && $PG_BASE_PORT != "$STORED_BASE_PORT" ]]; then
             note "warning: cluster in $CLUSTER_DIR was created with base port $STORED_BASE_PORT; ignoring PG_BASE_PORT=$PG_BASE_PORT"
@@ -136,6 +156,8 @@ save_state() {
 BASE_PORT=$BASE_PORT
 STANDBYS=$STANDBYS
 PG_BIN=$PGBIN
+LISTEN_EXTRA=$EXTRA_LISTEN
+HBA_NETWORKS=$EXTRA_HBA
 EOF
 }
 
@@ -207,6 +229,7 @@ write_node_conf() {  # write_node_conf I
     if grep -qs '^00000000000000000000000000000001 ' /proc/net/if_inet6; then
         listen="$HOST,::1"
     fi
+    [[ -z $EXTRA_LISTEN ]] || listen="$listen,$EXTRA_LISTEN"
     senders=$(( STANDBYS + 8 ))
     (( senders >= 10 )) || senders=10
     as_run_user tee "$dir/swiftpool.conf" >/dev/null <<EOF
@@ -273,6 +296,11 @@ host    all          all    ::1/128        scram-sha-256
 host    replication  all    127.0.0.1/32   scram-sha-256
 host    replication  all    ::1/128        scram-sha-256
 EOF
+    local net
+    for net in $EXTRA_HBA; do
+        printf 'host    all          all    %-14s scram-sha-256\nhost    replication  all    %-14s scram-sha-256\n' \
+            "$net" "$net" | as_run_user tee -a "$(node_dir 0)/pg_hba.conf" >/dev/null
+    done
 }
 
 bootstrap_sql() {
