@@ -52,7 +52,7 @@ let package = Package(
         .target(
             name: "AdminHTTP",
             dependencies: [
-                "CMicroHTTPD", "Configuration", "PostgresWire", "Cluster", "Proxy", "Metrics",
+                "CMicroHTTPD", "Configuration", "PostgresWire", "Cluster", "Proxy", "Metrics", "Watchdog",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ]
@@ -83,7 +83,7 @@ let package = Package(
             name: "swiftpool",
             dependencies: [
                 "Proxy", "Configuration", "Cluster", "AdminHTTP", "Metrics", "PCP", "PgpoolReports",
-                "PostgresWire", "Routing",
+                "PostgresWire", "Routing", "Watchdog",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -2,6 +2,7 @@ import Cluster
 import Configuration
 import Foundation
 import Proxy
+import Watchdog
 
 /// What the admin API and /metrics read and drive, provided by the executable.
 public struct AdminServices: Sendable {
@@ -21,13 +22,19 @@ public struct AdminServices: Sendable {
     public var settings: @Sendable () -> AdminSettings
     /// The configuration in effect.
     public var config: @Sendable () -> PoolConfig
+    /// The watchdog, when `use_watchdog` is on.
+    public var watchdog: WatchdogService?
+
+    /// The watchdog's picture of the cluster (`WatchdogReport.disabled` without one).
+    public var watchdogReport: WatchdogReport { watchdog?.report ?? .disabled }
 
     public init(version: String, startTime: Double, cluster: ClusterState, coordinator: FailoverCoordinator,
                 runtime: ProxyRuntime, healthStatistics: @escaping @Sendable (Int) -> HealthCheckStatistics,
                 proxySnapshot: @escaping @Sendable () async -> ProxySnapshot, reload: @escaping @Sendable () -> ReloadReport,
                 configuration: @escaping @Sendable () -> [String: String], settings: @escaping @Sendable () -> AdminSettings,
-                config: @escaping @Sendable () -> PoolConfig) {
+                config: @escaping @Sendable () -> PoolConfig, watchdog: WatchdogService? = nil) {
         self.config = config
+        self.watchdog = watchdog
         self.version = version
         self.startTime = startTime
         self.cluster = cluster

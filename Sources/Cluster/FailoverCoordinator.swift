@@ -41,6 +41,8 @@ public actor FailoverCoordinator {
     private let busy = Atomic<Bool>(false)
     private let onError: Atomic<Bool>
     private let onShutdown: Atomic<Bool>
+    /// The watchdog, when SwiftPool runs as one member of several.
+    private var coordination: (any ClusterCoordination)?
 
     public init(cluster: ClusterState, settings: FailoverConfig, hooks: Hooks, logger: Logger) {
         self.cluster = cluster
@@ -61,24 +63,87 @@ public actor FailoverCoordinator {
         onShutdown.store(settings.onBackendShutdown, ordering: .relaxed)
     }
 
+    /// From now on, every operation asked on this member is first routed through `coordination`.
+    public func coordinate(with coordination: any ClusterCoordination) {
+        self.coordination = coordination
+    }
+
     // MARK: Operator API
 
     /// Takes a node out of service. `immediate` ends the sessions using it at once; otherwise
     /// they finish on their own while new sessions and statements avoid it.
     public func detach(_ id: Int, immediate: Bool) async throws(NodeOperationRefusal) {
-        try await serially { await self.takeDown([id], reason: .detach, endSessions: immediate, searchLater: true) }.get()
+        try await operate(.detach([id], reason: .detach, immediate: immediate), confirmed: true)
     }
 
     /// Brings a down node back (`failback_command` runs).
     public func attach(_ id: Int) async throws(NodeOperationRefusal) {
-        try await serially { await self.bringBack(id) }.get()
+        try await operate(.attach(id), confirmed: true)
     }
 
     /// Makes `id` the primary. With `switchover`, the current primary is detached and
     /// failover_command is told to promote `id` (`%m`), then the other nodes follow it; without,
     /// only SwiftPool's idea of the primary changes.
     public func promote(_ id: Int, switchover: Bool) async throws(NodeOperationRefusal) {
-        try await serially { await self.makePrimary(id, switchover: switchover) }.get()
+        try await operate(.promote(id, switchover: switchover), confirmed: true)
+    }
+
+    private func operate(_ operation: BackendOperation, confirmed: Bool) async throws(NodeOperationRefusal) {
+        if let coordination {
+            switch await coordination.route(operation, confirmed: confirmed) {
+            case .local: break
+            case .remote(let result): return try result.get()
+            case .quarantine(let why): throw NodeOperationRefusal.noCoordinator(why)
+            }
+        }
+        try await perform(operation).get()
+    }
+
+    /// Carries `operation` out here without asking anyone: the watchdog leader does this for the
+    /// whole cluster.
+    public func perform(_ operation: BackendOperation) async -> Result<Void, NodeOperationRefusal> {
+        switch operation {
+        case .detach(let ids, let reason, let immediate):
+            await serially { await self.takeDown(ids, reason: reason, endSessions: immediate, searchLater: !reason.isAutomatic) }
+        case .attach(let id):
+            await serially { await self.bringBack(id) }
+        case .promote(let id, let switchover):
+            await serially { await self.makePrimary(id, switchover: switchover) }
+        }
+    }
+
+    /// Applies the watchdog leader's view of the backends on this member: no commands run here.
+    public func adopt(down: Set<Int>, up: Set<Int>, primary: Int?) async {
+        await serially {
+            let snapshot = self.cluster.snapshot
+            var changes: [Int: NodeStatus] = [:]
+            for node in snapshot.nodes {
+                if down.contains(node.id), node.status != .down, node.status != .unused {
+                    changes[node.id] = .down
+                } else if up.contains(node.id), node.status == .down {
+                    changes[node.id] = .waiting
+                }
+            }
+            if !changes.isEmpty {
+                self.cluster.setStatuses(changes)
+                for (id, status) in changes.sorted(by: { $0.key < $1.key }) {
+                    self.logger.warning("backend node \(id) is now \(status == .down ? "down" : "attached") (watchdog leader)", metadata: ["node": "\(id)"])
+                }
+                let ended = changes.filter { $0.value == .down }.map(\.key).sorted()
+                if !ended.isEmpty { self.hooks.endSessions(ended) }
+            }
+            if self.cluster.snapshot.primaryNodeID != primary { await self.record(primary: primary) }
+        }
+    }
+
+    /// A quarantined node answers its health check again: it is back in service (locally, as it
+    /// was taken out locally).
+    public func releaseQuarantine(of id: Int) async {
+        await serially {
+            guard self.cluster.snapshot.node(id)?.status == .quarantine else { return }
+            self.cluster.setStatus(.waiting, of: id)
+            self.logger.warning("backend node \(id) answers again and leaves quarantine", metadata: ["node": "\(id)"])
+        }
     }
 
     /// Finds the primary (start-up, or when it is unknown) and records it.
@@ -113,13 +178,29 @@ public actor FailoverCoordinator {
     }
 
     private func handleFailure(of id: Int, reason: FailoverReason) async {
-        guard cluster.snapshot.node(id)?.status.isUsable == true, !reportedFailures.contains(id) else { return }
+        guard let status = cluster.snapshot.node(id)?.status, status.isUsable || (status == .quarantine && coordination != nil),
+              !reportedFailures.contains(id) else { return }
         reportedFailures.insert(id)
         defer { reportedFailures.remove(id) }
         if reason == .backendError, let node = cluster.snapshot.node(id), await hooks.probe(node) {
             logger.warning("backend node \(id) lost a connection but accepts new ones; no failover")
             return
         }
+        if let coordination {
+            switch await coordination.route(.detach([id], reason: reason, immediate: true), confirmed: false) {
+            case .local:
+                break
+            case .remote(let result):
+                if case .failure(let refusal) = result, refusal != .alreadyDown(id) {
+                    logger.warning("backend node \(id) failed; the watchdog leader did not take it out: \(refusal)")
+                }
+                return
+            case .quarantine(let why):
+                await serially { await self.quarantine(id, why: why) }
+                return
+            }
+        }
+        guard status.isUsable else { return }
         let result = await serially { await self.takeDown([id], reason: reason, endSessions: true) }
         if case .failure(let refusal) = result {
             switch refusal {
@@ -130,6 +211,14 @@ public actor FailoverCoordinator {
     }
 
     // MARK: Steps
+
+    private func quarantine(_ id: Int, why: String) async {
+        guard cluster.snapshot.node(id)?.status.isUsable == true else { return }
+        cluster.setStatus(.quarantine, of: id)
+        statistics.recordQuarantine()
+        logger.warning("backend node \(id) failed and is quarantined on this member only: \(why)", metadata: ["node": "\(id)"])
+        hooks.endSessions([id])
+    }
 
     /// With `searchLater`, a primary search (and what follows it) runs as the next queued
     /// operation instead of before this one returns.

@@ -6,6 +6,7 @@ public final class FailoverStatistics: Sendable {
     private struct Counts {
         var byReason: [FailoverReason: Int] = [:]
         var lastFailover: Double?
+        var quarantines = 0
     }
 
     private let counts = NIOLockedValueBox(Counts())
@@ -18,6 +19,14 @@ public final class FailoverStatistics: Sendable {
             $0.lastFailover = Date().timeIntervalSince1970
         }
     }
+
+    /// A failure that the watchdog did not confirm took a node out on this member only.
+    public func recordQuarantine() {
+        counts.withLockedValue { $0.quarantines += 1 }
+    }
+
+    /// Nodes quarantined since start-up.
+    public var quarantines: Int { counts.withLockedValue { $0.quarantines } }
 
     /// Nodes taken out for each reason since start-up.
     public var byReason: [FailoverReason: Int] { counts.withLockedValue { $0.byReason } }

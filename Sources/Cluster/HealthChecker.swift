@@ -25,15 +25,20 @@ public final class HealthChecker: Sendable {
     private let cluster: ClusterState
     private let logger: Logger
     private let onFailure: @Sendable (Int) -> Void
+    private let onRecovery: @Sendable (Int) -> Void
     private let targets = NIOLockedValueBox<[Int: Target]>([:])
     private let tasks = NIOLockedValueBox<[Task<Void, Never>]>([])
     private let statistics = NIOLockedValueBox<[Int: HealthCheckStatistics]>([:])
 
-    /// - Parameter onFailure: called with a node's id when every try of a check failed.
-    public init(cluster: ClusterState, logger: Logger, onFailure: @escaping @Sendable (Int) -> Void) {
+    /// - Parameters:
+    ///   - onFailure: called with a node's id when every try of a check failed.
+    ///   - onRecovery: called with the id of a quarantined node whose check succeeded.
+    public init(cluster: ClusterState, logger: Logger, onFailure: @escaping @Sendable (Int) -> Void,
+                onRecovery: @escaping @Sendable (Int) -> Void = { _ in }) {
         self.cluster = cluster
         self.logger = logger
         self.onFailure = onFailure
+        self.onRecovery = onRecovery
     }
 
     /// The statistics of `nodeID` (created on first use).
@@ -77,6 +82,7 @@ public final class HealthChecker: Sendable {
             let started = ContinuousClock.now
             let (healthy, retries, error) = await check(target)
             stats.record(success: healthy, retries: retries, duration: ContinuousClock.now - started)
+            if healthy, status == .quarantine { onRecovery(target.node.id) }
             if !healthy, !Task.isCancelled {
                 onFailure(target.node.id)
                 logger.error("health check failed", metadata: [

@@ -4,11 +4,13 @@ import Configuration
 import Foundation
 import Logging
 import Proxy
+import Watchdog
 
 /// Builds what the HTTP server serves from the running components.
 enum AdminSurface {
     static func services(version: String, startTime: Double, cluster: ClusterState, coordinator: FailoverCoordinator,
-                         runtime: ProxyRuntime, server: ProxyServer, healthChecker: HealthChecker, reloader: Reloader)
+                         runtime: ProxyRuntime, server: ProxyServer, healthChecker: HealthChecker, reloader: Reloader,
+                         watchdog: WatchdogService?)
         -> AdminServices
     {
         AdminServices(
@@ -18,7 +20,8 @@ enum AdminSurface {
             reload: { reloader.reload() },
             configuration: { effectiveConfiguration(reloader.bundle.config) },
             settings: { settings(reloader.bundle) },
-            config: { reloader.bundle.config })
+            config: { reloader.bundle.config },
+            watchdog: watchdog)
     }
 
     /// The admin settings of a configuration: pcp.conf's users and the bearer token.

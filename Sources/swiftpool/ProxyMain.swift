@@ -8,6 +8,7 @@ import NIOPosix
 import PCP
 import Proxy
 import UnixSignals
+import Watchdog
 
 /// Runs the proxy in the foreground: load the configuration, find the primary, serve, check the
 /// backends, fail over, and react to signals until shutdown.
@@ -66,9 +67,13 @@ struct ProxyMain {
             try? await group.shutdownGracefully()
             throw StartupError("cannot listen on port \(bundle.settings.port): \(error)")
         }
-        let healthChecker = HealthChecker(cluster: cluster, logger: logger) { node in
-            coordinatorSlot.withLockedValue { $0 }?.reportFailure(of: node, reason: .healthCheck)
-        }
+        let healthChecker = HealthChecker(
+            cluster: cluster, logger: logger,
+            onFailure: { node in coordinatorSlot.withLockedValue { $0 }?.reportFailure(of: node, reason: .healthCheck) },
+            onRecovery: { node in
+                guard let coordinator = coordinatorSlot.withLockedValue({ $0 }) else { return }
+                Task { await coordinator.releaseQuarantine(of: node) }
+            })
         let coordinator = FailoverCoordinator(
             cluster: cluster, settings: bundle.config.failover,
             hooks: .init(
@@ -89,9 +94,27 @@ struct ProxyMain {
         }
         let reloader = Reloader(files: files, current: current, runtime: runtime, cluster: cluster, coordinator: coordinator,
                                 healthChecker: healthChecker, replicationChecker: replicationChecker, logger: logger)
+        var watchdog: WatchdogService?
+        if bundle.config.watchdog.enabled {
+            let service = WatchdogService(
+                config: bundle.config.watchdog, cluster: cluster, coordinator: coordinator, group: group, startTime: startTime,
+                commandTimeout: bundle.config.failover.commandTimeout, logger: logger,
+                reload: { _ = reloader.reload() })
+            await coordinator.coordinate(with: service)
+            do {
+                try await service.start()
+            } catch {
+                healthChecker.stop()
+                replicationChecker.stop()
+                await server.shutdown(mode: .immediate)
+                try? await group.shutdownGracefully()
+                throw StartupError("cannot start the watchdog on \(bundle.config.watchdog.local.host):\(bundle.config.watchdog.local.wdPort): \(error)")
+            }
+            watchdog = service
+        }
         let services = AdminSurface.services(
             version: SwiftPoolCommand.version, startTime: startTime, cluster: cluster, coordinator: coordinator,
-            runtime: runtime, server: server, healthChecker: healthChecker, reloader: reloader)
+            runtime: runtime, server: server, healthChecker: healthChecker, reloader: reloader, watchdog: watchdog)
         adminCommands.set(SQLAdminCommands(services: services))
         var httpServer: HTTPServer?
         if bundle.config.http.port > 0 {
@@ -139,6 +162,7 @@ struct ProxyMain {
             break
         }
         logger.info("shutting down", metadata: ["mode": "\(mode.rawValue)"])
+        await watchdog?.stop()
         await pcp.stop()
         if let httpServer {
             // An admin call may still wait for a failover command; shutdown does not wait for it.
