@@ -72,7 +72,7 @@ let package = Package(
         .target(
             name: "PCP",
             dependencies: [
-                "AdminHTTP", "PgpoolReports", "PostgresWire", "Configuration", "Cluster",
+                "AdminHTTP", "PgpoolReports", "PostgresWire", "Configuration", "Cluster", "Watchdog",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -101,7 +101,7 @@ let package = Package(
         .testTarget(name: "WatchdogTests", dependencies: ["Watchdog", "Configuration"]),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster", "Configuration"]),
         .testTarget(name: "PCPTests", dependencies: ["PCP", "PgpoolReports", "PostgresWire", .product(name: "NIOCore", package: "swift-nio")]),
-        .testTarget(name: "AdminHTTPTests", dependencies: ["AdminHTTP", "Metrics", "Cluster", "Configuration", "Proxy"]),
+        .testTarget(name: "AdminHTTPTests", dependencies: ["AdminHTTP", "Metrics", "Cluster", "Configuration", "Proxy", "Watchdog"]),
         .testTarget(
             name: "ProxyTests",
             dependencies: [

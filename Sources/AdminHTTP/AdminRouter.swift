@@ -9,7 +9,7 @@ import Proxy
 /// Routes the HTTP server's requests: `/metrics`, `/healthz`, `/readyz` and the JSON admin API
 /// under `/api/v1`. Runs on the HTTP server's threads; waits there for async work.
 public final class AdminRouter: Sendable {
-    private let services: AdminServices
+    let services: AdminServices
     private let logger: Logger
     private let scrapes = NIOLockedValueBox<(count: Int, lastDuration: Double)>((0, 0))
 
@@ -39,6 +39,8 @@ public final class AdminRouter: Sendable {
             let snapshot = services.cluster.snapshot
             let ready = snapshot.primary?.status.isUsable ?? false
             return .json(AdminAPIModels.Readiness(ready: ready, primaryNodeId: ready ? snapshot.primaryNodeID : nil), status: ready ? 200 : 503)
+        case "api" where segments == ["api", "v1", "watchdog", "leader"]:
+            return leaderCheck(request)
         case "api" where segments.count >= 2 && segments[1] == "v1":
             if let refusal = authenticate(request) { return refusal }
             return api(request, Array(segments.dropFirst(2)))
@@ -102,6 +104,10 @@ public final class AdminRouter: Sendable {
                 }
                 return .json(AdminAPIModels.SessionList(sessions: sessions))
             }
+        case ("watchdog", 1):
+            return get(request) { .json(Self.watchdogModel(services.watchdogReport)) }
+        case ("watchdog", 4) where path[1] == "members" && path[3] == "lifecheck":
+            return externalLifecheck(request, memberText: path[2])
         case ("config", 1):
             return get(request) { .json(AdminAPIModels.Configuration(parameters: services.configuration())) }
         default:
@@ -246,7 +252,7 @@ public final class AdminRouter: Sendable {
             failovers: services.coordinator.statistics, connections: services.runtime.connections, proxy: proxy,
             maxClients: services.runtime.settings.numInitChildren, waitingClients: services.runtime.admission.waitingCount,
             poolCapacity: settings.poolCapacity, process: ProcessStats.current(startTime: services.startTime),
-            pgpool2: settings.pgpool2Metrics, scrapes: count, lastScrapeDuration: last)
+            pgpool2: settings.pgpool2Metrics, scrapes: count, lastScrapeDuration: last, watchdog: services.watchdogReport)
         let text = MetricsRenderer.render(input)
         let elapsed = ContinuousClock.now - started
         scrapes.withLockedValue { $0 = ($0.count + 1, AdminAPIModels.seconds(elapsed)) }
@@ -254,7 +260,7 @@ public final class AdminRouter: Sendable {
     }
 
     /// Runs async work and blocks this HTTP thread until it is done.
-    private func wait<T: Sendable>(_ body: @escaping @Sendable () async -> T) -> T {
+    func wait<T: Sendable>(_ body: @escaping @Sendable () async -> T) -> T {
         let result = NIOLockedValueBox<T?>(nil)
         let done = DispatchSemaphore(value: 0)
         Task {

@@ -1,6 +1,7 @@
 import Cluster
 import Metrics
 import Proxy
+import Watchdog
 
 /// Everything one scrape shows, gathered by the caller from atomics and snapshots.
 public struct MetricsInput: Sendable {
@@ -23,11 +24,14 @@ public struct MetricsInput: Sendable {
     /// Scrapes before this one and how long the previous one took.
     public var scrapes: Int
     public var lastScrapeDuration: Double
+    /// The watchdog's picture (`WatchdogReport.disabled` without one).
+    public var watchdog: WatchdogReport
 
     public init(version: String, snapshot: ClusterState.Snapshot, queries: [Int: NodeQueryCounters],
                 health: [Int: HealthCheckStatistics], failovers: FailoverStatistics, connections: ConnectionStatistics,
                 proxy: ProxySnapshot, maxClients: Int, waitingClients: Int, poolCapacity: Int, process: ProcessStats,
-                pgpool2: Bool, scrapes: Int, lastScrapeDuration: Double) {
+                pgpool2: Bool, scrapes: Int, lastScrapeDuration: Double, watchdog: WatchdogReport = .disabled) {
+        self.watchdog = watchdog
         self.version = version
         self.snapshot = snapshot
         self.queries = queries
@@ -51,6 +55,7 @@ public enum MetricsRenderer {
     public static func render(_ input: MetricsInput) -> String {
         var out = PrometheusWriter()
         renderNative(input, into: &out)
+        renderWatchdog(input.watchdog, into: &out)
         renderProcess(input.process, into: &out)
         if input.pgpool2 { renderPgpool2(input, into: &out) }
         return out.text

@@ -62,19 +62,27 @@ public struct PCPResponder: Sendable {
                                detail: "stats data for node ID \(id) does not exist")]
             }
             return [.strings("h", ["CommandComplete"] + row)]
-        case .reload:
+        case .reload(let cluster):
             let report = services.reload()
             guard report.reloaded else {
                 return [.error(severity: "ERROR", message: "process reload config request failed", detail: report.error)]
             }
-            logger.warning("configuration reloaded through PCP", metadata: ["user": "\(user)"])
+            logger.warning("configuration reloaded through PCP", metadata: ["user": "\(user)", "scope": "\(cluster ? "cluster" : "local")"])
+            if cluster, let watchdog = services.watchdog { await watchdog.reloadCluster() }
             return [.strings("z", ["CommandComplete"])]
         case .stop(let mode):
             logger.warning("shutdown requested through PCP", metadata: ["user": "\(user)", "mode": "\(Character(UnicodeScalar(mode)))"])
             stop(mode)
             return [.strings("t", ["CommandComplete"])]
-        case .watchdogInfo:
-            return [.error(severity: "ERROR", message: "PCP: informing watchdog info failed", detail: "watchdog is not enabled")]
+        case .watchdogInfo(let index):
+            let report = services.watchdogReport
+            guard report.enabled else {
+                return [.error(severity: "ERROR", message: "PCP: informing watchdog info failed", detail: "watchdog is not enabled")]
+            }
+            guard let json = PCPWatchdogInfo.json(report, index: index) else {
+                return [.error(severity: "ERROR", message: "PCP: informing watchdog info failed", detail: "invalid watchdog index \(index)")]
+            }
+            return [.strings("w", ["CommandComplete", json])]
         case .recovery:
             return [.error(severity: "ERROR", message: "process recovery request failed",
                            detail: "online recovery is not supported by SwiftPool")]

@@ -14,10 +14,12 @@ public enum PCPCommand: Sendable, Equatable {
     /// 0: every slot.
     case processInfo(Int)
     case healthCheckStats(Int)
-    case reload
+    /// `cluster`: `pcp_reload_config -s c`, every watchdog member reloads.
+    case reload(cluster: Bool)
     /// `s`, `f` or `i`.
     case stop(mode: UInt8)
-    case watchdogInfo
+    /// -1: every watchdog member.
+    case watchdogInfo(Int)
     case recovery(Int)
     case setParameter(name: String, value: String)
 }
@@ -115,9 +117,9 @@ public struct PCPSession: Sendable {
         case "N": return .execute(.processCount)
         case "P": return node { .processInfo($0) }
         case "H": return node { .healthCheckStats($0) }
-        case "Z": return .execute(.reload)
+        case "Z": return .execute(.reload(cluster: message.payload.first == UInt8(ascii: "c")))
         case "T", "t": return .execute(.stop(mode: message.payload.first ?? UInt8(ascii: "s")))
-        case "W": return .execute(.watchdogInfo)
+        case "W": return .execute(.watchdogInfo(number ?? -1))
         case "O": return node { .recovery($0) }
         case "A":
             let fields = message.strings

@@ -18,6 +18,24 @@ public struct WatchdogReport: Sendable, Equatable {
         public var escalated: Bool
         /// Seconds since the member was last heard from (remote members; nil before the first time).
         public var heartbeatAge: Double?
+
+        public init(id: Int, name: String, nodeName: String, host: String, wdPort: Int, pgpoolPort: Int, priority: Int,
+                    state: WatchdogState, membership: WatchdogMembership, alive: Bool, isLocal: Bool, escalated: Bool,
+                    heartbeatAge: Double?) {
+            self.id = id
+            self.name = name
+            self.nodeName = nodeName
+            self.host = host
+            self.wdPort = wdPort
+            self.pgpoolPort = pgpoolPort
+            self.priority = priority
+            self.state = state
+            self.membership = membership
+            self.alive = alive
+            self.isLocal = isLocal
+            self.escalated = escalated
+            self.heartbeatAge = heartbeatAge
+        }
     }
 
     public var enabled: Bool
@@ -37,6 +55,26 @@ public struct WatchdogReport: Sendable, Equatable {
     public var rejected: [String: Int]
     /// Backend changes asked of the leader, by result (applied, quarantined, refused).
     public var failoverRequests: [String: Int]
+
+    public init(enabled: Bool, members: [Member], state: WatchdogState, leaderName: String?, quorum: QuorumStatus, votingMembers: Int,
+                aliveMembers: Int, requiredMembers: Int, escalated: Bool, delegateIP: String, elections: Int, vipUp: Int, vipDown: Int,
+                rejected: [String: Int], failoverRequests: [String: Int]) {
+        self.enabled = enabled
+        self.members = members
+        self.state = state
+        self.leaderName = leaderName
+        self.quorum = quorum
+        self.votingMembers = votingMembers
+        self.aliveMembers = aliveMembers
+        self.requiredMembers = requiredMembers
+        self.escalated = escalated
+        self.delegateIP = delegateIP
+        self.elections = elections
+        self.vipUp = vipUp
+        self.vipDown = vipDown
+        self.rejected = rejected
+        self.failoverRequests = failoverRequests
+    }
 
     public static let disabled = WatchdogReport(
         enabled: false, members: [], state: .dead, leaderName: nil, quorum: .noLeader, votingMembers: 0, aliveMembers: 0,

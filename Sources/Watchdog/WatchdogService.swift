@@ -33,6 +33,9 @@ public actor WatchdogService: ClusterCoordination {
     private var commands: Task<Void, Never>?
     private var loops: [Task<Void, Never>] = []
     private var lifecheckFailures: [String: Int] = [:]
+    /// Machine names the other members reported.
+    private var machines: [String: String] = [:]
+    private let machineName = ProcessInfo.processInfo.hostName
     private let published = NIOLockedValueBox(WatchdogReport.disabled)
 
     /// - Parameters:
@@ -167,7 +170,9 @@ public actor WatchdogService: ClusterCoordination {
             let from = envelope.from
             switch envelope.payload {
             case .heartbeat: feed(.heartbeat(from: from))
-            case .status(let status): feed(.status(from: from, status))
+            case .status(let status):
+                if let machine = status.machine { machines[from] = machine }
+                feed(.status(from: from, status))
             case .standForLeader(let priority, let startTime): feed(.standForLeader(from: from, priority: priority, startTime: startTime))
             case .electionReply(let accept): feed(.electionReply(from: from, accept: accept))
             case .shutdown: feed(.peerShutdown(from: from))
@@ -242,6 +247,7 @@ public actor WatchdogService: ClusterCoordination {
 
     private func currentStatus(wantsReply: Bool) -> MemberStatus {
         var status = machine.status(wantsReply: wantsReply)
+        status.machine = machineName
         if machine.state == .leader { status.backends = Self.view(of: cluster.snapshot) }
         return status
     }
@@ -443,14 +449,14 @@ public actor WatchdogService: ClusterCoordination {
         let now = now()
         var members: [WatchdogReport.Member] = [
             WatchdogReport.Member(
-                id: config.local.id, name: config.local.name, nodeName: Self.nodeName(config.local, machine: ProcessInfo.processInfo.hostName),
+                id: config.local.id, name: config.local.name, nodeName: Self.nodeName(config.local, machine: machineName),
                 host: config.local.host, wdPort: config.local.wdPort, pgpoolPort: config.local.pgpoolPort, priority: config.priority,
                 state: machine.state, membership: .member, alive: true, isLocal: true, escalated: machine.escalated, heartbeatAge: nil)
         ]
         for member in config.peers {
             let peer = machine.peers[member.name]
             members.append(WatchdogReport.Member(
-                id: member.id, name: member.name, nodeName: Self.nodeName(member, machine: member.host), host: member.host,
+                id: member.id, name: member.name, nodeName: Self.nodeName(member, machine: machines[member.name] ?? member.host), host: member.host,
                 wdPort: member.wdPort, pgpoolPort: member.pgpoolPort, priority: peer?.status?.priority ?? 0,
                 state: peer?.state ?? .dead, membership: peer?.membership ?? .member, alive: peer?.alive ?? false, isLocal: false,
                 escalated: peer?.alive == true && peer?.status?.escalated == true,

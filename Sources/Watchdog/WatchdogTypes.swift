@@ -116,6 +116,8 @@ public struct MemberStatus: Sendable, Codable, Equatable {
     public var backends: BackendView?
     /// Ask the receiver to answer with its own status at once.
     public var wantsReply: Bool
+    /// The sender's machine name, for Pgpool-II's node names.
+    public var machine: String?
 
     public init(state: WatchdogState, priority: Int, startTime: Double, leader: String?, escalated: Bool, quorum: QuorumStatus,
                 standbys: Int = 0, leaderSince: Double? = nil, backends: BackendView? = nil, wantsReply: Bool = false) {

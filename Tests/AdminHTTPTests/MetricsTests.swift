@@ -5,6 +5,7 @@ import Logging
 import Metrics
 import Proxy
 import Testing
+import Watchdog
 
 @testable import AdminHTTP
 
@@ -105,7 +106,39 @@ import Testing
             queries: statistics.all, health: [:], failovers: FailoverStatistics(), connections: ConnectionStatistics(),
             proxy: proxy, maxClients: 10, waitingClients: 3, poolCapacity: 40,
             process: ProcessStats(cpuSeconds: 1, residentBytes: 2, virtualBytes: 3, openFileDescriptors: 4, maxFileDescriptors: 5, startTime: 6),
-            pgpool2: pgpool2, scrapes: 7, lastScrapeDuration: 0.5)
+            pgpool2: pgpool2, scrapes: 7, lastScrapeDuration: 0.5, watchdog: watchdog)
+    }
+
+    var watchdog: WatchdogReport {
+        WatchdogReport(
+            enabled: true,
+            members: [
+                .init(id: 0, name: "h0:9000", nodeName: "h0:9999 Linux h0", host: "h0", wdPort: 9000, pgpoolPort: 9999, priority: 2,
+                      state: .leader, membership: .member, alive: true, isLocal: true, escalated: true, heartbeatAge: nil),
+                .init(id: 1, name: "h1:9000", nodeName: "h1:9999 Linux h1", host: "h1", wdPort: 9000, pgpoolPort: 9999, priority: 1,
+                      state: .lost, membership: .member, alive: false, isLocal: false, escalated: false, heartbeatAge: 31.5),
+                .init(id: 2, name: "h2:9000", nodeName: "h2:9999 Linux h2", host: "h2", wdPort: 9000, pgpoolPort: 9999, priority: 0,
+                      state: .dead, membership: .member, alive: false, isLocal: false, escalated: false, heartbeatAge: nil),
+            ],
+            state: .leader, leaderName: "h0:9000", quorum: .absent, votingMembers: 3, aliveMembers: 1, requiredMembers: 2,
+            escalated: true, delegateIP: "10.0.0.9", elections: 2, vipUp: 1, vipDown: 0,
+            rejected: ["heartbeat|authentication": 4], failoverRequests: ["quarantined": 1])
+    }
+
+    @Test func watchdogSet() {
+        let text = MetricsRenderer.render(input(pgpool2: false))
+        #expect(text.contains("swiftpool_watchdog_enabled 1\n"))
+        #expect(text.contains("swiftpool_watchdog_quorum_status -1\n"))
+        #expect(text.contains("swiftpool_watchdog_member_state{member=\"1\",host=\"h1\",wd_port=\"9000\"} 8\n"))
+        #expect(text.contains("swiftpool_watchdog_heartbeat_age_seconds{member=\"1\"} 31.5\n"))
+        #expect(text.contains("swiftpool_watchdog_heartbeat_age_seconds{member=\"2\"} +Inf\n"))
+        #expect(text.contains("swiftpool_watchdog_messages_rejected_total{port=\"heartbeat\",reason=\"authentication\"} 4\n"))
+        #expect(text.contains("swiftpool_watchdog_vip_changes_total{action=\"up\"} 1\n"))
+        var disabled = input(pgpool2: false)
+        disabled.watchdog = .disabled
+        let off = MetricsRenderer.render(disabled)
+        #expect(off.contains("swiftpool_watchdog_enabled 0\n"))
+        #expect(!off.contains("swiftpool_watchdog_is_leader"))
     }
 
     @Test func nativeSet() {

@@ -321,11 +321,11 @@ struct ConfigDiagnosticsTests {
         let loaded = try loadConfig(
             """
             backend_hostname0 = 'a'
-            use_watchdog = on
+            memory_cache_enabled = on
             ssl = off
-            wd_port0 = 9000
-            hostname0 = 'x'
-            hostname1 = 'y'
+            heartbeat_device0 = ''
+            heartbeat_device0 = 'eth0'
+            heartbeat_device1 = 'eth1'
             delay_threshold = 10MB
             memqcache_total_size = 64MB
             child_max_connections = 0
@@ -334,8 +334,8 @@ struct ConfigDiagnosticsTests {
         let notSupported = loaded.diagnostics.filter { $0.kind == .notSupportedYet }
         #expect(
             notSupported.map(\.description) == [
-                "pgpool.conf:2: parameter \"use_watchdog\" is not supported yet; its setting is ignored",
-                "pgpool.conf:5: parameter \"hostname0\" is not supported yet; its setting is ignored",
+                "pgpool.conf:2: parameter \"memory_cache_enabled\" is not supported yet; its setting is ignored",
+                "pgpool.conf:5: parameter \"heartbeat_device0\" is not supported yet; its setting is ignored",
                 "pgpool.conf:10: parameter \"log_statement\" is not supported yet; its setting is ignored",
             ])
         #expect(loaded.config.value("delay_threshold") == "10MB")
@@ -347,7 +347,7 @@ struct ConfigDiagnosticsTests {
     }
 
     @Test func diagnosticsAreInLineOrder() throws {
-        let loaded = try loadConfig("use_watchdog = on\nbogus = 1\nbackend_hostname0 = 'a'\nwd_priority = 3")
+        let loaded = try loadConfig("memory_cache_enabled = on\nbogus = 1\nbackend_hostname0 = 'a'\nlog_statement = on")
         #expect(loaded.diagnostics.map(\.line) == [1, 2, 3, 4])
     }
 

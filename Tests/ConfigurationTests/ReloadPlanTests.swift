@@ -41,11 +41,11 @@ struct ReloadPlanTests {
             client_idle_limit = 30
             backend_hostname1 = 'b'
             backend_port1 = 5432
-            use_watchdog = on
+            wd_priority = 5
             """
         ).config
         let plan = ReloadPlan(from: old, to: new)
-        #expect(plan.restartRequired == ["num_init_children", "port", "use_watchdog"])
+        #expect(plan.restartRequired == ["num_init_children", "port", "wd_priority"])
         #expect(
             plan.reloadable == [
                 "backend_hostname1", "backend_weight0", "client_idle_limit", "health_check_period",
