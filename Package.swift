@@ -68,7 +68,7 @@ let package = Package(
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ]
         ),
-        .target(name: "PgpoolReports", dependencies: ["Cluster", "Configuration", "Proxy"]),
+        .target(name: "PgpoolReports", dependencies: ["Cluster", "Configuration", "Proxy", "Watchdog"]),
         .target(
             name: "PCP",
             dependencies: [

@@ -18,6 +18,30 @@ extension AdminRouter {
         var local: Bool
         var escalated: Bool
         var heartbeatAgeSeconds: Double?
+
+        enum CodingKeys: String, CodingKey {
+            case id, name, nodeName, host, wdPort, pgpoolPort, priority, state, stateCode, membership, alive, local, escalated
+            case heartbeatAgeSeconds
+        }
+
+        /// Like the synthesized encoding, but `heartbeat_age_seconds` is `null` rather than absent.
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(id, forKey: .id)
+            try container.encode(name, forKey: .name)
+            try container.encode(nodeName, forKey: .nodeName)
+            try container.encode(host, forKey: .host)
+            try container.encode(wdPort, forKey: .wdPort)
+            try container.encode(pgpoolPort, forKey: .pgpoolPort)
+            try container.encode(priority, forKey: .priority)
+            try container.encode(state, forKey: .state)
+            try container.encode(stateCode, forKey: .stateCode)
+            try container.encode(membership, forKey: .membership)
+            try container.encode(alive, forKey: .alive)
+            try container.encode(local, forKey: .local)
+            try container.encode(escalated, forKey: .escalated)
+            try container.encode(heartbeatAgeSeconds, forKey: .heartbeatAgeSeconds)
+        }
     }
 
     struct WatchdogLeaderModel: Encodable {
@@ -46,6 +70,27 @@ extension AdminRouter {
         var elections: Int?
         var vipChanges: Int?
         var members: [WatchdogMemberModel]?
+
+        enum CodingKeys: String, CodingKey {
+            case enabled, localId, state, stateCode, leader, quorum, escalated, delegateIp, elections, vipChanges, members
+        }
+
+        /// Without a watchdog only `enabled`; with one every key, `leader` `null` when there is none.
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(enabled, forKey: .enabled)
+            guard enabled else { return }
+            try container.encode(localId, forKey: .localId)
+            try container.encode(state, forKey: .state)
+            try container.encode(stateCode, forKey: .stateCode)
+            try container.encode(leader, forKey: .leader)
+            try container.encode(quorum, forKey: .quorum)
+            try container.encode(escalated, forKey: .escalated)
+            try container.encode(delegateIp, forKey: .delegateIp)
+            try container.encode(elections, forKey: .elections)
+            try container.encode(vipChanges, forKey: .vipChanges)
+            try container.encode(members, forKey: .members)
+        }
     }
 
     struct LeaderCheckModel: Encodable {

@@ -82,7 +82,8 @@ public enum FailoverPlanner {
         var going: [NodeInfo] = []
         for id in Set(ids).sorted() {
             guard let node = snapshot.node(id) else { return .failure(.noSuchNode(id)) }
-            guard node.status.isUsable else {
+            // A node quarantined here can still be failed over once the cluster agrees.
+            guard node.status.isUsable || node.status == .quarantine else {
                 if ids.count == 1 { return .failure(.alreadyDown(id)) }
                 continue
             }

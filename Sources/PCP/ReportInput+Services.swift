@@ -11,6 +11,6 @@ extension AdminServices {
             health: Dictionary(uniqueKeysWithValues: snapshot.nodes.map { ($0.id, healthStatistics($0.id).snapshot) }),
             proxy: await proxySnapshot(), config: config,
             healthChecksEnabled: config.backends.contains { $0.healthCheck.isEnabled }, version: version,
-            loadBalanceNode: loadBalanceNode)
+            loadBalanceNode: loadBalanceNode, watchdog: watchdogReport)
     }
 }

@@ -2,6 +2,7 @@ import Cluster
 import Configuration
 import Foundation
 import Proxy
+import Watchdog
 
 /// One tabular answer: column names and text rows, as SHOW POOL_* and PCP send them.
 public struct ReportTable: Sendable, Equatable {
@@ -25,9 +26,13 @@ public struct ReportInput: Sendable {
     public var version: String
     /// The asking session's load-balance node (SQL only).
     public var loadBalanceNode: Int?
+    /// The watchdog's picture of its cluster.
+    public var watchdog: WatchdogReport
 
     public init(snapshot: ClusterState.Snapshot, queries: [Int: NodeQueryCounters], health: [Int: HealthCheckStatistics.Snapshot],
-                proxy: ProxySnapshot, config: PoolConfig, healthChecksEnabled: Bool, version: String, loadBalanceNode: Int? = nil) {
+                proxy: ProxySnapshot, config: PoolConfig, healthChecksEnabled: Bool, version: String, loadBalanceNode: Int? = nil,
+                watchdog: WatchdogReport = .disabled) {
+        self.watchdog = watchdog
         self.snapshot = snapshot
         self.queries = queries
         self.health = health
@@ -150,9 +155,11 @@ public enum PgpoolReports {
     public static func status(_ input: ReportInput) -> ReportTable {
         var rows: [[String]] = []
         for definition in ParameterTable.all where definition.nodeSuffix == .none || definition.nodeSuffix == .optional {
-            let value = definition.name.contains("password") ? "********" : (input.config.value(definition.name) ?? "")
+            let raw = input.config.value(definition.name) ?? ""
+            let value = definition.isSecret && !raw.isEmpty ? "********" : raw
             rows.append([definition.name, value, definition.summary])
         }
+        rows += watchdogRows(input.watchdog)
         for node in input.snapshot.nodes {
             rows.append(["backend_hostname\(node.id)", node.host, "backend #\(node.id) hostname"])
             rows.append(["backend_port\(node.id)", "\(node.port)", "backend #\(node.id) port number"])
@@ -161,6 +168,23 @@ public enum PgpoolReports {
             rows.append(["backend_flag\(node.id)", node.flags.description, "backend #\(node.id) flag"])
         }
         return ReportTable(columns: ["item", "value", "description"], rows: rows)
+    }
+
+    /// The watchdog members as configured and as this member sees them now (SHOW POOL_STATUS and
+    /// PGPOOL SHOW watchdog).
+    public static func watchdogRows(_ report: WatchdogReport) -> [[String]] {
+        guard report.enabled else { return [] }
+        var rows: [[String]] = []
+        for member in report.members {
+            rows.append(["hostname\(member.id)", member.host, "watchdog member #\(member.id) host name\(member.isLocal ? " (this member)" : "")"])
+            rows.append(["wd_port\(member.id)", "\(member.wdPort)", "watchdog member #\(member.id) watchdog port"])
+            rows.append(["pgpool_port\(member.id)", "\(member.pgpoolPort)", "watchdog member #\(member.id) client port"])
+            rows.append(["wd_state\(member.id)", member.state.name, "watchdog member #\(member.id) state as this member sees it"])
+        }
+        rows.append(["wd_leader", report.leader?.nodeName ?? "", "current watchdog leader"])
+        rows.append(["wd_quorum", report.quorum.text, "watchdog quorum (\(report.aliveMembers) of \(report.votingMembers) members alive, \(report.requiredMembers) required)"])
+        rows.append(["wd_escalated", report.escalated ? "on" : "off", "whether this member holds the virtual IP"])
+        return rows
     }
 
     /// Sessions in id order, then free slots (nil) up to `num_init_children`.

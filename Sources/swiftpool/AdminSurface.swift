@@ -57,7 +57,5 @@ enum AdminSurface {
         return values
     }
 
-    static func isSecret(_ name: String) -> Bool {
-        name.contains("password") || name.contains("authkey") || name.contains("auth_key")
-    }
+    static func isSecret(_ name: String) -> Bool { ParameterDefinition.isSecret(name) }
 }

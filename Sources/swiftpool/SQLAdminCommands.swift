@@ -66,6 +66,7 @@ struct SQLAdminCommands: AdminCommandService {
                 }
                 rows.append([definition.name, value(definition.name), definition.summary])
             }
+            if name == "watchdog" || name == "all" { rows += PgpoolReports.watchdogRows(services.watchdogReport) }
             return .table(columns: ["item", "value", "description"], rows: rows)
         }
         guard config.value(name) != nil else { return unrecognized(name) }
