@@ -1,6 +1,7 @@
 """prometheus/, grafana/ and compose/: rules and their unit tests pass promtool, every PromQL
-expression parses in a real Prometheus and names only metrics a live SwiftPool exposes, a
-stopped standby makes the backend-down alert fire, and docker-compose accepts compose/."""
+expression parses in a real Prometheus and names only metrics a live SwiftPool exposes (the
+watchdog's metrics, which exist only with use_watchdog = on, against a two-member watchdog pair),
+a stopped standby makes the backend-down alert fire, and docker-compose accepts compose/."""
 from __future__ import annotations
 
 import json
@@ -20,6 +21,8 @@ from conftest import REPO_ROOT, free_port, swiftpool_binary, wait_for_port
 PROMETHEUS_DIR = REPO_ROOT / "prometheus"
 DASHBOARDS = sorted((REPO_ROOT / "grafana" / "dashboards").glob("*.json"))
 METRIC = re.compile(r"\b((?:swiftpool|pgpool2|process)_[a-z0-9_]+)")
+# Exported only while use_watchdog = on; swiftpool_watchdog_enabled is always there.
+WATCHDOG_ONLY = re.compile(r"swiftpool_watchdog_(?!enabled$)[a-z0-9_]+")
 
 
 def promtool(*args: str) -> subprocess.CompletedProcess:
@@ -92,14 +95,49 @@ def prometheus(tmp_path):
         process.wait(10)
 
 
+def metric_families(proxy) -> tuple[set[str], set[str]]:
+    """The metric families a running SwiftPool declares (# TYPE lines), and the histograms among them."""
+    text = requests.get(f"http://127.0.0.1:{proxy.http_port}/metrics", timeout=10).text
+    types = [line.split() for line in text.splitlines() if line.startswith("# TYPE ")]
+    return {t[2] for t in types}, {t[2] for t in types if t[3] == "histogram"}
+
+
+def start_watchdog_pair(swiftpool) -> list:
+    """Two SwiftPools on 127.0.0.1 forming a watchdog cluster (4.2+ style: one member list, the
+    local id in pgpool_node_id); member 0 has the higher wd_priority."""
+    ports = [free_port() for _ in range(2)]
+    wd_ports = [free_port() for _ in range(2)]
+    heartbeat_ports = [free_port() for _ in range(2)]
+    shared = {"use_watchdog": True, "wd_authkey": "ops-kit-test", "wd_lifecheck_method": "heartbeat",
+              "wd_heartbeat_keepalive": 1, "wd_heartbeat_deadtime": 5, "enable_consensus_with_half_votes": True,
+              "health_check_period": 1, "health_check_user": "repmgr", "health_check_password": "", "sr_check_period": 1}
+    for i in range(2):
+        shared.update({f"hostname{i}": "127.0.0.1", f"wd_port{i}": wd_ports[i], f"pgpool_port{i}": ports[i],
+                       f"heartbeat_hostname{i}": "127.0.0.1", f"heartbeat_port{i}": heartbeat_ports[i]})
+    members = []
+    for i in range(2):
+        member = swiftpool({**shared, "port": ports[i], "wd_priority": 2 - i}, name=f"wd{i}", start=False)
+        (member.dir / "pgpool_node_id").write_text(f"{i}\n")
+        members.append(member)
+    for member in members:
+        member.start()
+    return members
+
+
 def test_every_expression_parses_and_names_live_metrics(swiftpool, prometheus):
     proxy = swiftpool({"load_balance_mode": True, "health_check_period": 1, "health_check_user": "repmgr",
                        "health_check_password": "", "sr_check_period": 1})
     for _ in range(5):
         proxy.psql("SELECT 1", check=True)
-    text = requests.get(f"http://127.0.0.1:{proxy.http_port}/metrics", timeout=10).text
-    exposed = {line.split()[2] for line in text.splitlines() if line.startswith("# TYPE ")}
-    histograms = {line.split()[2] for line in text.splitlines() if line.startswith("# TYPE ") and line.endswith(" histogram")}
+    exposed, histograms = metric_families(proxy)
+    # The watchdog's own metrics are checked against a SwiftPool that runs the watchdog.
+    watchdog_member = start_watchdog_pair(swiftpool)[0]
+    deadline = time.monotonic() + 30
+    while True:
+        watchdog_exposed, _ = metric_families(watchdog_member)
+        if any(WATCHDOG_ONLY.fullmatch(name) for name in watchdog_exposed) or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
     base = prometheus(proxy.http_port)
     rules = yaml.safe_load((PROMETHEUS_DIR / "alerts.yml").read_text())["groups"][0]["rules"]
     expressions = dashboard_expressions() + [(f"alert {r['alert']}", r["expr"]) for r in rules]
@@ -108,6 +146,9 @@ def test_every_expression_parses_and_names_live_metrics(swiftpool, prometheus):
         answer = requests.get(f"{base}/api/v1/query", params={"query": concrete(expr)}, timeout=10).json()
         assert answer["status"] == "success", (where, expr, answer)
         for name in METRIC.findall(expr):
+            if WATCHDOG_ONLY.fullmatch(name):
+                assert name in watchdog_exposed, f"{where} uses {name}, which SwiftPool does not expose with use_watchdog = on"
+                continue
             family = re.sub(r"_(bucket|sum|count)$", "", name) if re.sub(r"_(bucket|sum|count)$", "", name) in histograms else name
             assert family in exposed, f"{where} uses {name}, which SwiftPool does not expose"
 
