@@ -157,6 +157,7 @@ public final class AdminRouter: Sendable {
         }
         if let outcome {
             if case .noSuchNode = outcome { return .error(404, "not_found", outcome.description) }
+            if case .noCoordinator = outcome { return .error(503, "no_watchdog_leader", outcome.description) }
             return .error(409, "conflict", outcome.description)
         }
         logger.warning("admin API: \(operation) of backend node \(id)")

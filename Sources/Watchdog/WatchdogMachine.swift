@@ -312,6 +312,10 @@ public struct WatchdogMachine: Sendable {
             actions.append(.sendStatus(to: name, wantsReply: false))
         }
         guard peers[name]?.alive == true else { return }
+        if state == .leader, let theirs = status.leader, theirs != settings.localName, theirs != name, peers[theirs] != nil {
+            // A member follows another leader: ask that leader directly, so that the two settle.
+            actions.append(.sendStatus(to: theirs, wantsReply: true))
+        }
         if status.state == .leader {
             foundLeader(name, status: status, now: now, &actions)
         } else if leader == name, state == .standby {
@@ -336,6 +340,9 @@ public struct WatchdogMachine: Sendable {
             actions.append(.sendStatus(to: name, wantsReply: false))
         case .networkIsolation, .shutdown, .loading:
             return
+        case .standby where leader != name && leader.flatMap({ peers[$0]?.alive }) == true:
+            // Our leader is alive: the two leaders settle it between them; tell the other whom we follow.
+            actions.append(.sendStatus(to: name, wantsReply: false))
         default:
             if leader != name || state != .standby { follow(name, now: now, &actions) }
             if let view = status.backends { actions.append(.adoptBackends(view)) }
@@ -462,13 +469,17 @@ public struct WatchdogMachine: Sendable {
     /// The quorum a leader needs to hold the virtual IP counts only members heard from within
     /// `wd_heartbeat_deadtime` minus a margin: a leader cut off from the others releases the IP
     /// before they declare it lost and elect a successor, so two members never hold it at once.
+    ///
+    /// Only members that follow this leader count: after a partition heals, a member that still
+    /// follows another leader must not lend its vote before the two leaders have settled.
     private var holdingQuorum: QuorumStatus {
-        guard settings.livenessFromTraffic else { return quorumValue }
         let margin = min(settings.keepalive + 0.5, settings.deadtime / 2)
-        let fresh = peers.values.filter { peer in
-            peer.membership == .member && peer.alive && (peer.lastHeard.map { lastNow - $0 < settings.deadtime - margin } ?? false)
+        let backing = peers.values.filter { peer in
+            guard peer.membership == .member, peer.alive, peer.status?.leader == settings.localName else { return false }
+            guard settings.livenessFromTraffic else { return true }
+            return peer.lastHeard.map { lastNow - $0 < settings.deadtime - margin } ?? false
         }
-        return settings.quorum.status(members: votingMembers, alive: 1 + fresh.count)
+        return settings.quorum.status(members: votingMembers, alive: 1 + backing.count)
     }
 
     private mutating func updateEscalation(_ actions: inout [Action]) {

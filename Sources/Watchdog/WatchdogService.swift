@@ -33,6 +33,8 @@ public actor WatchdogService: ClusterCoordination {
     private var commands: Task<Void, Never>?
     private var loops: [Task<Void, Never>] = []
     private var lifecheckFailures: [String: Int] = [:]
+    /// The backend view in the leader's latest status.
+    private var leaderView: BackendView?
     /// Machine names the other members reported.
     private var machines: [String: String] = [:]
     private let machineName = ProcessInfo.processInfo.hostName
@@ -172,6 +174,7 @@ public actor WatchdogService: ClusterCoordination {
             case .heartbeat: feed(.heartbeat(from: from))
             case .status(let status):
                 if let machine = status.machine { machines[from] = machine }
+                if status.state == .leader, let view = status.backends { leaderView = view }
                 feed(.status(from: from, status))
             case .standForLeader(let priority, let startTime): feed(.standForLeader(from: from, priority: priority, startTime: startTime))
             case .electionReply(let accept): feed(.electionReply(from: from, accept: accept))
@@ -333,7 +336,10 @@ public actor WatchdogService: ClusterCoordination {
         }
         let outcome = await withCheckedContinuation { pending[id] = $0 }
         switch outcome {
-        case .applied?: return .remote(.success(()))
+        case .applied?:
+            // The leader sent its new view just before the answer: apply it before reporting success.
+            if let view = leaderView { await coordinator.adopt(down: Set(view.down), up: Set(view.up), primary: view.primary) }
+            return .remote(.success(()))
         case .refused(let why)?: return .remote(.failure(.refusedByLeader(why)))
         case .quarantine(let why)?: return .quarantine("the watchdog leader \(leaderName) says: \(why)")
         case .notLeader?, nil:
@@ -371,6 +377,7 @@ public actor WatchdogService: ClusterCoordination {
     }
 
     private func finishRemote(_ result: Result<Void, NodeOperationRefusal>, id: UInt64, member: WatchdogMemberConfig) {
+        clusterChanged()
         switch result {
         case .success:
             count("applied")
@@ -379,7 +386,6 @@ public actor WatchdogService: ClusterCoordination {
             count("refused")
             send(.backendResult(id: id, .refused(refusal.description)), to: member)
         }
-        clusterChanged()
     }
 
     static func request(for operation: BackendOperation, confirmed: Bool) -> BackendChangeRequest {

@@ -279,3 +279,26 @@ struct Harness {
         #expect(decision8 != .perform)
     }
 }
+
+@Suite struct WatchdogHealingTests {
+    /// A member cut off from the leader but not from a standby leads itself; when the partition
+    /// heals it must not take the IP on the standby's vote while that standby follows the leader.
+    @Test func healedLeaderDoesNotEscalateOnAnotherLeadersStandby() {
+        var h = Harness([("a:9000", 3, 100), ("b:9000", 2, 100), ("c:9000", 1, 100)], deadtime: 3)
+        for name in ["a:9000", "b:9000", "c:9000"] { h.send(.start, to: name) }
+        h.run(for: 4)
+        #expect(h.leaders == ["a:9000"])
+        h.cut = ["b:9000"]
+        h.run(for: 8)
+        #expect(h.state("b:9000") == .leader)
+        #expect(h.machines["b:9000"]?.escalated == false)
+        // b hears c again first (a is still silent to b).
+        h.cut = []
+        h.send(.heartbeat(from: "c:9000"), to: "b:9000")
+        h.send(.status(from: "c:9000", h.machines["c:9000"]!.status()), to: "b:9000")
+        #expect(h.machines["b:9000"]?.escalated == false)
+        h.run(for: 4) { harness in #expect(harness.escalated.count <= 1) }
+        #expect(h.leaders == ["a:9000"])
+        #expect(h.escalated == ["a:9000"])
+    }
+}
