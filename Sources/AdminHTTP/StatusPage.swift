@@ -79,6 +79,14 @@ enum StatusPage {
         <tbody id="nodes"></tbody>
       </table>
     </section>
+    <section id="watchdog-section" class="hidden">
+      <h3>Watchdog <span class="meta" id="watchdog-summary"></span></h3>
+      <table>
+        <thead><tr><th>Member</th><th>Name</th><th>Client port</th><th>Priority</th><th>State</th><th>Membership</th>
+          <th>Last heard</th><th>Virtual IP</th></tr></thead>
+        <tbody id="watchdog"></tbody>
+      </table>
+    </section>
   </div>
 </main>
 <script>
@@ -173,6 +181,27 @@ async function refresh() {
       if (n.role !== "primary" && n.status !== "down") add("Promote", "promote", "?switchover=true");
       tr.appendChild(actions);
       body.appendChild(tr);
+    }
+    const wd = await api("/api/v1/watchdog");
+    $("watchdog-section").classList.toggle("hidden", !wd.enabled);
+    if (wd.enabled) {
+      $("watchdog-summary").textContent = "· this member " + wd.state + " · leader " + (wd.leader ? wd.leader.name : "none") +
+        " · " + wd.quorum.text + " (" + wd.quorum.alive + " of " + wd.quorum.members + " alive, " + wd.quorum.required + " required)";
+      const rows = $("watchdog"); rows.replaceChildren();
+      for (const m of wd.members) {
+        const tr = document.createElement("tr");
+        tr.id = "watchdog-" + m.id;
+        tr.appendChild(cell(String(m.id) + (m.local ? " (this)" : "")));
+        tr.appendChild(cell(m.name));
+        tr.appendChild(cell(String(m.pgpool_port)));
+        tr.appendChild(cell(String(m.priority)));
+        const state = cell(""); const badge = document.createElement("span");
+        badge.className = "badge " + (m.alive ? "s-up" : "s-down"); badge.textContent = m.state; state.appendChild(badge); tr.appendChild(state);
+        tr.appendChild(cell(m.membership));
+        tr.appendChild(cell(m.local ? "–" : (m.heartbeat_age_seconds === null ? "never" : m.heartbeat_age_seconds.toFixed(1) + " s ago")));
+        tr.appendChild(cell(m.escalated ? (wd.delegate_ip || "held") : ""));
+        rows.appendChild(tr);
+      }
     }
     $("updated").textContent = "updated " + new Date().toLocaleTimeString();
   } catch (error) {

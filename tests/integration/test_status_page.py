@@ -75,3 +75,21 @@ def test_status_page_asks_for_credentials(swiftpool):
     assert re.search(r'<form id="login" class="">', dom), dom[-2000:]
     assert "Wrong user or password." in dom
     assert 'id="node-0"' not in dom
+
+
+def test_status_page_shows_the_watchdog(swiftpool):
+    from conftest import free_port
+    wd_port = free_port()
+    proxy = swiftpool({"sr_check_period": 0, "use_watchdog": True, "wd_hostname": "127.0.0.1", "wd_port": wd_port,
+                       "wd_heartbeat_port": free_port(), "wd_authkey": "status-page-key", "wd_priority": 5})
+    base = f"http://127.0.0.1:{proxy.http_port}"
+    deadline = time.monotonic() + 10
+    while requests.get(base + "/api/v1/watchdog", auth=ADMIN, timeout=5).json().get("state") != "LEADER":
+        assert time.monotonic() < deadline, "a lone member did not become leader"
+        time.sleep(0.2)
+    dom = render(f"{base}/#login={ADMIN[0]}:{ADMIN[1]}")
+    assert '<section id="watchdog-section" class="">' in dom, dom[-3000:]
+    match = re.search(r'<tr id="watchdog-0">(.*?)</tr>', dom)
+    assert match, dom[-3000:]
+    assert f"127.0.0.1:{wd_port}" in match.group(1) and ">LEADER<" in match.group(1) and "(this)" in match.group(1)
+    assert "QUORUM EXIST (1 of 1 alive, 1 required)" in dom
