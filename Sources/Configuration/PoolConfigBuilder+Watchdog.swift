@@ -33,8 +33,9 @@ extension PoolConfigBuilder {
         let trusted = string("trusted_servers").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         if members.peers.count == 1, bool("enable_consensus_with_half_votes"), trusted.isEmpty {
             note(.warning, line: settings["enable_consensus_with_half_votes"]?.line, parameter: "enable_consensus_with_half_votes",
-                 "with two members and enable_consensus_with_half_votes, a member cut off from the other takes the virtual IP too; "
-                    + "set trusted_servers so that an isolated member can tell")
+                 "with two members and enable_consensus_with_half_votes, a member cut off from the other also leads "
+                    + "(fails backends over\(string("delegate_ip").isEmpty ? "" : " and takes the virtual IP")); "
+                    + "set trusted_servers so that an isolated member can tell, or add a third member")
         }
         return WatchdogConfig(
             enabled: true, local: members.local, peers: members.peers, heartbeatListenPort: members.heartbeatPort,

@@ -95,6 +95,17 @@ struct ProxyMain {
         let reloader = Reloader(files: files, current: current, runtime: runtime, cluster: cluster, coordinator: coordinator,
                                 healthChecker: healthChecker, replicationChecker: replicationChecker, logger: logger)
         var watchdog: WatchdogService?
+        var httpServer: HTTPServer?
+        /// Stops what has started when a later component cannot start.
+        func abandon(_ message: String) async -> StartupError {
+            httpServer?.stop()
+            await watchdog?.stop()
+            healthChecker.stop()
+            replicationChecker.stop()
+            await server.shutdown(mode: .immediate)
+            try? await group.shutdownGracefully()
+            return StartupError(message)
+        }
         if bundle.config.watchdog.enabled {
             let service = WatchdogService(
                 config: bundle.config.watchdog, cluster: cluster, coordinator: coordinator, group: group, startTime: startTime,
@@ -104,11 +115,8 @@ struct ProxyMain {
             do {
                 try await service.start()
             } catch {
-                healthChecker.stop()
-                replicationChecker.stop()
-                await server.shutdown(mode: .immediate)
-                try? await group.shutdownGracefully()
-                throw StartupError("cannot start the watchdog on \(bundle.config.watchdog.local.host):\(bundle.config.watchdog.local.wdPort): \(error)")
+                let local = bundle.config.watchdog.local
+                throw await abandon("cannot start the watchdog on \(local.host):\(local.wdPort): \(error)")
             }
             watchdog = service
         }
@@ -116,18 +124,13 @@ struct ProxyMain {
             version: SwiftPoolCommand.version, startTime: startTime, cluster: cluster, coordinator: coordinator,
             runtime: runtime, server: server, healthChecker: healthChecker, reloader: reloader, watchdog: watchdog)
         adminCommands.set(SQLAdminCommands(services: services))
-        var httpServer: HTTPServer?
         if bundle.config.http.port > 0 {
             let router = AdminRouter(services: services, logger: logger)
             let http = HTTPServer(logger: logger) { router.handle($0) }
             do {
                 try http.start(addresses: bundle.config.http.listenAddresses, port: bundle.config.http.port)
             } catch {
-                healthChecker.stop()
-                replicationChecker.stop()
-                await server.shutdown(mode: .immediate)
-                try? await group.shutdownGracefully()
-                throw StartupError("cannot start the HTTP server: \(error)")
+                throw await abandon("cannot start the HTTP server: \(error)")
             }
             httpServer = http
         }
@@ -138,12 +141,7 @@ struct ProxyMain {
             try await pcp.start(addresses: bundle.config.pcpListenAddresses, port: bundle.config.pcpPort,
                                 socketDirectory: bundle.config.pcpSocketDirectory)
         } catch {
-            httpServer?.stop()
-            healthChecker.stop()
-            replicationChecker.stop()
-            await server.shutdown(mode: .immediate)
-            try? await group.shutdownGracefully()
-            throw StartupError("cannot listen on PCP port \(bundle.config.pcpPort): \(error)")
+            throw await abandon("cannot listen on PCP port \(bundle.config.pcpPort): \(error)")
         }
         logger.info("swiftpool \(SwiftPoolCommand.version) started", metadata: [
             "event_loops": "\(bundle.eventLoopCount)", "num_init_children": "\(bundle.settings.numInitChildren)",

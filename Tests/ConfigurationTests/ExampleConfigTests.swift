@@ -44,6 +44,16 @@ struct ExampleConfigTests {
         #expect(watchdog.heartbeatTargets == [HeartbeatDestination(host: "swiftpool-2", port: 9694)])
     }
 
+    @Test func secondReferenceInstanceIsTheOtherMember() throws {
+        let loaded = try ConfigLoader.load(path: path("config/reference-2/pgpool.conf"))
+        #expect(!loaded.diagnostics.contains { $0.kind == .notSupportedYet || $0.kind == .unrecognizedParameter })
+        let first = try ConfigLoader.load(path: path("config/reference/pgpool.conf")).config.watchdog
+        let second = loaded.config.watchdog
+        #expect(second.local == first.peers.first && second.peers.first == first.local)
+        #expect(second.priority < first.priority, "instance 1 is meant to lead")
+        #expect(second.authKey == first.authKey)
+    }
+
     @Test func demoConfigurationLoadsCleanly() throws {
         let loaded = try ConfigLoader.load(path: path("config/demo/pgpool.conf"))
         // Only settings of features still to come are reported; nothing is unknown or wrong.
