@@ -113,7 +113,8 @@ final class WatchdogTransport: Sendable {
     }
 }
 
-/// One outgoing TCP connection to a member.
+/// One outgoing TCP connection to a member. Messages written while it is down wait (a few, the
+/// newest kept) for the next connection attempt, which comes at most every half second.
 final class PeerLink: Sendable {
     private struct State {
         var channel: (any Channel)?
@@ -121,6 +122,9 @@ final class PeerLink: Sendable {
         var lastAttempt: NIODeadline = .uptimeNanoseconds(0)
         var pending: [[UInt8]] = []
     }
+
+    private static let retryInterval = TimeAmount.milliseconds(500)
+    private static let maxPending = 32
 
     private let group: any EventLoopGroup
     private let host: String
@@ -138,30 +142,33 @@ final class PeerLink: Sendable {
     func send(_ bytes: [UInt8]) {
         enum Next {
             case write(any Channel)
-            case connect
-            case drop
+            case connect(after: TimeAmount)
+            case wait
         }
         let next: Next = state.withLockedValue { state in
             if let channel = state.channel, channel.isActive { return .write(channel) }
             state.channel = nil
-            if state.connecting {
-                if state.pending.count < 16 { state.pending.append(bytes) }
-                return .drop
-            }
-            guard NIODeadline.now() - state.lastAttempt >= .milliseconds(500) else { return .drop }
+            state.pending.append(bytes)
+            if state.pending.count > Self.maxPending { state.pending.removeFirst(state.pending.count - Self.maxPending) }
+            guard !state.connecting else { return .wait }
             state.connecting = true
-            state.lastAttempt = .now()
-            state.pending = [bytes]
-            return .connect
+            let due = state.lastAttempt + Self.retryInterval
+            return .connect(after: max(.zero, due - .now()))
         }
         switch next {
         case .write(let channel): write(bytes, to: channel)
-        case .connect: connect()
-        case .drop: break
+        case .connect(let delay):
+            if delay == .zero {
+                connect()
+            } else {
+                group.next().scheduleTask(in: delay) { self.connect() }
+            }
+        case .wait: break
         }
     }
 
     private func connect() {
+        state.withLockedValue { $0.lastAttempt = .now() }
         ClientBootstrap(group: group)
             .connectTimeout(.seconds(1))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -169,10 +176,14 @@ final class PeerLink: Sendable {
             .whenComplete { [self] result in
                 let (channel, queued): ((any Channel)?, [[UInt8]]) = state.withLockedValue { state in
                     state.connecting = false
-                    let queued = state.pending
-                    state.pending = []
-                    if case .success(let channel) = result { state.channel = channel }
-                    return (state.channel, queued)
+                    guard case .success(let channel) = result else {
+                        // Unreachable: what waited is stale by the next try; the protocol repeats what matters.
+                        state.pending = []
+                        return (nil, [])
+                    }
+                    state.channel = channel
+                    defer { state.pending = [] }
+                    return (channel, state.pending)
                 }
                 guard let channel else { return }
                 for bytes in queued { write(bytes, to: channel) }

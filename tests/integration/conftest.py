@@ -507,7 +507,11 @@ class SwiftPoolInstance:
         return self
 
     def wait_ready(self, timeout: float = START_TIMEOUT) -> None:
+        """The SQL port, then the HTTP and PCP ports (they open a moment later)."""
         wait_for_port(self.port, timeout, self.proc, self.log_path)
+        for port in (self.http_port, self.pcp_port):
+            if port:
+                wait_for_port(port, timeout, self.proc, self.log_path)
 
     @property
     def pid(self) -> int:
