@@ -71,7 +71,9 @@ public struct PCPSession: Sendable {
                                      detail: "error while reading authentication packet"))
             }
             let (user, response) = (fields[0], fields[1])
-            guard let stored = users[user], Self.expected(stored: stored, user: user, salt: salt) == response else {
+            // An unknown user costs the same work as a wrong password.
+            let expected = Self.expected(stored: users[user] ?? String(repeating: "0", count: 32), user: user, salt: salt)
+            guard ConstantTime.equal(expected, response), users[user] != nil else {
                 return .fatal(.error(severity: "FATAL", message: "authentication failed for user \"\(user)\"",
                                      detail: "username and/or password does not match"))
             }

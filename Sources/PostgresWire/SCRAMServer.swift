@@ -79,7 +79,7 @@ public struct SCRAMServer: Sendable {
         let signature = SCRAM.hmac(key: keys.storedKey, authMessage)
         guard proof.count == signature.count else { return .failure }
         let clientKey = SCRAM.xor(Array(proof), signature)
-        guard credentialIsValid, SCRAM.sha256(clientKey) == keys.storedKey else { return .failure }
+        guard ConstantTime.equal(SCRAM.sha256(clientKey), keys.storedKey), credentialIsValid else { return .failure }
         let serverSignature = SCRAM.hmac(key: keys.serverKey, authMessage)
         return .success(serverFinal: "v=\(Data(serverSignature).base64EncodedString())")
     }

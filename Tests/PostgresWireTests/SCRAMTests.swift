@@ -127,3 +127,14 @@ struct AESPasswordTests {
         #expect(throws: AESPassword.Failure.notBase64) { try AESPassword.decrypt(base64: "%%%", key: "k") }
     }
 }
+
+@Suite struct ConstantTimeTests {
+    @Test func equalOnlyForTheSameBytes() {
+        #expect(ConstantTime.equal([1, 2, 3] as [UInt8], [1, 2, 3] as [UInt8]))
+        #expect(!ConstantTime.equal([1, 2, 3] as [UInt8], [1, 2, 4] as [UInt8]))
+        #expect(!ConstantTime.equal([1, 2] as [UInt8], [1, 2, 0] as [UInt8]), "a prefix padded with zero is not equal")
+        #expect(!ConstantTime.equal([] as [UInt8], [0] as [UInt8]))
+        #expect(ConstantTime.equal("md5abc", "md5abc"))
+        #expect(!ConstantTime.equal("md5abc", "md5abd"))
+    }
+}
