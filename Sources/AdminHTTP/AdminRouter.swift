@@ -43,6 +43,10 @@ public final class AdminRouter: Sendable {
             return leaderCheck(request)
         case "api" where segments.count >= 2 && segments[1] == "v1":
             if let refusal = authenticate(request) { return refusal }
+            if let reason = CrossSiteGuard.refusal(request) {
+                logger.warning("admin API request refused", metadata: ["path": "\(request.path)", "reason": "\(reason)"])
+                return .error(403, "forbidden", reason)
+            }
             return api(request, Array(segments.dropFirst(2)))
         default:
             return .error(404, "not_found", "no such resource: \(request.path)")

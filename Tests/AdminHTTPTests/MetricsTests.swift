@@ -200,3 +200,31 @@ import Watchdog
         }
     }
 }
+
+@Suite struct CrossSiteGuardTests {
+    func post(_ headers: [String: String]) -> HTTPRequest {
+        HTTPRequest(method: "POST", path: "/api/v1/reload", headers: headers)
+    }
+
+    @Test func formsCannotChangeState() {
+        #expect(CrossSiteGuard.refusal(post(["authorization": "Basic eDp5"])) != nil)
+        #expect(CrossSiteGuard.refusal(post(["authorization": "Basic eDp5", "content-type": "application/x-www-form-urlencoded"])) != nil)
+        #expect(CrossSiteGuard.refusal(post(["authorization": "Basic eDp5", "content-type": "text/plain"])) != nil)
+    }
+
+    @Test func jsonHeaderOrBearerMayChangeState() {
+        #expect(CrossSiteGuard.refusal(post(["authorization": "Basic eDp5", "content-type": "application/json"])) == nil)
+        #expect(CrossSiteGuard.refusal(post(["authorization": "Basic eDp5", "x-swiftpool-client": "curl"])) == nil)
+        #expect(CrossSiteGuard.refusal(post(["authorization": "Bearer t0ken"])) == nil)
+        #expect(CrossSiteGuard.refusal(HTTPRequest(method: "GET", path: "/api/v1/nodes")) == nil)
+    }
+
+    @Test func originMustBeTheSameHost() {
+        let same = post(["x-swiftpool-client": "status-page", "origin": "http://127.0.0.1:9719", "host": "127.0.0.1:9719"])
+        #expect(CrossSiteGuard.refusal(same) == nil)
+        let other = post(["content-type": "application/json", "origin": "https://evil.example", "host": "127.0.0.1:9719"])
+        #expect(CrossSiteGuard.refusal(other)?.contains("cross-origin") == true)
+        let sandboxed = post(["x-swiftpool-client": "x", "origin": "null", "host": "127.0.0.1:9719"])
+        #expect(CrossSiteGuard.refusal(sandboxed) != nil)
+    }
+}

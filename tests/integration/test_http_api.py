@@ -10,6 +10,12 @@ import psycopg
 import pytest
 import requests
 
+
+def post(target: str, **kwargs):
+    """POST as curl and scripts do: with the header that marks a non-browser client."""
+    headers = {"X-SwiftPool-Client": "tests", **kwargs.pop("headers", {})}
+    return requests.post(target, headers=headers, **kwargs)
+
 from conftest import REPO_ROOT, session_ports
 
 ADMIN = ("pcpadmin", "pcpadminpass")
@@ -79,7 +85,7 @@ def test_read_routes(swiftpool, cluster):
     assert requests.get(url(proxy, "/api/v1/nodes/abc"), auth=ADMIN, timeout=5).status_code == 400
     assert requests.get(url(proxy, "/api/v1/nothing"), auth=ADMIN, timeout=5).status_code == 404
     assert requests.get(url(proxy, "/nothing"), timeout=5).status_code == 404
-    wrong_method = requests.post(url(proxy, "/api/v1/nodes"), auth=ADMIN, timeout=5)
+    wrong_method = post(url(proxy, "/api/v1/nodes"), auth=ADMIN, timeout=5)
     assert wrong_method.status_code == 405 and "GET" in wrong_method.headers["Allow"]
     assert requests.get(url(proxy, "/api/v1/nodes/1/detach"), auth=ADMIN, timeout=5).status_code == 405
     assert requests.delete(url(proxy, "/metrics"), timeout=5).status_code == 405
@@ -113,21 +119,21 @@ def test_read_routes(swiftpool, cluster):
 def test_detach_and_attach_change_reads(swiftpool, cluster):
     proxy = swiftpool(READS)
     assert 15504 in session_ports(proxy)
-    detached = requests.post(url(proxy, "/api/v1/nodes/3/detach"), auth=ADMIN, timeout=30)
+    detached = post(url(proxy, "/api/v1/nodes/3/detach"), auth=ADMIN, timeout=30)
     assert detached.status_code == 200, detached.text
     assert detached.json()["node"]["status"] == "down"
     assert 15504 not in session_ports(proxy, 40)
-    again = requests.post(url(proxy, "/api/v1/nodes/3/detach"), auth=ADMIN, timeout=30)
+    again = post(url(proxy, "/api/v1/nodes/3/detach"), auth=ADMIN, timeout=30)
     assert again.status_code == 409 and "already down" in again.json()["error"]["message"]
-    assert requests.post(url(proxy, "/api/v1/nodes/3/detach?mode=sideways"), auth=ADMIN, timeout=5).status_code == 400
-    assert requests.post(url(proxy, "/api/v1/nodes/3/detach"), auth=ADMIN, data="{not json", timeout=5).status_code == 400
-    assert requests.post(url(proxy, "/api/v1/nodes/7/attach"), auth=ADMIN, timeout=5).status_code == 404
+    assert post(url(proxy, "/api/v1/nodes/3/detach?mode=sideways"), auth=ADMIN, timeout=5).status_code == 400
+    assert post(url(proxy, "/api/v1/nodes/3/detach"), auth=ADMIN, data="{not json", timeout=5).status_code == 400
+    assert post(url(proxy, "/api/v1/nodes/7/attach"), auth=ADMIN, timeout=5).status_code == 404
     readyz = requests.get(url(proxy, "/readyz"), timeout=5)
     assert readyz.status_code == 200
 
-    attached = requests.post(url(proxy, "/api/v1/nodes/3/attach"), auth=ADMIN, timeout=30)
+    attached = post(url(proxy, "/api/v1/nodes/3/attach"), auth=ADMIN, timeout=30)
     assert attached.status_code == 200 and attached.json()["node"]["status"] == "waiting"
-    assert requests.post(url(proxy, "/api/v1/nodes/3/attach"), auth=ADMIN, timeout=5).status_code == 409
+    assert post(url(proxy, "/api/v1/nodes/3/attach"), auth=ADMIN, timeout=5).status_code == 409
     deadline = time.monotonic() + 20
     while 15504 not in session_ports(proxy, 20):
         assert time.monotonic() < deadline, "node 3 got no reads after attach"
@@ -135,7 +141,7 @@ def test_detach_and_attach_change_reads(swiftpool, cluster):
     # A graceful detach lets a session on the node finish its work.
     with psycopg.connect(proxy.dsn(), prepare_threshold=None) as conn:
         conn.execute("BEGIN")
-        graceful = requests.post(url(proxy, "/api/v1/nodes/2/detach"), auth=ADMIN, json={"mode": "graceful"}, timeout=30)
+        graceful = post(url(proxy, "/api/v1/nodes/2/detach"), auth=ADMIN, json={"mode": "graceful"}, timeout=30)
         assert graceful.status_code == 200
         assert conn.execute("SELECT 1").fetchone() == (1,)
         conn.execute("COMMIT")
@@ -144,12 +150,12 @@ def test_detach_and_attach_change_reads(swiftpool, cluster):
 def test_readyz_follows_the_primary(swiftpool):
     proxy = swiftpool({"sr_check_period": 0, "search_primary_node_timeout": 0})
     assert requests.get(url(proxy, "/readyz"), timeout=5).status_code == 200
-    assert requests.post(url(proxy, "/api/v1/nodes/0/detach"), auth=ADMIN, timeout=30).status_code == 200
+    assert post(url(proxy, "/api/v1/nodes/0/detach"), auth=ADMIN, timeout=30).status_code == 200
     not_ready = requests.get(url(proxy, "/readyz"), timeout=5)
     assert not_ready.status_code == 503 and not_ready.json() == {"ready": False}
     # The primary search does not hold up the operator's attach.
     started = time.monotonic()
-    assert requests.post(url(proxy, "/api/v1/nodes/0/attach"), auth=ADMIN, timeout=30).status_code == 200
+    assert post(url(proxy, "/api/v1/nodes/0/attach"), auth=ADMIN, timeout=30).status_code == 200
     assert time.monotonic() - started < 5
     deadline = time.monotonic() + 10
     while requests.get(url(proxy, "/readyz"), timeout=5).status_code != 200:
@@ -160,27 +166,27 @@ def test_readyz_follows_the_primary(swiftpool):
 def test_detaching_every_node_stops_at_the_last_one(swiftpool):
     proxy = swiftpool({"sr_check_period": 0})
     for node in (1, 2, 3):
-        assert requests.post(url(proxy, f"/api/v1/nodes/{node}/detach"), auth=ADMIN, timeout=30).status_code == 200
-    last = requests.post(url(proxy, "/api/v1/nodes/0/detach"), auth=ADMIN, timeout=30)
+        assert post(url(proxy, f"/api/v1/nodes/{node}/detach"), auth=ADMIN, timeout=30).status_code == 200
+    last = post(url(proxy, "/api/v1/nodes/0/detach"), auth=ADMIN, timeout=30)
     assert last.status_code == 409 and "last usable node" in last.json()["error"]["message"]
     assert proxy.psql("SELECT 1", check=True).stdout.strip() == "1"
 
 
 def test_promote_without_switchover_moves_writes(swiftpool, cluster):
     proxy = swiftpool({"sr_check_period": 0})
-    assert requests.post(url(proxy, "/api/v1/nodes/0/promote"), auth=ADMIN, timeout=5).status_code == 409
-    assert requests.post(url(proxy, "/api/v1/nodes/1/promote?switchover=maybe"), auth=ADMIN, timeout=5).status_code == 400
+    assert post(url(proxy, "/api/v1/nodes/0/promote"), auth=ADMIN, timeout=5).status_code == 409
+    assert post(url(proxy, "/api/v1/nodes/1/promote?switchover=maybe"), auth=ADMIN, timeout=5).status_code == 400
     # A switchover needs failover_command to promote the node.
-    switchover = requests.post(url(proxy, "/api/v1/nodes/1/promote"), auth=ADMIN, json={"switchover": True}, timeout=5)
+    switchover = post(url(proxy, "/api/v1/nodes/1/promote"), auth=ADMIN, json={"switchover": True}, timeout=5)
     assert switchover.status_code == 409 and "failover_command" in switchover.json()["error"]["message"]
-    promoted = requests.post(url(proxy, "/api/v1/nodes/1/promote"), auth=ADMIN, timeout=30)
+    promoted = post(url(proxy, "/api/v1/nodes/1/promote"), auth=ADMIN, timeout=30)
     assert promoted.status_code == 200 and promoted.json()["node"]["role"] == "primary"
     # SwiftPool now sends sessions to node 1, which is still a standby: writes are refused there.
     with psycopg.connect(proxy.dsn()) as conn:
         assert conn.execute("SELECT current_setting('port')").fetchone()[0] == "15502"
         with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
             conn.execute("CREATE TEMP TABLE t (i int)")
-    assert requests.post(url(proxy, "/api/v1/nodes/0/promote"), auth=ADMIN, timeout=30).status_code == 200
+    assert post(url(proxy, "/api/v1/nodes/0/promote"), auth=ADMIN, timeout=30).status_code == 200
     with psycopg.connect(proxy.dsn()) as conn:
         conn.execute("CREATE TEMP TABLE t (i int)")
 
@@ -190,7 +196,7 @@ def test_reload_through_the_api(swiftpool, cluster):
     assert session_ports(proxy) >= {15502, 15503, 15504}
     with open(proxy.conf_path, "a") as f:
         f.write("\nbackend_weight1 = 0\nbackend_weight2 = 0\nport = 1\n".replace("port = 1", f"port = {proxy.port + 1}"))
-    report = requests.post(url(proxy, "/api/v1/reload"), auth=ADMIN, timeout=10)
+    report = post(url(proxy, "/api/v1/reload"), auth=ADMIN, timeout=10)
     assert report.status_code == 200, report.text
     body = report.json()
     assert body["reloaded"] is True
@@ -200,7 +206,7 @@ def test_reload_through_the_api(swiftpool, cluster):
 
     with open(proxy.conf_path, "a") as f:
         f.write("\nbackend_weight1 = 1\nnum_init_children = abc\n")
-    refused = requests.post(url(proxy, "/api/v1/reload"), auth=ADMIN, timeout=10)
+    refused = post(url(proxy, "/api/v1/reload"), auth=ADMIN, timeout=10)
     assert refused.status_code == 400
     error = refused.json()["error"]
     assert error["code"] == "invalid_configuration"
@@ -220,3 +226,22 @@ def test_responses_follow_the_openapi_document(swiftpool, tmp_path):
         capture_output=True, text=True, timeout=600, cwd=tmp_path)  # schemathesis keeps a cache in its directory
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
     assert proxy.is_running()
+
+
+def test_state_changes_refuse_what_a_cross_site_form_can_send(swiftpool):
+    proxy = swiftpool({"sr_check_period": 0})
+    target = url(proxy, "/api/v1/nodes/3/detach")
+    form = requests.post(target, auth=ADMIN, data={"mode": "immediate"}, timeout=10)
+    assert form.status_code == 403 and form.json()["error"]["code"] == "forbidden", form.text
+    bare = requests.post(target, auth=ADMIN, timeout=10)
+    assert bare.status_code == 403, bare.text
+    foreign = requests.post(target, auth=ADMIN, json={"mode": "immediate"}, headers={"Origin": "https://evil.example"}, timeout=10)
+    assert foreign.status_code == 403 and "cross-origin" in foreign.json()["error"]["message"], foreign.text
+    nodes = requests.get(url(proxy, "/api/v1/nodes/3"), auth=ADMIN, timeout=5).json()
+    assert nodes["status"] != "down", "a refused request changed nothing"
+    same_site = requests.post(target, auth=ADMIN, json={"mode": "immediate"},
+                              headers={"Origin": f"http://127.0.0.1:{proxy.http_port}"}, timeout=30)
+    assert same_site.status_code == 200, same_site.text
+    assert requests.get(url(proxy, "/api/v1/nodes/3"), auth=ADMIN, timeout=5).json()["status"] == "down"
+    assert post(url(proxy, "/api/v1/nodes/3/attach"), auth=ADMIN, timeout=30).status_code == 200
+

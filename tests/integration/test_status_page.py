@@ -47,7 +47,7 @@ def test_status_page_shows_a_detached_node(swiftpool, tmp_path):
     for _ in range(10):
         with proxy.connect(prepare_threshold=None) as conn:
             conn.execute("SELECT 1").fetchone()
-    assert requests.post(base + "/api/v1/nodes/3/detach", auth=ADMIN, timeout=30).status_code == 200
+    assert requests.post(base + "/api/v1/nodes/3/detach", auth=ADMIN, headers={"X-SwiftPool-Client": "tests"}, timeout=30).status_code == 200
     time.sleep(2)
 
     screenshot = tmp_path / "status-page.png"
