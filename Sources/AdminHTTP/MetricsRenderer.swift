@@ -275,16 +275,12 @@ public enum MetricsRenderer {
             for node in nodes { out.sample(name, labels(node), value(node, stats[node.id]!)) }
         }
 
-        var used: [String: Int] = [:]
-        for session in input.proxy.sessions where !session.user.isEmpty {
-            used["\(session.user)\u{0}\(session.database)", default: 0] += 1
-        }
+        let used = frontendUse(input.proxy.sessions)
         out.family("pgpool2_frontend_used", .gauge, "Number of used child processes")
-        for (key, count) in used.sorted(by: { $0.key < $1.key }) {
-            let parts = key.split(separator: "\u{0}", omittingEmptySubsequences: false).map(String.init)
-            out.sample("pgpool2_frontend_used", [("username", parts[0]), ("database", parts[1])], count)
+        for entry in used {
+            out.sample("pgpool2_frontend_used", [("username", entry.user), ("database", entry.database)], entry.count)
         }
-        let usedTotal = used.values.reduce(0, +)
+        let usedTotal = used.reduce(0) { $0 + $1.count }
         out.family("pgpool2_frontend_total", .gauge, "Number of total child processed")
         out.sample("pgpool2_frontend_total", [], input.maxClients)
         out.family("pgpool2_frontend_used_ratio", .gauge, "Ratio of child processes to total processes")
@@ -297,5 +293,24 @@ public enum MetricsRenderer {
         out.sample("pgpool2_backend_used", [], backendsUsed)
         out.family("pgpool2_backend_used_ratio", .gauge, "Ratio of backend connections in use to total possible backend connections")
         out.sample("pgpool2_backend_used_ratio", [], input.poolCapacity > 0 ? Double(backendsUsed) / Double(input.poolCapacity) : 0)
+    }
+
+    /// At most this many (user, database) label pairs; the rest are summed under `(other)`.
+    static let maxFrontendLabelSets = 50
+
+    /// Sessions per user and database for `pgpool2_frontend_used`. Only sessions past
+    /// authentication count: a name a client merely claimed in its startup packet never becomes a
+    /// label, and the number of label sets is bounded whatever clients send.
+    static func frontendUse(_ sessions: [ProxySnapshot.Session]) -> [(user: String, database: String, count: Int)] {
+        var used: [String: (user: String, database: String, count: Int)] = [:]
+        for session in sessions where !session.user.isEmpty && session.state != "starting" && session.state != "waiting" {
+            used["\(session.user)\u{0}\(session.database)", default: (session.user, session.database, 0)].count += 1
+        }
+        let ranked = used.values.sorted { ($0.count, $1.user, $1.database) > ($1.count, $0.user, $0.database) }
+        var kept = Array(ranked.prefix(maxFrontendLabelSets))
+        let rest = ranked.dropFirst(maxFrontendLabelSets).reduce(0) { $0 + $1.count }
+        kept.sort { ($0.user, $0.database) < ($1.user, $1.database) }
+        if rest > 0 { kept.append(("(other)", "(other)", rest)) }
+        return kept
     }
 }

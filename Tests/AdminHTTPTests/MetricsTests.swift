@@ -228,3 +228,26 @@ import Watchdog
         #expect(CrossSiteGuard.refusal(sandboxed) != nil)
     }
 }
+
+@Suite struct FrontendLabelTests {
+    func session(_ id: Int, user: String, state: String) -> ProxySnapshot.Session {
+        ProxySnapshot.Session(id: UInt64(id), user: user, database: "db", applicationName: "", clientAddress: "x", state: state,
+                              since: 0, backendNodes: [])
+    }
+
+    @Test func onlyAuthenticatedSessionsBecomeLabels() {
+        let used = MetricsRenderer.frontendUse([
+            session(1, user: "app", state: "idle"), session(2, user: "app", state: "active"),
+            session(3, user: "claimed-before-login", state: "starting"), session(4, user: "queued", state: "waiting"),
+        ])
+        #expect(used.map(\.user) == ["app"] && used.map(\.count) == [2])
+    }
+
+    @Test func labelSetsAreBounded() {
+        let sessions = (0..<500).map { session($0, user: "user\($0)", state: "idle") } + [session(999, user: "user7", state: "idle")]
+        let used = MetricsRenderer.frontendUse(sessions)
+        #expect(used.count == MetricsRenderer.maxFrontendLabelSets + 1)
+        #expect(used.contains { $0.user == "user7" && $0.count == 2 }, "the busiest pairs are kept")
+        #expect(used.last?.user == "(other)" && used.reduce(0) { $0 + $1.count } == 501)
+    }
+}
