@@ -3,6 +3,7 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import Synchronization
 
 /// Pgpool-II's PCP port (`pcp_listen_addresses`:`pcp_port` and `<pcp_socket_dir>/.s.PGSQL.<pcp_port>`):
 /// md5 authentication against pcp.conf, then the pcp_* programs' commands.
@@ -11,14 +12,31 @@ public final class PCPServer: Sendable {
     private let responder: PCPResponder
     private let users: @Sendable () -> PCPUsers
     private let logger: Logger
+    private let limits: Limits
+    private let open = PCPConnectionCount()
     private let channels = NIOLockedValueBox<[Channel]>([])
 
+    /// What one client may hold of the PCP port.
+    public struct Limits: Sendable {
+        /// Connections at once; more are refused with a FATAL.
+        public var maxConnections: Int
+        /// How long a connection may stay unauthenticated.
+        public var authenticationTimeout: Duration
+
+        public init(maxConnections: Int = 32, authenticationTimeout: Duration = .seconds(60)) {
+            self.maxConnections = maxConnections
+            self.authenticationTimeout = authenticationTimeout
+        }
+    }
+
     /// - Parameter users: pcp.conf's users as they are now (a reload may change them).
-    public init(group: EventLoopGroup, responder: PCPResponder, users: @escaping @Sendable () -> PCPUsers, logger: Logger) {
+    public init(group: EventLoopGroup, responder: PCPResponder, users: @escaping @Sendable () -> PCPUsers, logger: Logger,
+                limits: Limits = Limits()) {
         self.group = group
         self.responder = responder
         self.users = users
         self.logger = logger
+        self.limits = limits
     }
 
     public func start(addresses: [String], port: Int, socketDirectory: String) async throws {
@@ -50,6 +68,8 @@ public final class PCPServer: Sendable {
         let responder = self.responder
         let users = self.users
         let logger = self.logger
+        let limits = self.limits
+        let open = self.open
         return ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
@@ -60,7 +80,8 @@ public final class PCPServer: Sendable {
                         return (0..<4).map { _ in UInt8.random(in: 0...255, using: &random) }
                     }
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(PCPMessageDecoder()))
-                    try channel.pipeline.syncOperations.addHandler(PCPChannelHandler(session: session, responder: responder, logger: logger))
+                    try channel.pipeline.syncOperations.addHandler(
+                        PCPChannelHandler(session: session, responder: responder, logger: logger, limits: limits, open: open))
                 }
             }
     }
@@ -77,11 +98,47 @@ final class PCPChannelHandler: ChannelInboundHandler {
     private var queue: [PCPMessage] = []
     private var busy = false
     private var closing = false
+    private let limits: PCPServer.Limits
+    private let open: PCPConnectionCount
+    private var counted = false
+    private var authTimer: Scheduled<Void>?
 
-    init(session: PCPSession, responder: PCPResponder, logger: Logger) {
+    init(session: PCPSession, responder: PCPResponder, logger: Logger, limits: PCPServer.Limits, open: PCPConnectionCount) {
         self.session = session
         self.responder = responder
         self.logger = logger
+        self.limits = limits
+        self.open = open
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        guard open.enter(limit: limits.maxConnections) else {
+            logger.warning("PCP connection refused: too many connections", metadata: ["limit": "\(limits.maxConnections)"])
+            closeAfter([.error(severity: "FATAL", message: "too many PCP connections",
+                               detail: "at most \(limits.maxConnections) PCP connections are served at once")], context: context)
+            return
+        }
+        counted = true
+        let loop = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        let nanoseconds = limits.authenticationTimeout.components.seconds * 1_000_000_000
+            + limits.authenticationTimeout.components.attoseconds / 1_000_000_000
+        authTimer = context.eventLoop.scheduleTask(in: .nanoseconds(nanoseconds)) {
+            let (handler, context) = loop.value
+            guard handler.session.user == nil, !handler.closing else { return }
+            handler.logger.warning("PCP connection closed: no authentication within the timeout")
+            handler.closeAfter([.error(severity: "FATAL", message: "authentication timeout",
+                                       detail: "the PCP client did not authenticate in time")], context: context)
+        }
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        authTimer?.cancel()
+        if counted {
+            counted = false
+            open.leave()
+        }
+        context.fireChannelInactive()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -143,5 +200,23 @@ final class PCPChannelHandler: ChannelInboundHandler {
         }
         logger.warning("invalid PCP packet", metadata: ["detail": "\(detail)"])
         closeAfter([.error(severity: "FATAL", message: "invalid PCP packet", detail: detail)], context: context)
+    }
+}
+
+/// PCP connections open now, shared by every listener.
+final class PCPConnectionCount: Sendable {
+    private let count = Atomic<Int>(0)
+
+    /// Takes a place unless `limit` are taken.
+    func enter(limit: Int) -> Bool {
+        while true {
+            let current = count.load(ordering: .relaxed)
+            guard current < limit else { return false }
+            if count.compareExchange(expected: current, desired: current + 1, ordering: .relaxed).exchanged { return true }
+        }
+    }
+
+    func leave() {
+        count.subtract(1, ordering: .relaxed)
     }
 }

@@ -136,7 +136,9 @@ struct ProxyMain {
         }
         let pcp = PCPServer(
             group: group, responder: PCPResponder(services: services, logger: logger, stop: Self.signalSelf),
-            users: { reloader.bundle.pcpUsers }, logger: logger)
+            users: { reloader.bundle.pcpUsers }, logger: logger,
+            limits: PCPServer.Limits(authenticationTimeout: bundle.config.authenticationTimeout > .zero
+                ? bundle.config.authenticationTimeout : .seconds(60)))
         do {
             try await pcp.start(addresses: bundle.config.pcpListenAddresses, port: bundle.config.pcpPort,
                                 socketDirectory: bundle.config.pcpSocketDirectory)

@@ -152,3 +152,30 @@ def test_stop_pgpool(swiftpool, pcp):
     proxy = swiftpool()
     pcp(proxy, "pcp_stop_pgpool", "-m", "fast")
     assert proxy.wait_exit(15) == 0
+
+
+def test_silent_connections_time_out_and_are_capped(swiftpool, pcp):
+    proxy = swiftpool({"authentication_timeout": 2})
+    # A client that never authenticates is told so and cut off after authentication_timeout.
+    with socket.create_connection((HOST, proxy.pcp_port), timeout=10) as sock:
+        started = time.monotonic()
+        sock.settimeout(10)
+        data = b""
+        while chunk := sock.recv(4096):
+            data += chunk
+        elapsed = time.monotonic() - started
+    assert b"authentication timeout" in data, data
+    assert 1.5 <= elapsed < 8, elapsed
+    # At most 32 connections at once; the next one gets a FATAL, the others stay served.
+    held = [socket.create_connection((HOST, proxy.pcp_port), timeout=5) for _ in range(32)]
+    try:
+        time.sleep(0.3)
+        with socket.create_connection((HOST, proxy.pcp_port), timeout=5) as extra:
+            packets = read_packets(extra)
+        errors = [body for kind, body in packets if kind == "E"]
+        assert errors and b"too many PCP connections" in errors[-1], packets
+    finally:
+        for sock in held:
+            sock.close()
+    time.sleep(0.3)
+    assert pcp(proxy, "pcp_node_count").stdout.strip() == "4"
