@@ -215,3 +215,22 @@ enum PoolKeyFile {
         return "\(path): key file is readable by group or others; it should be mode 0600"
     }
 }
+
+extension ConfigBundle {
+    /// Makes what a reload reports true: parameters that need a restart keep their running values,
+    /// in the settings every report reads and in the node list (an existing node's host and port).
+    mutating func keepRunningValues(of names: [String], from running: ConfigBundle) {
+        for name in names {
+            config.settings[name] = running.config.settings[name]
+        }
+        nodes = nodes.map { node in
+            guard let old = running.nodes.first(where: { $0.id == node.id }),
+                  names.contains("backend_hostname\(node.id)") || names.contains("backend_port\(node.id)")
+            else { return node }
+            var kept = node
+            kept.host = old.host
+            kept.port = old.port
+            return kept
+        }
+    }
+}

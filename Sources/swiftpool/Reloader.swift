@@ -36,7 +36,7 @@ final class Reloader: Sendable {
     func reload() -> ReloadReport {
         lock.withLock {
             let running = bundle
-            let fresh: ConfigBundle
+            var fresh: ConfigBundle
             do {
                 fresh = try ConfigBundle.load(files)
             } catch {
@@ -48,6 +48,7 @@ final class Reloader: Sendable {
             for name in plan.restartRequired {
                 logger.warning("parameter \"\(name)\" changed but needs a restart; the old value stays in effect")
             }
+            fresh.keepRunningValues(of: plan.restartRequired, from: running)
             runtime.update(settings: running.settings.reloaded(with: fresh.settings), authPolicy: fresh.authPolicy,
                            routing: fresh.routing)
             runtime.credentials.replacePasswords(fresh.passwords)

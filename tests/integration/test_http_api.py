@@ -245,3 +245,19 @@ def test_state_changes_refuse_what_a_cross_site_form_can_send(swiftpool):
     assert requests.get(url(proxy, "/api/v1/nodes/3"), auth=ADMIN, timeout=5).json()["status"] == "down"
     assert post(url(proxy, "/api/v1/nodes/3/attach"), auth=ADMIN, timeout=30).status_code == 200
 
+
+
+def test_reload_keeps_what_needs_a_restart(swiftpool, cluster):
+    proxy = swiftpool(READS)
+    assert 15504 in session_ports(proxy)
+    with open(proxy.conf_path, "a") as f:
+        f.write("\nbackend_port3 = 15599\nport = 1\n".replace("port = 1", f"port = {proxy.port + 1}"))
+    report = post(url(proxy, "/api/v1/reload"), auth=ADMIN, timeout=10).json()
+    assert report["reloaded"] is True and set(report["restart_required"]) == {"backend_port3", "port"}, report
+    # What the log says ("the old value stays in effect") is what happens and what is shown.
+    assert "\"backend_port3\" changed but needs a restart" in proxy.log()
+    config = requests.get(url(proxy, "/api/v1/config"), auth=ADMIN, timeout=5).json()["parameters"]
+    assert config["backend_port3"] == "15504" and config["port"] == str(proxy.port), config
+    node = requests.get(url(proxy, "/api/v1/nodes/3"), auth=ADMIN, timeout=5).json()
+    assert node["port"] == 15504 and node["status"] in ("up", "waiting"), node
+    assert 15504 in session_ports(proxy, 30), "node 3 still serves reads on its running port"
