@@ -767,6 +767,23 @@ def test_pcp_detach_and_attach_on_the_standby_apply_to_both_members(swiftpool, t
         wait_for(lambda: node3 in session_ports(m.inst, 20), 20, f"{m.name}: node 3 gets no reads after attach")
 
 
+
+def test_cluster_wide_reload_reaches_every_member(swiftpool, tmp_path, cluster):
+    standby, leader = make_loopback_members(swiftpool, tmp_path, [1, 2], style="4.2", common=READS)
+    start_all([standby, leader])
+    wait_converged(leader, [standby])
+    for m in (standby, leader):
+        with open(m.inst.conf_path, "a") as f:
+            f.write("\nbackend_weight3 = 0\n")
+    # A local reload changes only the member asked.
+    standby.pcp("pcp_reload_config", "-s", "l")
+    wait_for(lambda: cluster.node_port(3) not in session_ports(standby.inst, 30), 10, "standby kept reading node 3")
+    assert cluster.node_port(3) in session_ports(leader.inst, 40), "a local reload changed the other member"
+    # -s c: every member reloads its own files.
+    standby.pcp("pcp_reload_config", "-s", "c")
+    wait_for(lambda: "asked every member to reload" in leader.log(), 10, lambda: leader.log()[-2000:])
+    wait_for(lambda: cluster.node_port(3) not in session_ports(leader.inst, 30), 10, "the leader kept reading node 3")
+
 def pool_nodes(m: Member) -> list[dict[str, str]]:
     with m.connect() as conn:
         cur = conn.execute("SHOW POOL_NODES")
