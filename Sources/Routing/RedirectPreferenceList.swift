@@ -15,6 +15,15 @@ public struct RedirectPreferenceList: Sendable {
         public var pattern: String
         public var target: Target
         public var ratio: Double
+        /// `pattern`, compiled once with the list.
+        let compiled: PatternList
+
+        init(pattern: String, target: Target, ratio: Double) {
+            self.pattern = pattern
+            self.target = target
+            self.ratio = ratio
+            self.compiled = PatternList([pattern])
+        }
     }
 
     /// A list entry that cannot be read.
@@ -62,13 +71,9 @@ public struct RedirectPreferenceList: Sendable {
         self.entries = entries
     }
 
-    /// The first entry whose pattern matches all of `name`. (Compiled per call: `Regex` is not
-    /// Sendable, and this runs once per session, not per query.)
+    /// The first entry whose pattern matches all of `name`.
     public func match(_ name: String) -> Entry? {
-        entries.first { entry in
-            guard let regex = try? Regex(entry.pattern) else { return false }
-            return (try? regex.wholeMatch(in: name)) != nil
-        }
+        entries.first { $0.compiled.matchesWhole(name) }
     }
 }
 

@@ -166,7 +166,7 @@ public struct RoutingSession: Sendable {
                 }
             }
         }
-        if settings.primaryRoutingQueryPatterns.contains(where: { Self.wholeMatch($0, text) }) {
+        if settings.primaryRoutingQueryPatternList.matchesWhole(text) {
             return (primary, .primaryRoutingPattern)
         }
         switch hasWritingFunction(statement, facts: facts) {
@@ -194,11 +194,11 @@ public struct RoutingSession: Sendable {
     /// function's volatility from the catalog. Nil when a volatility is not known yet.
     func hasWritingFunction(_ statement: StatementClassification, facts: some CatalogFacts) -> Bool? {
         let names = statement.functionCalls
-        if !settings.readOnlyFunctionPatterns.isEmpty {
-            return names.contains { name in !settings.readOnlyFunctionPatterns.contains { Self.wholeMatch($0, name.description) } }
+        if !settings.readOnlyFunctionPatternList.isEmpty {
+            return names.contains { !settings.readOnlyFunctionPatternList.matchesWhole($0.description) }
         }
-        if !settings.writeFunctionPatterns.isEmpty {
-            return names.contains { name in settings.writeFunctionPatterns.contains { Self.wholeMatch($0, name.description) } }
+        if !settings.writeFunctionPatternList.isEmpty {
+            return names.contains { settings.writeFunctionPatternList.matchesWhole($0.description) }
         }
         var unknown = false
         for name in names {
@@ -209,11 +209,6 @@ public struct RoutingSession: Sendable {
             }
         }
         return unknown ? nil : false
-    }
-
-    static func wholeMatch(_ pattern: String, _ text: String) -> Bool {
-        guard let regex = try? Regex(pattern) else { return false }
-        return (try? regex.wholeMatch(in: text)) != nil
     }
 
     // MARK: Learning from outcomes

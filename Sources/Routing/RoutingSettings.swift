@@ -26,11 +26,11 @@ public struct RoutingSettings: Sendable {
     public var allowSQLComments = false
     public var ignoreLeadingWhiteSpace = true
     /// `primary_routing_query_pattern_list`: regular expressions matched against the whole query.
-    public var primaryRoutingQueryPatterns: [String] = []
+    public var primaryRoutingQueryPatternList: PatternList = []
     /// `write_function_list` / `read_only_function_list` (mutually exclusive; both empty means
     /// "ask pg_proc for the volatility").
-    public var writeFunctionPatterns: [String] = []
-    public var readOnlyFunctionPatterns: [String] = []
+    public var writeFunctionPatternList: PatternList = []
+    public var readOnlyFunctionPatternList: PatternList = []
     public var checkTempTable = TempTableCheck.catalog
     public var checkUnloggedTable = true
     /// `prefer_lower_delay_standby`: when the load-balance node lags (or went down), reads go to
@@ -38,6 +38,22 @@ public struct RoutingSettings: Sendable {
     public var preferLowerDelayStandby = false
 
     public init() {}
+
+    /// The pattern lists as written; setting one compiles it (once, not per statement).
+    public var primaryRoutingQueryPatterns: [String] {
+        get { primaryRoutingQueryPatternList.patterns }
+        set { primaryRoutingQueryPatternList = PatternList(newValue) }
+    }
+
+    public var writeFunctionPatterns: [String] {
+        get { writeFunctionPatternList.patterns }
+        set { writeFunctionPatternList = PatternList(newValue) }
+    }
+
+    public var readOnlyFunctionPatterns: [String] {
+        get { readOnlyFunctionPatternList.patterns }
+        set { readOnlyFunctionPatternList = PatternList(newValue) }
+    }
 
     /// Parses `dml_adaptive_object_relationship_list` (`'t1:t2,f1():t3'`): a write to the left
     /// object (a table, or a function written with `()`) also marks the right one.

@@ -1,3 +1,4 @@
+import Synchronization
 import Testing
 @testable import Routing
 
@@ -203,6 +204,22 @@ struct RoutingSessionTests {
         var s = session()
         run(&s, "BEGIN", then: .failed)
         #expect(run(&s, "SELECT 1", then: .failed).decision == .primary)
+    }
+
+    @Test func patternListsAreCompiledOncePerSettings() {
+        var s = session {
+            $0.primaryRoutingQueryPatterns = ["SELECT .* FROM critical.*", "SELECT .* FOR SHARE"]
+            $0.readOnlyFunctionPatterns = ["pure_.*"]
+        }
+        let before = PatternList.compilations.load(ordering: .relaxed)
+        for _ in 0..<200 {
+            #expect(run(&s, "SELECT x FROM critical_data").reason == .primaryRoutingPattern)
+            #expect(run(&s, "SELECT pure_f(x) FROM other").decision == .node(2))
+            #expect(run(&s, "SELECT impure(x) FROM other").reason == .writingFunction)
+        }
+        // Other suites may compile lists meanwhile, but not 600 routings' worth.
+        #expect(PatternList.compilations.load(ordering: .relaxed) - before < 50)
+        #expect(s.settings.primaryRoutingQueryPatterns == ["SELECT .* FROM critical.*", "SELECT .* FOR SHARE"])
     }
 }
 
