@@ -125,8 +125,22 @@ extension ClientSessionHandler {
                 routingConfiguration?.selector.select(
                     among: candidates, database: startup?.database ?? "", applicationName: startup?["application_name"],
                     using: &random)
-            })
+            },
+            leastDelayed: { [self] in leastDelayedStandby(primary: primary) })
         return (query, routed)
+    }
+
+    /// prefer_lower_delay_standby: the readable standby with the least replication delay (in
+    /// bytes of WAL) right now.
+    func leastDelayedStandby(primary: Int) -> Int? {
+        let nodes = runtime.cluster.snapshot.nodes
+        let candidates = nodes.map {
+            LoadBalanceSelector.Candidate(id: $0.id, weight: $0.weight, isUp: $0.isReadable && !unusableNodes.contains($0.id),
+                                          isPrimary: $0.id == primary)
+        }
+        return routingConfiguration?.selector.leastDelayed(
+            among: candidates, delay: { id in nodes.first { $0.id == id }?.replication.delayBytes.map(Double.init) },
+            using: &random)
     }
 
     /// Sends waiting messages in order, switching nodes only when every node of the previous

@@ -51,6 +51,22 @@ public struct LoadBalanceSelector: Sendable {
         return weightedPick(nodes, using: &random) { _ in true } ?? primary ?? nodes.first(where: \.isUp)?.id
     }
 
+    /// prefer_lower_delay_standby: the standby (up, weight above zero) with the least replication
+    /// delay, by a weighted draw when several have the same delay, as Pgpool-II picks it. A node
+    /// whose delay is not known counts as the most delayed. Nil when no standby can take reads.
+    public func leastDelayed<R: RandomNumberGenerator>(
+        among nodes: [Candidate], delay: (Int) -> Double?, using random: inout R
+    ) -> Int? {
+        var least = Double.infinity
+        var any = false
+        for node in nodes where node.isUp && node.weight > 0 && !node.isPrimary {
+            any = true
+            least = min(least, delay(node.id) ?? .infinity)
+        }
+        guard any else { return nil }
+        return weightedPick(nodes, using: &random) { !$0.isPrimary && (delay($0.id) ?? .infinity) == least }
+    }
+
     /// A draw proportional to the weights among the up nodes `include` accepts; nil when their
     /// weights are all zero. No allocation: this runs per statement with statement-level balancing.
     func weightedPick<R: RandomNumberGenerator>(

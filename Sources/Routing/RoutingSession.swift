@@ -52,10 +52,12 @@ public struct RoutingSession: Sendable {
 
     // MARK: Deciding
 
-    /// Where `query` goes. `pick` draws a node for statement-level load balancing.
+    /// Where `query` goes. `pick` draws a node for statement-level load balancing;
+    /// `leastDelayed` names the readable standby with the least replication delay (for
+    /// prefer_lower_delay_standby), asked only when the load-balance node cannot take a read.
     public mutating func route(
         _ query: QueryClassification, text: String, nodes: RoutingNodes, facts: some CatalogFacts,
-        pick: () -> Int?
+        pick: () -> Int?, leastDelayed: () -> Int? = { nil }
     ) -> RoutedQuery {
         func decided(_ decision: RouteDecision, _ reason: RouteDecision.Reason, plainBegin: Bool = false) -> RoutedQuery {
             RoutedQuery(decision: decision, reason: reason, plainBeginForStandbys: plainBegin)
@@ -63,7 +65,7 @@ public struct RoutingSession: Sendable {
         guard let statement = query.singleStatement else {
             if query.isEmpty {
                 // An empty query is a harmless read (JDBC pings with them).
-                let (node, reason) = loadBalanceTarget(nodes, pick: pick)
+                let (node, reason) = loadBalanceTarget(nodes, leastDelayed: leastDelayed)
                 return decided(node == nodes.primary ? .primary : .node(node), reason)
             }
             if query.statements.contains(where: \.isTransactionStart) { transactionStartedByMultiStatement = true }
@@ -94,7 +96,8 @@ public struct RoutingSession: Sendable {
                 routed = decided(bothTargets(nodes), .both, plainBegin: effective.sendsPlainBeginToStandby)
             }
         case .either:
-            let (node, reason) = readTarget(effective, query: query, text: text, nodes: nodes, facts: facts, pick: pick)
+            let (node, reason) = readTarget(
+                effective, query: query, text: text, nodes: nodes, facts: facts, pick: pick, leastDelayed: leastDelayed)
             routed = decided(node == nodes.primary ? .primary : .node(node), reason)
         }
         switch statement.kind {
@@ -117,9 +120,9 @@ public struct RoutingSession: Sendable {
 
     /// An EITHER statement: the checks of `pool_where_to_send` in order; the first failing one
     /// sends it to the primary.
-    private func readTarget(
+    private mutating func readTarget(
         _ statement: StatementClassification, query: QueryClassification, text: String, nodes: RoutingNodes,
-        facts: some CatalogFacts, pick: () -> Int?
+        facts: some CatalogFacts, pick: () -> Int?, leastDelayed: () -> Int?
     ) -> (Int, RouteDecision.Reason) {
         let primary = nodes.primary
         guard settings.loadBalanceMode else { return (primary, .loadBalanceOff) }
@@ -179,14 +182,19 @@ public struct RoutingSession: Sendable {
             return (primary, .dmlAdaptive)
         }
         if settings.statementLevelLoadBalance, let node = pick() { return (node, .loadBalanced) }
-        return loadBalanceTarget(nodes, pick: pick)
+        return loadBalanceTarget(nodes, leastDelayed: leastDelayed)
     }
 
     /// The session's load-balance node, unless it went down or lags behind the primary: then the
-    /// primary, or with prefer_lower_delay_standby another readable standby.
-    private func loadBalanceTarget(_ nodes: RoutingNodes, pick: () -> Int?) -> (Int, RouteDecision.Reason) {
+    /// primary, or with prefer_lower_delay_standby the standby with the least delay, which becomes
+    /// the session's load-balance node (Pgpool-II 4.3 does the same; with no standby within the
+    /// delay threshold the read goes to the primary).
+    private mutating func loadBalanceTarget(_ nodes: RoutingNodes, leastDelayed: () -> Int?) -> (Int, RouteDecision.Reason) {
         if loadBalanceNode == nodes.primary || nodes.readable.contains(loadBalanceNode) { return (loadBalanceNode, .loadBalanced) }
-        if settings.preferLowerDelayStandby, let node = pick() { return (node, .loadBalanced) }
+        if settings.preferLowerDelayStandby, let node = leastDelayed(), node != nodes.primary, nodes.readable.contains(node) {
+            loadBalanceNode = node
+            return (node, .loadBalanced)
+        }
         return (nodes.primary, .loadBalanceNodeUnavailable)
     }
 

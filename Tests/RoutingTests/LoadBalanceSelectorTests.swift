@@ -75,4 +75,24 @@ struct LoadBalanceSelectorTests {
         #expect(try RedirectPreferenceList("").entries.isEmpty)
         #expect(try RedirectPreferenceList(" a:1 , b:standby(0.3) ").entries.map(\.ratio) == [1.0, 0.3])
     }
+
+    @Test func leastDelayedStandbyWinsAndTiesAreDrawnByWeight() {
+        var random = SplitMix64(seed: 7)
+        let delays: [Int: Double] = [1: 5_000, 2: 300, 3: 12]
+        let selector = LoadBalanceSelector()
+        for _ in 0..<100 { #expect(selector.leastDelayed(among: reference, delay: { delays[$0] }, using: &random) == 3) }
+        // Node 3 cannot take reads: the next least delayed.
+        var nodes = reference
+        nodes[3].isUp = false
+        #expect(selector.leastDelayed(among: nodes, delay: { delays[$0] }, using: &random) == 2)
+        // A tie between 1 and 2: both are drawn, never the more delayed 3.
+        let tied: [Int: Double] = [1: 0, 2: 0, 3: 40]
+        var seen: [Int: Int] = [:]
+        for _ in 0..<1_000 { seen[selector.leastDelayed(among: reference, delay: { tied[$0] }, using: &random) ?? -1, default: 0] += 1 }
+        #expect(Set(seen.keys) == [1, 2])
+        // Unknown delays count as the most delayed.
+        #expect(selector.leastDelayed(among: reference, delay: { $0 == 2 ? 100 : nil }, using: &random) == 2)
+        // No standby can take reads.
+        #expect(selector.leastDelayed(among: [reference[0]], delay: { _ in 0 }, using: &random) == nil)
+    }
 }

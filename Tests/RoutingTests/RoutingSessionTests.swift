@@ -206,6 +206,31 @@ struct RoutingSessionTests {
         #expect(run(&s, "SELECT 1", then: .failed).decision == .primary)
     }
 
+    @Test func preferLowerDelayStandbyTakesTheLeastLaggingStandbyAndKeepsIt() {
+        // The load-balance node (2) lags: it is not readable.
+        let lagging = RoutingNodes(primary: 0, readable: [1, 3])
+        let query = SQLClassifier.classify(query: "SELECT * FROM t")
+        var preferring = session { $0.preferLowerDelayStandby = true }
+        // The random pick would say 1; the least delayed standby is 3.
+        var routed = preferring.route(query, text: "SELECT * FROM t", nodes: lagging, facts: KnownFacts(),
+                                      pick: { 1 }, leastDelayed: { 3 })
+        #expect(routed.decision == .node(3))
+        #expect(preferring.loadBalanceNode == 3)
+        routed = preferring.route(query, text: "SELECT * FROM t", nodes: lagging, facts: KnownFacts(),
+                                  pick: { 1 }, leastDelayed: { 1 })
+        #expect(routed.decision == .node(3), "the session stays on its new load-balance node while it is readable")
+        // No standby within the threshold: the primary.
+        var none = session { $0.preferLowerDelayStandby = true }
+        routed = none.route(query, text: "SELECT * FROM t", nodes: RoutingNodes(primary: 0, readable: []), facts: KnownFacts(),
+                            pick: { nil }, leastDelayed: { nil })
+        #expect(routed.decision == .primary)
+        #expect(routed.reason == .loadBalanceNodeUnavailable)
+        // Without the parameter a lagging load-balance node sends reads to the primary.
+        var plain = session()
+        routed = plain.route(query, text: "SELECT * FROM t", nodes: lagging, facts: KnownFacts(), pick: { 1 }, leastDelayed: { 3 })
+        #expect(routed.decision == .primary)
+    }
+
     @Test func patternListsAreCompiledOncePerSettings() {
         var s = session {
             $0.primaryRoutingQueryPatterns = ["SELECT .* FROM critical.*", "SELECT .* FOR SHARE"]
