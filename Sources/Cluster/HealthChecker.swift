@@ -83,6 +83,8 @@ public final class HealthChecker: Sendable {
             let (healthy, retries, error) = await check(target)
             stats.record(success: healthy, retries: retries, duration: ContinuousClock.now - started)
             if healthy, status == .quarantine { onRecovery(target.node.id) }
+            // The node answered: it is up, not merely waiting for a session to use it.
+            if healthy, status == .waiting { cluster.markUsed(target.node.id) }
             if !healthy, !Task.isCancelled {
                 onFailure(target.node.id)
                 logger.error("health check failed", metadata: [

@@ -55,11 +55,18 @@ public final class ReplicationChecker: Sendable {
         }
     }
 
+    /// Checks once right away, so that delays are known from the start, then every period. While
+    /// a failover operation (such as the primary search at start) keeps the first check from
+    /// running, it is tried again every second.
     private func run(_ settings: Settings) async {
+        var checked = false
         while !Task.isCancelled {
-            do { try await Task.sleep(for: settings.check.period) } catch { return }
-            guard !coordinator.isBusy else { continue }
-            await checkOnce(settings)
+            if !coordinator.isBusy {
+                await checkOnce(settings)
+                checked = true
+            }
+            let pause = checked ? settings.check.period : min(settings.check.period, .seconds(1))
+            do { try await Task.sleep(for: pause) } catch { return }
         }
     }
 

@@ -35,3 +35,38 @@ def test_healthy_nodes_stay_up(swiftpool, cluster):
     time.sleep(2.5)
     assert "now down" not in proxy.log()
     assert proxy.psql("SELECT 1", check=True).stdout.strip() == "1"
+
+
+def node_statuses(proxy) -> dict[int, str]:
+    out = proxy.psql("SHOW POOL_NODES", check=True).stdout
+    # Unaligned tuples: node_id|hostname|port|status|...
+    rows = [line.split("|") for line in out.splitlines() if "|" in line]
+    return {int(r[2]): r[3] for r in rows}
+
+
+def test_nodes_are_up_once_a_health_check_reached_them(swiftpool, cluster):
+    """No session uses the standbys (load balancing off); the health checks alone show them up."""
+    proxy = swiftpool({"load_balance_mode": False, "health_check_period": 1, "health_check_user": "repmgr",
+                       "health_check_password": "", "sr_check_period": 0})
+    deadline = time.monotonic() + 10
+    while True:
+        statuses = node_statuses(proxy)
+        if all(status == "up" for status in statuses.values()):
+            break
+        assert time.monotonic() < deadline, statuses
+        time.sleep(0.3)
+    assert set(statuses) == {cluster.node_port(i) for i in range(4)}
+
+
+def test_replication_delays_are_known_right_after_start(swiftpool, cluster):
+    """The first replication check runs at start, not after sr_check_period."""
+    import requests
+    proxy = swiftpool({"sr_check_period": 60, "health_check_period": 0})
+    deadline = time.monotonic() + 5
+    while True:
+        text = requests.get(f"http://127.0.0.1:{proxy.http_port}/metrics", timeout=10).text
+        delays = [line for line in text.splitlines() if line.startswith("swiftpool_replication_delay_bytes{")]
+        if len(delays) >= 3:
+            break
+        assert time.monotonic() < deadline, "no replication delay series within 5 s of the start"
+        time.sleep(0.2)
