@@ -64,7 +64,8 @@ extension ClientSessionHandler {
     /// Called again whenever a backend becomes ready while an admin answer waits.
     func continueAdminAnswer() {
         guard answeringLocally, !adminAnswerRunning, case .forwarding = phase else { return }
-        let idle = waiting.isEmpty && extendedBatch.isEmpty && allConnections.allSatisfy(\.tracker.isQuiescent)
+        let idle = waiting.isEmpty && extendedBatch.isEmpty && heldForFacts == nil
+            && allConnections.allSatisfy(\.tracker.isQuiescent)
         guard idle else { return }
         var batch: [RawMessage] = []
         do {

@@ -35,6 +35,10 @@ extension ClientSessionHandler {
                 let name = body.readNullTerminatedString() ?? ""
                 let text = body.readNullTerminatedString() ?? ""
                 let (query, routed) = route(text, primary: primary)
+                if let misses = factsToWaitFor(routed) {
+                    // Route the whole batch again once the facts are known.
+                    return waitForFacts(misses, holding: batch)
+                }
                 decisions.append(routed.decision)
                 statements.append((query, routed))
                 parsedHere[name] = (query, routed)
@@ -64,10 +68,15 @@ extension ClientSessionHandler {
                 break
             }
         }
+        let writing = routing.map {
+            $0.writingTransaction && ($0.transactionState == .inTransaction || $0.settings.writeStickiness == .always)
+        } ?? false
         for name in usedStatements {
             // A statement from an earlier batch: where it was routed then (unknown: the primary,
-            // which will report the error).
-            decisions.append(preparedStatements[name]?.routed.decision ?? .primary)
+            // which will report the error). In a transaction that wrote, a read prepared on a
+            // standby runs on the primary (parsed there first), as Pgpool-II decides again at Bind.
+            let decision = preparedStatements[name]?.routed.decision ?? .primary
+            if writing, case .node = decision { decisions.append(.primary) } else { decisions.append(decision) }
         }
         var target = Self.combine(decisions, current: currentRoute)
         if !endsWithSync, case .node = target {
@@ -118,6 +127,7 @@ extension ClientSessionHandler {
         }
         for portal in boundPortals { portals[portal] = target }
         for portal in closedPortals { portals[portal] = nil }
+        if !factsAwaited.isEmpty { factsAwaited.removeAll() }
     }
 
     /// Queues one message of SwiftPool's own, with a Sync, whose answers the client never sees.

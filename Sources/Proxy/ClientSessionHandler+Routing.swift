@@ -92,21 +92,33 @@ extension ClientSessionHandler {
 
     private func enqueue(_ message: RawMessage) {
         guard let primary = backend?.node.id else { return }
+        if heldForFacts != nil { return heldForFacts!.append(message) }
         switch message.type {
         case FrontendMessageType.query:
-            if !extendedBatch.isEmpty { routeExtendedBatch() }
+            if !extendedBatch.isEmpty {
+                routeExtendedBatch()
+                if heldForFacts != nil { return heldForFacts!.append(message) }
+            }
             var body = message.body
             let text = body.readString(length: max(0, body.readableBytes - 1)) ?? ""
             let (query, routed) = route(text, primary: primary)
+            if let misses = factsToWaitFor(routed) { return waitForFacts(misses, holding: [message]) }
+            if !factsAwaited.isEmpty { factsAwaited.removeAll() }
             forgetDeallocatedStatements(query)
             waiting.append(PendingMessage(message: message, decision: routed.decision, completes: [(query, routed)]))
         case FrontendMessageType.copyData, FrontendMessageType.copyDone, FrontendMessageType.copyFail:
             waiting.append(PendingMessage(message: message, decision: waiting.last?.decision ?? currentRoute))
         case FrontendMessageType.terminate:
-            if !extendedBatch.isEmpty { routeExtendedBatch() }
+            if !extendedBatch.isEmpty {
+                routeExtendedBatch()
+                if heldForFacts != nil { return heldForFacts!.append(message) }
+            }
             waiting.append(PendingMessage(message: message, decision: currentRoute))
         case FrontendMessageType.functionCall:
-            if !extendedBatch.isEmpty { routeExtendedBatch() }
+            if !extendedBatch.isEmpty {
+                routeExtendedBatch()
+                if heldForFacts != nil { return heldForFacts!.append(message) }
+            }
             waiting.append(PendingMessage(message: message, decision: .primary, completes: []))
         default:
             extendedBatch.append(message)
@@ -141,6 +153,51 @@ extension ClientSessionHandler {
         return routingConfiguration?.selector.leastDelayed(
             among: candidates, delay: { id in nodes.first { $0.id == id }?.replication.delayBytes.map(Double.init) },
             using: &random)
+    }
+
+    // MARK: Catalog facts before routing
+
+    /// The catalog facts `routed` went to the primary for, when the session should wait for
+    /// their look-ups instead (the first time a name is seen); nil to send it as decided.
+    func factsToWaitFor(_ routed: RoutedQuery) -> [CatalogFactsCache.Key]? {
+        guard let facts = sessionFacts else { return nil }
+        let misses = facts.takeMisses()
+        guard routed.reason == .unknownFacts else { return nil }
+        // A statement may need several facts, learned one after the other (a relation, then
+        // a function); it waits once for each.
+        let fresh = misses.filter { !factsAwaited.contains($0) }
+        return fresh.isEmpty ? nil : fresh
+    }
+
+    /// Holds `messages` (and everything after them) until the look-ups of `misses` are over, or
+    /// `catalogLookupWait` has passed; then routes them again.
+    func waitForFacts(_ misses: [CatalogFactsCache.Key], holding messages: [RawMessage]) {
+        heldForFacts = messages
+        factsAwaited.formUnion(misses)
+        factsWaitID &+= 1
+        let id = factsWaitID
+        logger.debug("waiting for catalog facts before routing", metadata: ["facts": "\(misses.map(\.name))"])
+        factsTimer = context.eventLoop.assumeIsolated().scheduleTask(in: settings.catalogLookupWait) { [self] in
+            factsSettled(id)
+        }
+        let loop = NIOLoopBound(self, eventLoop: context.eventLoop)
+        sessionFacts?.whenSettled(misses) {
+            loop.eventLoop.execute { loop.value.factsSettled(id) }
+        }
+    }
+
+    /// The look-ups a held statement waited for are over (or took too long): route what was held.
+    func factsSettled(_ id: Int) {
+        guard id == factsWaitID, let held = heldForFacts, case .forwarding = phase else { return }
+        factsTimer?.cancel()
+        factsTimer = nil
+        heldForFacts = nil
+        for message in held { enqueue(message) }
+        if heldForFacts == nil, let flush = extendedBatch.last?.type, flush == FrontendMessageType.flush {
+            routeExtendedBatch()
+        }
+        dispatchWaiting()
+        if answeringLocally { continueAdminAnswer() }
     }
 
     /// Sends waiting messages in order, switching nodes only when every node of the previous

@@ -96,6 +96,13 @@ final class ClientSessionHandler: ChannelInboundHandler {
     var candidatesGeneration = -1
     var random = SplitMix64(seed: 0)
     var sessionFacts: SessionCatalogFacts?
+    /// Client messages held while catalog look-ups that a routing decision needs run (nil: none).
+    var heldForFacts: [RawMessage]?
+    /// The facts the statement being routed has already waited for: if they are still unknown
+    /// (the look-up failed or took too long), it goes to the primary.
+    var factsAwaited: Set<CatalogFactsCache.Key> = []
+    var factsTimer: Scheduled<Void>?
+    var factsWaitID = 0
 
     /// What a client may send before it is logged in (PostgreSQL caps authentication messages
     /// at 64 KiB too).
@@ -292,7 +299,7 @@ final class ClientSessionHandler: ChannelInboundHandler {
         let state: String
         if case .forwarding = phase {
             let connections = allConnections
-            if connections.contains(where: { !$0.tracker.isQuiescent }) || !waiting.isEmpty {
+            if connections.contains(where: { !$0.tracker.isQuiescent }) || !waiting.isEmpty || heldForFacts != nil {
                 state = "active"
             } else {
                 switch backend?.tracker.transactionStatus ?? .idle {
@@ -349,6 +356,8 @@ final class ClientSessionHandler: ChannelInboundHandler {
         phase = .closed
         authTimer?.cancel()
         idleTimer?.cancel()
+        factsTimer?.cancel()
+        heldForFacts = nil
         sessions.remove(self)
         if case .awaitingSlot(let id) = previous, runtime.admission.cancel(id) {
             // Still queued: nothing was granted.

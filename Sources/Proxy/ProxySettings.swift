@@ -25,6 +25,9 @@ public struct ProxySettings: Sendable, Equatable {
     public var maxMessageLength = 1 << 30
     public var logConnections = false
     public var logDisconnections = false
+    /// How long a statement waits for a catalog look-up it needs (a relation or function seen
+    /// for the first time) before it is sent to the primary instead.
+    public var catalogLookupWait: TimeAmount = .seconds(2)
 
     public init() {}
 

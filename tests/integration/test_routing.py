@@ -10,7 +10,7 @@ import time
 import psycopg
 import pytest
 
-from conftest import USERS
+from conftest import TEST_DB, USERS
 
 ROUTED = {"load_balance_mode": True, "backend_weight0": 0, "backend_weight1": 1,
           "backend_weight2": 1, "backend_weight3": 1, "statement_level_load_balance": False}
@@ -371,3 +371,43 @@ def test_unreachable_standby_sends_reads_to_the_primary(swiftpool, cluster):
     finally:
         cluster.start_node(3)
         cluster.wait_streaming()
+
+
+def test_a_burst_of_reads_on_a_new_table_never_reaches_the_weight_zero_primary(swiftpool, cluster):
+    """Facts about a relation (and a function) SwiftPool has not seen are looked up before the
+    statement is routed, once for every session that asks: none of the reads reaches the primary."""
+    import threading
+    import uuid
+    table = f"burst_{uuid.uuid4().hex[:12]}"
+    cluster.sql(f"CREATE TABLE public.{table} (x int); INSERT INTO public.{table} VALUES (1); "
+                f"GRANT SELECT ON public.{table} TO PUBLIC", db=TEST_DB)
+    try:
+        deadline = time.monotonic() + 20
+        for port in cluster.standby_ports():
+            while cluster.query(f"SELECT to_regclass('public.{table}') IS NOT NULL", port=port,
+                                db=TEST_DB)[0][0] != "t":
+                assert time.monotonic() < deadline, f"{table} did not reach the standby on {port}"
+                time.sleep(0.1)
+        proxy = swiftpool({**ROUTED, "statement_level_load_balance": True})
+        ports: list[int] = []
+        errors: list[BaseException] = []
+
+        def reader():
+            try:
+                with connect(proxy) as conn:
+                    for _ in range(30):
+                        ports.append(int(conn.execute(
+                            f"SELECT current_setting('port') FROM {table}").fetchone()[0]))
+            except BaseException as error:  # noqa: BLE001 - reported below
+                errors.append(error)
+
+        threads = [threading.Thread(target=reader) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert not errors, errors
+        assert len(ports) == 180
+        assert cluster.primary_port() not in ports, (ports.count(cluster.primary_port()), proxy.log()[-3000:])
+    finally:
+        cluster.sql(f"DROP TABLE IF EXISTS public.{table}", db=TEST_DB)
