@@ -308,7 +308,7 @@ extension ClientSessionHandler {
         counted = true
         runtime.connections.accepted()
         splitter.maxMessageLength = settings.maxMessageLength
-        startRouting()
+        startDispatch()
         lastClientActivity = .now()
         startIdleTimer(after: settings.clientIdleLimit)
         if settings.logConnections {

@@ -57,7 +57,7 @@ final class ClientSessionHandler: ChannelInboundHandler {
     /// An admin command waits for the backends or is being answered; client bytes stay buffered.
     var answeringLocally = false
     var adminAnswerRunning = false
-    var adminPrepared = AdminPrepared()
+    var localAnswers = LocalAnswerMachine()
     /// `PGPOOL SET` values of this session.
     var pgpoolOverrides: [String: String] = [:]
     /// The session was counted as accepted or rejected.
@@ -70,39 +70,27 @@ final class ClientSessionHandler: ChannelInboundHandler {
     let startedAt = Date().timeIntervalSince1970
     var slotRequestedAt: NIODeadline?
 
-    // Read/write splitting (see ClientSessionHandler+Routing.swift); nil routing = primary only.
-    var routing: RoutingSession?
+    // Forwarding (see ClientSessionHandler+Routing.swift).
+    /// Where client messages go; created at the end of the login.
+    var dispatch: DispatchMachine?
+    /// Read/write splitting as configured, when the session balances reads.
     var routingConfiguration: RoutingConfiguration?
     var standbys: [Int: BackendConnection] = [:]
-    var leasingNodes: Set<Int> = []
+    /// Nodes this session could not connect to.
     var unusableNodes: Set<Int> = []
-    var currentRoute = RouteDecision.primary
-    var waiting: [PendingMessage] = []
-    var routedQueries: [(statements: [(query: QueryClassification, routed: RoutedQuery)], output: Int)] = []
-    var heldPrimaryOutput: ByteBuffer?
-    /// Where the last batch without a Sync went: the next batches follow it until a Sync.
-    var unsyncedRoute: RouteDecision?
-    /// Extended-protocol messages of the batch being received (up to its Sync).
-    var extendedBatch: [RawMessage] = []
-    /// Named prepared statements: the Parse that made them, how they were routed, where they exist.
-    var preparedStatements: [String: PreparedStatementPlacement] = [:]
-    /// Named portals and where they were bound.
-    var portals: [String: RouteDecision] = [:]
-    /// ReadyForQuery messages still to drop per node (answers to SwiftPool's own messages).
-    var swallowing: [Int: Int] = [:]
     /// Load-balance candidates derived from the cluster state, kept until it changes.
     var routingCandidates: [LoadBalanceSelector.Candidate] = []
     var routingReadable: [Int] = []
     var candidatesGeneration = -1
     var random = SplitMix64(seed: 0)
     var sessionFacts: SessionCatalogFacts?
-    /// Client messages held while catalog look-ups that a routing decision needs run (nil: none).
-    var heldForFacts: [RawMessage]?
-    /// The facts the statement being routed has already waited for: if they are still unknown
-    /// (the look-up failed or took too long), it goes to the primary.
-    var factsAwaited: Set<CatalogFactsCache.Key> = []
     var factsTimer: Scheduled<Void>?
     var factsWaitID = 0
+    /// Reused buffers: the client messages of one read, the machine's actions, the
+    /// connections written to.
+    var clientMessages: [RawMessage] = []
+    var actions: [DispatchMachine.Action] = []
+    var touched: [BackendConnection] = []
 
     /// What a client may send before it is logged in (PostgreSQL caps authentication messages
     /// at 64 KiB too).
@@ -165,12 +153,6 @@ final class ClientSessionHandler: ChannelInboundHandler {
         }
     }
 
-    func channelReadComplete(context: ChannelHandlerContext) {
-        if case .forwarding = phase, routing == nil, let backend {
-            backend.channel.flush()
-        }
-    }
-
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         // Backpressure: stop reading from the backends while the client cannot keep up.
         for connection in allConnections {
@@ -193,45 +175,6 @@ final class ClientSessionHandler: ChannelInboundHandler {
         let prefix = "::ffff:"
         guard address.lowercased().hasPrefix(prefix), address.contains(".") else { return address }
         return String(address.dropFirst(prefix.count))
-    }
-
-    // MARK: Forwarding
-
-    func forwardFromClient(_ bytes: ByteBuffer) {
-        guard let backend else { return }
-        if settings.clientIdleLimit > .zero { lastClientActivity = .now() }
-        if routing != nil { return routeFromClient(bytes) }
-        var terminated = false
-        var admin = false
-        do {
-            // One write per read: the complete messages go to the backend as one slice.
-            let run = try splitter.feedRun(bytes) { type, message in
-                if type == FrontendMessageType.terminate {
-                    terminated = true
-                    return false
-                }
-                if isAdminMessage(type, message) {
-                    admin = true
-                    return false
-                }
-                backend.noteSent(type)
-                return true
-            }
-            if let run {
-                sessions.traffic.toBackends &+= run.readableBytes
-                backend.channel.write(run, promise: nil)
-            }
-        } catch {
-            return protocolViolation("\(error)")
-        }
-        if terminated {
-            backend.channel.flush()
-            end(reason: "client terminated")
-            context.close(promise: nil)
-        } else if admin {
-            backend.channel.flush()
-            beginAdminAnswer()
-        }
     }
 
     /// Sends a FATAL 08P01 and closes, as PostgreSQL does on a protocol violation.
@@ -299,7 +242,7 @@ final class ClientSessionHandler: ChannelInboundHandler {
         let state: String
         if case .forwarding = phase {
             let connections = allConnections
-            if connections.contains(where: { !$0.tracker.isQuiescent }) || !waiting.isEmpty || heldForFacts != nil {
+            if connections.contains(where: { !$0.tracker.isQuiescent }) || !(dispatch?.isIdle ?? true) {
                 state = "active"
             } else {
                 switch backend?.tracker.transactionStatus ?? .idle {
@@ -357,7 +300,6 @@ final class ClientSessionHandler: ChannelInboundHandler {
         authTimer?.cancel()
         idleTimer?.cancel()
         factsTimer?.cancel()
-        heldForFacts = nil
         sessions.remove(self)
         if case .awaitingSlot(let id) = previous, runtime.admission.cancel(id) {
             // Still queued: nothing was granted.
@@ -371,7 +313,7 @@ final class ClientSessionHandler: ChannelInboundHandler {
         let connections = allConnections
         backend = nil
         standbys.removeAll()
-        waiting.removeAll()
+        dispatch = nil
         var outstanding = connections.count
         let releaseSlot: () -> Void
         if holdsSlot {
@@ -407,13 +349,12 @@ extension ClientSessionHandler: BackendConnectionOwner {
         // backend says meanwhile (a changed parameter) is replayed from its parameter set.
         sessions.traffic.fromBackends &+= bytes.readableBytes
         guard case .forwarding = phase else { return }
-        if routing != nil { return routedOutput(connection, bytes) }
-        sessions.traffic.toClients &+= bytes.readableBytes
-        context.write(wrapOutboundOut(bytes), promise: nil)
+        dispatchOutput(connection, bytes)
     }
 
     func backend(_ connection: BackendConnection, didBecomeReady status: TransactionStatus, failed: Bool) {
-        if routing != nil, case .forwarding = phase { routedReady(connection, status: status, failed: failed) }
+        guard case .forwarding = phase else { return }
+        dispatchReady(connection, status: status, failed: failed)
         if answeringLocally { continueAdminAnswer() }
     }
 

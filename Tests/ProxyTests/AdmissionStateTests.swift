@@ -98,26 +98,26 @@ struct ListenAddressTests {
 @Suite("Routing helpers")
 struct RoutingHelperTests {
     @Test func batchDestinations() {
-        #expect(ClientSessionHandler.combine([], current: .node(2)) == .node(2))
-        #expect(ClientSessionHandler.combine([.node(2), .node(2)], current: .primary) == .node(2))
-        #expect(ClientSessionHandler.combine([.node(2), .node(3)], current: .primary) == .primary)
-        #expect(ClientSessionHandler.combine([.node(2), .primary], current: .primary) == .primary)
-        #expect(ClientSessionHandler.combine([.nodes([0, 2]), .nodes([0, 2])], current: .primary) == .nodes([0, 2]))
-        #expect(ClientSessionHandler.combine([.nodes([0, 2]), .node(2)], current: .primary) == .primary)
+        #expect(DispatchMachine.combine([], current: .node(2)) == .node(2))
+        #expect(DispatchMachine.combine([.node(2), .node(2)], current: .primary) == .node(2))
+        #expect(DispatchMachine.combine([.node(2), .node(3)], current: .primary) == .primary)
+        #expect(DispatchMachine.combine([.node(2), .primary], current: .primary) == .primary)
+        #expect(DispatchMachine.combine([.nodes([0, 2]), .nodes([0, 2])], current: .primary) == .nodes([0, 2]))
+        #expect(DispatchMachine.combine([.nodes([0, 2]), .node(2)], current: .primary) == .primary)
     }
 
     @Test func removingAnUnreachableNode() {
-        #expect(ClientSessionHandler.removing(2, from: .node(2), primary: 0) == .primary)
-        #expect(ClientSessionHandler.removing(2, from: .nodes([0, 2]), primary: 0) == .primary)
-        #expect(ClientSessionHandler.removing(2, from: .nodes([0, 1, 2]), primary: 0) == .nodes([0, 1]))
-        #expect(ClientSessionHandler.removing(2, from: .node(3), primary: 0) == .node(3))
-        #expect(ClientSessionHandler.outputNode(of: .nodes([0, 2]), primary: 0) == 0)
-        #expect(ClientSessionHandler.outputNode(of: .node(3), primary: 0) == 3)
+        #expect(DispatchMachine.removing(2, from: .node(2)) == .primary)
+        #expect(DispatchMachine.removing(2, from: .nodes([0, 2])) == .primary)
+        #expect(DispatchMachine.removing(2, from: .nodes([0, 1, 2])) == .nodes([0, 1]))
+        #expect(DispatchMachine.removing(2, from: .node(3)) == .node(3))
+        #expect(DispatchMachine.outputNode(of: .nodes([0, 2]), primary: 0) == 0)
+        #expect(DispatchMachine.outputNode(of: .node(3), primary: 0) == 3)
     }
 
     @Test func statementCategoriesAndCounters() {
         func category(_ sql: String) -> StatementCategory {
-            ClientSessionHandler.category(of: SQLClassifier.classify(query: sql).statements[0].kind)
+            DispatchMachine.category(of: SQLClassifier.classify(query: sql).statements[0].kind)
         }
         #expect(category("SELECT 1") == .select)
         #expect(category("INSERT INTO t VALUES (1)") == .insert)

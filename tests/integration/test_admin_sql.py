@@ -186,3 +186,19 @@ def test_pgpool_set_allow_sql_comments_changes_this_sessions_routing(swiftpool, 
         assert conn.execute(commented).fetchone()[0] != primary
         conn.execute("PGPOOL RESET allow_sql_comments")
         assert conn.execute(commented).fetchone()[0] == primary
+
+
+def test_select_cnt_counts_sessions_without_load_balancing(swiftpool, cluster):
+    """Per-node statement counters count every session, not only load-balanced ones."""
+    proxy = swiftpool({"load_balance_mode": False})
+
+    def primary_count() -> int:
+        with psycopg.connect(proxy.dsn(), autocommit=True) as conn:
+            rows = conn.execute("SHOW POOL_NODES").fetchall()
+            return next(int(r[8]) for r in rows if int(r[2]) == cluster.primary_port())
+
+    before = primary_count()
+    with proxy.connect(prepare_threshold=None) as conn:
+        for _ in range(10):
+            conn.execute("SELECT 1").fetchone()
+    assert primary_count() - before == 10

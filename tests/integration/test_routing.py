@@ -237,7 +237,7 @@ def test_node_postgres_reference_routing(swiftpool, cluster, node_env, weights, 
     assert total == 3000
     assert counts.get(primary, 0) == 0, counts
     for port, share in zip(cluster.standby_ports(), shares):
-        assert abs(counts.get(port, 0) / total - share) <= 0.05, (counts, port, share)
+        assert abs(counts.get(port, 0) / total - share) <= 0.05, (counts, port, share, proxy.log()[-3000:])
 
 
 def test_for_update_copy_and_pattern_list(swiftpool, cluster):

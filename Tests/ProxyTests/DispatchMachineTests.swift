@@ -1,0 +1,350 @@
+import Cluster
+import NIOCore
+import PostgresWire
+import Routing
+import Testing
+@testable import Proxy
+
+/// The dispatch machine's view of the session, as plain values.
+struct FakeEnvironment: DispatchEnvironment {
+    var connected: Set<Int> = [0]
+    var busy: Set<Int> = []
+    var midMessage: Set<Int> = []
+    var readable = [1, 2, 3]
+    var picks: [Int] = []
+    var leastDelayedNode: Int?
+
+    func isConnected(_ node: Int) -> Bool { connected.contains(node) }
+    func isQuiescent(_ node: Int) -> Bool { !busy.contains(node) }
+    func isAtMessageBoundary(_ node: Int) -> Bool { !midMessage.contains(node) }
+    mutating func routingNodes() -> RoutingNodes { RoutingNodes(primary: 0, readable: readable) }
+    mutating func pick() -> Int? { picks.isEmpty ? nil : picks.removeFirst() }
+    mutating func leastDelayed() -> Int? { leastDelayedNode }
+}
+
+/// Catalog answers: everything is an ordinary table unless it is listed as unknown.
+final class FakeFacts: SessionFacts {
+    var unknown: Set<String> = []
+    private var misses: [CatalogFactsCache.Key] = []
+
+    func takeMisses() -> [CatalogFactsCache.Key] {
+        defer { misses.removeAll() }
+        return misses
+    }
+
+    private func known(_ relation: QualifiedName) -> Bool? {
+        guard !unknown.contains(relation.name) else {
+            misses.append(CatalogFactsCache.relationKey("app", relation))
+            return nil
+        }
+        return false
+    }
+
+    func isSystemCatalog(_ relation: QualifiedName) -> Bool? {
+        guard known(relation) != nil else { return nil }
+        return ["pg_class"].contains(relation.name)
+    }
+    func isTemporary(_ relation: QualifiedName) -> Bool? { known(relation) }
+    func isUnlogged(_ relation: QualifiedName) -> Bool? { known(relation) }
+    func isVolatile(_ function: QualifiedName) -> Bool? { function.name == "nextval" }
+}
+
+func query(_ text: String) -> RawMessage {
+    var bytes = ByteBuffer()
+    FrontendMessageEncoder.query(text, into: &bytes)
+    return RawMessage(type: FrontendMessageType.query, bytes: bytes)
+}
+
+func message(_ type: UInt8, _ body: (inout ByteBuffer) -> Void = { _ in }) -> RawMessage {
+    var bytes = ByteBuffer()
+    bytes.writeMessage(type: type, body)
+    return RawMessage(type: type, bytes: bytes)
+}
+
+func parse(_ name: String, _ text: String) -> RawMessage {
+    message(FrontendMessageType.parse) {
+        $0.writeNullTerminatedString(name)
+        $0.writeNullTerminatedString(text)
+        $0.writeInteger(Int16(0))
+    }
+}
+
+func bind(_ portal: String, _ statement: String) -> RawMessage {
+    message(FrontendMessageType.bind) {
+        $0.writeNullTerminatedString(portal)
+        $0.writeNullTerminatedString(statement)
+        $0.writeInteger(Int16(0))
+        $0.writeInteger(Int16(0))
+        $0.writeInteger(Int16(0))
+    }
+}
+
+func execute(_ portal: String) -> RawMessage {
+    message(FrontendMessageType.execute) {
+        $0.writeNullTerminatedString(portal)
+        $0.writeInteger(Int32(0))
+    }
+}
+
+let sync = message(FrontendMessageType.sync)
+
+@Suite("Client session dispatch")
+struct DispatchMachineTests {
+    var env = FakeEnvironment()
+    let facts = FakeFacts()
+
+    /// A routed session whose load-balance node is 2.
+    func routed(_ configure: (inout RoutingSettings) -> Void = { _ in }) -> DispatchMachine {
+        var settings = RoutingSettings()
+        configure(&settings)
+        return DispatchMachine(primary: 0, routing: RoutingSession(settings: settings, loadBalanceNode: 2))
+    }
+
+    mutating func send(_ machine: inout DispatchMachine, _ messages: RawMessage...) -> [DispatchMachine.Action] {
+        var actions: [DispatchMachine.Action] = []
+        machine.clientMessages(messages, &env, facts: facts, into: &actions)
+        return actions
+    }
+
+    mutating func ready(_ machine: inout DispatchMachine, _ node: Int, _ status: TransactionStatus = .idle,
+                        failed: Bool = false) -> [DispatchMachine.Action] {
+        env.busy.remove(node)
+        var actions: [DispatchMachine.Action] = []
+        machine.backendReady(node, status: status, failed: failed, &env, facts: facts, into: &actions)
+        return actions
+    }
+
+    /// The nodes written to, in order.
+    func writes(_ actions: [DispatchMachine.Action]) -> [Int] {
+        actions.compactMap { if case .write(let node, _, _) = $0 { node } else { nil } }
+    }
+
+    func counts(_ actions: [DispatchMachine.Action]) -> [Int: [StatementCategory]] {
+        actions.reduce(into: [:]) { result, action in
+            if case .count(let node, let category) = action { result[node, default: []].append(category) }
+        }
+    }
+
+    // MARK: One pipeline
+
+    @Test mutating func withoutRoutingEverythingGoesToThePrimaryAndIsCounted() {
+        var machine = DispatchMachine.primaryOnly(0)
+        env.connected = [0]
+        let actions = send(&machine, query("SELECT * FROM t"), query("INSERT INTO t VALUES (1)"), query("SET x = 1"))
+        #expect(writes(actions) == [0, 0, 0])
+        #expect(counts(actions) == [0: [.select, .insert, .other]])
+        #expect(!actions.contains { if case .lease = $0 { true } else { false } })
+        #expect(send(&machine, message(FrontendMessageType.terminate)) == [.terminate])
+    }
+
+    @Test mutating func primaryOnlyNeverAsksTheCatalog() {
+        var machine = DispatchMachine.primaryOnly(0)
+        facts.unknown = ["fresh"]
+        let actions = send(&machine, query("SELECT * FROM fresh"))
+        #expect(writes(actions) == [0])
+        #expect(facts.takeMisses().isEmpty)
+    }
+
+    // MARK: Simple protocol
+
+    @Test mutating func aReadLeasesTheLoadBalanceNodeThenGoesThere() {
+        var machine = routed()
+        var actions = send(&machine, query("SELECT * FROM t"))
+        #expect(actions == [.lease(node: 2)])
+        // A second message while the lease runs does not lease again.
+        #expect(send(&machine, query("SELECT 2")).isEmpty)
+        env.connected.insert(2)
+        actions = []
+        machine.leased(2, &env, into: &actions)
+        #expect(actions.first == .setCancelTarget(node: 2))
+        #expect(writes(actions) == [2, 2])
+        #expect(counts(actions) == [2: [.select, .select]])
+    }
+
+    @Test mutating func aWriteWaitsUntilTheReadingNodeAnswered() {
+        var machine = routed()
+        env.connected = [0, 2]
+        #expect(writes(send(&machine, query("SELECT * FROM t"))) == [2])
+        env.busy = [2]
+        #expect(send(&machine, query("INSERT INTO t VALUES (1)")).isEmpty, "node 2 still answers the read")
+        let actions = ready(&machine, 2)
+        #expect(actions.first == .setCancelTarget(node: 0))
+        #expect(writes(actions) == [0])
+    }
+
+    @Test mutating func bothStatementsReachBothNodesAndOnlyThePrimaryAnswers() {
+        var machine = routed()
+        env.connected = [0, 2]
+        let actions = send(&machine, query("SET search_path = public"))
+        #expect(writes(actions) == [0, 2])
+        #expect(counts(actions) == [0: [.other], 2: [.other]])
+        #expect(machine.backendOutput(2, ByteBuffer(string: "C")) == .dropped)
+        #expect(machine.backendOutput(0, ByteBuffer(string: "C")) == .forward)
+    }
+
+    @Test mutating func beginReadWriteIsAPlainBeginOnTheStandby() {
+        var machine = routed()
+        env.connected = [0, 2]
+        let actions = send(&machine, query("BEGIN READ WRITE"))
+        var plain = ByteBuffer()
+        FrontendMessageEncoder.query("BEGIN", into: &plain)
+        #expect(actions.contains(.write(node: 2, bytes: plain, type: FrontendMessageType.query)))
+        #expect(actions.contains(.write(node: 0, bytes: query("BEGIN READ WRITE").bytes, type: FrontendMessageType.query)))
+    }
+
+    @Test mutating func thePrimarysAsynchronousOutputWaitsForTheReadingNodesBoundary() {
+        var machine = routed()
+        env.connected = [0, 2]
+        _ = send(&machine, query("SELECT * FROM t"))
+        env.busy = [2]
+        // A ParameterStatus or NOTICE from the primary while node 2 answers the client.
+        #expect(machine.backendOutput(0, ByteBuffer(string: "S1")) == .held)
+        #expect(machine.backendOutput(0, ByteBuffer(string: "S2")) == .held)
+        #expect(machine.backendOutput(2, ByteBuffer(string: "D")) == .forward)
+        #expect(ready(&machine, 2) == [.writeClient(ByteBuffer(string: "S1S2"))])
+    }
+
+    @Test mutating func writesInATransactionPinLaterReadsToThePrimary() {
+        var machine = routed()
+        env.connected = [0, 2]
+        #expect(writes(send(&machine, query("BEGIN"))) == [0, 2])
+        _ = ready(&machine, 2, .inTransaction)
+        _ = ready(&machine, 0, .inTransaction)
+        #expect(writes(send(&machine, query("SELECT * FROM t"))) == [2])
+        _ = ready(&machine, 2, .inTransaction)
+        #expect(writes(send(&machine, query("UPDATE t SET x = 1"))) == [0])
+        _ = ready(&machine, 0, .inTransaction)
+        #expect(writes(send(&machine, query("SELECT * FROM t"))) == [0], "the transaction wrote")
+        _ = ready(&machine, 0, .inTransaction)
+        #expect(writes(send(&machine, query("COMMIT"))) == [0, 2])
+        _ = ready(&machine, 0)
+        _ = ready(&machine, 2)
+        #expect(writes(send(&machine, query("SELECT * FROM t"))) == [2], "a new transaction reads from the standby again")
+    }
+
+    @Test mutating func copyDataFollowsItsQuery() {
+        var machine = routed()
+        env.connected = [0, 2]
+        let actions = send(&machine, query("COPY t FROM STDIN"), message(FrontendMessageType.copyData) { $0.writeString("1\n") },
+                           message(FrontendMessageType.copyDone))
+        #expect(writes(actions) == [0, 0, 0])
+    }
+
+    @Test mutating func anUnreachableStandbySendsWhatWaitedForItToThePrimary() {
+        var machine = routed()
+        #expect(send(&machine, query("SELECT * FROM t")) == [.lease(node: 2)])
+        var actions: [DispatchMachine.Action] = []
+        machine.nodeUnavailable(2, &env, into: &actions)
+        #expect(writes(actions) == [0])
+        #expect(machine.routing.loadBalanceNode == 0)
+        #expect(writes(send(&machine, query("SELECT * FROM t"))) == [0])
+    }
+
+    @Test mutating func terminateEndsTheSessionAfterWhatCameBefore() {
+        var machine = routed()
+        env.connected = [0, 2]
+        let actions = send(&machine, query("SELECT 1"), message(FrontendMessageType.terminate))
+        #expect(writes(actions) == [2])
+        #expect(actions.last == .terminate)
+    }
+
+    // MARK: Extended protocol
+
+    @Test mutating func anExtendedBatchIsRoutedAsAUnitAtItsSync() {
+        var machine = routed()
+        env.connected = [0, 2]
+        #expect(send(&machine, parse("", "SELECT * FROM t"), bind("", "")).isEmpty, "nothing goes out before the Sync")
+        let actions = send(&machine, execute(""), sync)
+        #expect(writes(actions) == [2, 2, 2, 2])
+        #expect(counts(actions) == [2: [.select]])
+        #expect(machine.isIdle)
+    }
+
+    @Test mutating func aBatchEndingInFlushGoesOutAndStaysOnThePrimaryUntilItsSync() {
+        var machine = routed()
+        env.connected = [0, 2]
+        let flush = message(FrontendMessageType.flush)
+        #expect(writes(send(&machine, parse("s1", "SELECT * FROM t"), flush)) == [0, 0])
+        #expect(writes(send(&machine, bind("", "s1"), execute(""), sync)) == [0, 0, 0], "the open exchange stays on the primary")
+    }
+
+    @Test mutating func aStatementPreparedOnAStandbyIsParsedOnThePrimaryInAWritingTransaction() {
+        var machine = routed()
+        env.connected = [0, 2]
+        #expect(writes(send(&machine, parse("s1", "SELECT * FROM t"), sync)) == [2, 2])
+        _ = ready(&machine, 2)
+        _ = send(&machine, query("BEGIN"))
+        _ = ready(&machine, 0, .inTransaction)
+        _ = ready(&machine, 2, .inTransaction)
+        _ = send(&machine, query("INSERT INTO t VALUES (1)"))
+        _ = ready(&machine, 0, .inTransaction)
+        let actions = send(&machine, bind("", "s1"), execute(""), sync)
+        // A Parse and a Sync of SwiftPool's own go to the primary first.
+        #expect(writes(actions) == [0, 0])
+        guard case .write(_, let first, let type) = actions.first(where: { if case .write = $0 { true } else { false } }) else {
+            Issue.record("no write")
+            return
+        }
+        #expect(type == FrontendMessageType.parse)
+        #expect(first == parse("s1", "SELECT * FROM t").bytes)
+        // Their answers are hidden, up to their ReadyForQuery; then the client's batch follows.
+        #expect(machine.backendOutput(0, ByteBuffer(string: "1")) == .dropped)
+        #expect(writes(ready(&machine, 0, .inTransaction)) == [0, 0, 0])
+        #expect(machine.backendOutput(0, ByteBuffer(string: "2")) == .forward)
+    }
+
+    @Test mutating func closingAStatementClosesItOnEveryNodeItLivesOn() {
+        var machine = routed()
+        env.connected = [0, 2]
+        _ = send(&machine, parse("s1", "SELECT * FROM t"), sync)
+        _ = ready(&machine, 2)
+        // A write batch uses s1 on the primary (parse-before-bind), then closes it there.
+        let close = message(FrontendMessageType.close) {
+            $0.writeInteger(UInt8(ascii: "S"))
+            $0.writeNullTerminatedString("s1")
+        }
+        _ = send(&machine, parse("w", "INSERT INTO t VALUES (1)"), bind("", "s1"), close, sync)
+        #expect(machine.statements["s1"] == nil)
+        // Closed on node 2 by SwiftPool: a Close and a Sync of its own wait in the queue.
+        #expect(machine.waiting.filter(\.swallowed).count == 2)
+    }
+
+    // MARK: Catalog facts
+
+    @Test mutating func aReadOfAnUnknownTableWaitsForItsFactsThenIsBalanced() {
+        var machine = routed()
+        env.connected = [0, 2]
+        facts.unknown = ["fresh"]
+        var actions = send(&machine, query("SELECT * FROM fresh"), query("SELECT 1"))
+        #expect(actions == [.waitForFacts([CatalogFactsCache.relationKey("app", QualifiedName(["fresh"]))])])
+        #expect(!machine.isIdle)
+        // The look-up answered.
+        facts.unknown = []
+        actions = []
+        machine.factsSettled(&env, facts: facts, into: &actions)
+        #expect(writes(actions) == [2, 2])
+        #expect(machine.isIdle)
+    }
+
+    @Test mutating func aFailedLookupSendsTheReadToThePrimary() {
+        var machine = routed()
+        env.connected = [0, 2]
+        facts.unknown = ["fresh"]
+        _ = send(&machine, parse("", "SELECT * FROM fresh"), bind("", ""), execute(""), sync)
+        var actions: [DispatchMachine.Action] = []
+        machine.factsSettled(&env, facts: facts, into: &actions)
+        #expect(writes(actions) == [0, 0, 0, 0], "still unknown: the whole batch goes to the primary")
+        // The next statement on the same table may wait again (a new look-up may succeed).
+        #expect(send(&machine, query("SELECT * FROM fresh")).count == 1)
+    }
+
+    // MARK: prefer_lower_delay_standby
+
+    @Test mutating func aLaggingLoadBalanceNodeHandsReadsToTheLeastDelayedStandby() {
+        var machine = routed { $0.preferLowerDelayStandby = true }
+        env.connected = [0, 1, 2, 3]
+        env.readable = [1, 3]
+        env.leastDelayedNode = 3
+        #expect(writes(send(&machine, query("SELECT * FROM t"))) == [3])
+    }
+}
