@@ -28,7 +28,7 @@ let package = Package(
         .target(name: "Configuration"),
         .target(name: "Metrics"),
         .systemLibrary(name: "CMicroHTTPD", pkgConfig: "libmicrohttpd", providers: [.apt(["libmicrohttpd-dev"])]),
-        .target(name: "Routing"),
+        .target(name: "Routing", dependencies: ["PostgresWire"]),
         .target(
             name: "Cluster",
             dependencies: [

@@ -304,7 +304,7 @@ struct DispatchMachineTests {
             $0.writeNullTerminatedString("s1")
         }
         _ = send(&machine, parse("w", "INSERT INTO t VALUES (1)"), bind("", "s1"), close, sync)
-        #expect(machine.statements["s1"] == nil)
+        #expect(machine.protocolStatements["s1"] == nil)
         // Closed on node 2 by SwiftPool: a Close and a Sync of its own wait in the queue.
         #expect(machine.waiting.filter(\.swallowed).count == 2)
     }

@@ -1,4 +1,5 @@
 import Synchronization
+import PostgresWire
 import Testing
 @testable import Routing
 
@@ -24,7 +25,7 @@ struct RoutingSessionTests {
 
     /// Runs `sql` through routing and a successful completion with the given resulting state.
     @discardableResult
-    func run(_ session: inout RoutingSession, _ sql: String, then state: TransactionState? = nil,
+    func run(_ session: inout RoutingSession, _ sql: String, then state: TransactionStatus? = nil,
              facts: KnownFacts = KnownFacts(), pick: Int? = nil) -> RoutedQuery {
         let query = SQLClassifier.classify(query: sql)
         let routed = session.route(query, text: sql, nodes: nodes, facts: facts, pick: { pick })

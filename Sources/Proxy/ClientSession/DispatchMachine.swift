@@ -110,7 +110,8 @@ struct DispatchMachine {
     private var unsyncedRoute: RouteDecision?
     /// Extended-protocol messages of the batch being received (up to its Sync).
     private(set) var extendedBatch: [RawMessage] = []
-    private(set) var statements: [String: StatementPlacement] = [:]
+    /// Named protocol-level prepared statements (Parse), and where they live.
+    private(set) var protocolStatements: [String: StatementPlacement] = [:]
     /// Named portals and where they were bound.
     private(set) var portals: [String: RouteDecision] = [:]
     /// ReadyForQuery messages still to drop per node (answers to SwiftPool's own messages).
@@ -193,12 +194,7 @@ struct DispatchMachine {
             for (query, routed) in head.statements {
                 routing.completed(query, routed: routed, succeeded: !failed, facts: facts)
             }
-            let state: Routing.TransactionState = switch status {
-            case .idle: .idle
-            case .inTransaction: .inTransaction
-            case .failed: .failed
-            }
-            routing.readyForQuery(state)
+            routing.readyForQuery(status)
             // Unnamed and named portals end with the transaction.
             if status == .idle, !portals.isEmpty { portals.removeAll() }
         }
@@ -344,7 +340,7 @@ struct DispatchMachine {
                 if parsedHere[statement] == nil {
                     usedStatements.append(statement)
                     // Executing a statement prepared earlier counts like running it again.
-                    if let placement = statements[statement] { completed.append((placement.query, placement.routed)) }
+                    if let placement = protocolStatements[statement] { completed.append((placement.query, placement.routed)) }
                 }
                 if !portal.isEmpty { boundPortals.append(portal) }
             case FrontendMessageType.describe, FrontendMessageType.close:
@@ -365,12 +361,12 @@ struct DispatchMachine {
             }
         }
         let writing = routing.writingTransaction
-            && (routing.transactionState == .inTransaction || routing.settings.writeStickiness == .always)
+            && (routing.transactionStatus == .inTransaction || routing.settings.writeStickiness == .always)
         for name in usedStatements {
             // A statement from an earlier batch: where it was routed then (unknown: the primary,
             // which will report the error). In a transaction that wrote, a read prepared on a
             // standby runs on the primary (parsed there first), as Pgpool-II decides again at Bind.
-            let decision = statements[name]?.routed.decision ?? .primary
+            let decision = protocolStatements[name]?.routed.decision ?? .primary
             if writing, case .node = decision { decisions.append(.primary) } else { decisions.append(decision) }
         }
         var target = Self.combine(decisions, current: currentRoute)
@@ -386,12 +382,12 @@ struct DispatchMachine {
 
         // Parse-before-bind: statements this batch uses must exist on its nodes.
         for name in Set(usedStatements) {
-            guard var placement = statements[name] else { continue }
+            guard var placement = protocolStatements[name] else { continue }
             for node in targetNodes.subtracting(placement.nodes).sorted() {
                 enqueueOwnBatch(placement.parse, to: node)
                 placement.nodes.insert(node)
             }
-            statements[name] = placement
+            protocolStatements[name] = placement
         }
         for message in batch {
             waiting.append(PendingMessage(message: message, decision: target,
@@ -403,13 +399,13 @@ struct DispatchMachine {
             for (query, routed) in completed { routing.completed(query, routed: routed, succeeded: true, facts: facts) }
         }
         for (name, (query, routed)) in parsedHere {
-            statements[name] = StatementPlacement(
+            protocolStatements[name] = StatementPlacement(
                 parse: batch.first { $0.type == FrontendMessageType.parse && Self.statementName(of: $0) == name }!,
                 query: query, routed: routed, nodes: targetNodes)
         }
         for name in closedStatements {
             // Closed on the batch's nodes; elsewhere SwiftPool closes it itself.
-            if let placement = statements.removeValue(forKey: name) {
+            if let placement = protocolStatements.removeValue(forKey: name) {
                 for node in placement.nodes.subtracting(targetNodes).sorted() {
                     var close = ByteBuffer()
                     close.writeMessage(type: FrontendMessageType.close) {
@@ -439,8 +435,8 @@ struct DispatchMachine {
     private mutating func forgetDeallocatedStatements(_ query: QueryClassification) {
         for statement in query.statements {
             switch statement.kind {
-            case .deallocate(let name?): statements[name] = nil
-            case .deallocate(nil), .discard: statements.removeAll()
+            case .deallocate(let name?): protocolStatements[name] = nil
+            case .deallocate(nil), .discard: protocolStatements.removeAll()
             default: break
             }
         }

@@ -14,29 +14,12 @@ final class ClientSessionHandler: ChannelInboundHandler {
     enum Phase {
         case awaitingStartup
         case awaitingSlot(UInt64)
-        case authenticating(ClientAuthMachine, then: AfterClientAuth)
-        case connectingBackend(AfterBackend)
+        case authenticating(ClientAuthMachine)
+        case connectingBackend
         /// Deriving the user's SCRAM keys on the thread pool.
         case preparingAuthentication
         case forwarding
         case closed
-    }
-
-    /// What follows a successful client authentication.
-    enum AfterClientAuth {
-        /// pool_hba mode: connect to the backend next.
-        case connectBackend
-        /// The backend is already connected: finish the login.
-        case finishLogin
-        /// The backend refused SwiftPool's login: tell the authenticated client why.
-        case reportBackendFailure(BackendConnectError)
-    }
-
-    /// What follows a successful backend lease.
-    enum AfterBackend {
-        case finishLogin
-        /// Ask the client for the password the way the backend asked SwiftPool.
-        case authenticateClientLikeBackend
     }
 
     let runtime: ProxyRuntime
@@ -48,10 +31,13 @@ final class ClientSessionHandler: ChannelInboundHandler {
 
     var context: ChannelHandlerContext!
     var phase = Phase.awaitingStartup
+    /// The order of the login steps (see LoginMachine).
+    var login = LoginMachine()
     var startupBuffer: ByteBuffer?
     var splitter: MessageSplitter
     var startup: StartupParameters?
-    var backend: BackendConnection?
+    /// The session's connection to the primary (held from login to the end).
+    var primaryConnection: BackendConnection?
     var clientKey: BackendKey?
     var holdsSlot = false
     /// An admin command waits for the backends or is being answered; client bytes stay buffered.
@@ -75,7 +61,8 @@ final class ClientSessionHandler: ChannelInboundHandler {
     var dispatch: DispatchMachine?
     /// Read/write splitting as configured, when the session balances reads.
     var routingConfiguration: RoutingConfiguration?
-    var standbys: [Int: BackendConnection] = [:]
+    /// Connections to other nodes, leased when routing first sends them something.
+    var standbyConnections: [Int: BackendConnection] = [:]
     /// Nodes this session could not connect to.
     var unusableNodes: Set<Int> = []
     /// Load-balance candidates derived from the cluster state, kept until it changes.
@@ -227,8 +214,8 @@ final class ClientSessionHandler: ChannelInboundHandler {
             connection.owner = nil
             if politely { connection.terminate() } else { connection.close() }
         }
-        backend = nil
-        standbys.removeAll()
+        primaryConnection = nil
+        standbyConnections.removeAll()
         guard atBoundary else {
             end(reason: reason)
             context.close(promise: nil)
@@ -245,7 +232,7 @@ final class ClientSessionHandler: ChannelInboundHandler {
             if connections.contains(where: { !$0.tracker.isQuiescent }) || !(dispatch?.isIdle ?? true) {
                 state = "active"
             } else {
-                switch backend?.tracker.transactionStatus ?? .idle {
+                switch primaryConnection?.tracker.transactionStatus ?? .idle {
                 case .idle: state = "idle"
                 case .inTransaction: state = "idle in transaction"
                 case .failed: state = "idle in transaction (aborted)"
@@ -278,7 +265,7 @@ final class ClientSessionHandler: ChannelInboundHandler {
         idleTimer = context.eventLoop.assumeIsolated().scheduleTask(in: delay) { [self] in
             guard case .forwarding = phase else { return }
             let idle = NIODeadline.now() - lastClientActivity
-            if idle >= settings.clientIdleLimit, backend?.tracker.isQuiescent ?? true {
+            if idle >= settings.clientIdleLimit, primaryConnection?.tracker.isQuiescent ?? true {
                 let seconds = settings.clientIdleLimit.nanoseconds / 1_000_000_000
                 logger.info("client idle limit reached")
                 fatal(ErrorFields(severity: .fatal, sqlState: "57P05",
@@ -311,8 +298,8 @@ final class ClientSessionHandler: ChannelInboundHandler {
         // The slot stays taken until the backend connections are reset, so that num_init_children
         // also bounds the backend connections being cleaned up.
         let connections = allConnections
-        backend = nil
-        standbys.removeAll()
+        primaryConnection = nil
+        standbyConnections.removeAll()
         dispatch = nil
         var outstanding = connections.count
         let releaseSlot: () -> Void
@@ -336,9 +323,9 @@ final class ClientSessionHandler: ChannelInboundHandler {
         }
     }
 
-    private func release(_ backend: BackendConnection, then done: @escaping () -> Void) {
-        backend.owner = nil
-        BackendResetter(connection: backend, pool: pool, queries: settings.resetQueries, onFinish: done)
+    private func release(_ connection: BackendConnection, then done: @escaping () -> Void) {
+        connection.owner = nil
+        BackendResetter(connection: connection, pool: pool, queries: settings.resetQueries, onFinish: done)
             .start(timeout: settings.resetTimeout)
     }
 }
@@ -363,10 +350,10 @@ extension ClientSessionHandler: BackendConnectionOwner {
     }
 
     func backend(_ connection: BackendConnection, didClose error: Error?) {
-        if backend === connection {
-            backend = nil
-        } else if standbys[connection.node.id] === connection {
-            standbys[connection.node.id] = nil
+        if primaryConnection === connection {
+            primaryConnection = nil
+        } else if standbyConnections[connection.node.id] === connection {
+            standbyConnections[connection.node.id] = nil
         } else {
             return
         }

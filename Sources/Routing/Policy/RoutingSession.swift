@@ -1,7 +1,4 @@
-/// The transaction state a backend reports in ReadyForQuery.
-public enum TransactionState: Sendable, Equatable {
-    case idle, inTransaction, failed
-}
+import PostgresWire
 
 /// The nodes a routing decision may use, as the cluster state sees them right now.
 public struct RoutingNodes: Sendable {
@@ -32,7 +29,7 @@ public struct RoutingSession: Sendable {
     public var settings: RoutingSettings
     /// The node chosen for the session's reads (at session start).
     public private(set) var loadBalanceNode: Int
-    public private(set) var transactionState = TransactionState.idle
+    public private(set) var transactionStatus = TransactionStatus.idle
     /// A write succeeded, so reads stay on the primary (see ``WriteStickiness``).
     public private(set) var writingTransaction = false
     private var transactionSerializable = false
@@ -42,7 +39,8 @@ public struct RoutingSession: Sendable {
     private var writtenInTransaction: Set<String> = []
     /// check_temp_table = trace: temporary tables this session created.
     private var temporaryTables: Set<String> = []
-    private var preparedStatements: [String: RouteDecision] = [:]
+    /// SQL PREPARE statements and where they were prepared.
+    private var sqlPreparedStatements: [String: RouteDecision] = [:]
     private var cursors: [String: RouteDecision] = [:]
 
     public init(settings: RoutingSettings, loadBalanceNode: Int) {
@@ -72,7 +70,7 @@ public struct RoutingSession: Sendable {
             return decided(.primary, .multiStatement)
         }
         if let name = statement.preparedStatementName {
-            return decided(preparedStatements[name] ?? .primary, .preparedStatement)
+            return decided(sqlPreparedStatements[name] ?? .primary, .preparedStatement)
         }
         if case .deallocate(nil) = statement.kind {
             return decided(bothTargets(nodes), .preparedStatement)
@@ -101,7 +99,7 @@ public struct RoutingSession: Sendable {
             routed = decided(node == nodes.primary ? .primary : .node(node), reason)
         }
         switch statement.kind {
-        case .prepare(let name, _): preparedStatements[name] = routed.decision
+        case .prepare(let name, _): sqlPreparedStatements[name] = routed.decision
         case .declareCursor(let name, _): cursors[name] = routed.decision
         default: break
         }
@@ -112,7 +110,7 @@ public struct RoutingSession: Sendable {
         var targets = [nodes.primary]
         // A load-balance node that went down or lags gets no new transaction, but one it is in
         // still ends there.
-        let lbUsable = nodes.readable.contains(loadBalanceNode) || transactionState != .idle
+        let lbUsable = nodes.readable.contains(loadBalanceNode) || transactionStatus != .idle
         let others = settings.statementLevelLoadBalance ? nodes.readable : lbUsable ? [loadBalanceNode] : []
         for node in others where !targets.contains(node) { targets.append(node) }
         return targets.count == 1 ? .primary : .nodes(targets)
@@ -136,8 +134,8 @@ public struct RoutingSession: Sendable {
                 : !(query.singleStatement?.hasLeadingComment ?? false)
             if !startsLikeSelect { return (primary, .leadingComment) }
         }
-        if transactionState != .idle {
-            if transactionState == .failed { return (primary, .transactionNotReadOnly) }
+        if transactionStatus != .idle {
+            if transactionStatus == .failed { return (primary, .transactionNotReadOnly) }
             if writingTransaction, settings.writeStickiness != .off { return (primary, .writingTransaction) }
             if transactionSerializable || sessionSerializable { return (primary, .serializable) }
         }
@@ -177,7 +175,7 @@ public struct RoutingSession: Sendable {
         case nil: return (primary, .unknownFacts)
         case false?: break
         }
-        if settings.writeStickiness == .dmlAdaptive, transactionState == .inTransaction,
+        if settings.writeStickiness == .dmlAdaptive, transactionStatus == .inTransaction,
            statement.relations.contains(where: { writtenInTransaction.contains($0.name) }) {
             return (primary, .dmlAdaptive)
         }
@@ -252,19 +250,19 @@ public struct RoutingSession: Sendable {
             case .off:
                 break
             case .transaction, .transTransaction:
-                if transactionState == .inTransaction { writingTransaction = true }
+                if transactionStatus == .inTransaction { writingTransaction = true }
             case .always:
                 writingTransaction = true
             case .dmlAdaptive:
-                if transactionState == .inTransaction { markWritten(statement) }
+                if transactionStatus == .inTransaction { markWritten(statement) }
             }
         }
     }
 
     /// The backend reported its transaction state (ReadyForQuery).
-    public mutating func readyForQuery(_ state: TransactionState) {
-        let wasInTransaction = transactionState != .idle
-        transactionState = state
+    public mutating func readyForQuery(_ state: TransactionStatus) {
+        let wasInTransaction = transactionStatus != .idle
+        transactionStatus = state
         if wasInTransaction, state == .idle {
             // The transaction ended (COMMIT, ROLLBACK, or an implicit one).
             transactionSerializable = false

@@ -12,7 +12,7 @@ extension ClientSessionHandler {
     /// when it is configured and more than one node is usable, else one whose every decision is
     /// the primary.
     func startDispatch() {
-        guard let primary = backend?.node.id else { return }
+        guard let primary = primaryConnection?.node.id else { return }
         sessionFacts = SessionCatalogFacts(runtime.catalog.facts(for: startup?.database ?? ""))
         guard let configuration = runtime.routing else {
             dispatch = .primaryOnly(primary)
@@ -164,13 +164,13 @@ extension ClientSessionHandler {
     }
 
     func connection(for node: Int) -> BackendConnection? {
-        if let backend, backend.node.id == node { return backend }
-        return standbys[node]
+        if let primaryConnection, primaryConnection.node.id == node { return primaryConnection }
+        return standbyConnections[node]
     }
 
     /// Every connection of the session: the primary first.
     var allConnections: [BackendConnection] {
-        (backend.map { [$0] } ?? []) + standbys.values
+        (primaryConnection.map { [$0] } ?? []) + standbyConnections.values
     }
 
     private func leaseStandby(_ id: Int) {
@@ -188,7 +188,7 @@ extension ClientSessionHandler {
                 if !reused { runtime.cluster.markUsed(id) }
                 connection.owner = self
                 connection.counters = runtime.statistics.counters(for: id)
-                standbys[id] = connection
+                standbyConnections[id] = connection
                 connection.channel.setOption(ChannelOptions.autoRead, value: context.channel.isWritable).whenFailure { _ in }
                 var env = Environment(handler: self)
                 dispatch!.leased(id, &env, into: &actions)
@@ -236,20 +236,20 @@ extension ClientSessionHandler {
         func isAtMessageBoundary(_ node: Int) -> Bool { handler.connection(for: node)?.isAtMessageBoundary ?? true }
 
         mutating func routingNodes() -> RoutingNodes {
-            guard let primary = handler.backend?.node.id else { return RoutingNodes(primary: 0, readable: []) }
+            guard let primary = handler.primaryConnection?.node.id else { return RoutingNodes(primary: 0, readable: []) }
             _ = handler.loadBalanceCandidates(primary: primary)
             return RoutingNodes(primary: primary, readable: handler.routingReadable)
         }
 
         mutating func pick() -> Int? {
-            guard let primary = handler.backend?.node.id, let selector = handler.routingConfiguration?.selector else { return nil }
+            guard let primary = handler.primaryConnection?.node.id, let selector = handler.routingConfiguration?.selector else { return nil }
             let candidates = handler.loadBalanceCandidates(primary: primary)
             return selector.select(among: candidates, database: handler.startup?.database ?? "",
                                    applicationName: handler.startup?["application_name"], using: &handler.random)
         }
 
         mutating func leastDelayed() -> Int? {
-            guard let primary = handler.backend?.node.id else { return nil }
+            guard let primary = handler.primaryConnection?.node.id else { return nil }
             return handler.leastDelayedStandby(primary: primary)
         }
     }

@@ -74,7 +74,7 @@ extension ClientSessionHandler {
         adminAnswerRunning = false
         guard case .forwarding = phase else { return }
         var applied: [(AdminCommand, AdminCommandAnswer)] = []
-        let out = localAnswers.answer(batch, results: answers, status: backend?.tracker.transactionStatus ?? .idle,
+        let out = localAnswers.answer(batch, results: answers, status: primaryConnection?.tracker.transactionStatus ?? .idle,
                                       applied: &applied)
         for (command, result) in applied { apply(command, result) }
         sessions.traffic.toClients &+= out.readableBytes

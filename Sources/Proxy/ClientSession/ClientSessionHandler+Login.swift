@@ -99,37 +99,42 @@ extension ClientSessionHandler {
     private func beginAuthentication() {
         guard let startup, let user = startup.user else { return }
         let database = startup.database ?? user
-        guard let policy = runtime.authPolicy else {
-            if settings.allowClearTextFrontendAuth, runtime.credentials.password(for: user) == nil {
-                // No pool_passwd entry: take the client's clear-text password to the backend.
-                return authenticateClient(ClientAuthMachine(capturingClearTextPasswordOf: user), then: .connectBackend)
-            }
-            // Without pool_hba: ask the client for what the backend asks for, as Pgpool-II does.
-            return connectBackend(then: .authenticateClientLikeBackend)
-        }
-        let info = ClientConnectionInfo(remoteAddress: remoteAddress, user: user, database: database)
+        let verdict = runtime.authPolicy.map { $0(ClientConnectionInfo(remoteAddress: remoteAddress, user: user, database: database)) }
         let host = remoteAddress.map { "host \"\($0)\"" } ?? "local connection"
-        switch policy(info) {
-        case .noEntry:
-            logger.info("client rejected: no pool_hba.conf entry")
-            fatal(ErrorFields(severity: .fatal, sqlState: "28000",
-                              message: "no pool_hba.conf entry for \(host), user \"\(user)\", database \"\(database)\", no encryption"))
-        case .reject:
-            logger.info("client rejected by pool_hba.conf")
-            fatal(ErrorFields(severity: .fatal, sqlState: "28000",
-                              message: "pool_hba.conf rejects connection for \(host), user \"\(user)\", database \"\(database)\", no encryption"))
-        case .authenticate(let method):
-            authenticateClient(method: method, then: .connectBackend)
+        performLogin(login.slotGranted(
+            verdict: verdict,
+            capturesClearText: settings.allowClearTextFrontendAuth && runtime.credentials.password(for: user) == nil,
+            who: "\(host), user \"\(user)\", database \"\(database)\""))
+    }
+
+    /// Carries out the next login step.
+    private func performLogin(_ action: LoginMachine.Action) {
+        switch action {
+        case .authenticateClient(let method):
+            authenticateClient(method: method)
+        case .captureClearTextPassword:
+            // No pool_passwd entry: take the client's clear-text password to the backend.
+            guard let user = startup?.user else { return }
+            authenticateClient(ClientAuthMachine(capturingClearTextPasswordOf: user))
+        case .leaseBackend(let password):
+            connectBackend(clientPassword: password)
+        case .finishLogin:
+            finishLogin()
+        case .reportBackendFailure(let failure):
+            reportBackendFailure(failure)
+        case .reject(let error):
+            logger.info("client rejected by pool_hba.conf", metadata: ["error": "\(error.message ?? "")"])
+            fatal(error)
         }
     }
 
-    func authenticateClient(method: AuthMethod, then next: AfterClientAuth) {
+    func authenticateClient(method: AuthMethod) {
         guard let user = startup?.user else { return }
         let credentials = runtime.credentials
         let stored = credentials.password(for: user)
         guard method == .scramSHA256, !credentials.hasClientSideKeys(for: user), case .plain = stored else {
             let keys = method == .scramSHA256 ? credentials.clientSideKeys(for: user) : nil
-            return authenticateClient(ClientAuthMachine(method: method, user: user, stored: stored, clientSideKeys: keys), then: next)
+            return authenticateClient(ClientAuthMachine(method: method, user: user, stored: stored, clientSideKeys: keys))
         }
         // A user's first SCRAM login derives its keys (PBKDF2): off the event loop.
         phase = .preparingAuthentication
@@ -139,14 +144,14 @@ extension ClientSessionHandler {
         derivation.assumeIsolated().whenComplete { [self] result in
             guard case .preparingAuthentication = phase else { return }
             let keys = (try? result.get()) ?? nil
-            authenticateClient(ClientAuthMachine(method: method, user: user, stored: stored, clientSideKeys: keys), then: next)
+            authenticateClient(ClientAuthMachine(method: method, user: user, stored: stored, clientSideKeys: keys))
         }
     }
 
-    private func authenticateClient(_ machine: ClientAuthMachine, then next: AfterClientAuth) {
+    private func authenticateClient(_ machine: ClientAuthMachine) {
         var machine = machine
         let first = machine.start()
-        phase = .authenticating(machine, then: next)
+        phase = .authenticating(machine)
         perform(first)
         if case .authenticating = phase, let held = startupBuffer {
             startupBuffer = nil
@@ -163,14 +168,14 @@ extension ClientSessionHandler {
             return protocolViolation("\(error)")
         }
         for (index, message) in messages.enumerated() {
-            guard case .authenticating(var machine, let next) = phase else {
+            guard case .authenticating(var machine) = phase else {
                 // Authentication finished: what the client pipelined after it waits for forwarding.
                 var held = startupBuffer ?? context.channel.allocator.buffer(capacity: 0)
                 for var rest in messages[index...].map(\.bytes) { held.writeBuffer(&rest) }
                 if let tail = splitter.takeBuffered() { var tail = tail; held.writeBuffer(&tail) }
                 if case .forwarding = phase {
                     forwardFromClient(held)
-                    backend?.channel.flush()
+                    primaryConnection?.channel.flush()
                 } else {
                     startupBuffer = held
                 }
@@ -180,49 +185,38 @@ extension ClientSessionHandler {
                 return protocolViolation("expected password response, got message type '\(Character(Unicode.Scalar(message.type)))'")
             }
             let action = machine.receive(passwordMessage: message.body)
-            phase = .authenticating(machine, then: next)
+            phase = .authenticating(machine)
             perform(action)
         }
     }
 
     private func perform(_ action: ClientAuthMachine.Action) {
-        guard case .authenticating(_, let next) = phase else { return }
+        guard case .authenticating = phase else { return }
         switch action {
         case .send(let bytes):
             context.writeAndFlush(wrapOutboundOut(bytes), promise: nil)
         case .sendAndAuthenticate(let bytes):
             context.write(wrapOutboundOut(bytes), promise: nil)
-            clientAuthenticated(then: next)
+            performLogin(login.clientAuthenticated())
         case .authenticated:
-            clientAuthenticated(then: next)
+            performLogin(login.clientAuthenticated())
         case .captured(let password):
-            connectBackend(then: .finishLogin, clientPassword: password)
+            performLogin(login.passwordCaptured(password))
         case .fail(let error):
             logger.info("client authentication failed", metadata: ["sqlstate": "\(error.sqlState ?? "")"])
             fatal(error)
         }
     }
 
-    private func clientAuthenticated(then next: AfterClientAuth) {
-        switch next {
-        case .connectBackend:
-            connectBackend(then: .finishLogin)
-        case .finishLogin:
-            finishLogin()
-        case .reportBackendFailure(let failure):
-            reportBackendFailure(failure)
-        }
-    }
-
     // MARK: Backend
 
-    private func connectBackend(then next: AfterBackend, clientPassword: String? = nil) {
+    private func connectBackend(clientPassword: String?) {
         guard let startup else { return }
         guard let node = runtime.primaryNode() else {
             return fatal(ErrorFields(severity: .fatal, sqlState: "57P03", message: "no backend node is available",
                                      hint: "Every backend node is down or detached."))
         }
-        phase = .connectingBackend(next)
+        phase = .connectingBackend
         pool.lease(node, key: PoolKey(nodeID: node.id, startup: startup), clientPassword: clientPassword) { [self] result in
             guard case .connectingBackend = phase else {
                 // The client left meanwhile: hand the connection back untouched.
@@ -231,35 +225,15 @@ extension ClientSessionHandler {
             }
             switch result {
             case .success(let (connection, reused)):
-                backend = connection
+                primaryConnection = connection
                 connection.owner = self
                 connection.counters = runtime.statistics.counters(for: node.id)
                 logger.debug("backend leased", metadata: ["node": "\(node.id)", "reused": "\(reused)"])
                 if !reused { runtime.cluster.markUsed(node.id) }
-                switch next {
-                case .finishLogin: finishLogin()
-                case .authenticateClientLikeBackend: authenticateClient(method: connection.authMethod, then: .finishLogin)
-                }
+                performLogin(login.backendLeased(askedFor: connection.authMethod))
             case .failure(let failure):
-                backendLeaseFailed(failure, next: next)
+                performLogin(login.backendFailed(failure))
             }
-        }
-    }
-
-    private func backendLeaseFailed(_ failure: BackendConnectError, next: AfterBackend) {
-        guard case .loginFailed(_, let reason, let askedMethod) = failure, case .authenticateClientLikeBackend = next else {
-            return reportBackendFailure(failure)
-        }
-        // The backend refused SwiftPool's login before the client proved anything. Ask the
-        // client exactly what a successful login would have asked, so that the exchange does not
-        // tell a known user from an unknown one; the error comes only after that.
-        switch reason {
-        case .noUsablePassword(let method):
-            authenticateClient(method: method, then: .reportBackendFailure(failure))
-        case .rejected:
-            authenticateClient(method: askedMethod, then: .reportBackendFailure(failure))
-        case .protocolViolation:
-            reportBackendFailure(failure)
         }
     }
 
@@ -291,18 +265,18 @@ extension ClientSessionHandler {
 
     /// Both sides are authenticated: tell the client, and start forwarding.
     func finishLogin() {
-        guard let backend else { return }
+        guard let primaryConnection else { return }
         authTimer?.cancel()
         let key = runtime.cancelRegistry.register()
         clientKey = key
-        runtime.cancelRegistry.setTarget(.init(node: backend.node, backendKey: backend.backendKey), for: key)
+        runtime.cancelRegistry.setTarget(.init(node: primaryConnection.node, backendKey: primaryConnection.backendKey), for: key)
         var buffer = context.channel.allocator.buffer(capacity: 512)
         BackendMessageEncoder.authenticationOk(into: &buffer)
-        for (name, value) in backend.parameters.entries {
+        for (name, value) in primaryConnection.parameters.entries {
             BackendMessageEncoder.parameterStatus(name: name, value: value, into: &buffer)
         }
         BackendMessageEncoder.backendKeyData(key, into: &buffer)
-        BackendMessageEncoder.readyForQuery(backend.tracker.transactionStatus, into: &buffer)
+        BackendMessageEncoder.readyForQuery(primaryConnection.tracker.transactionStatus, into: &buffer)
         context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
         phase = .forwarding
         counted = true
@@ -312,12 +286,12 @@ extension ClientSessionHandler {
         lastClientActivity = .now()
         startIdleTimer(after: settings.clientIdleLimit)
         if settings.logConnections {
-            logger.info("client connected", metadata: ["node": "\(backend.node.id)", "remote": "\(remoteAddress ?? "local")"])
+            logger.info("client connected", metadata: ["node": "\(primaryConnection.node.id)", "remote": "\(remoteAddress ?? "local")"])
         }
         if let held = startupBuffer {
             startupBuffer = nil
             forwardFromClient(held)
-            backend.channel.flush()
+            primaryConnection.channel.flush()
         }
     }
 }
