@@ -348,3 +348,17 @@ struct DispatchMachineTests {
         #expect(writes(send(&machine, query("SELECT * FROM t"))) == [3])
     }
 }
+
+extension DispatchMachineTests {
+    @Test mutating func withoutRoutingProtocolStatementsAreCountedAtEachBind() {
+        var machine = DispatchMachine.primaryOnly(0)
+        var actions = send(&machine, parse("s", "UPDATE t SET x = 1"), sync)
+        #expect(writes(actions) == [0, 0])
+        #expect(counts(actions).isEmpty, "prepared, not run")
+        actions = send(&machine, bind("", "s"), execute(""), sync, bind("", "s"), execute(""), sync)
+        #expect(writes(actions) == [0, 0, 0, 0, 0, 0])
+        #expect(counts(actions) == [0: [.update, .update]])
+        actions = send(&machine, query("DEALLOCATE ALL"), bind("", "s"))
+        #expect(counts(actions) == [0: [.other]], "a deallocated statement counts no more")
+    }
+}

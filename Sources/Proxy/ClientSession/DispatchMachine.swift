@@ -122,10 +122,15 @@ struct DispatchMachine {
     /// The facts the statement being routed has already waited for: if they are still unknown
     /// (the look-up failed or took too long), it goes to the primary.
     private var factsAwaited: Set<CatalogFactsCache.Key> = []
+    /// Every decision is the primary (no read/write splitting).
+    private let everyDecisionIsPrimary: Bool
+    /// Primary only: what each protocol-level statement counts as when it is executed.
+    private var statementCategories: [String: [StatementCategory]] = [:]
 
     init(primary: Int, routing: RoutingSession) {
         self.primary = primary
         self.routing = routing
+        self.everyDecisionIsPrimary = !routing.settings.loadBalanceMode
     }
 
     /// A session without read/write splitting: every decision is the primary.
@@ -149,6 +154,7 @@ struct DispatchMachine {
     mutating func clientMessages<E: DispatchEnvironment, F: SessionFacts>(
         _ messages: some Sequence<RawMessage>, _ env: inout E, facts: F, into actions: inout [Action]
     ) {
+        if everyDecisionIsPrimary { return forwardToPrimary(messages, into: &actions) }
         for message in messages { enqueue(message, &env, facts: facts, into: &actions) }
         if heldForFacts == nil, extendedBatch.last?.type == FrontendMessageType.flush {
             // The client waits for answers before it sends a Sync: the batch goes out as it is.
@@ -228,6 +234,49 @@ struct DispatchMachine {
         guard let held = heldForFacts else { return }
         heldForFacts = nil
         clientMessages(held, &env, facts: facts, into: &actions)
+    }
+
+    // MARK: Primary only
+
+    /// When every decision is the primary, nothing waits: no other node's answers to wait for,
+    /// no statement to place, no catalog fact to learn. Messages go to the primary as they come
+    /// and statements are classified only to be counted (a Query when it is sent, a protocol
+    /// statement at each Bind).
+    private mutating func forwardToPrimary(_ messages: some Sequence<RawMessage>, into actions: inout [Action]) {
+        for message in messages {
+            var body = message.body
+            switch message.type {
+            case FrontendMessageType.terminate:
+                actions.append(.terminate)
+                return
+            case FrontendMessageType.query:
+                let query = SQLClassifier.classify(query: body.readString(length: max(0, body.readableBytes - 1)) ?? "")
+                for statement in query.statements {
+                    actions.append(.count(node: primary, Self.category(of: statement.kind)))
+                    switch statement.kind {
+                    case .deallocate(let name?): statementCategories[name] = nil
+                    case .deallocate(nil), .discard: statementCategories.removeAll()
+                    default: break
+                    }
+                }
+            case FrontendMessageType.parse:
+                let name = body.readNullTerminatedString() ?? ""
+                let query = SQLClassifier.classify(query: body.readNullTerminatedString() ?? "")
+                statementCategories[name] = query.statements.map { Self.category(of: $0.kind) }
+            case FrontendMessageType.bind:
+                _ = body.readNullTerminatedString()
+                for category in statementCategories[body.readNullTerminatedString() ?? ""] ?? [] {
+                    actions.append(.count(node: primary, category))
+                }
+            case FrontendMessageType.close:
+                if body.readInteger(as: UInt8.self) == UInt8(ascii: "S") {
+                    statementCategories[body.readNullTerminatedString() ?? ""] = nil
+                }
+            default:
+                break
+            }
+            actions.append(.write(node: primary, bytes: message.bytes, type: message.type))
+        }
     }
 
     // MARK: Routing
