@@ -361,4 +361,36 @@ extension DispatchMachineTests {
         actions = send(&machine, query("DEALLOCATE ALL"), bind("", "s"))
         #expect(counts(actions) == [0: [.other]], "a deallocated statement counts no more")
     }
+
+    @Test mutating func withoutRoutingARunIsOneWrite() {
+        var machine = DispatchMachine.primaryOnly(0)
+        let messages = [parse("", "SELECT 1"), bind("", ""), execute(""), sync]
+        var run = ByteBuffer()
+        for message in messages { var bytes = message.bytes; run.writeBuffer(&bytes) }
+        var actions: [DispatchMachine.Action] = []
+        machine.clientMessages(messages, run: run, &env, facts: facts, into: &actions)
+        #expect(actions.filter { if case .track = $0 { true } else { false } }.count == 4)
+        #expect(actions.last == .writeRun(node: 0, bytes: run))
+        #expect(counts(actions) == [0: [.select]])
+        // With a Terminate the messages before it go one by one, the Terminate never.
+        actions = []
+        machine.clientMessages([query("SELECT 1"), message(FrontendMessageType.terminate)], run: run, &env, facts: facts, into: &actions)
+        #expect(writes(actions) == [0])
+        #expect(actions.last == .terminate)
+    }
+
+    @Test func countersByFirstKeyword() {
+        func categories(_ text: String) -> [StatementCategory] {
+            DispatchMachine.categories(ofQueryText: query(text).body)
+        }
+        #expect(categories("  select * from t") == [.select])
+        #expect(categories("-- note\nUPDATE t SET x = 1;") == [.update])
+        #expect(categories("INSERT INTO t VALUES (1); DELETE FROM t") == [.insert, .delete])
+        #expect(categories("WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d").count == 1)
+        #expect(categories("/* hint */ SELECT 1") == [.select])
+        #expect(categories("truncate t") == [.ddl])
+        #expect(categories("BEGIN") == [.other])
+        #expect(categories("xtruncate") == [.other])
+        #expect(categories("   ") == [])
+    }
 }

@@ -54,8 +54,9 @@ extension ClientSessionHandler {
         if settings.clientIdleLimit > .zero { lastClientActivity = .now() }
         var admin = false
         clientMessages.removeAll(keepingCapacity: true)
+        let run: ByteBuffer?
         do {
-            _ = try splitter.feedRun(bytes) { type, message in
+            run = try splitter.feedRun(bytes) { type, message in
                 if isAdminMessage(type, message) {
                     admin = true
                     return false
@@ -67,7 +68,7 @@ extension ClientSessionHandler {
             return protocolViolation("\(error)")
         }
         var env = Environment(handler: self)
-        dispatch!.clientMessages(clientMessages, &env, facts: sessionFacts!, into: &actions)
+        dispatch!.clientMessages(clientMessages, run: run, &env, facts: sessionFacts!, into: &actions)
         perform()
         if admin, dispatch != nil {
             dispatch!.flushBeforeLocalAnswer(&env, facts: sessionFacts!, into: &actions)
@@ -88,6 +89,13 @@ extension ClientSessionHandler {
             case .write(let node, let bytes, let type):
                 guard let connection = connection(for: node) else { continue }
                 connection.noteSent(type)
+                sessions.traffic.toBackends &+= bytes.readableBytes
+                connection.channel.write(bytes, promise: nil)
+                if !touched.contains(where: { $0 === connection }) { touched.append(connection) }
+            case .track(let node, let type):
+                connection(for: node)?.noteSent(type)
+            case .writeRun(let node, let bytes):
+                guard let connection = connection(for: node) else { continue }
                 sessions.traffic.toBackends &+= bytes.readableBytes
                 connection.channel.write(bytes, promise: nil)
                 if !touched.contains(where: { $0 === connection }) { touched.append(connection) }
