@@ -240,6 +240,76 @@ struct DispatchMachineTests {
         #expect(writes(send(&machine, query("SELECT * FROM t"))) == [0])
     }
 
+    // MARK: A lost standby
+
+    mutating func lose(_ machine: inout DispatchMachine, _ node: Int, wasIdle: Bool = true) -> (Bool, [DispatchMachine.Action]) {
+        env.connected.remove(node)
+        env.readable.removeAll { $0 == node }
+        var actions: [DispatchMachine.Action] = []
+        let survives = machine.nodeLost(node, wasIdle: wasIdle, &env, into: &actions)
+        return (survives, actions)
+    }
+
+    @Test mutating func anIdleSessionGoesOnWithoutItsLostStandbyAndReadsElsewhere() {
+        var machine = routed()
+        env.connected = [0, 2, 3]
+        #expect(writes(send(&machine, query("SELECT * FROM t"))) == [2])
+        _ = ready(&machine, 2)
+        env.picks = [3]
+        let (survives, _) = lose(&machine, 2)
+        #expect(survives)
+        #expect(machine.routing.loadBalanceNode == 3, "reads move to a node drawn by weight")
+        let actions = send(&machine, query("SELECT * FROM t"))
+        #expect(actions.first == .setCancelTarget(node: 3))
+        #expect(writes(actions) == [3])
+    }
+
+    @Test mutating func aStandbyLostMidQueryOrInATransactionEndsTheSession() {
+        var machine = routed()
+        env.connected = [0, 2]
+        _ = send(&machine, query("SELECT pg_sleep(10)"))
+        #expect(lose(&machine, 2, wasIdle: false).0 == false, "the client waits for its answer")
+        var inTransaction = routed()
+        env.connected = [0, 2]
+        _ = send(&inTransaction, query("BEGIN"))
+        _ = ready(&inTransaction, 0, .inTransaction)
+        _ = ready(&inTransaction, 2, .inTransaction)
+        #expect(lose(&inTransaction, 2, wasIdle: false).0 == false)
+    }
+
+    @Test mutating func aCursorOrSQLPreparedStatementOnTheLostStandbyEndsTheSession() {
+        var machine = routed()
+        env.connected = [0, 2]
+        _ = send(&machine, query("PREPARE q AS SELECT * FROM t"))
+        _ = ready(&machine, 2)
+        #expect(lose(&machine, 2).0 == false, "EXECUTE q would find nothing")
+    }
+
+    @Test mutating func afterASetReadsStayOnThePrimaryWhenTheStandbyIsLost() {
+        var machine = routed()
+        env.connected = [0, 2, 3]
+        #expect(writes(send(&machine, query("SET search_path = app"))) == [0, 2])
+        _ = ready(&machine, 0)
+        _ = ready(&machine, 2)
+        env.picks = [3]
+        #expect(lose(&machine, 2).0)
+        #expect(machine.routing.loadBalanceNode == 0, "node 3 never saw the SET")
+        #expect(writes(send(&machine, query("SELECT * FROM t"))) == [0])
+    }
+
+    @Test mutating func aProtocolStatementOnTheLostStandbyIsParsedAgainWhereItIsNextUsed() {
+        var machine = routed()
+        env.connected = [0, 2, 3]
+        _ = send(&machine, parse("s1", "SELECT * FROM t"), sync)
+        _ = ready(&machine, 2)
+        env.picks = [3]
+        #expect(lose(&machine, 2).0)
+        // Parse + Sync of SwiftPool's own on node 3 first, then, once node 3 answered them, the
+        // client's batch.
+        #expect(writes(send(&machine, bind("", "s1"), execute(""), sync)) == [3, 3])
+        #expect(writes(ready(&machine, 3)) == [3, 3, 3])
+    }
+
     @Test mutating func terminateEndsTheSessionAfterWhatCameBefore() {
         var machine = routed()
         env.connected = [0, 2]

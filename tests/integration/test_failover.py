@@ -99,6 +99,47 @@ def test_standby_killed_under_read_load(swiftpool, cluster, on_backend_error):
         cluster.wait_streaming()
 
 
+def test_losing_a_standby_keeps_the_sessions_that_do_not_depend_on_it(swiftpool, cluster):
+    """An idle session whose reads went to the lost standby goes on, its next reads on another
+    node; a session in a transaction on that standby, or whose SET it holds, is handled as its
+    state demands."""
+    proxy = swiftpool({**READS, **HEALTH, "sr_check_period": 0,
+                       "backend_weight1": 1, "backend_weight2": 0, "backend_weight3": 1})
+    lost_port = cluster.node_port(3)
+
+    def on_lost_standby(**kwargs):
+        for _ in range(40):
+            conn = proxy.connect(prepare_threshold=None, **kwargs)
+            if conn.execute("SELECT current_setting('port')::int").fetchone()[0] == lost_port:
+                return conn
+            conn.close()
+        raise AssertionError("no session was balanced to node 3 in 40 tries")
+
+    idle = on_lost_standby()
+    with_set = on_lost_standby()
+    with_set.execute("SET application_name = 'kept'")
+    in_transaction = on_lost_standby()
+    in_transaction.execute("BEGIN")
+    assert in_transaction.execute("SELECT current_setting('port')::int").fetchone()[0] == lost_port
+    try:
+        cluster.stop_node(3, immediate=True)
+        wait_for(lambda: "backend node 3 is now down" in proxy.log(), 30, lambda: proxy.log()[-3000:])
+        for _ in range(5):
+            port = idle.execute("SELECT current_setting('port')::int").fetchone()[0]
+            assert port in (cluster.node_port(0), cluster.node_port(1)), port
+        # The SET went to the lost node only besides the primary: the primary keeps serving it.
+        assert with_set.execute("SELECT current_setting('port')::int, current_setting('application_name')").fetchone() \
+            == (cluster.node_port(0), "kept")
+        with pytest.raises(psycopg.OperationalError) as lost:
+            in_transaction.execute("SELECT 1")
+        assert lost.value.sqlstate in ("57P01", "08006") or "server closed the connection" in str(lost.value)
+    finally:
+        for conn in (idle, with_set, in_transaction):
+            conn.close()
+        cluster.start_node(3)
+        cluster.wait_streaming()
+
+
 def test_failover_command_gets_every_placeholder(swiftpool, tmp_path):
     out = tmp_path / "failover.out"
     proxy = swiftpool(with_dead_node({

@@ -196,13 +196,44 @@ final class ClientSessionHandler: ChannelInboundHandler {
         allConnections.contains { nodes.contains($0.node.id) }
     }
 
+    /// `nodes` went down: a session whose primary is among them ends; one that only had an idle
+    /// connection to a standby among them goes on without it.
+    func nodesWentDown(_ nodes: Set<Int>) {
+        if let primaryConnection, nodes.contains(primaryConnection.node.id) { return terminateForFailover() }
+        for (id, connection) in standbyConnections where nodes.contains(id) {
+            standbyConnections[id] = nil
+            connection.owner = nil
+            connection.close()
+            guard continueWithout(connection) else { return terminateForFailover() }
+        }
+    }
+
     /// Ends the session because a node it uses went down.
-    func terminateForFailover() {
+    private func terminateForFailover() {
         logger.info("ending session: a backend node it uses went down", metadata: ["nodes": "\(allConnections.map(\.node.id))"])
         endWithBackendsGone(
             ErrorFields(severity: .fatal, sqlState: "57P01", message: "terminating connection because a backend node went down (failover)",
                         hint: "Reconnect: new sessions use the nodes that are up."),
             reason: "failover", politely: false)
+    }
+
+    /// Whether the session can go on without `connection` (to a standby, already let go of):
+    /// then what waited for its node goes elsewhere and the client sees nothing.
+    private func continueWithout(_ connection: BackendConnection) -> Bool {
+        guard case .forwarding = phase, dispatch != nil else { return false }
+        let node = connection.node.id
+        let wasIdle = connection.tracker.isQuiescent && connection.isAtMessageBoundary
+            && connection.tracker.transactionStatus == .idle
+        unusableNodes.insert(node)
+        candidatesGeneration = -1
+        var env = Environment(handler: self)
+        guard dispatch!.nodeLost(node, wasIdle: wasIdle, &env, into: &actions) else {
+            actions.removeAll()
+            return false
+        }
+        logger.info("session goes on without a lost standby connection", metadata: ["node": "\(node)"])
+        perform()
+        return true
     }
 
     /// Lets go of every backend connection (with a Terminate when `politely`), then tells the
@@ -350,7 +381,8 @@ extension ClientSessionHandler: BackendConnectionOwner {
     }
 
     func backend(_ connection: BackendConnection, didClose error: Error?) {
-        if primaryConnection === connection {
+        let wasPrimary = primaryConnection === connection
+        if wasPrimary {
             primaryConnection = nil
         } else if standbyConnections[connection.node.id] === connection {
             standbyConnections[connection.node.id] = nil
@@ -360,6 +392,7 @@ extension ClientSessionHandler: BackendConnectionOwner {
         logger.warning("backend connection lost", metadata: ["node": "\(connection.node.id)"])
         let sqlState = connection.lastError?.sqlState
         runtime.backendLost(connection.node.id, sqlState == "57P01" || sqlState == "57P02")
+        if !wasPrimary, continueWithout(connection) { return }
         guard connection.isAtMessageBoundary else {
             // An error here would land inside a half-forwarded message: just close.
             end(reason: "backend connection lost")

@@ -232,6 +232,37 @@ struct DispatchMachine {
         dispatch(&env, into: &actions)
     }
 
+    /// The session's connection to `node` (not the primary) is gone. `wasIdle`: it had answered
+    /// everything, ended on a message boundary and was outside a transaction. Returns whether
+    /// the session can go on without it: nothing the client waits for or still uses lives on
+    /// that node only. Then its statements are parsed again where they are next used, and the
+    /// session's reads move to a node drawn by weight (the primary when session state, such as
+    /// a SET, went to the lost node and a new node would lack it).
+    mutating func nodeLost<E: DispatchEnvironment>(_ node: Int, wasIdle: Bool, _ env: inout E, into actions: inout [Action]) -> Bool {
+        guard node != primary, wasIdle, !routing.dependsOn(node), (swallowing[node] ?? 0) == 0 else { return false }
+        leasing.remove(node)
+        if routing.loadBalanceNode == node {
+            let replacement = routing.standbysHoldSessionState ? primary : (env.pick() ?? primary)
+            routing.replaceLoadBalanceNode(with: replacement == node ? primary : replacement)
+        }
+        let reads: RouteDecision = routing.loadBalanceNode == primary ? .primary : .node(routing.loadBalanceNode)
+        for name in protocolStatements.keys {
+            protocolStatements[name]!.nodes.remove(node)
+            if protocolStatements[name]!.routed.decision == .node(node) { protocolStatements[name]!.routed.decision = reads }
+        }
+        portals = portals.filter { !Self.nodes(of: $0.value, primary: primary).contains(node) }
+        if let open = unsyncedRoute, Self.nodes(of: open, primary: primary).contains(node) { unsyncedRoute = nil }
+        for index in waiting.indices {
+            waiting[index].decision = Self.removing(node, from: waiting[index].decision)
+        }
+        if Self.nodes(of: currentRoute, primary: primary).contains(node) {
+            currentRoute = Self.removing(node, from: currentRoute)
+            actions.append(.setCancelTarget(node: Self.outputNode(of: currentRoute, primary: primary)))
+        }
+        dispatch(&env, into: &actions)
+        return true
+    }
+
     /// The look-ups a held statement waited for are over (or took too long): route what was held.
     mutating func factsSettled<E: DispatchEnvironment, F: SessionFacts>(
         _ env: inout E, facts: F, into actions: inout [Action]

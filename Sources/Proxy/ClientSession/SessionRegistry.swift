@@ -36,10 +36,10 @@ final class SessionRegistry {
         sessions[ObjectIdentifier(session)] = nil
     }
 
-    /// Ends the sessions holding a connection to any of `nodes`.
-    func terminate(using nodes: Set<Int>) {
+    /// Tells the sessions holding a connection to any of `nodes` that they went down.
+    func nodesWentDown(_ nodes: Set<Int>) {
         for session in Array(sessions.values) where session.usesAnyNode(of: nodes) {
-            session.terminateForFailover()
+            session.nodesWentDown(nodes)
         }
     }
 

@@ -103,13 +103,13 @@ public final class ProxyServer: Sendable {
         return result
     }
 
-    /// Ends the sessions that hold a connection to any of `nodes` and closes the idle connections
-    /// to them (the nodes went down).
+    /// Tells the sessions that hold a connection to any of `nodes` that they went down (a session
+    /// ends unless it can go on without them) and closes the idle connections to them.
     public func endSessions(using nodes: [Int]) {
         let wanted = Set(nodes)
         for (loop, state) in zip(loops, loopStates) {
             loop.execute {
-                state.value.sessions.terminate(using: wanted)
+                state.value.sessions.nodesWentDown(wanted)
                 for node in wanted { state.value.pool.closeAll(toNode: node) }
             }
         }

@@ -42,6 +42,9 @@ public struct RoutingSession: Sendable {
     /// SQL PREPARE statements and where they were prepared.
     private var sqlPreparedStatements: [String: RouteDecision] = [:]
     private var cursors: [String: RouteDecision] = [:]
+    /// Session state (SET, PREPARE of a BOTH statement, LISTEN, …) went to nodes besides the
+    /// primary: a new load-balance node would lack it.
+    public private(set) var standbysHoldSessionState = false
 
     public init(settings: RoutingSettings, loadBalanceNode: Int) {
         self.settings = settings
@@ -92,6 +95,7 @@ public struct RoutingSession: Sendable {
                 routed = decided(.primary, .multiStatement)
             } else {
                 routed = decided(bothTargets(nodes), .both, plainBegin: effective.sendsPlainBeginToStandby)
+                if case .nodes = routed.decision, !statement.isTransactionControl { standbysHoldSessionState = true }
             }
         case .either:
             let (node, reason) = readTarget(
@@ -275,6 +279,19 @@ public struct RoutingSession: Sendable {
     /// The session's load-balance node could not be reached: use `node` (usually the primary).
     public mutating func replaceLoadBalanceNode(with node: Int) {
         loadBalanceNode = node
+    }
+
+    /// Whether something the session still uses lives on `node` only: an SQL prepared
+    /// statement or a cursor placed there.
+    public func dependsOn(_ node: Int) -> Bool {
+        func uses(_ decision: RouteDecision) -> Bool {
+            switch decision {
+            case .primary: return false
+            case .node(let id): return id == node
+            case .nodes: return false
+            }
+        }
+        return sqlPreparedStatements.values.contains(where: uses) || cursors.values.contains(where: uses)
     }
 
     private mutating func beginTransaction() {

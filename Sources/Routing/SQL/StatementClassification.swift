@@ -121,6 +121,12 @@ public struct StatementClassification: Sendable, Hashable {
         return false
     }
 
+    /// Any transaction-control statement (BEGIN, COMMIT, SAVEPOINT, …): it changes no session state.
+    public var isTransactionControl: Bool {
+        if case .transaction = kind { return true }
+        return false
+    }
+
     /// `COMMIT`/`END` or `ROLLBACK`/`ABORT` (not `ROLLBACK TO SAVEPOINT`, not two-phase).
     public var isTransactionEnd: Bool {
         switch kind {
