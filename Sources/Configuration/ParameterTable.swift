@@ -30,8 +30,8 @@ public enum ParameterTable {
             "socket_dir", "/tmp", .restart, .connections, implemented: true,
             "Directory of the Unix socket for client connections; relative to the directory of pgpool.conf."),
         .int(
-            "listen_backlog_multiplier", "2", 1, intMax, .restart, .connections,
-            "The listen(2) backlog is num_init_children times this."),
+            "listen_backlog_multiplier", "2", 1, intMax, .restart, .connections, implemented: true,
+            "Clients that may wait for a num_init_children slot (connected but not yet holding one, whether or not their startup packet arrived) is num_init_children times this; further connections are refused at once with 53300."),
         .bool(
             "serialize_accept", false, .restart, .connections,
             "Serialize accept() among Pgpool-II child processes."),

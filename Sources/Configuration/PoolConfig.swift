@@ -50,6 +50,8 @@ public struct PoolConfig: Sendable, Equatable {
     public var numInitChildren: Int
     /// `reserved_connections`.
     public var reservedConnections: Int
+    /// `listen_backlog_multiplier`: num_init_children times this clients may wait for a slot.
+    public var listenBacklogMultiplier: Int
 
     // MARK: Pools
 

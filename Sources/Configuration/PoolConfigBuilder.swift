@@ -29,6 +29,7 @@ struct PoolConfigBuilder {
             pcpSocketDirectory: path("pcp_socket_dir"),
             numInitChildren: int("num_init_children"),
             reservedConnections: int("reserved_connections"),
+            listenBacklogMultiplier: int("listen_backlog_multiplier"),
             maxPool: int("max_pool"),
             childLifeTime: duration("child_life_time"),
             connectionLifeTime: duration("connection_life_time"),

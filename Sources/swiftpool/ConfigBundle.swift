@@ -160,6 +160,7 @@ struct ConfigBundle {
         settings.socketDirectory = config.socketDirectory.isEmpty ? nil : config.socketDirectory
         settings.numInitChildren = config.numInitChildren
         settings.reservedConnections = config.reservedConnections
+        settings.listenBacklogMultiplier = config.listenBacklogMultiplier
         settings.maxPool = config.maxPool
         settings.connectionCache = config.connectionCache
         settings.connectionLifeTime = TimeAmount(config.connectionLifeTime)

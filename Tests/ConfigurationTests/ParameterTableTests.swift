@@ -97,7 +97,7 @@ struct ParameterTableTests {
             "heartbeat_hostname", "heartbeat_port", "wd_heartbeat_keepalive", "wd_heartbeat_deadtime", "wd_life_point",
             "wd_lifecheck_query", "wd_lifecheck_dbname", "wd_lifecheck_user", "wd_lifecheck_password",
             "wd_hostname", "wd_heartbeat_port", "other_pgpool_hostname", "other_pgpool_port", "other_wd_port",
-            "heartbeat_destination", "heartbeat_destination_port",
+            "heartbeat_destination", "heartbeat_destination_port", "listen_backlog_multiplier",
         ]
         #expect(implemented == expected)
         #expect(Set(ParameterTable.all.filter(\.isExtension).map(\.name)) == [

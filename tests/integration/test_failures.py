@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import struct
 import subprocess
@@ -10,6 +11,7 @@ import time
 
 import psycopg
 import pytest
+import requests
 
 from conftest import USERS, auth_sqlstate, free_port, psql
 
@@ -191,3 +193,39 @@ def test_client_leaving_mid_copy_leaves_a_clean_reusable_connection(swiftpool, c
 def test_zero_authentication_timeout_means_no_limit(swiftpool):
     proxy = swiftpool({"authentication_timeout": 0})
     assert auth_sqlstate(proxy.port, "app_readwrite", "readwrite456") is None
+
+
+def test_silent_connections_are_capped_and_refused_at_once(swiftpool):
+    """Sockets that never send a startup packet count against num_init_children ×
+    listen_backlog_multiplier; one more is refused at once with 53300, and logins work again as
+    soon as they go."""
+    proxy = swiftpool({"num_init_children": 3, "listen_backlog_multiplier": 2, "authentication_timeout": 60})
+    silent = [socket.create_connection(("127.0.0.1", proxy.port), timeout=10) for _ in range(6)]
+    try:
+        metrics = f"http://127.0.0.1:{proxy.http_port}/metrics"
+        deadline = time.monotonic() + 10
+        while 'swiftpool_client_connections{state="starting"} 6' not in requests.get(metrics, timeout=10).text:
+            assert time.monotonic() < deadline, "the silent sockets were not all accepted"
+            time.sleep(0.05)
+        start = time.monotonic()
+        with pytest.raises(psycopg.OperationalError) as refused:
+            psycopg.connect(proxy.dsn(), connect_timeout=10)
+        assert "sorry, too many clients already" in str(refused.value)
+        assert "listen_backlog_multiplier" in str(refused.value)
+        assert time.monotonic() - start < 3
+        assert auth_sqlstate(proxy.port, "app_readwrite", USERS["app_readwrite"]) == "53300"
+        assert "too many connections wait for a slot" in proxy.log()
+    finally:
+        for s in silent:
+            s.close()
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            with proxy.connect() as conn:
+                assert conn.execute("SELECT 1").fetchone() == (1,)
+            break
+        except psycopg.OperationalError:
+            assert time.monotonic() < deadline, "logins stayed refused after the silent sockets closed"
+            time.sleep(0.1)
+    assert re.search(r'swiftpool_client_connections_rejected_total\{reason="too_many_clients"\} [1-9]',
+                     requests.get(metrics, timeout=10).text)

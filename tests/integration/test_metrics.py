@@ -200,7 +200,7 @@ def test_malformed_http_leaves_the_data_path_alone(swiftpool, cluster):
 def test_http_keeps_answering_with_over_a_thousand_client_connections(swiftpool):
     """SwiftPool's descriptors pass 1024 (select()'s limit) with this many clients."""
     proxy = swiftpool({"num_init_children": 20, "client_wait_timeout": 120, "authentication_timeout": 120,
-                       "sr_check_period": 0})
+                       "listen_backlog_multiplier": 60, "sr_check_period": 0})
     startup = struct.pack("!i", 196608) + b"user\0app_readwrite\0database\0swiftpool_test\0\0"
     packet = struct.pack("!i", len(startup) + 4) + startup
     clients = []

@@ -45,6 +45,7 @@ extension ClientSessionHandler {
     }
 
     private func received(startup requested: StartupParameters) {
+        if refusedAtCap { return refuseAtCap() }
         var parameters = requested
         let options = parameters.pairs.map(\.0).filter { $0.hasPrefix("_pq_.") }
         if parameters.protocolVersion != ProtocolCode.protocolVersion3 || !options.isEmpty {
@@ -85,6 +86,7 @@ extension ClientSessionHandler {
         switch outcome {
         case .granted:
             holdsSlot = true
+            stopCountingWithoutSlot()
             startAuthTimer()
             beginAuthentication()
         case .refused, .timedOut:

@@ -40,6 +40,11 @@ final class ClientSessionHandler: ChannelInboundHandler {
     var primaryConnection: BackendConnection?
     var clientKey: BackendKey?
     var holdsSlot = false
+    /// Counted among the connections without a slot (``ConnectionStatistics/withoutSlot``).
+    var countedWithoutSlot = false
+    /// Beyond the cap of connections without a slot: refused once its startup packet arrives
+    /// (so that the client can read the error), or closed after a second.
+    var refusedAtCap = false
     /// An admin command waits for the backends or is being answered; client bytes stay buffered.
     var answeringLocally = false
     var adminAnswerRunning = false
@@ -104,8 +109,21 @@ final class ClientSessionHandler: ChannelInboundHandler {
     func channelActive(context: ChannelHandlerContext) {
         sessions.add(self)
         remoteAddress = context.channel.remoteAddress?.ipAddress.map(Self.unmappingIPv4)
-        startAuthTimer()
         context.fireChannelActive()
+        let limit = settings.numInitChildren * settings.listenBacklogMultiplier
+        guard runtime.connections.admitWithoutSlot(limit: limit) else {
+            if runtime.connections.shouldLogRefusal(now: Int64(NIODeadline.now().uptimeNanoseconds)) {
+                logger.warning("client refused: too many connections wait for a slot",
+                               metadata: ["limit": "\(limit)", "remote": "\(remoteAddress ?? "local")"])
+            }
+            refusedAtCap = true
+            authTimer = context.eventLoop.assumeIsolated().scheduleTask(in: .seconds(1)) { [self] in
+                refuseAtCap()
+            }
+            return
+        }
+        countedWithoutSlot = true
+        startAuthTimer()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -162,6 +180,13 @@ final class ClientSessionHandler: ChannelInboundHandler {
         let prefix = "::ffff:"
         guard address.lowercased().hasPrefix(prefix), address.contains(".") else { return address }
         return String(address.dropFirst(prefix.count))
+    }
+
+    /// Refuses a connection beyond num_init_children × listen_backlog_multiplier.
+    func refuseAtCap() {
+        let limit = settings.numInitChildren * settings.listenBacklogMultiplier
+        fatal(ErrorFields(severity: .fatal, sqlState: "53300", message: "sorry, too many clients already",
+                          hint: "\(limit) connections already wait for one of the \(settings.numInitChildren) client slots (num_init_children × listen_backlog_multiplier)."))
     }
 
     /// Sends a FATAL 08P01 and closes, as PostgreSQL does on a protocol violation.
@@ -319,6 +344,7 @@ final class ClientSessionHandler: ChannelInboundHandler {
         idleTimer?.cancel()
         factsTimer?.cancel()
         sessions.remove(self)
+        stopCountingWithoutSlot()
         if case .awaitingSlot(let id) = previous, runtime.admission.cancel(id) {
             // Still queued: nothing was granted.
         }
@@ -352,6 +378,13 @@ final class ClientSessionHandler: ChannelInboundHandler {
         if case .forwarding = previous, settings.logDisconnections {
             logger.info("client disconnected", metadata: ["reason": "\(reason)"])
         }
+    }
+
+    /// The connection got its slot or ended.
+    func stopCountingWithoutSlot() {
+        guard countedWithoutSlot else { return }
+        countedWithoutSlot = false
+        runtime.connections.leftWithoutSlot()
     }
 
     private func release(_ connection: BackendConnection, then done: @escaping () -> Void) {

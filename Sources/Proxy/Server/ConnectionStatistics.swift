@@ -23,6 +23,8 @@ public final class ConnectionStatistics: Sendable {
     }
 
     private let acceptedCount = Atomic<Int>(0)
+    private let withoutSlotCount = Atomic<Int>(0)
+    private let lastRefusalLog = Atomic<Int64>(0)
     private let rejections: [Cell] = RejectionReason.allCases.map { _ in Cell() }
     /// Time from asking for a slot to getting one (or giving up).
     public let slotWait = AtomicHistogram(bounds: [0.001, 0.01, 0.1, 0.5, 1, 2.5, 5, 10, 30])
@@ -30,6 +32,31 @@ public final class ConnectionStatistics: Sendable {
     public init() {}
 
     func accepted() { acceptedCount.wrappingAdd(1, ordering: .relaxed) }
+
+    /// Counts a new connection that holds no slot yet, unless `limit` such connections are
+    /// open already (then false: refuse it).
+    func admitWithoutSlot(limit: Int) -> Bool {
+        let (_, count) = withoutSlotCount.wrappingAdd(1, ordering: .relaxed)
+        guard count <= limit else {
+            withoutSlotCount.wrappingSubtract(1, ordering: .relaxed)
+            return false
+        }
+        return true
+    }
+
+    /// A connection counted by ``admitWithoutSlot(limit:)`` got its slot or closed.
+    func leftWithoutSlot() { withoutSlotCount.wrappingSubtract(1, ordering: .relaxed) }
+
+    /// Connections open without a slot: before their startup packet, or waiting for a slot.
+    public var withoutSlot: Int { withoutSlotCount.load(ordering: .relaxed) }
+
+    /// Whether a refusal for the connection cap should be logged now (at most every 10 s, so a
+    /// flood does not flood the log).
+    func shouldLogRefusal(now: Int64) -> Bool {
+        let last = lastRefusalLog.load(ordering: .relaxed)
+        guard now - last >= 10_000_000_000 else { return false }
+        return lastRefusalLog.compareExchange(expected: last, desired: now, ordering: .relaxed).exchanged
+    }
 
     func rejected(_ reason: RejectionReason) {
         rejections[RejectionReason.allCases.firstIndex(of: reason)!].value.wrappingAdd(1, ordering: .relaxed)

@@ -9,6 +9,9 @@ public struct ProxySettings: Sendable, Equatable {
     public var socketDirectory: String? = "/tmp"
     public var numInitChildren = 32
     public var reservedConnections = 0
+    /// Clients connected without a slot (before their startup packet, or waiting for a slot)
+    /// are capped at numInitChildren × this.
+    public var listenBacklogMultiplier = 2
     public var maxPool = 4
     public var connectionCache = true
     /// Zero: cached connections never expire.
@@ -40,6 +43,7 @@ public struct ProxySettings: Sendable, Equatable {
         merged.socketDirectory = socketDirectory
         merged.numInitChildren = numInitChildren
         merged.reservedConnections = reservedConnections
+        merged.listenBacklogMultiplier = listenBacklogMultiplier
         merged.maxPool = maxPool
         merged.connectionCache = connectionCache
         merged.connectionLifeTime = connectionLifeTime
