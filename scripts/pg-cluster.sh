@@ -55,6 +55,8 @@ invoking user.  Logs: \$SWIFTPOOL_CLUSTER_DIR/log/nodeI.log.
 Users (SCRAM-SHA-256): postgres/postgrespass (superuser), repmgr/repmgrpass
 (replication, pg_monitor), app_readwrite/readwrite456 (owns database
 swiftpool_test), app_readonly/readonly123 (pg_read_all_data).
+Users with other login methods over TCP (pg_read_all_data): app_md5/md5pass789 (md5, password
+stored as an md5 hash), app_plain/plainpass321 (password: clear text).
 EOF
 }
 
@@ -78,6 +80,8 @@ SUPERUSER=postgres;        SUPERUSER_PASSWORD=postgrespass
 REPL_USER=repmgr;          REPL_PASSWORD=repmgrpass
 RW_USER=app_readwrite;     RW_PASSWORD=readwrite456
 RO_USER=app_readonly;      RO_PASSWORD=readonly123
+MD5_USER=app_md5;          MD5_PASSWORD=md5pass789
+PLAIN_USER=app_plain;      PLAIN_PASSWORD=plainpass321
 TEST_DB=swiftpool_test
 
 find_pg_bin() {
@@ -287,10 +291,14 @@ EOF
 
 write_hba() {
     as_run_user tee "$(node_dir 0)/pg_hba.conf" >/dev/null <<'EOF'
-# Written by scripts/pg-cluster.sh.  SCRAM-SHA-256 everywhere.
-# TYPE  DATABASE     USER   ADDRESS        METHOD
-local   all          all                   scram-sha-256
-local   replication  all                   scram-sha-256
+# Written by scripts/pg-cluster.sh.  SCRAM-SHA-256 everywhere but for two users.
+# TYPE  DATABASE     USER       ADDRESS        METHOD
+local   all          all                       scram-sha-256
+local   replication  all                       scram-sha-256
+host    all          app_md5    127.0.0.1/32   md5
+host    all          app_md5    ::1/128        md5
+host    all          app_plain  127.0.0.1/32   password
+host    all          app_plain  ::1/128        password
 host    all          all    127.0.0.1/32   scram-sha-256
 host    all          all    ::1/128        scram-sha-256
 host    replication  all    127.0.0.1/32   scram-sha-256
@@ -309,7 +317,7 @@ SET client_min_messages = warning;
 DO \$\$
 DECLARE r record;
 BEGIN
-  FOR r IN SELECT * FROM (VALUES ('$REPL_USER'), ('$RW_USER'), ('$RO_USER')) AS t(name) LOOP
+  FOR r IN SELECT * FROM (VALUES ('$REPL_USER'), ('$RW_USER'), ('$RO_USER'), ('$MD5_USER'), ('$PLAIN_USER')) AS t(name) LOOP
     IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r.name) THEN
       EXECUTE format('CREATE ROLE %I LOGIN', r.name);
     END IF;
@@ -320,8 +328,12 @@ ALTER ROLE $SUPERUSER PASSWORD '$SUPERUSER_PASSWORD';
 ALTER ROLE $REPL_USER LOGIN REPLICATION PASSWORD '$REPL_PASSWORD';
 ALTER ROLE $RW_USER LOGIN PASSWORD '$RW_PASSWORD';
 ALTER ROLE $RO_USER LOGIN PASSWORD '$RO_PASSWORD';
+ALTER ROLE $PLAIN_USER LOGIN PASSWORD '$PLAIN_PASSWORD';
+SET password_encryption = 'md5';
+ALTER ROLE $MD5_USER LOGIN PASSWORD '$MD5_PASSWORD';
+RESET password_encryption;
 GRANT pg_monitor TO $REPL_USER;
-GRANT pg_read_all_data TO $RO_USER;
+GRANT pg_read_all_data TO $RO_USER, $MD5_USER, $PLAIN_USER;
 GRANT CREATE ON SCHEMA public TO $RW_USER;
 SELECT 'CREATE DATABASE $TEST_DB OWNER $RW_USER'
   WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = '$TEST_DB') \gexec
@@ -359,6 +371,26 @@ bootstrap_primary() {
         die "creating roles and database on the primary failed"
     fi
     touch "$CLUSTER_DIR/.bootstrapped"
+}
+
+# Clusters made before the md5 and password users existed get them (and their pg_hba.conf
+# lines) on the next "up".
+add_login_method_users() {  # add_login_method_users PRIMARY_INDEX
+    local p=$1 i out
+    grep -q "$MD5_USER" "$(node_dir 0)/pg_hba.conf" && return 0
+    note "adding the md5 and password login users"
+    write_hba
+    for ((i = 1; i <= STANDBYS; i++)); do
+        [[ -f $(node_dir "$i")/PG_VERSION ]] && as_run_user cp "$(node_dir 0)/pg_hba.conf" "$(node_dir "$i")/pg_hba.conf"
+    done
+    for ((i = 0; i <= STANDBYS; i++)); do
+        is_running "$i" && as_run_user "$PGBIN/pg_ctl" -D "$(node_dir "$i")" reload >/dev/null
+    done
+    if ! out=$(bootstrap_sql | PGPASSWORD=$SUPERUSER_PASSWORD "$PGBIN/psql" -X -q \
+        -v ON_ERROR_STOP=1 -h "$HOST" -p "$(node_port "$p")" -U "$SUPERUSER" -d postgres 2>&1); then
+        echo "$out" >&2
+        die "creating the md5 and password users on node$p failed"
+    fi
 }
 
 # The node that is not in recovery; exactly one must exist among running nodes.
@@ -493,6 +525,7 @@ cmd_up() {
 
     local primary
     primary=$(current_primary) || exit 1
+    add_login_method_users "$primary"
 
     pids=()
     for ((i = 1; i <= STANDBYS; i++)); do

@@ -12,6 +12,8 @@ struct ConfigBundle {
     var config: PoolConfig
     var settings: ProxySettings
     var passwords: [String: PasswordCredential]
+    /// Users whose pool_passwd entry was ignored, and why.
+    var unusablePasswords: [String: String]
     var authPolicy: ClientAuthPolicy?
     var routing: RoutingConfiguration?
     var nodes: [NodeInfo]
@@ -57,6 +59,7 @@ struct ConfigBundle {
         }
 
         var passwords: [String: PasswordCredential] = [:]
+        var unusablePasswords: [String: String] = [:]
         let poolKey = PoolKeyFile.read()
         if case .success = poolKey, let warning = PoolKeyFile.permissionWarning() { diagnostics.append(warning) }
         if let path = config.poolPasswdPath {
@@ -79,9 +82,11 @@ struct ConfigBundle {
                             passwords[entry.user] = .plain(try AESPassword.decrypt(base64: text, key: key))
                         } catch {
                             diagnostics.append("\(path):\(entry.line): cannot decrypt the AES password of user \"\(entry.user)\" (wrong key or damaged entry); entry ignored")
+                            unusablePasswords[entry.user] = "the AES password in pool_passwd cannot be decrypted with the key in .pgpoolkey (wrong key or damaged entry)"
                         }
                     case .failure(let problem):
                         diagnostics.append("\(path):\(entry.line): AES password of user \"\(entry.user)\" ignored: \(problem.description)")
+                        unusablePasswords[entry.user] = "the AES password in pool_passwd cannot be decrypted: \(problem.description)"
                     }
                 }
             }
@@ -111,7 +116,7 @@ struct ConfigBundle {
 
         let routing = try RoutingConfig.make(config, file: files.config)
         return ConfigBundle(
-            config: config, settings: settings(from: config), passwords: passwords, authPolicy: authPolicy,
+            config: config, settings: settings(from: config), passwords: passwords, unusablePasswords: unusablePasswords, authPolicy: authPolicy,
             routing: routing, nodes: nodes, primaryDetector: detector, pcpUsers: pcpUsers, diagnostics: diagnostics,
             notSupportedYet: notSupported)
     }

@@ -53,7 +53,7 @@ struct ProxyMain {
         let coordinatorSlot = NIOLockedValueBox<FailoverCoordinator?>(nil)
         let adminCommands = DeferredAdminCommands()
         let runtime = ProxyRuntime(
-            settings: bundle.settings, credentials: CredentialStore(passwords: bundle.passwords),
+            settings: bundle.settings, credentials: CredentialStore(passwords: bundle.passwords, unusable: bundle.unusablePasswords),
             authPolicy: bundle.authPolicy, routing: bundle.routing, cluster: cluster, catalog: catalog, logger: logger,
             primaryNode: { Self.servingNode(cluster.snapshot) },
             backendLost: { node, sawShutdown in

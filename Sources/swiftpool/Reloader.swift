@@ -51,7 +51,7 @@ final class Reloader: Sendable {
             fresh.keepRunningValues(of: plan.restartRequired, from: running)
             runtime.update(settings: running.settings.reloaded(with: fresh.settings), authPolicy: fresh.authPolicy,
                            routing: fresh.routing)
-            runtime.credentials.replacePasswords(fresh.passwords)
+            runtime.credentials.replacePasswords(fresh.passwords, unusable: fresh.unusablePasswords)
             cluster.replaceNodes(fresh.nodes)
             current.withLockedValue { $0 = fresh }
             let coordinator = self.coordinator

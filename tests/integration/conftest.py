@@ -52,6 +52,8 @@ USERS: dict[str, str] = {
     "repmgr": "repmgrpass",
     "app_readwrite": "readwrite456",
     "app_readonly": "readonly123",
+    "app_md5": "md5pass789",        # the backends log it in with md5 (stored as an md5 hash)
+    "app_plain": "plainpass321",    # the backends ask for its password in clear text
 }
 TEST_DB = "swiftpool_test"
 

@@ -16,13 +16,15 @@ HBA_TEMPLATE = """
 host    all       blocked_user   127.0.0.1/32  reject
 host    all       app_readonly   127.0.0.1/32  {readonly}
 host    all       app_readwrite  127.0.0.1/32  {readwrite}
+host    all       app_md5        127.0.0.1/32  {md5user}
+host    all       app_plain      127.0.0.1/32  scram-sha-256
 host    all       postgres       127.0.0.1/32  scram-sha-256
 host    all       repmgr         127.0.0.1/32  scram-sha-256
 """
 
 
-def hba(readonly="scram-sha-256", readwrite="scram-sha-256"):
-    return HBA_TEMPLATE.format(readonly=readonly, readwrite=readwrite)
+def hba(readonly="scram-sha-256", readwrite="scram-sha-256", md5user="scram-sha-256"):
+    return HBA_TEMPLATE.format(readonly=readonly, readwrite=readwrite, md5user=md5user)
 
 
 @pytest.mark.parametrize("method", ["scram-sha-256", "md5", "password"])
@@ -69,9 +71,49 @@ def test_unknown_user_looks_like_a_wrong_password(swiftpool):
     assert auth_sqlstate(proxy.port, "ghost_user", "whatever") == "28P01"
 
 
-def test_md5_pool_passwd_entries_log_in_to_md5_backends(swiftpool, cluster):
-    """An md5 pool_passwd entry cannot do SCRAM; a client using pool_hba md5 still logs in
-    to the backend when the backend user has a plain entry."""
+def test_backends_asking_for_md5_or_clear_text_passwords(swiftpool, cluster):
+    """The backends log app_md5 in with md5 and app_plain with a clear-text password: SwiftPool
+    answers both from pool_passwd, the client having proved itself with SCRAM."""
+    proxy = swiftpool(pool_hba=hba())
+    for user in ("app_md5", "app_plain"):
+        # The backend really asks for that method (no SwiftPool in between).
+        direct = psql(cluster.node_port(0), user, USERS[user], "postgres", "SELECT current_user", check=True)
+        assert direct.stdout.strip() == user
+        out = psql(proxy.port, user, USERS[user], "swiftpool_test", "SELECT current_user", check=True)
+        assert out.stdout.strip() == user
+        assert auth_sqlstate(proxy.port, user, "wrong") == "28P01"
+    assert cluster.sql("SELECT substr(rolpassword, 1, 3) FROM pg_authid WHERE rolname = 'app_md5'").stdout.strip() == "md5"
+
+
+def test_an_md5_hash_in_pool_passwd_logs_in_to_an_md5_backend(swiftpool, cluster):
+    """With only the md5 hash in pool_passwd, pool_hba md5 checks the client and the hash logs
+    in to a backend that asks for md5."""
+    import hashlib
+    entry = "md5" + hashlib.md5(b"md5pass789app_md5").hexdigest()
+    proxy = swiftpool(pool_hba=hba(md5user="md5"), pool_passwd=f"app_md5:{entry}\npostgres:postgrespass\n")
+    out = psql(proxy.port, "app_md5", "md5pass789", "swiftpool_test", "SELECT current_user", check=True)
+    assert out.stdout.strip() == "app_md5"
+    assert auth_sqlstate(proxy.port, "app_md5", "wrong") == "28P01"
+
+
+def test_scram_in_pool_hba_with_an_md5_or_undecryptable_entry_logs_why(swiftpool, tmp_path, monkeypatch):
+    """The client learns only 28P01; the operator reads why in the log."""
+    import hashlib
+    monkeypatch.setenv("PGPOOLKEYFILE", str(tmp_path / "no-such-key"))
+    md5_entry = "md5" + hashlib.md5(b"readonly123app_readonly").hexdigest()
+    passwd = f"app_readonly:{md5_entry}\napp_readwrite:AESbm90IHJlYWxseSBlbmNyeXB0ZWQ=\npostgres:postgrespass\n"
+    proxy = swiftpool(pool_hba=hba(), pool_passwd=passwd)
+    assert auth_sqlstate(proxy.port, "app_readonly", "readonly123") == "28P01"
+    assert auth_sqlstate(proxy.port, "app_readwrite", "readwrite456") == "28P01"
+    log = proxy.log()
+    assert "pool_passwd holds only an md5 hash for the user, which cannot verify scram-sha-256" in log
+    assert "the AES password in pool_passwd cannot be decrypted" in log
+    assert "readonly123" not in log and "readwrite456" not in log
+
+
+def test_md5_pool_passwd_entries_cannot_log_in_to_scram_backends(swiftpool, cluster):
+    """An md5 pool_passwd entry cannot do SCRAM; a client using pool_hba md5 is checked, then
+    told that SwiftPool has no password the SCRAM backend can use."""
     import hashlib
     md5_entry = "md5" + hashlib.md5(b"readonly123app_readonly").hexdigest()
     passwd = "\n".join([f"app_readonly:{md5_entry}", "app_readwrite:readwrite456",
@@ -106,8 +148,7 @@ def test_authentication_timeout_closes_silent_clients(swiftpool):
         start = time.monotonic()
         data = s.recv(1024)  # nothing sent: SwiftPool must give up by itself
         assert time.monotonic() - start < 8
-        if data:
-            assert data[:1] == b"E" and b"timeout" in data
+        assert data[:1] == b"E" and b"canceling authentication due to timeout" in data, data
     # Other clients are not affected.
     assert auth_sqlstate(proxy.port, "app_readwrite", "readwrite456") is None
 

@@ -1,7 +1,10 @@
 """Health checks: a backend that stops answering is marked down and sessions stop using it."""
 from __future__ import annotations
 
+import re
 import time
+
+import requests
 
 from conftest import USERS
 
@@ -32,7 +35,17 @@ def test_stopped_standby_is_marked_down_and_no_longer_gets_reads(swiftpool, clus
 
 def test_healthy_nodes_stay_up(swiftpool, cluster):
     proxy = swiftpool({"health_check_period": 1, "health_check_user": "repmgr", "health_check_password": ""})
-    time.sleep(2.5)
+    # Every node passed at least two health checks, none failed.
+    url = f"http://127.0.0.1:{proxy.http_port}/metrics"
+    deadline = time.monotonic() + 15
+    while True:
+        text = requests.get(url, timeout=10).text
+        passed = [float(m) for m in re.findall(r'^swiftpool_health_checks_total\{[^}]*result="success"[^}]*\} (\S+)', text, re.M)]
+        if len(passed) == 4 and min(passed) >= 2:
+            break
+        assert time.monotonic() < deadline, text
+        time.sleep(0.1)
+    assert all(float(m) == 0 for m in re.findall(r'^swiftpool_health_checks_total\{[^}]*result="failure"[^}]*\} (\S+)', text, re.M))
     assert "now down" not in proxy.log()
     assert proxy.psql("SELECT 1", check=True).stdout.strip() == "1"
 

@@ -8,6 +8,7 @@ import time
 import asyncpg
 import psycopg
 import pytest
+import requests
 
 from conftest import USERS
 
@@ -131,7 +132,12 @@ def test_waiting_client_gets_a_freed_slot(swiftpool):
         second_task = asyncio.create_task(asyncpg.connect(
             host="127.0.0.1", port=proxy.port, user="app_readwrite",
             password=USERS["app_readwrite"], database="swiftpool_test", timeout=20))
-        await asyncio.sleep(1)
+        # The second client waits for the only slot (the metrics see it), and is not served.
+        url = f"http://127.0.0.1:{proxy.http_port}/metrics"
+        deadline = time.monotonic() + 10
+        while 'swiftpool_client_connections{state="waiting"} 1' not in requests.get(url, timeout=10).text:
+            assert time.monotonic() < deadline, "the second client never waited for a slot"
+            await asyncio.sleep(0.05)
         assert not second_task.done()
         await first.close()
         second = await second_task

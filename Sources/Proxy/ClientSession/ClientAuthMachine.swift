@@ -31,6 +31,10 @@ public struct ClientAuthMachine {
     private let captureOnly: Bool
     private var state = State.start
 
+    /// The method the client's password is checked with here (nil when it is only captured for
+    /// the backend to check).
+    public var verifiedMethod: AuthMethod? { captureOnly ? nil : method }
+
     /// - Parameters:
     ///   - stored: the user's pool_passwd entry, nil when there is none.
     ///   - clientSideKeys: the cached SCRAM keys for the user (needed for scram-sha-256).

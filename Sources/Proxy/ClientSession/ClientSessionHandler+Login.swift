@@ -193,7 +193,7 @@ extension ClientSessionHandler {
     }
 
     private func perform(_ action: ClientAuthMachine.Action) {
-        guard case .authenticating = phase else { return }
+        guard case .authenticating(let machine) = phase else { return }
         switch action {
         case .send(let bytes):
             context.writeAndFlush(wrapOutboundOut(bytes), promise: nil)
@@ -205,7 +205,12 @@ extension ClientSessionHandler {
         case .captured(let password):
             performLogin(login.passwordCaptured(password))
         case .fail(let error):
-            logger.info("client authentication failed", metadata: ["sqlstate": "\(error.sqlState ?? "")"])
+            if let method = machine.verifiedMethod, let user = startup?.user,
+               let problem = runtime.credentials.problem(verifying: user, with: method) {
+                logger.warning("client authentication failed", metadata: ["sqlstate": "\(error.sqlState ?? "")", "reason": "\(problem)"])
+            } else {
+                logger.info("client authentication failed", metadata: ["sqlstate": "\(error.sqlState ?? "")"])
+            }
             fatal(error)
         }
     }

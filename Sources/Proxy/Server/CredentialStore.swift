@@ -23,6 +23,7 @@ public final class CredentialStore: Sendable {
 
     private struct State {
         var passwords: [String: PasswordCredential]
+        var unusable: [String: String] = [:]
         var clientSideKeys: [String: SCRAMKeys] = [:]
         var backendSideKeys: [BackendKeyID: SCRAMKeys] = [:]
     }
@@ -31,19 +32,38 @@ public final class CredentialStore: Sendable {
     /// Iterations used for the keys SwiftPool presents to its clients (PostgreSQL's default).
     public let iterations: Int
 
-    public init(passwords: [String: PasswordCredential], iterations: Int = 4096) {
-        self.state = NIOLockedValueBox(State(passwords: passwords))
+    /// - Parameter unusable: users whose pool_passwd entry was ignored, with the reason (an AES
+    ///   password that could not be decrypted, …), for the log when they fail to log in.
+    public init(passwords: [String: PasswordCredential], unusable: [String: String] = [:], iterations: Int = 4096) {
+        self.state = NIOLockedValueBox(State(passwords: passwords, unusable: unusable))
         self.iterations = iterations
     }
 
     /// Replaces the passwords (on reload); derived keys of changed users are dropped.
-    public func replacePasswords(_ passwords: [String: PasswordCredential]) {
+    public func replacePasswords(_ passwords: [String: PasswordCredential], unusable: [String: String] = [:]) {
         state.withLockedValue { state in
             for (user, old) in state.passwords where passwords[user] != old {
                 state.clientSideKeys[user] = nil
             }
             state.passwords = passwords
+            state.unusable = unusable
             state.backendSideKeys.removeAll()
+        }
+    }
+
+    /// Why pool_passwd cannot verify `user` with `method`, when that is known without the
+    /// client's password: for the operator's log (the client only learns 28P01).
+    public func problem(verifying user: String, with method: AuthMethod) -> String? {
+        let (stored, unusable) = state.withLockedValue { ($0.passwords[user], $0.unusable[user]) }
+        switch (stored, method) {
+        case (nil, .scramSHA256), (nil, .md5), (nil, .password):
+            return unusable ?? "the user has no entry in pool_passwd"
+        case (.md5?, .scramSHA256):
+            return "pool_passwd holds only an md5 hash for the user, which cannot verify scram-sha-256; store the password as TEXT or AES (pg_enc) or as a SCRAM verifier"
+        case (.scram?, .md5):
+            return "pool_passwd holds only a SCRAM verifier for the user, which cannot verify md5; store the password as TEXT or AES (pg_enc) or as an md5 hash"
+        default:
+            return nil
         }
     }
 
