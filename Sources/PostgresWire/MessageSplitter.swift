@@ -33,10 +33,18 @@ public struct RawMessage: Sendable {
 
 /// Splits a byte stream of typed messages (after the startup phase) into complete messages.
 /// Only the incomplete tail of a read is kept (copied once) until the next bytes arrive.
+///
+/// Messages of ``streamThreshold`` bytes or more are not held whole: ``feedRun(_:accept:)``
+/// stops before one, ``largeMessageAhead`` names it, and after ``beginStreaming()`` its bytes
+/// pass through ``takeStreamed(from:)`` as they arrive.
 public struct MessageSplitter: Sendable {
     /// The largest message accepted; it can be raised once a session is authenticated.
     public var maxMessageLength: Int
+    /// Messages at least this long (length field plus type byte) are streamed, not held whole.
+    public var streamThreshold = Int.max
     private var pending: ByteBuffer?
+    /// Bytes of the message being streamed that have not arrived yet.
+    public private(set) var streamRemaining = 0
 
     public init(maxMessageLength: Int) {
         self.maxMessageLength = maxMessageLength
@@ -64,10 +72,12 @@ public struct MessageSplitter: Sendable {
     /// lets through, so that they can be forwarded with a single write. The first message
     /// `accept` refuses ends the run; it and everything after it stay buffered (for
     /// `nextMessage()` or the next feed). `accept` gets the type and, on demand, the message.
+    /// A message of ``streamThreshold`` bytes or more also ends the run (see
+    /// ``largeMessageAhead``).
     public mutating func feedRun(_ chunk: ByteBuffer, accept: (UInt8, () -> RawMessage) throws -> Bool) throws -> ByteBuffer? {
         let combined = combine(chunk)
         var buffer = combined
-        while let (type, length) = try nextMessage(in: buffer) {
+        while let (type, length) = try nextMessage(in: buffer, streaming: true) {
             guard try accept(type, { RawMessage(type: type, bytes: buffer.getSlice(at: buffer.readerIndex, length: length + 1)!) }) else {
                 break
             }
@@ -77,6 +87,42 @@ public struct MessageSplitter: Sendable {
         let length = buffer.readerIndex - combined.readerIndex
         return length > 0 ? combined.getSlice(at: combined.readerIndex, length: length) : nil
     }
+
+    /// The type and total size (type byte included) of the message at the front of the
+    /// buffered bytes when it is to be streamed (``streamThreshold``), and how much of it is
+    /// buffered.
+    public func largeMessageAhead() throws -> (type: UInt8, size: Int, buffered: Int)? {
+        guard streamRemaining == 0, let pending, pending.readableBytes >= 5 else { return nil }
+        let type = pending.getInteger(at: pending.readerIndex, as: UInt8.self)!
+        let length = Int(pending.getInteger(at: pending.readerIndex + 1, as: Int32.self)!)
+        guard length >= 4, length <= maxMessageLength else {
+            throw FramingError(messageType: type, length: length, limit: maxMessageLength)
+        }
+        guard length + 1 >= streamThreshold else { return nil }
+        return (type, length + 1, min(pending.readableBytes, length + 1))
+    }
+
+    /// Starts streaming the large message ahead: returns its buffered head; the rest comes
+    /// through ``takeStreamed(from:)``.
+    public mutating func beginStreaming() throws -> ByteBuffer? {
+        guard let (_, size, buffered) = try largeMessageAhead(), var held = pending else { return nil }
+        let head = held.readSlice(length: buffered)!
+        pending = held.readableBytes > 0 ? held : nil
+        streamRemaining = size - buffered
+        return head
+    }
+
+    /// While a message streams: takes its next bytes off the front of `chunk` (the rest of
+    /// `chunk` is what follows the message).
+    public mutating func takeStreamed(from chunk: inout ByteBuffer) -> ByteBuffer? {
+        guard streamRemaining > 0, chunk.readableBytes > 0 else { return nil }
+        let piece = chunk.readSlice(length: min(streamRemaining, chunk.readableBytes))!
+        streamRemaining -= piece.readableBytes
+        return piece
+    }
+
+    /// Whether a message is being streamed and has bytes still to come.
+    public var isStreaming: Bool { streamRemaining > 0 }
 
     /// Puts a message taken with `nextMessage()` back in front of the buffered bytes.
     public mutating func putBack(_ message: RawMessage) {
@@ -102,14 +148,16 @@ public struct MessageSplitter: Sendable {
         return held
     }
 
-    /// The type and length of the complete message at the reader index, nil if incomplete.
-    private func nextMessage(in buffer: ByteBuffer) throws -> (UInt8, Int)? {
+    /// The type and length of the complete message at the reader index, nil if incomplete (or,
+    /// when `streaming`, at least ``streamThreshold`` bytes long).
+    private func nextMessage(in buffer: ByteBuffer, streaming: Bool = false) throws -> (UInt8, Int)? {
         guard buffer.readableBytes >= 5 else { return nil }
         let type = buffer.getInteger(at: buffer.readerIndex, as: UInt8.self)!
         let length = Int(buffer.getInteger(at: buffer.readerIndex + 1, as: Int32.self)!)
         guard length >= 4, length <= maxMessageLength else {
             throw FramingError(messageType: type, length: length, limit: maxMessageLength)
         }
+        if streaming, length + 1 >= streamThreshold { return nil }
         return buffer.readableBytes >= length + 1 ? (type, length) : nil
     }
 

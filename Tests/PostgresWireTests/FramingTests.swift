@@ -240,3 +240,39 @@ struct MessageRunTests {
         #expect(count == 1)
     }
 }
+
+@Suite("Streamed messages")
+struct StreamedMessageTests {
+    @Test func aLargeMessageEndsTheRunAndStreamsInPiecesThenFramingGoesOn() throws {
+        var stream = ByteBuffer()
+        FrontendMessageEncoder.query("SELECT 1", into: &stream)
+        let small = stream.readableBytes
+        FrontendMessageEncoder.query(String(repeating: "x", count: 5000), into: &stream)
+        let large = stream.readableBytes - small
+        FrontendMessageEncoder.sync(into: &stream)
+        var splitter = MessageSplitter(maxMessageLength: 1 << 20)
+        splitter.streamThreshold = 1000
+        let first = stream.getSlice(at: 0, length: small + 600)!
+        #expect(try splitter.feedRun(first) { _, _ in true }?.readableBytes == small)
+        let ahead = try #require(try splitter.largeMessageAhead())
+        #expect(ahead.type == FrontendMessageType.query && ahead.size == large && ahead.buffered == 600)
+        let head = try splitter.beginStreaming()!
+        #expect(head.readableBytes == 600 && splitter.isStreaming && splitter.bufferedByteCount == 0)
+        // The rest arrives with the Sync behind it: the message's bytes first, then framing.
+        var rest = stream.getSlice(at: small + 600, length: stream.readableBytes - small - 600)!
+        let piece = splitter.takeStreamed(from: &rest)!
+        #expect(piece.readableBytes == large - 600 && !splitter.isStreaming)
+        var types: [UInt8] = []
+        _ = try splitter.feedRun(rest) { type, _ in types.append(type); return true }
+        #expect(types == [FrontendMessageType.sync])
+    }
+
+    @Test func aLengthOverTheLimitIsStillAFramingError() {
+        var stream = ByteBuffer()
+        stream.writeInteger(FrontendMessageType.query)
+        stream.writeInteger(Int32(1 << 21))
+        var splitter = MessageSplitter(maxMessageLength: 1 << 20)
+        splitter.streamThreshold = 1000
+        #expect(throws: FramingError.self) { _ = try splitter.feedRun(stream) { _, _ in true } }
+    }
+}

@@ -240,6 +240,62 @@ struct DispatchMachineTests {
         #expect(writes(send(&machine, query("SELECT * FROM t"))) == [0])
     }
 
+    // MARK: Bounds and large messages
+
+    @Test mutating func aLargeBindStreamsToThePrimaryAfterItsStatementIsParsedThere() {
+        var machine = routed()
+        env.connected = [0, 2]
+        _ = send(&machine, parse("s1", "SELECT * FROM t"), sync)
+        _ = ready(&machine, 2)
+        var actions: [DispatchMachine.Action] = []
+        let head = bind("", "s1")
+        machine.largeMessage(head, &env, facts: facts, into: &actions)
+        // Parse-before-bind on the primary, then (once answered) the head and the stream.
+        #expect(writes(actions) == [0, 0])
+        #expect(!actions.contains { if case .streamTo = $0 { true } else { false } })
+        actions = ready(&machine, 0)
+        #expect(actions.contains(.write(node: 0, bytes: head.bytes, type: FrontendMessageType.bind)))
+        #expect(actions.last == .streamTo(nodes: [0]))
+        // Nothing else goes out while the message streams.
+        #expect(writes(send(&machine, execute(""), sync)).isEmpty)
+        actions = []
+        machine.streamEnded(&env, into: &actions)
+        #expect(writes(actions) == [0, 0])
+    }
+
+    @Test mutating func withoutRoutingALargeMessageStreamsToThePrimaryAtOnce() {
+        var machine = DispatchMachine.primaryOnly(0)
+        var actions: [DispatchMachine.Action] = []
+        let head = query("SELECT 'a very long text")
+        machine.largeMessage(head, &env, facts: facts, into: &actions)
+        #expect(actions == [.count(node: 0, .other), .write(node: 0, bytes: head.bytes, type: FrontendMessageType.query),
+                            .streamTo(nodes: [0])])
+    }
+
+    @Test mutating func anExtendedBatchTooLargeToHoldGoesOutBeforeItsSync() {
+        var machine = routed()
+        env.connected = [0, 2]
+        let big = String(repeating: "x", count: 100_000)
+        var actions: [DispatchMachine.Action] = []
+        for index in 0..<12 {
+            actions += send(&machine, parse("p\(index)", "SELECT '\(big)'"))
+        }
+        #expect(!writes(actions).isEmpty, "over a MiB is not held for a Sync")
+        #expect(Set(writes(actions)) == [0])
+        #expect(machine.heldClientBytes <= DispatchMachine.heldBytesLimit)
+    }
+
+    @Test mutating func queuedMessagesCountAsHeldBytes() {
+        var machine = routed()
+        env.connected = [0, 2]
+        _ = send(&machine, query("SELECT * FROM t"))
+        env.busy = [2]
+        _ = send(&machine, query("INSERT INTO t VALUES (1)"), query("INSERT INTO t VALUES (2)"))
+        #expect(machine.heldClientBytes == query("INSERT INTO t VALUES (1)").bytes.readableBytes * 2)
+        _ = ready(&machine, 2)
+        #expect(machine.heldClientBytes == 0)
+    }
+
     // MARK: A lost standby
 
     mutating func lose(_ machine: inout DispatchMachine, _ node: Int, wasIdle: Bool = true) -> (Bool, [DispatchMachine.Action]) {

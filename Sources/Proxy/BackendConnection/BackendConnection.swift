@@ -34,6 +34,8 @@ final class BackendConnection {
     var clientPassword: String?
     /// This node's statement and error counters (set when a session leases the connection).
     var counters: NodeQueryCounters?
+    /// Whether the channel is read (autoRead), as the owning session last set it.
+    var isReading = true
 
     /// The session that leased the connection; nil while it sits in the pool.
     weak var owner: BackendConnectionOwner?

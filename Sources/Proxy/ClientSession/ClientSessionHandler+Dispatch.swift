@@ -52,6 +52,11 @@ extension ClientSessionHandler {
     func forwardFromClient(_ bytes: ByteBuffer) {
         guard dispatch != nil else { return }
         if settings.clientIdleLimit > .zero { lastClientActivity = .now() }
+        var bytes = bytes
+        if splitter.isStreaming {
+            if let piece = splitter.takeStreamed(from: &bytes) { passStreamed(piece) }
+            guard bytes.readableBytes > 0, dispatch != nil else { return updateReading() }
+        }
         var admin = false
         clientMessages.removeAll(keepingCapacity: true)
         let run: ByteBuffer?
@@ -74,6 +79,47 @@ extension ClientSessionHandler {
             dispatch!.flushBeforeLocalAnswer(&env, facts: sessionFacts!, into: &actions)
             perform()
             beginAdminAnswer()
+        } else if dispatch != nil {
+            startLargeMessage()
+        }
+        updateReading()
+    }
+
+    /// Starts streaming the large message at the front of the buffered bytes, once enough of
+    /// it is there to see the names a Bind carries.
+    private func startLargeMessage() {
+        do {
+            guard streamNodes == nil, let ahead = try splitter.largeMessageAhead(), ahead.buffered >= 1024,
+                  let head = try splitter.beginStreaming() else { return }
+            var env = Environment(handler: self)
+            dispatch!.largeMessage(RawMessage(type: ahead.type, bytes: head), &env, facts: sessionFacts!, into: &actions)
+            perform()
+        } catch {
+            protocolViolation("\(error)")
+        }
+    }
+
+    /// Bytes of the message being streamed: to its nodes, or kept until its head is sent.
+    private func passStreamed(_ piece: ByteBuffer) {
+        guard let nodes = streamNodes else {
+            if streamBacklog == nil {
+                streamBacklog = piece
+            } else {
+                var piece = piece
+                streamBacklog!.writeBuffer(&piece)
+            }
+            return
+        }
+        for node in nodes {
+            guard let connection = connection(for: node) else { continue }
+            sessions.traffic.toBackends &+= piece.readableBytes
+            connection.channel.writeAndFlush(piece, promise: nil)
+        }
+        if !splitter.isStreaming {
+            streamNodes = nil
+            var env = Environment(handler: self)
+            dispatch!.streamEnded(&env, into: &actions)
+            perform()
         }
     }
 
@@ -81,6 +127,7 @@ extension ClientSessionHandler {
     func perform() {
         var leases: [Int] = []
         var factsToAwait: [CatalogFactsCache.Key]?
+        var streamTo: [Int]?
         var terminate = false
         var wroteClient = false
         touched.removeAll(keepingCapacity: true)
@@ -115,6 +162,8 @@ extension ClientSessionHandler {
                 factsToAwait = keys
             case .terminate:
                 terminate = true
+            case .streamTo(let nodes):
+                streamTo = nodes
             }
         }
         actions.removeAll(keepingCapacity: true)
@@ -128,6 +177,14 @@ extension ClientSessionHandler {
         }
         if let keys = factsToAwait { waitForFacts(keys) }
         for node in leases { leaseStandby(node) }
+        if let nodes = streamTo {
+            streamNodes = nodes
+            if let backlog = streamBacklog {
+                streamBacklog = nil
+                passStreamed(backlog)
+            }
+            updateReading()
+        }
     }
 
     /// Routes the held statement again once the look-ups of `keys` are over, or
@@ -158,9 +215,14 @@ extension ClientSessionHandler {
     /// Output of a node connection in the forwarding phase.
     func dispatchOutput(_ connection: BackendConnection, _ bytes: ByteBuffer) {
         guard dispatch != nil else { return }
-        if dispatch!.backendOutput(connection.node.id, bytes) == .forward {
+        switch dispatch!.backendOutput(connection.node.id, bytes) {
+        case .forward:
             sessions.traffic.toClients &+= bytes.readableBytes
             context.write(wrapOutboundOut(bytes), promise: nil)
+        case .held:
+            if dispatch!.heldOutputBytes > DispatchMachine.heldBytesLimit { updateReading() }
+        case .dropped:
+            break
         }
     }
 
@@ -197,7 +259,7 @@ extension ClientSessionHandler {
                 connection.owner = self
                 connection.counters = runtime.statistics.counters(for: id)
                 standbyConnections[id] = connection
-                connection.channel.setOption(ChannelOptions.autoRead, value: context.channel.isWritable).whenFailure { _ in }
+                updateReading()
                 var env = Environment(handler: self)
                 dispatch!.leased(id, &env, into: &actions)
                 perform()

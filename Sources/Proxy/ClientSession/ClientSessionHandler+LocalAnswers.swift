@@ -19,7 +19,8 @@ extension ClientSessionHandler {
     /// the backends are idle.
     func beginAdminAnswer() {
         answeringLocally = true
-        context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
+        adminPaused = true
+        updateReading()
         continueAdminAnswer()
     }
 
@@ -39,7 +40,11 @@ extension ClientSessionHandler {
                     guard let next = try splitter.nextMessage() else {
                         // The rest of the batch has not arrived yet: read on, keep it buffered.
                         for message in batch.reversed() { splitter.putBack(message) }
-                        context.channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
+                        if try splitter.largeMessageAhead() != nil {
+                            return protocolViolation("message too large in an admin command")
+                        }
+                        adminPaused = false
+                        updateReading()
                         return
                     }
                     batch.append(next)
@@ -48,6 +53,8 @@ extension ClientSessionHandler {
         } catch {
             return protocolViolation("\(error)")
         }
+        adminPaused = true
+        updateReading()
         answerAdminBatch(batch)
     }
 
@@ -97,7 +104,7 @@ extension ClientSessionHandler {
 
     private func finishAdminAnswer() {
         answeringLocally = false
-        context.channel.setOption(ChannelOptions.autoRead, value: context.channel.isWritable).whenFailure { _ in }
+        adminPaused = false
         // What the client sent after the command.
         forwardFromClient(context.channel.allocator.buffer(capacity: 0))
     }

@@ -289,6 +289,7 @@ extension ClientSessionHandler {
         counted = true
         runtime.connections.accepted()
         splitter.maxMessageLength = settings.maxMessageLength
+        splitter.streamThreshold = DispatchMachine.streamThreshold
         startDispatch()
         lastClientActivity = .now()
         startIdleTimer(after: settings.clientIdleLimit)

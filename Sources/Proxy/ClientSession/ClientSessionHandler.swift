@@ -83,6 +83,15 @@ final class ClientSessionHandler: ChannelInboundHandler {
     var clientMessages: [RawMessage] = []
     var actions: [DispatchMachine.Action] = []
     var touched: [BackendConnection] = []
+    /// Nodes the large message being streamed goes to; nil when none streams or its head still
+    /// waits to be sent.
+    var streamNodes: [Int]?
+    /// Bytes of a streamed message that arrived before its head could be sent.
+    var streamBacklog: ByteBuffer?
+    /// Whether the client channel is read (backpressure), as last set.
+    var readingClient = true
+    /// An admin command is answered: the client is not read meanwhile.
+    var adminPaused = false
 
     /// What a client may send before it is logged in (PostgreSQL caps authentication messages
     /// at 64 KiB too).
@@ -137,6 +146,7 @@ final class ClientSessionHandler: ChannelInboundHandler {
                 return protocolViolation("\(error)")
             }
             continueAdminAnswer()
+            updateReading()
         case .forwarding:
             forwardFromClient(bytes)
         case .awaitingStartup:
@@ -159,10 +169,35 @@ final class ClientSessionHandler: ChannelInboundHandler {
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        // Backpressure: stop reading from the backends while the client cannot keep up.
-        for connection in allConnections {
-            connection.channel.setOption(ChannelOptions.autoRead, value: context.channel.isWritable).whenFailure { _ in }
+        updateReading()
+    }
+
+    /// Backpressure: the client is read while every backend takes writes, the session holds
+    /// less than ``DispatchMachine/heldBytesLimit`` of its messages and no streamed message
+    /// waits for its head to go out; the backends are read while the client takes writes, the
+    /// primary also only while less than the limit of its output is held.
+    func updateReading() {
+        guard case .forwarding = phase else { return }
+        var backendsWritable = primaryConnection?.channel.isWritable ?? true
+        for connection in standbyConnections.values where !connection.channel.isWritable { backendsWritable = false }
+        let held = splitter.bufferedByteCount + (dispatch?.heldClientBytes ?? 0) + (streamBacklog?.readableBytes ?? 0)
+        let readClient = backendsWritable && !adminPaused && !(splitter.isStreaming && streamNodes == nil)
+            && held <= DispatchMachine.heldBytesLimit
+        if readClient != readingClient {
+            readingClient = readClient
+            context.channel.setOption(ChannelOptions.autoRead, value: readClient).whenFailure { _ in }
         }
+        let clientWritable = context.channel.isWritable
+        if let primaryConnection {
+            setReading(primaryConnection, clientWritable && (dispatch?.heldOutputBytes ?? 0) <= DispatchMachine.heldBytesLimit)
+        }
+        for connection in standbyConnections.values { setReading(connection, clientWritable) }
+    }
+
+    func setReading(_ connection: BackendConnection, _ reading: Bool) {
+        guard connection.isReading != reading else { return }
+        connection.isReading = reading
+        connection.channel.setOption(ChannelOptions.autoRead, value: reading).whenFailure { _ in }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
@@ -268,7 +303,8 @@ final class ClientSessionHandler: ChannelInboundHandler {
         for connection in allConnections {
             atBoundary = atBoundary && connection.isAtMessageBoundary
             connection.owner = nil
-            if politely { connection.terminate() } else { connection.close() }
+            // A Terminate must not land inside a message being streamed to the backend.
+            if politely, !splitter.isStreaming { connection.terminate() } else { connection.close() }
         }
         primaryConnection = nil
         standbyConnections.removeAll()
@@ -374,7 +410,19 @@ final class ClientSessionHandler: ChannelInboundHandler {
             outstanding = 1
             releaseSlot()
         }
-        for connection in connections { release(connection, then: releaseSlot) }
+        // A connection that got part of a streamed message cannot be reset: it is closed.
+        let partial = splitter.isStreaming ? Set(streamNodes ?? []) : []
+        streamNodes = nil
+        streamBacklog = nil
+        for connection in connections {
+            if partial.contains(connection.node.id) {
+                connection.owner = nil
+                connection.close()
+                releaseSlot()
+            } else {
+                release(connection, then: releaseSlot)
+            }
+        }
         if case .forwarding = previous, settings.logDisconnections {
             logger.info("client disconnected", metadata: ["reason": "\(reason)"])
         }
@@ -389,6 +437,7 @@ final class ClientSessionHandler: ChannelInboundHandler {
 
     private func release(_ connection: BackendConnection, then done: @escaping () -> Void) {
         connection.owner = nil
+        setReading(connection, true)
         BackendResetter(connection: connection, pool: pool, queries: settings.resetQueries, onFinish: done)
             .start(timeout: settings.resetTimeout)
     }
@@ -438,6 +487,6 @@ extension ClientSessionHandler: BackendConnectionOwner {
     }
 
     func backendWritabilityChanged(_ connection: BackendConnection, isWritable: Bool) {
-        context.channel.setOption(ChannelOptions.autoRead, value: isWritable).whenFailure { _ in }
+        updateReading()
     }
 }

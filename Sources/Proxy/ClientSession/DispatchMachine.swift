@@ -65,7 +65,23 @@ struct DispatchMachine {
         case waitForFacts([CatalogFactsCache.Key])
         /// The client sent Terminate and everything before it went out: end the session.
         case terminate
+        /// The head of a large message went to `nodes` (in a ``write(node:bytes:type:)`` before):
+        /// the rest of its bytes go there as they arrive, then ``DispatchMachine/streamEnded(_:into:)``.
+        case streamTo(nodes: [Int])
     }
+
+    /// What a session holds at most of a client's messages while they wait for a node
+    /// (queued statements, an extended batch up to its Sync, statements held for catalog
+    /// look-ups): beyond it the client is not read until the queue drains; an extended batch
+    /// beyond it goes out (to the primary) without waiting for its Sync. Also the bound of the
+    /// primary's output held while another node answers, and of the bytes a client may pipeline
+    /// behind an admin command.
+    static let heldBytesLimit = 1 << 20
+    /// Messages of this size or more (type byte included) stream through without being held
+    /// whole.
+    static let streamThreshold = 256 << 10
+    /// Statements sent and not answered yet, at most: more wait (and count as held bytes).
+    static let maxStatementsInFlight = 4096
 
     /// A client message and where it goes.
     struct PendingMessage {
@@ -77,6 +93,8 @@ struct DispatchMachine {
         /// SwiftPool's own message (a Parse or Close the client did not send): its answers are
         /// dropped, up to and including its ReadyForQuery.
         var swallowed: Bool
+        /// Only the head of a large message: the rest streams from the client once it is sent.
+        var streamed = false
 
         init(message: RawMessage, decision: RouteDecision,
              completes: [(query: QueryClassification, routed: RoutedQuery)]? = nil, swallowed: Bool = false) {
@@ -108,12 +126,15 @@ struct DispatchMachine {
     /// The route whose answers are being forwarded.
     private(set) var currentRoute = RouteDecision.primary
     private(set) var waiting: [PendingMessage] = []
+    /// A large message's head went out and its rest is streaming: nothing else is sent.
+    private(set) var streamOpen = false
     private var routedQueries: [(statements: [(query: QueryClassification, routed: RoutedQuery)], output: Int)] = []
     private var heldPrimaryOutput: ByteBuffer?
     /// Where the last batch without a Sync went: the next batches follow it until a Sync.
     private var unsyncedRoute: RouteDecision?
     /// Extended-protocol messages of the batch being received (up to its Sync).
     private(set) var extendedBatch: [RawMessage] = []
+    private var extendedBatchBytes = 0
     /// Named protocol-level prepared statements (Parse), and where they live.
     private(set) var protocolStatements: [String: StatementPlacement] = [:]
     /// Named portals and where they were bound.
@@ -146,6 +167,17 @@ struct DispatchMachine {
 
     /// Nothing waits, nothing is held, no batch is open.
     var isIdle: Bool { waiting.isEmpty && extendedBatch.isEmpty && heldForFacts == nil }
+
+    /// Bytes of client messages held: waiting for a node, in the open extended batch, or for
+    /// catalog look-ups (see ``heldBytesLimit``).
+    var heldClientBytes: Int {
+        if isIdle { return 0 }
+        func size(_ messages: [RawMessage]) -> Int { messages.reduce(0) { $0 + $1.bytes.readableBytes } }
+        return waiting.reduce(0) { $0 + $1.message.bytes.readableBytes } + extendedBatchBytes + size(heldForFacts ?? [])
+    }
+
+    /// Bytes of the primary's output held until the answering node reaches a boundary.
+    var heldOutputBytes: Int { heldPrimaryOutput?.readableBytes ?? 0 }
 
     /// Changes the routing parameters a session may set (PGPOOL SET).
     mutating func updateRoutingSettings(_ change: (inout RoutingSettings) -> Void) {
@@ -261,6 +293,49 @@ struct DispatchMachine {
         }
         dispatch(&env, into: &actions)
         return true
+    }
+
+    /// The head of a message too large to hold (``streamThreshold``) arrived; the rest streams
+    /// once the head is sent (``Action/streamTo(nodes:)``). Such a message goes where it must
+    /// without being classified: a query or function call, and an extended batch that holds it,
+    /// to the primary; COPY data where its COPY runs. Statements held for catalog look-ups go
+    /// now, as if the look-ups had failed.
+    mutating func largeMessage<E: DispatchEnvironment, F: SessionFacts>(
+        _ head: RawMessage, _ env: inout E, facts: F, into actions: inout [Action]
+    ) {
+        if everyDecisionIsPrimary {
+            if head.type == FrontendMessageType.query { actions.append(.count(node: primary, .other)) }
+            actions.append(.write(node: primary, bytes: head.bytes, type: head.type))
+            streamOpen = true
+            actions.append(.streamTo(nodes: [primary]))
+            return
+        }
+        if let held = heldForFacts {
+            heldForFacts = nil
+            for message in held { enqueue(message, &env, facts: facts, into: &actions) }
+        }
+        switch head.type {
+        case FrontendMessageType.copyData, FrontendMessageType.copyDone, FrontendMessageType.copyFail:
+            var pending = PendingMessage(message: head, decision: waiting.last?.decision ?? currentRoute)
+            pending.streamed = true
+            waiting.append(pending)
+        case FrontendMessageType.query, FrontendMessageType.functionCall:
+            if !extendedBatch.isEmpty { routeExtendedBatch(&env, facts: facts, into: &actions) }
+            var pending = PendingMessage(message: head, decision: .primary, completes: [])
+            pending.streamed = true
+            waiting.append(pending)
+            actions.append(.count(node: primary, .other))
+        default:
+            extendedBatch.append(head)
+            routeExtendedBatch(&env, facts: facts, streamedHead: true, into: &actions)
+        }
+        dispatch(&env, into: &actions)
+    }
+
+    /// The large message being streamed has passed whole.
+    mutating func streamEnded<E: DispatchEnvironment>(_ env: inout E, into actions: inout [Action]) {
+        streamOpen = false
+        dispatch(&env, into: &actions)
     }
 
     /// The look-ups a held statement waited for are over (or took too long): route what was held.
@@ -421,7 +496,11 @@ struct DispatchMachine {
             }
         default:
             extendedBatch.append(message)
-            if message.type == FrontendMessageType.sync { routeExtendedBatch(&env, facts: facts, into: &actions) }
+            extendedBatchBytes += message.bytes.readableBytes
+            if message.type == FrontendMessageType.sync || extendedBatchBytes > Self.heldBytesLimit {
+                // A batch too large to hold goes out before its Sync, to the primary.
+                routeExtendedBatch(&env, facts: facts, into: &actions)
+            }
         }
     }
 
@@ -465,10 +544,11 @@ struct DispatchMachine {
     /// like simple queries, and Bind/Describe/Execute/Close follow the statement or portal they
     /// name.
     private mutating func routeExtendedBatch<E: DispatchEnvironment, F: SessionFacts>(
-        _ env: inout E, facts: F, into actions: inout [Action]
+        _ env: inout E, facts: F, streamedHead: Bool = false, into actions: inout [Action]
     ) {
         let batch = extendedBatch
         extendedBatch.removeAll()
+        extendedBatchBytes = 0
         let endsWithSync = batch.last?.type == FrontendMessageType.sync
 
         var decisions: [RouteDecision] = []
@@ -478,9 +558,15 @@ struct DispatchMachine {
         var closedStatements: [String] = []
         var boundPortals: [String] = []
         var closedPortals: [String] = []
-        for message in batch {
+        for (index, message) in batch.enumerated() {
             var body = message.body
             switch message.type {
+            case FrontendMessageType.parse where streamedHead && index == batch.count - 1:
+                // A statement too large to hold is not classified: the primary runs it, and it
+                // lives there only.
+                let name = body.readNullTerminatedString() ?? ""
+                protocolStatements[name] = nil
+                decisions.append(.primary)
             case FrontendMessageType.parse:
                 let name = body.readNullTerminatedString() ?? ""
                 let text = body.readNullTerminatedString() ?? ""
@@ -551,6 +637,7 @@ struct DispatchMachine {
             waiting.append(PendingMessage(message: message, decision: target,
                                           completes: message.type == FrontendMessageType.sync ? completed : nil))
         }
+        if streamedHead { waiting[waiting.count - 1].streamed = true }
         if !endsWithSync {
             // No ReadyForQuery will report on these statements: count them as done now (a failed
             // write still pins reads to the primary, which is the safe side).
@@ -605,7 +692,8 @@ struct DispatchMachine {
     /// Sends waiting messages in order, switching nodes only when every node of the previous
     /// route has answered everything it was sent.
     private mutating func dispatch<E: DispatchEnvironment>(_ env: inout E, into actions: inout [Action]) {
-        while let next = waiting.first {
+        while !streamOpen, let next = waiting.first {
+            if next.completes != nil, routedQueries.count >= Self.maxStatementsInFlight { return }
             if next.message.type == FrontendMessageType.terminate {
                 waiting.removeAll()
                 actions.append(.terminate)
@@ -645,6 +733,10 @@ struct DispatchMachine {
                         for node in targets { actions.append(.count(node: node, category)) }
                     }
                 }
+            }
+            if next.streamed {
+                streamOpen = true
+                actions.append(.streamTo(nodes: targets))
             }
         }
     }
