@@ -13,6 +13,7 @@ struct ClientSessionHandlerTests {
         let loop = EmbeddedEventLoop()
         let channel: EmbeddedChannel
         let runtime: ProxyRuntime
+        let handler: ClientSessionHandler
 
         init(policy: ClientAuthPolicy?, numInitChildren: Int = 4) throws {
             var settings = ProxySettings()
@@ -29,8 +30,37 @@ struct ClientSessionHandlerTests {
                 capacity: 0, lifeTime: .zero, cachingEnabled: false, logger: logger)
             let handler = ClientSessionHandler(runtime: runtime, pool: pool, sessions: SessionRegistry(loopIndex: 0, loopCount: 1),
                                                sessionID: 1)
+            self.handler = handler
             channel = EmbeddedChannel(handler: handler, loop: loop)
             try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 40000)).wait()
+        }
+
+        /// Puts the session in the forwarding phase on a primary whose channel is embedded too
+        /// (as if the login had run); returns that channel.
+        func forwarding() throws -> (EmbeddedChannel, BackendConnection) {
+            let backend = EmbeddedChannel(loop: loop)
+            try backend.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 5432)).wait()
+            let startup = StartupParameters(pairs: [("user", "alice"), ("database", "app")])
+            let connection = BackendConnection(
+                channel: backend, node: BackendNode(id: 0, host: "127.0.0.1", port: 5432),
+                key: PoolKey(nodeID: 0, startup: startup), authMethod: .trust,
+                backendKey: BackendKey(processID: 7, secretKey: 7), parameters: ParameterStatusSet(),
+                maxMessageLength: 1 << 30, now: .now())
+            handler.startup = startup
+            handler.primaryConnection = connection
+            connection.owner = handler
+            handler.phase = .forwarding
+            handler.splitter.maxMessageLength = 1 << 30
+            handler.splitter.streamThreshold = DispatchMachine.streamThreshold
+            handler.startDispatch()
+            return (backend, connection)
+        }
+
+        /// Everything written to `backend` so far.
+        func written(to backend: EmbeddedChannel) throws -> ByteBuffer {
+            var all = ByteBuffer()
+            while var part = try backend.readOutbound(as: ByteBuffer.self) { all.writeBuffer(&part) }
+            return all
         }
 
         func send(_ packet: StartupPacket) throws {
@@ -121,4 +151,57 @@ struct ClientSessionHandlerTests {
         harness.loop.advanceTime(by: .seconds(6))
         #expect(try harness.error().sqlState == "53300")
     }
+
+    // MARK: Forwarding
+
+    @Test func aQueryGoesToThePrimaryAndItsAnswerToTheClient() throws {
+        let harness = try Harness(policy: nil)
+        let (backend, connection) = try harness.forwarding()
+        var query = ByteBuffer()
+        FrontendMessageEncoder.query("SELECT 1", into: &query)
+        try harness.send(query)
+        #expect(try harness.written(to: backend) == query)
+        var answer = ByteBuffer()
+        BackendMessageEncoder.commandComplete("SELECT 1", into: &answer)
+        BackendMessageEncoder.readyForQuery(.idle, into: &answer)
+        connection.received(answer)
+        harness.handler.backendDidFinishReading(connection)
+        #expect(try harness.received() == answer)
+        #expect(harness.handler.snapshot.state == "idle")
+    }
+
+    @Test func aLargeQueryStreamsThroughInPiecesAndFramingGoesOnAfterIt() throws {
+        let harness = try Harness(policy: nil)
+        let (backend, _) = try harness.forwarding()
+        var large = ByteBuffer()
+        FrontendMessageEncoder.query("SELECT '" + String(repeating: "x", count: 600_000) + "'", into: &large)
+        var sync = ByteBuffer()
+        FrontendMessageEncoder.sync(into: &sync)
+        // The message arrives in 64 KiB reads, the Sync right behind its last byte.
+        var stream = large
+        stream.writeImmutableBuffer(sync)
+        var sent = ByteBuffer()
+        while stream.readableBytes > 0 {
+            try harness.send(stream.readSlice(length: min(65_536, stream.readableBytes))!)
+            var part = try harness.written(to: backend)
+            #expect(harness.handler.splitter.bufferedByteCount < DispatchMachine.streamThreshold)
+            sent.writeBuffer(&part)
+        }
+        #expect(sent.readableBytes == large.readableBytes + sync.readableBytes)
+        #expect(sent.getSlice(at: 0, length: large.readableBytes) == large)
+        #expect(!harness.handler.splitter.isStreaming)
+    }
+
+    @Test func aClientLeavingMidStreamClosesTheHalfWrittenBackend() throws {
+        let harness = try Harness(policy: nil)
+        let (backend, connection) = try harness.forwarding()
+        var large = ByteBuffer()
+        FrontendMessageEncoder.query("SELECT '" + String(repeating: "y", count: 400_000) + "'", into: &large)
+        try harness.send(large.getSlice(at: 0, length: 300_000)!)
+        #expect(try harness.written(to: backend).readableBytes == 300_000)
+        try harness.channel.close().wait()
+        harness.loop.run()
+        #expect(connection.isClosed, "a backend holding half a message is never reused")
+    }
 }
+

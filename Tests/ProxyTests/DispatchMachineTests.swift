@@ -240,6 +240,22 @@ struct DispatchMachineTests {
         #expect(writes(send(&machine, query("SELECT * FROM t"))) == [0])
     }
 
+    @Test mutating func aQueryAfterAnExchangeWithoutSyncGoesWhereTheExchangeIs() {
+        var machine = routed()
+        env.connected = [0, 2]
+        // asyncpg's prepare: Parse, Describe, Flush; the primary keeps the exchange open.
+        let flush = message(FrontendMessageType.flush)
+        #expect(Set(writes(send(&machine, parse("s1", "INSERT INTO t VALUES (1)"), message(FrontendMessageType.describe) {
+            $0.writeInteger(UInt8(ascii: "S")); $0.writeNullTerminatedString("s1")
+        }, flush))) == [0])
+        env.busy = [0]
+        // A read would go to node 2, but the open exchange is on the primary: it goes there
+        // at once instead of waiting for a ReadyForQuery that only it will bring.
+        #expect(writes(send(&machine, query("SELECT 1"))) == [0])
+        _ = ready(&machine, 0)
+        #expect(writes(send(&machine, query("SELECT * FROM t"))) == [2], "reads balance again after it")
+    }
+
     // MARK: Bounds and large messages
 
     @Test mutating func aLargeBindStreamsToThePrimaryAfterItsStatementIsParsedThere() {

@@ -411,3 +411,28 @@ def test_a_burst_of_reads_on_a_new_table_never_reaches_the_weight_zero_primary(s
         assert cluster.primary_port() not in ports, (ports.count(cluster.primary_port()), proxy.log()[-3000:])
     finally:
         cluster.sql(f"DROP TABLE IF EXISTS public.{table}", db=TEST_DB)
+
+
+def test_asyncpg_prepare_then_a_simple_query_through_a_balanced_session(swiftpool):
+    """asyncpg prepares with Parse, Describe and Flush (no Sync); a simple query after it ends
+    that exchange on its node instead of waiting for a ReadyForQuery that never comes."""
+    import asyncio
+
+    import asyncpg
+    proxy = swiftpool(ROUTED)
+
+    async def scenario():
+        conn = await asyncpg.connect(host="127.0.0.1", port=proxy.port, user="app_readwrite",
+                                     password=USERS["app_readwrite"], database="swiftpool_test")
+        try:
+            await conn.prepare("SELECT 1")
+            status = await asyncio.wait_for(conn.execute("SELECT 1"), 5)
+            value = await asyncio.wait_for(conn.fetchval("SELECT 2"), 5)
+            await asyncio.wait_for(conn.execute("CREATE TEMP TABLE copied (a int)"), 5)
+            await asyncio.wait_for(conn.copy_records_to_table("copied", records=[(1,), (2,)]), 5)
+            count = await asyncio.wait_for(conn.fetchval("SELECT count(*) FROM copied"), 5)
+            return status, value, count
+        finally:
+            await conn.close()
+
+    assert asyncio.run(scenario()) == ("SELECT 1", 2, 2)

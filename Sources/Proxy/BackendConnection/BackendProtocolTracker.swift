@@ -19,7 +19,10 @@ public struct BackendProtocolTracker: Sendable, Equatable {
     public mutating func frontendSent(_ type: UInt8) {
         switch type {
         case FrontendMessageType.query, FrontendMessageType.functionCall:
+            // A simple query also ends an extended exchange left without a Sync (its unnamed
+            // statement and portal go), and its ReadyForQuery says so.
             pendingReadyForQuery += 1
+            unsyncedExtendedQuery = false
         case FrontendMessageType.sync:
             // PostgreSQL ignores Sync (and Flush) while it is in COPY IN.
             guard !copyInProgress else { break }

@@ -477,10 +477,16 @@ struct DispatchMachine {
             }
             var body = message.body
             let text = body.readString(length: max(0, body.readableBytes - 1)) ?? ""
-            let (query, routed) = route(text, &env, facts: facts)
+            var (query, routed) = route(text, &env, facts: facts)
             if let misses = factsToWaitFor(routed, facts: facts) { return waitForFacts(misses, holding: [message], into: &actions) }
             if !factsAwaited.isEmpty { factsAwaited.removeAll() }
             forgetDeallocatedStatements(query)
+            if let open = unsyncedRoute {
+                // An extended exchange left without a Sync (asyncpg's prepare: Parse, Describe,
+                // Flush) ends with this query, on the node it was on.
+                routed.decision = open
+                unsyncedRoute = nil
+            }
             waiting.append(PendingMessage(message: message, decision: routed.decision, completes: [(query, routed)]))
         case FrontendMessageType.copyData, FrontendMessageType.copyDone, FrontendMessageType.copyFail:
             waiting.append(PendingMessage(message: message, decision: waiting.last?.decision ?? currentRoute))
