@@ -210,19 +210,26 @@ final class PeerLink: Sendable {
 }
 
 /// Splits the watchdog stream into frames: a 4-byte length, then the sealed message.
-struct WatchdogFrameDecoder: ByteToMessageDecoder {
-    typealias InboundOut = [UInt8]
+public struct WatchdogFrameDecoder: ByteToMessageDecoder {
+    public typealias InboundOut = [UInt8]
 
-    struct Oversized: Error {}
+    public struct Oversized: Error {}
 
-    mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
-        guard let length = buffer.getInteger(at: buffer.readerIndex, as: UInt32.self) else { return .needMoreData }
-        guard length <= WatchdogSealer.maxMessageSize else { throw Oversized() }
-        guard buffer.readableBytes >= 4 + Int(length) else { return .needMoreData }
-        buffer.moveReaderIndex(forwardBy: 4)
-        let bytes = buffer.readBytes(length: Int(length)) ?? []
+    public init() {}
+
+    public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+        guard let bytes = try Self.next(from: &buffer) else { return .needMoreData }
         context.fireChannelRead(Self.wrapInboundOut(bytes))
         return .continue
+    }
+
+    /// The next whole frame's sealed message, or nil (consuming nothing) when more bytes are needed.
+    public static func next(from buffer: inout ByteBuffer) throws(Oversized) -> [UInt8]? {
+        guard let length = buffer.getInteger(at: buffer.readerIndex, as: UInt32.self) else { return nil }
+        guard length <= WatchdogSealer.maxMessageSize else { throw Oversized() }
+        guard buffer.readableBytes >= 4 + Int(length) else { return nil }
+        buffer.moveReaderIndex(forwardBy: 4)
+        return buffer.readBytes(length: Int(length)) ?? []
     }
 }
 
