@@ -5,7 +5,18 @@ let package = Package(
     name: "SwiftPool",
     platforms: [.macOS(.v14)],
     products: [
-        .executable(name: "swiftpool", targets: ["swiftpool"])
+        .executable(name: "swiftpool", targets: ["swiftpool"]),
+        // The libraries below exist for fuzz/Package.swift, a separate package whose libFuzzer
+        // targets call the same parsers and state machines as production; a package can only use
+        // another package's modules through its products. They add nothing to this package's build.
+        .library(name: "PostgresWire", targets: ["PostgresWire"]),
+        .library(name: "Configuration", targets: ["Configuration"]),
+        .library(name: "Routing", targets: ["Routing"]),
+        .library(name: "Cluster", targets: ["Cluster"]),
+        .library(name: "Proxy", targets: ["Proxy"]),
+        .library(name: "AdminHTTP", targets: ["AdminHTTP"]),
+        .library(name: "PCP", targets: ["PCP"]),
+        .library(name: "Watchdog", targets: ["Watchdog"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),

@@ -6,11 +6,11 @@
 /// an `X-SwiftPool-Client` header, or authenticate with a bearer token (which browsers never send
 /// by themselves). A request whose `Origin` names another host than the one it was sent to is
 /// refused too. Reads (GET, HEAD) are not affected.
-enum CrossSiteGuard {
-    static let clientHeader = "X-SwiftPool-Client"
+public enum CrossSiteGuard {
+    public static let clientHeader = "X-SwiftPool-Client"
 
     /// nil when the request may go on; else why it is refused.
-    static func refusal(_ request: HTTPRequest) -> String? {
+    public static func refusal(_ request: HTTPRequest) -> String? {
         guard request.method != "GET", request.method != "HEAD" else { return nil }
         if let origin = request.header("origin"), !origin.isEmpty {
             // "scheme://host[:port]"; "null" (a sandboxed or local page) names no host and fails.
