@@ -13,6 +13,10 @@ swift build --build-tests
 echo "== unit tests"
 swift test --skip-build
 
+# Every libFuzzer target over its seed corpus, then 5 s of fuzzing each (fuzz/README.md).
+echo "== fuzz smoke run"
+fuzz/run.sh --debug --seconds 5
+
 echo "== integration tests"
 cluster_was_running=0
 if scripts/pg-cluster.sh status >/dev/null 2>&1; then cluster_was_running=1; fi
