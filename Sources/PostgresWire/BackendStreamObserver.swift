@@ -22,6 +22,9 @@ public struct BackendStreamObserver: Sendable {
     private var currentType: UInt8 = 0
     private var capture: ByteBuffer?
 
+    /// The most a watched message split across reads reserves before its bytes arrive.
+    static let initialCaptureCapacity = 64 * 1024
+
     public init(watching types: [UInt8], maxMessageLength: Int) {
         var watched = [Bool](repeating: false, count: 256)
         for type in types { watched[Int(type)] = true }
@@ -79,8 +82,10 @@ public struct BackendStreamObserver: Sendable {
                     remaining = 0
                     try onEvent(Event(type: type, body: body))
                 } else {
+                    // The length is only what the header claims: reserve for a small message at
+                    // most, and let the buffer grow with the bytes that really arrive.
                     capture = ByteBuffer()
-                    capture!.reserveCapacity(remaining)
+                    capture!.reserveCapacity(min(remaining, Self.initialCaptureCapacity))
                 }
             }
         }
