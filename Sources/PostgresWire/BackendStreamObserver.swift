@@ -25,6 +25,9 @@ public struct BackendStreamObserver: Sendable {
     /// The most a watched message split across reads reserves before its bytes arrive.
     static let initialCaptureCapacity = 64 * 1024
 
+    /// Bytes reserved for the watched message being captured (tests).
+    var captureCapacity: Int { capture?.capacity ?? 0 }
+
     public init(watching types: [UInt8], maxMessageLength: Int) {
         var watched = [Bool](repeating: false, count: 256)
         for type in types { watched[Int(type)] = true }

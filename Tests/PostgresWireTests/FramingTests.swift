@@ -73,6 +73,19 @@ struct FramingTests {
         }
     }
 
+    /// A header alone (5 bytes) must not make the observer reserve the length it claims, up to
+    /// max_message_length (1 GB by default), before the body arrives. Found by fuzz/backend-stream.
+    @Test func observerDoesNotReserveTheClaimedLength() throws {
+        var observer = BackendStreamObserver(watching: [BackendMessageType.errorResponse], maxMessageLength: 1 << 30)
+        var buffer = ByteBuffer()
+        buffer.writeInteger(BackendMessageType.errorResponse)
+        buffer.writeInteger(Int32(512 << 20))
+        buffer.writeString("SERROR\0")
+        try observer.scan(buffer) { _ in Issue.record("the message is not complete") }
+        #expect(observer.captureCapacity < 1 << 20)
+        #expect(!observer.isAtMessageBoundary)
+    }
+
     @Test func observerRejectsImpossibleLength() {
         var observer = BackendStreamObserver(watching: [], maxMessageLength: 1 << 20)
         var buffer = ByteBuffer()
