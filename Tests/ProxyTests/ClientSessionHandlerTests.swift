@@ -203,5 +203,17 @@ struct ClientSessionHandlerTests {
         harness.loop.run()
         #expect(connection.isClosed, "a backend holding half a message is never reused")
     }
+
+    @Test func aClosedSessionIsFreed() throws {
+        weak var handler: ClientSessionHandler?
+        try {
+            let harness = try Harness(policy: nil)
+            _ = try harness.forwarding()
+            handler = harness.handler
+            try harness.channel.close().wait()
+            harness.loop.run()
+        }()
+        #expect(handler == nil, "the handler and its context kept each other alive")
+    }
 }
 

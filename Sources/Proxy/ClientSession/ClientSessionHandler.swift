@@ -115,6 +115,13 @@ final class ClientSessionHandler: ChannelInboundHandler {
         self.context = context
     }
 
+    /// The context holds this handler: keeping it after the channel is gone would keep both
+    /// (and everything the session held) forever.
+    func handlerRemoved(context: ChannelHandlerContext) {
+        end(reason: "client disconnected")
+        self.context = nil
+    }
+
     func channelActive(context: ChannelHandlerContext) {
         sessions.add(self)
         remoteAddress = context.channel.remoteAddress?.ipAddress.map(Self.unmappingIPv4)
