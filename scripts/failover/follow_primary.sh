@@ -165,7 +165,9 @@ reconfigure)  # $1 conninfo line: set it and reload
 rewind)  # $1 source conninfo, $2 conninfo line, $3 log file
     if running; then
         echo "stopping the server (fast)"
-        "$PGBIN/pg_ctl" -D "$D" -m fast -w -t 60 stop >/dev/null || exit 1
+        # A server that crashed a moment ago may still look running, then be gone by the
+        # time pg_ctl tries to stop it: that is stopped too.
+        "$PGBIN/pg_ctl" -D "$D" -m fast -w -t 60 stop >/dev/null 2>&1 || ! running || exit 1
     fi
     # pg_rewind copies the configuration files of the source: keep ours.
     keep=$(mktemp -d) || exit 1
