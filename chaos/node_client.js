@@ -43,12 +43,14 @@ async function session() {
     host: opts.host, port: Number(opts.port), user: opts.user, password: opts.password,
     database: opts.database, application_name: 'chaos_node', connectionTimeoutMillis: 10000,
   });
-  // A dead connection also raises 'error' on the client object; the pending query rejects too.
-  client.on('error', () => {});
+  // An error the server sends while no query runs (a FATAL on an idle connection) is emitted
+  // as an 'error' event; the next query then fails with "not queryable" and no code.
+  let idleError = null;
+  client.on('error', (e) => { if (e && e.severity && e.code) idleError = e; });
   try {
     await client.connect();
   } catch (e) {
-    emit({ err: e.code && /^[0-9A-Z]{5}$/.test(e.code) ? e.code : null, msg: String(e.message), phase: 'connect' });
+    emit({ err: e.severity && e.code ? e.code : null, msg: String(e.message), phase: 'connect' });
     try { await client.end(); } catch (_) { /* already gone */ }
     return;
   }
@@ -69,7 +71,9 @@ async function session() {
       await sleep(5);
     }
   } catch (e) {
-    emit({ err: e.code && /^[0-9A-Z]{5}$/.test(e.code) ? e.code : null, msg: String(e.message), phase: 'query' });
+    let code = e.severity && e.code ? e.code : null;
+    if (!code && idleError) code = `${idleError.code} (error event, on an idle connection)`;
+    emit({ err: code, msg: String(e.message), phase: 'query' });
   } finally {
     try { await client.end(); } catch (_) { /* already gone */ }
   }

@@ -87,6 +87,7 @@ class Stats:
         self.probe_errors: collections.Counter[str] = collections.Counter()
         self.cancel = collections.Counter()     # effective / missed per driver
         self.pgbench_messages: collections.Counter[str] = collections.Counter()
+        self.error_samples: dict[str, list] = collections.defaultdict(list)  # first few per key
         self.copy_mismatch: list[str] = []
         self.notes: list[str] = []
         self.repairs: list[dict] = []
@@ -111,6 +112,10 @@ class Stats:
         plain connection loss is expected and not a finding."""
         msg = " ".join(str(msg).split())[:300]
         with self.lock:
+            key = f"{kind} {sqlstate or ('killed' if killed else 'NO-SQLSTATE')}"
+            if len(self.error_samples[key]) < 5:
+                self.error_samples[key].append({"t": round(now(), 1), "fault": self.current_fault,
+                                                "message": msg})
             if sqlstate:
                 self.errors[(kind, sqlstate)] += 1
             elif killed:
@@ -133,6 +138,17 @@ def error_class(msg: str) -> str:
 
 
 def sqlstate_of(exc: BaseException) -> str | None:
+    """The SQLSTATE the server sent.  asyncpg also gives client-side errors a code (08003 for
+    a connection it found closed): only an error with a server severity counts."""
+    if isinstance(exc, (asyncpg.PostgresError, asyncpg.InterfaceError)):
+        # asyncpg raises ConnectionDoesNotExistError for a connection closed after a FATAL and
+        # keeps the server's error as its __cause__
+        e: BaseException | None = exc
+        while e is not None:
+            if isinstance(e, asyncpg.PostgresError) and getattr(e, "severity", None):
+                return e.sqlstate
+            e = e.__cause__ or e.__context__
+        return None
     s = getattr(exc, "sqlstate", None)
     if s:
         return s
@@ -337,7 +353,7 @@ class SwiftPool:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-    def signal(self, sig: int) -> None:
+    def send(self, sig: int) -> None:
         if self.alive():
             self.sent_signals.append(sig)
             os.kill(self.pid, sig)
@@ -391,7 +407,7 @@ class SwiftPool:
             return out
         rc = self.proc.poll()
         if rc is None:
-            self.signal(sig)
+            self.send(sig)
             try:
                 rc = self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
@@ -427,14 +443,25 @@ def psycopg_loop(kind: str, sp: SwiftPool, body, pause: float = 0.0, **conn_extr
     """Runs body(conn) over and over on one connection, reconnecting after an error."""
     while not STOP.is_set():
         conn = None
+        # A FATAL that arrives while the connection is idle reaches libpq's notice receiver,
+        # not the exception of the next statement (which reports only the lost connection).
+        idle_fatal: list[str] = []
+
+        def on_notice(d: psycopg.errors.Diagnostic) -> None:
+            if d.severity_nonlocalized in ("FATAL", "PANIC") and d.sqlstate:
+                idle_fatal.append(d.sqlstate)
         try:
             conn = psycopg.connect(**dsn_kwargs(sp, application_name=f"chaos_{kind}", **conn_extra))
+            conn.add_notice_handler(on_notice)
             while not STOP.is_set():
                 body(conn)
                 if pause:
                     time.sleep(pause)
         except psycopg.Error as e:
-            STATS.error(kind, sqlstate_of(e), f"{type(e).__name__}: {e}")
+            state = sqlstate_of(e)
+            if state is None and idle_fatal:
+                state = f"{idle_fatal[-1]} (as a notice, on an idle connection)"
+            STATS.error(kind, state, f"{type(e).__name__}: {e}")
             time.sleep(0.2)
         except Exception as e:  # a bug in the soak itself: report it and go on
             STATS.error(kind, None, f"soak-internal {type(e).__name__}: {e}")
@@ -714,10 +741,11 @@ async def asyncpg_session(kind: str, sp: SwiftPool, body) -> None:
             while not STOP.is_set():
                 await body(conn)
         except asyncpg.PostgresError as e:
-            STATS.error(kind, e.sqlstate, f"{type(e).__name__}: {e}")
+            STATS.error(kind, sqlstate_of(e), f"{type(e).__name__}: {e}")
             await asyncio.sleep(0.2)
-        except (asyncpg.InterfaceError, OSError, asyncio.TimeoutError) as e:
-            STATS.error(kind, None, f"{type(e).__name__}: {e}")
+        except (asyncpg.InterfaceError, asyncpg.exceptions.InternalClientError, OSError,
+                asyncio.TimeoutError) as e:
+            STATS.error(kind, sqlstate_of(e), f"{type(e).__name__}: {e}")
             await asyncio.sleep(0.2)
         except Exception as e:
             STATS.error(kind, None, f"soak-internal {type(e).__name__}: {e}")
@@ -809,7 +837,7 @@ def probe_loop(sp: SwiftPool) -> None:
         try:
             loop.run_until_complete(asyncio.wait_for(one(), 30))
         except asyncpg.PostgresError as e:
-            err = f"{e.sqlstate} {e}"
+            err = f"{sqlstate_of(e)} {e}"
         except Exception as e:
             err = f"{type(e).__name__}: {e}"
         took = time.monotonic() - started
@@ -1044,7 +1072,7 @@ class FaultInjector:
         for k in range(self.rng.randint(10, 30)):
             r = self.rng.random()
             if r < 0.6:
-                self.sp.signal(signal.SIGHUP)
+                self.sp.send(signal.SIGHUP)
                 n_hup += 1
             elif r < 0.8:
                 p = subprocess.run(["pcp_reload_config", "-h", HOST, "-p", str(self.sp.pcp_port),
@@ -1091,9 +1119,9 @@ class FaultInjector:
             log(f"FAULT {kind} ...")
             try:
                 if kind == "self_check_sigstop":
-                    self.sp.signal(signal.SIGSTOP)
+                    self.sp.send(signal.SIGSTOP)
                     time.sleep(4)
-                    self.sp.signal(signal.SIGCONT)
+                    self.sp.send(signal.SIGCONT)
                     detail = "SIGSTOP SwiftPool for 4 s (the probe must notice)"
                 else:
                     detail = getattr(self, kind)()
@@ -1105,6 +1133,11 @@ class FaultInjector:
             STATS.current_fault = "-"
             entry = {"t": round(started, 1), "kind": kind, "detail": detail,
                      "seconds_to_healthy": round(now() - started, 1)}
+            try:
+                entry["swiftpool_fds_after"] = self.sp.fds()
+                entry["swiftpool_rss_mib_after"] = round(self.sp.rss() / MIB, 1)
+            except OSError:
+                pass
             STATS.fault_log.append(entry)
             log(f"FAULT {kind} done in {entry['seconds_to_healthy']}s: {detail}")
             if not self.sp.alive():
@@ -1124,6 +1157,50 @@ def backend_count(c: Cluster) -> dict[int, int | None]:
                            params=(DB,))[0][0]
         except Exception:
             out[i] = None
+    return out
+
+
+TCP_STATES = {"01": "ESTABLISHED", "02": "SYN_SENT", "06": "TIME_WAIT", "07": "CLOSE",
+              "08": "CLOSE_WAIT", "0A": "LISTEN", "04": "FIN_WAIT1", "05": "FIN_WAIT2",
+              "09": "LAST_ACK", "0B": "CLOSING"}
+
+
+def fd_table(pid: int) -> collections.Counter:
+    """What SwiftPool's descriptors are: files, pipes, and TCP sockets by local/remote port and
+    state (the ephemeral side shown as *)."""
+    inodes: dict[str, str] = {}
+    for proto in ("tcp", "tcp6"):
+        try:
+            lines = open(f"/proc/{pid}/net/{proto}").read().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            f = line.split()
+            lport = int(f[1].split(":")[1], 16)
+            rport = int(f[2].split(":")[1], 16)
+            state = TCP_STATES.get(f[3], f[3])
+            if state == "LISTEN":
+                desc = f"tcp listen :{lport}"
+            elif lport > 30000 and rport < 30000:
+                desc = f"tcp -> :{rport} {state}"
+            else:
+                desc = f"tcp :{lport} <- client {state}"
+            inodes[f[9]] = desc
+    out: collections.Counter = collections.Counter()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        m = re.match(r"socket:\[(\d+)\]", target)
+        if m:
+            out[inodes.get(m.group(1), "socket (unix or other)")] += 1
+        elif target.startswith("pipe:"):
+            out["pipe"] += 1
+        elif target.startswith("anon_inode:"):
+            out[target] += 1
+        else:
+            out[re.sub(r"\d+", "N", target)] += 1
     return out
 
 
@@ -1256,7 +1333,15 @@ def main() -> int:
         sp.stop()
         return 2
 
-    # baseline: after a warm-up (a few sessions, API calls, a reload) and the idle pool drained
+    # baseline: after a warm-up that runs each kind of thing once (sessions, API calls, a
+    # reload, and a detach/attach, which runs failover_command: SwiftPool starts its process
+    # monitor lazily) and with the idle pool drained
+    last = cluster.nodes[-1]
+    st1, _ = sp.api("POST", f"/api/v1/nodes/{last}/detach?mode=graceful")
+    time.sleep(2)
+    st2, _ = sp.api("POST", f"/api/v1/nodes/{last}/attach")
+    log(f"warm-up: detach node{last} HTTP {st1}, attach HTTP {st2}")
+    injector.wait_healthy("warm-up", 60)
     for _ in range(3):
         with psycopg.connect(**dsn_kwargs(sp)) as conn:
             conn.execute("SELECT 1").fetchall()
@@ -1272,6 +1357,7 @@ def main() -> int:
                 "pool_in_use": max(s["pool_in_use"] for s in base_samples),
                 "pool_idle": max(s["pool_idle"] for s in base_samples),
                 "rss": sp.rss()}
+    baseline_fds = fd_table(sp.pid)
     log(f"baseline {baseline}")
 
     # load
@@ -1369,6 +1455,8 @@ def main() -> int:
         STATS.note("self-check: holding 3 client connections open during the leak check")
     leak = {"baseline": baseline, "converged": False, "seconds": None, "last": None}
     if sp.alive():
+        log(f"leak check: waiting up to {a.settle_timeout:.0f}s for fds, backends and the pool "
+            "to return to the baseline")
         t_start = time.monotonic()
         while time.monotonic() - t_start < a.settle_timeout:
             try:
@@ -1382,6 +1470,14 @@ def main() -> int:
                 leak["seconds"] = round(time.monotonic() - t_start, 1)
                 break
             time.sleep(1)
+    if sp.alive():
+        end_fds = fd_table(sp.pid)
+        leak["fd_diff_end_minus_baseline"] = {k: end_fds[k] - baseline_fds[k]
+                                              for k in set(end_fds) | set(baseline_fds)
+                                              if end_fds[k] != baseline_fds[k]}
+        leak["fds_at_baseline"] = dict(baseline_fds)
+        log(f"leak check: converged={leak['converged']} last={leak['last']} "
+            f"fd diff {leak['fd_diff_end_minus_baseline']}")
     for c in held:
         c.close()
 
@@ -1455,6 +1551,7 @@ def main() -> int:
         "errors_by_client_and_sqlstate": {f"{k} {s}": n for (k, s), n in sorted(STATS.errors.items()) if n},
         "errors_without_sqlstate": {f"{k}: {c}": n for (k, c), n in STATS.no_sqlstate_count.items()},
         "errors_without_sqlstate_samples": STATS.no_sqlstate[:50],
+        "error_samples": STATS.error_samples,
         "pgbench_server_messages": dict(STATS.pgbench_messages),
         "connection_lost_on_clients_the_soak_killed": dict(STATS.killed_errors),
         "cancels": dict(STATS.cancel),
