@@ -90,6 +90,7 @@ def main() -> int:
     for i in c.nodes:
         c.set_sync(i)
     c.sql(0, "CREATE TABLE IF NOT EXISTS t (id int)", db=soak.DB)
+    c.sql(0, "GRANT ALL ON t TO app_readwrite", db=soak.DB)
     sp = soak.SwiftPool(Path(soak.REPO / ".build" / "release" / "swiftpool"),
                         Path("/tmp/swiftpool-chaos-repro"), c, 16432, 16719, 16898)
     sp.write_config(10)
