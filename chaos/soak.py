@@ -163,6 +163,7 @@ STOP = threading.Event()          # load stops
 FAULTS_STOP = threading.Event()   # fault injection stops
 KILLED_FDS: set[int] = set()      # sockets the soak cut on purpose
 CLEANUP: list = []                # run in reverse order on any exit
+INFLIGHT: dict[str, float] = {}   # client kind -> when its current unit of work started
 
 
 # ----------------------------------------------------------------------------- cluster
@@ -454,7 +455,9 @@ def psycopg_loop(kind: str, sp: SwiftPool, body, pause: float = 0.0, **conn_extr
             conn = psycopg.connect(**dsn_kwargs(sp, application_name=f"chaos_{kind}", **conn_extra))
             conn.add_notice_handler(on_notice)
             while not STOP.is_set():
+                INFLIGHT[kind] = now()
                 body(conn)
+                INFLIGHT.pop(kind, None)
                 if pause:
                     time.sleep(pause)
         except psycopg.Error as e:
@@ -467,6 +470,7 @@ def psycopg_loop(kind: str, sp: SwiftPool, body, pause: float = 0.0, **conn_extr
             STATS.error(kind, None, f"soak-internal {type(e).__name__}: {e}")
             time.sleep(1)
         finally:
+            INFLIGHT.pop(kind, None)
             if conn is not None:
                 try:
                     conn.close()
@@ -551,12 +555,16 @@ def psycopg_cancel(sp: SwiftPool) -> None:
         def canceller() -> None:
             # A cancel that arrives before the statement runs is ignored by the server: send a
             # second one later; a statement that still runs to its end was not cancelled.
-            if fired.wait(delay):
-                return
-            conn.cancel()
-            if fired.wait(1.5):
-                return
-            conn.cancel()
+            # cancel_safe: libpq's non-blocking cancel (libpq 17+).  The old blocking
+            # conn.cancel() keeps Python's GIL while it waits for the server, so a hung
+            # SwiftPool would freeze the whole soak, probe included.
+            for wait in (delay, 1.5):
+                if fired.wait(wait):
+                    return
+                try:
+                    conn.cancel_safe(timeout=5)
+                except psycopg.Error as e:
+                    STATS.error(kind, sqlstate_of(e), f"cancel request: {type(e).__name__}: {e}")
         t = threading.Thread(target=canceller, daemon=True)
         t.start()
         started = time.monotonic()
@@ -739,7 +747,9 @@ async def asyncpg_session(kind: str, sp: SwiftPool, body) -> None:
                                          password=USERS[APP_USER], database=DB, timeout=10,
                                          server_settings={"application_name": f"chaos_{kind}"})
             while not STOP.is_set():
+                INFLIGHT[kind] = now()
                 await body(conn)
+                INFLIGHT.pop(kind, None)
         except asyncpg.PostgresError as e:
             STATS.error(kind, sqlstate_of(e), f"{type(e).__name__}: {e}")
             await asyncio.sleep(0.2)
@@ -751,6 +761,7 @@ async def asyncpg_session(kind: str, sp: SwiftPool, body) -> None:
             STATS.error(kind, None, f"soak-internal {type(e).__name__}: {e}")
             await asyncio.sleep(1)
         finally:
+            INFLIGHT.pop(kind, None)
             if conn is not None:
                 try:
                     await asyncio.wait_for(conn.close(), 5)
@@ -815,32 +826,53 @@ async def asyncpg_main(sp: SwiftPool, ids: IdSource) -> None:
 
 # ----------------------------------------------------------------------------- probe
 
-def probe_loop(sp: SwiftPool) -> None:
-    """Every second: a new login and SELECT 1 through SwiftPool; over PROBE_LIMIT or an error is
-    a violation.  The probe waits up to 30 s so the longest time is known."""
-    loop = asyncio.new_event_loop()
-
-    async def one() -> None:
-        conn = await asyncpg.connect(host=HOST, port=sp.port, user=APP_USER,
-                                     password=USERS[APP_USER], database=DB, timeout=30,
-                                     server_settings={"application_name": "chaos_probe"})
-        try:
-            v = await conn.fetchval("SELECT 1")
-            if v != 1:
-                raise RuntimeError(f"SELECT 1 returned {v!r}")
-        finally:
-            conn.terminate()
-
-    while not FAULTS_STOP.is_set() or not STOP.is_set():
+PROBE_CHILD = r"""
+import asyncio, json, sys, time
+import asyncpg
+host, port, user, password, db = sys.argv[1:6]
+async def one():
+    conn = await asyncpg.connect(host=host, port=int(port), user=user, password=password,
+                                 database=db, timeout=30,
+                                 server_settings={"application_name": "chaos_probe"})
+    try:
+        v = await conn.fetchval("SELECT 1")
+        if v != 1:
+            raise RuntimeError(f"SELECT 1 returned {v!r}")
+    finally:
+        conn.terminate()
+async def main():
+    while True:
         started = time.monotonic()
         err = None
         try:
-            loop.run_until_complete(asyncio.wait_for(one(), 30))
+            await asyncio.wait_for(one(), 30)
         except asyncpg.PostgresError as e:
-            err = f"{sqlstate_of(e)} {e}"
+            err = f"{e.sqlstate} {e}"
         except Exception as e:
             err = f"{type(e).__name__}: {e}"
         took = time.monotonic() - started
+        print(json.dumps({"seconds": took, "error": err}), flush=True)
+        await asyncio.sleep(max(0.0, 1.0 - took))
+asyncio.run(main())
+"""
+
+
+def probe_loop(sp: SwiftPool) -> None:
+    """Every second a new login and SELECT 1 through SwiftPool, in a process of its own (so
+    nothing in the soak can delay it); over PROBE_LIMIT or an error is a violation.  The probe
+    waits up to 30 s so the longest time is known."""
+    p = subprocess.Popen([sys.executable, "-c", PROBE_CHILD, HOST, str(sp.port), APP_USER,
+                          USERS[APP_USER], DB], stdout=subprocess.PIPE, text=True)
+    CLEANUP.append(lambda: p.kill() if p.poll() is None else None)
+
+    def stopper() -> None:
+        STOP.wait()
+        FAULTS_STOP.wait()
+        p.terminate()
+    threading.Thread(target=stopper, daemon=True).start()
+    for line in p.stdout:
+        r = json.loads(line)
+        took, err = r["seconds"], r["error"]
         with STATS.lock:
             STATS.probe_count += 1
             STATS.probe_max = max(STATS.probe_max, took)
@@ -851,10 +883,7 @@ def probe_loop(sp: SwiftPool) -> None:
                                                "error": err, "during_fault": STATS.current_fault})
         if err or took > PROBE_LIMIT:
             log(f"PROBE VIOLATION: {took:.2f}s {err or ''} (fault {STATS.current_fault})")
-        if STOP.is_set() and FAULTS_STOP.is_set():
-            break
-        time.sleep(max(0.0, 1.0 - took))
-    loop.close()
+    p.wait()
 
 
 # ----------------------------------------------------------------------------- faults
@@ -1287,6 +1316,9 @@ def main() -> int:
     if not binary.exists():
         print(f"soak.py: {binary} not found (swift build -c release)", file=sys.stderr)
         return 2
+    if psycopg.pq.version() < 170000:
+        print(f"soak.py: warning: libpq {psycopg.pq.version()} has no non-blocking cancel; a hung "
+              "cancel request would stall the soak", file=sys.stderr)
     lo, hi = (float(x) for x in a.fault_interval.split(":"))
     weights = {k: float(w) for k, w in (item.split(":") for item in a.faults.split(","))}
     cycle_s = (a.cycle_minutes or max(0.5, a.minutes / 6)) * 60
@@ -1398,8 +1430,13 @@ def main() -> int:
     cycle = 0
     next_sample = time.monotonic()
     cut_sent = False
+    last_tick = time.monotonic()
     while time.monotonic() < load_end and sp.alive():
         time.sleep(0.5)
+        if time.monotonic() - last_tick > 5:
+            # the soak itself stalled (a blocking call holding the GIL?): its checks are suspect
+            STATS.note(f"the soak's main loop stalled for {time.monotonic() - last_tick:.1f}s")
+        last_tick = time.monotonic()
         if time.monotonic() >= next_sample:
             STATS.rss_samples.append((round(now(), 1), sp.rss()))
             next_sample += 10
@@ -1438,8 +1475,17 @@ def main() -> int:
         t.join(max(0.1, join_deadline - time.monotonic()))
         if t.is_alive():
             hung_threads.append(t.name)
-    if hung_threads:
-        STATS.note(f"client threads still running 90 s after stop: {hung_threads}")
+    hung_work = {k: round(now() - t, 1) for k, t in INFLIGHT.items() if now() - t > 30}
+    hung_sessions = None
+    if hung_threads or hung_work:
+        STATS.note(f"client threads still running 90 s after stop: {hung_threads}; work in "
+                   f"progress for over 30 s (kind: seconds): {hung_work}")
+        try:
+            hung_sessions = [x for x in sp.api("GET", "/api/v1/sessions")[1].get("sessions", [])
+                             if x.get("state") != "idle"]
+            STATS.note(f"SwiftPool sessions not idle then: {hung_sessions}")
+        except Exception as e:
+            STATS.note(f"GET /api/v1/sessions failed: {e}")
     cycle += 1
     final_rss = sp.rss() if sp.alive() else 0
     STATS.rss_cycles.append({"cycle": cycle, "t": round(now(), 1), "rss_mib": round(final_rss / MIB, 2),
@@ -1534,8 +1580,9 @@ def main() -> int:
         "rss": {"ok": rss_ok, "detail": rss_text},
         "sqlstate": {"ok": not STATS.no_sqlstate_count,
                      "detail": {"errors_without_sqlstate": sum(STATS.no_sqlstate_count.values())}},
-        "no_hung_clients": {"ok": not hung_threads and not fault_hung,
-                            "detail": {"client_threads": hung_threads, "fault_thread": fault_hung}},
+        "no_hung_clients": {"ok": not hung_threads and not hung_work and not fault_hung,
+                            "detail": {"client_threads": hung_threads, "work_in_progress_seconds": hung_work,
+                                       "sessions_not_idle": hung_sessions, "fault_thread": fault_hung}},
         "copy_integrity": {"ok": not STATS.copy_mismatch, "detail": STATS.copy_mismatch[:10]},
     }
     errors_by_state: dict[str, int] = collections.Counter()
