@@ -164,6 +164,7 @@ FAULTS_STOP = threading.Event()   # fault injection stops
 KILLED_FDS: set[int] = set()      # sockets the soak cut on purpose
 CLEANUP: list = []                # run in reverse order on any exit
 INFLIGHT: dict[str, float] = {}   # client kind -> when its current unit of work started
+PGBENCH_LOG_DIR: Path | None = None
 
 
 # ----------------------------------------------------------------------------- cluster
@@ -688,6 +689,9 @@ def pgbench_runner(label: str, sp: SwiftPool, args: list[str], round_s: int) -> 
         cmd = ["pgbench", "-n", "-h", HOST, "-p", str(sp.port), "-U", APP_USER,
                "-T", str(round_s), *args, DB]
         p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=round_s + 120)
+        if PGBENCH_LOG_DIR is not None:
+            with open(PGBENCH_LOG_DIR / f"{label}.stderr", "a") as f:
+                f.write(f"--- {now():.1f}s rc={p.returncode}\n{p.stderr}")
         m = re.search(r"number of transactions actually processed: (\d+)", p.stdout)
         if m:
             STATS.done(label, int(m.group(1)))
@@ -1045,13 +1049,13 @@ class FaultInjector:
         # re-join: follow_primary.sh rewinds the old primary; when it did not (or at random,
         # as an operator re-cloning it would), rebuild it with pg-cluster.sh rebuild-node.
         rejoin = "follow_primary"
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.c.replication(new).get(f"node{p}", ("", ""))[0] == "streaming":
                 break
             time.sleep(1)
         else:
-            rejoin = "rebuild-node (follow_primary did not bring it back)"
+            rejoin = "rebuild-node (follow_primary.sh did not bring it back within 30 s)"
         if rejoin.startswith("rebuild") or self.rng.random() < 0.3:
             if not rejoin.startswith("rebuild"):
                 rejoin = "rebuild-node"
@@ -1312,6 +1316,8 @@ def main() -> int:
     results = Path(a.results or f"/tmp/swiftpool-chaos-results-{time.strftime('%Y%m%d-%H%M%S')}")
     results.mkdir(parents=True, exist_ok=True)
     report_path = Path(a.report) if a.report else results / "report.json"
+    global PGBENCH_LOG_DIR
+    PGBENCH_LOG_DIR = results
     binary = Path(a.binary)
     if not binary.exists():
         print(f"soak.py: {binary} not found (swift build -c release)", file=sys.stderr)
