@@ -322,6 +322,12 @@ class SwiftPool:
         os.chmod(pcppass, 0o600)
 
     def start(self) -> None:
+        for port in (self.port, self.http_port, self.pcp_port):
+            try:
+                socket.create_connection((HOST, port), timeout=0.5).close()
+            except OSError:
+                continue
+            raise RuntimeError(f"port {port} is in use (another SwiftPool still running?)")
         env = {**os.environ, "PGPASSWORD": USERS["postgres"], "PG_BIN": self.cluster.pg_bin,
                "FOLLOW_LOG_FILE": str(self.cluster.dir / "log" / "node%d.log")}
         logf = open(self.log_path, "ab")
@@ -346,6 +352,9 @@ class SwiftPool:
                     if time.monotonic() > deadline:
                         raise RuntimeError(f"swiftpool port {port} not open: {self.log_tail()}")
                     time.sleep(0.1)
+        time.sleep(0.5)
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"swiftpool exited with {self.proc.returncode}: {self.log_tail()}")
 
     @property
     def pid(self) -> int:
