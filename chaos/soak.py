@@ -610,13 +610,16 @@ def abrupt_close_client(sp: SwiftPool, self_check_event: threading.Event) -> Non
                 else:
                     KILLED_FDS.add(fd)
 
+                # A duplicate taken now names this connection's socket even if psycopg closes
+                # its own descriptor first (whose number another connection may then reuse).
+                sock = socket.socket(fileno=os.dup(fd))
+
                 def cut() -> None:
                     time.sleep(random.uniform(0.2, 0.8))
-                    s = socket.socket(fileno=os.dup(fd))
                     try:
-                        s.shutdown(socket.SHUT_RDWR)
-                    finally:
-                        s.close()
+                        sock.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass          # the connection ended first
                 t = threading.Thread(target=cut, daemon=True)
                 t.start()
                 try:
@@ -625,6 +628,7 @@ def abrupt_close_client(sp: SwiftPool, self_check_event: threading.Event) -> Non
                 except psycopg.Error as e:
                     STATS.error(kind, sqlstate_of(e), f"{type(e).__name__}: {e}", killed=not unmarked)
                 t.join()
+                sock.close()
                 KILLED_FDS.discard(fd)
                 conn.close()
             else:
