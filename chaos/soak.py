@@ -93,6 +93,7 @@ class Stats:
         self.repairs: list[dict] = []
         self.rss_cycles: list[dict] = []
         self.rss_samples: list[tuple[float, int]] = []
+        self.frozen = False
 
     def done(self, kind: str, n: int = 1) -> None:
         with self.lock:
@@ -110,6 +111,8 @@ class Stats:
     def error(self, kind: str, sqlstate: str | None, msg: str, killed: bool = False) -> None:
         """An error a client saw.  `killed`: the soak itself killed or cut this client, so a
         plain connection loss is expected and not a finding."""
+        if self.frozen:       # SwiftPool is being stopped: hung clients see it go away
+            return
         msg = " ".join(str(msg).split())[:300]
         with self.lock:
             key = f"{kind} {sqlstate or ('killed' if killed else 'NO-SQLSTATE')}"
@@ -1569,8 +1572,10 @@ def main() -> int:
     except Exception as e:
         lost_info = {"error": f"{type(e).__name__}: {e}"}
 
-    # stop SwiftPool; a crash or a hang on stop is a finding
-    stop_info = sp.stop(signal.SIGABRT if a.self_check else signal.SIGTERM)
+    # stop SwiftPool (fast shutdown: SIGTERM would wait for the sessions of clients that hung);
+    # a crash or a hang on stop is a finding
+    STATS.frozen = True
+    stop_info = sp.stop(signal.SIGABRT if a.self_check else signal.SIGINT)
     if a.self_check:
         # the soak sent SIGABRT itself; for the self-check pretend it did not, so the crash
         # detector must fire
