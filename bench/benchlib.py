@@ -8,15 +8,21 @@ needs psycopg 3).
       exit 0 once 127.0.0.1:PORT accepts connections; 1 on timeout; 2 if
       PID exits first
   benchlib.py parse FILE
-      print "TPS<TAB>LATENCY_MS" from one pgbench output ("-" when missing);
-      TPS is the "tps = N (without initial connection time)" value
+      print "TPS<TAB>LATENCY_MS<TAB>TRANSACTIONS" from one pgbench output
+      ("-" when missing); TPS is the "tps = N (without initial connection
+      time)" value, TRANSACTIONS "number of transactions actually processed"
+  benchlib.py cpu-seconds SID
+      print the CPU time (user + system, in seconds) of every process in
+      session SID: utime + stime + cutime + cstime from /proc/<pid>/stat, so
+      threads and children that were already reaped count too
   benchlib.py idle --port P --user U --dbname D --count N --ready-file F
                    --release-file F [--hold-max S]
       open N connections (password from PGPASSWORD), run SELECT 1 on each,
       keep them open, touch READY-FILE, and wait (at most HOLD-MAX seconds)
       until RELEASE-FILE exists; then close them
-  benchlib.py summary RESULTS.tsv RSS_FILE
-      print the result table (see run.sh)
+  benchlib.py summary RESULTS.tsv RSS_FILE [META_FILE]
+      print the result table (see run.sh); META_FILE's "binary.<target>=..."
+      lines are printed first as a legend
 """
 from __future__ import annotations
 
@@ -62,16 +68,36 @@ def wait_port(port: int, timeout: float, pid: int | None) -> int:
 
 TPS_RE = re.compile(r"^tps = ([0-9.]+) \(without initial connection time\)", re.M)
 LAT_RE = re.compile(r"^latency average = ([0-9.]+) ms", re.M)
+XACT_RE = re.compile(r"^number of transactions actually processed: ([0-9]+)", re.M)
 
 
-def parse(path: str) -> tuple[str, str]:
+def parse(path: str) -> tuple[str, str, str]:
     try:
         text = open(path, errors="replace").read()
     except OSError:
-        return "-", "-"
-    tps = TPS_RE.search(text)
-    lat = LAT_RE.search(text)
-    return (tps.group(1) if tps else "-", lat.group(1) if lat else "-")
+        return "-", "-", "-"
+    found = (TPS_RE.search(text), LAT_RE.search(text), XACT_RE.search(text))
+    return tuple(m.group(1) if m else "-" for m in found)  # type: ignore[return-value]
+
+
+def cpu_seconds(sid: int) -> float:
+    """CPU time of every process in session `sid` (run.sh starts each target
+    with setsid, so the session is the target and everything it forked)."""
+    ticks = 0
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as f:
+                # Fields after "(comm)": state ppid pgrp session ... utime(14)
+                # stime cutime cstime, numbered from 1 for pid.
+                fields = f.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # exited meanwhile
+        if int(fields[3]) != sid:
+            continue
+        ticks += sum(int(v) for v in fields[11:15])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def idle(args: list[str]) -> int:
@@ -123,70 +149,97 @@ def fmt_num(v: float | None, digits: int = 0, skipped: bool = False) -> str:
     return f"{v:.{digits}f}"
 
 
-def summary(results_tsv: str, rss_file: str) -> int:
-    # results.tsv: round workload target tps latency_ms exit_code file
-    rows = []
-    with open(results_tsv) as f:
-        header = f.readline()
-        for line in f:
-            parts = line.rstrip("\n").split("\t")
-            if len(parts) >= 6:
-                rows.append(parts)
+def read_kv(path: str) -> dict[str, str]:
+    kv: dict[str, str] = {}
+    if path and os.path.exists(path):
+        for line in open(path):
+            if "=" in line:
+                k, v = line.strip().split("=", 1)
+                kv[k] = v
+    return kv
+
+
+def summary(results_tsv: str, rss_file: str, meta_file: str = "") -> int:
+    # results.tsv has a header line; columns are looked up by name.
+    import csv
+
+    with open(results_tsv, newline="") as f:
+        rows = list(csv.DictReader(f, delimiter="\t"))
     workloads: list[str] = []
     targets: list[str] = []
     tps: dict[tuple[str, str], list[float]] = {}
     lat: dict[tuple[str, str], list[float]] = {}
+    cpu_tx: dict[tuple[str, str], list[float]] = {}   # proxy CPU µs per transaction
+    cores: dict[tuple[str, str], list[float]] = {}    # proxy CPU s per s of pgbench time
+    proxied: set[str] = set()                         # targets with a process to measure
     failed: dict[tuple[str, str], int] = {}
     skipped: set[tuple[str, str]] = set()
-    for _rnd, w, t, tp, la, rc, *_ in rows:
+    for r in rows:
+        w, t = r["workload"], r["target"]
         if w not in workloads:
             workloads.append(w)
         if t not in targets:
             targets.append(t)
         key = (w, t)
-        if rc == "98":  # skipped: the target cannot run this workload
+        cpu = r.get("proxy_cpu_s", "-")
+        if cpu != "-":
+            proxied.add(t)
+        if r["exit"] == "98":  # skipped: the target cannot run this workload
             skipped.add(key)
-        elif rc == "0" and tp != "-":
-            tps.setdefault(key, []).append(float(tp))
-            if la != "-":
-                lat.setdefault(key, []).append(float(la))
-        else:
+            continue
+        if r["exit"] != "0" or r["tps"] == "-":
             failed[key] = failed.get(key, 0) + 1
+            continue
+        tp = float(r["tps"])
+        tps.setdefault(key, []).append(tp)
+        if r["latency_ms"] != "-":
+            lat.setdefault(key, []).append(float(r["latency_ms"]))
+        xacts = r.get("xacts", "-")
+        if cpu != "-" and xacts not in ("-", "0"):
+            cpu_tx.setdefault(key, []).append(float(cpu) / int(xacts) * 1e6)
+            cores.setdefault(key, []).append(float(cpu) * tp / int(xacts))
 
     def med(d: dict, key) -> float | None:
         vals = d.get(key)
         return statistics.median(vals) if vals else None
 
-    others = [t for t in targets if t != "direct"]
-    wcol = max([len("workload")] + [len(w) for w in workloads]) + 2
-    col = 11
+    meta = read_kv(meta_file)
+    legend = [(k[len("binary."):], v) for k, v in meta.items() if k.startswith("binary.")]
+    if legend:
+        for t, v in legend:
+            print(f"{t}: {v}")
+        print()
 
-    print("Median TPS over rounds (without initial connection time); ratio = target / direct")
-    head = f"{'workload':<{wcol}}{'direct':>{col}}"
-    for t in others:
-        head += f"{t:>{col}}{'ratio':>8}"
-    print(head)
+    wcol = max([len("workload")] + [len(w) for w in workloads]) + 2
+    tcol = max([len("target")] + [len(t) for t in targets]) + 2
+    print("Medians over rounds. TPS without initial connection time; ratio = TPS / direct TPS;")
+    print("latency = pgbench's latency average; CPU = the proxy's user+system CPU (all its")
+    print("processes) per transaction and in cores (CPU seconds per second of the run);")
+    print("'-' = no proxy (direct PostgreSQL)")
+    print(f"{'workload':<{wcol}}{'target':<{tcol}}{'TPS':>8}{'ratio':>8}{'lat ms':>9}"
+          f"{'CPU us/tx':>11}{'cores':>7}")
     ratios: dict[tuple[str, str], float] = {}
     for w in workloads:
         d = med(tps, (w, "direct"))
-        line = f"{w:<{wcol}}{fmt_num(d):>{col}}"
-        for t in others:
-            v = med(tps, (w, t))
-            r = (v / d) if (v is not None and d) else None
-            if r is not None:
-                ratios[(w, t)] = r
-            line += f"{fmt_num(v, 0, (w, t) in skipped):>{col}}{(f'{r:.2f}x' if r is not None else '-'):>8}"
-        print(line)
-
-    print()
-    print("Median average latency (ms)")
-    head = f"{'workload':<{wcol}}{'direct':>{col}}" + "".join(f"{t:>{col}}" for t in others)
-    print(head)
-    for w in workloads:
-        line = f"{w:<{wcol}}{fmt_num(med(lat, (w, 'direct')), 2):>{col}}"
-        for t in others:
-            line += f"{fmt_num(med(lat, (w, t)), 2, (w, t) in skipped):>{col}}"
-        print(line)
+        for i, t in enumerate(targets):
+            key = (w, t)
+            sk = key in skipped
+            v = med(tps, key)
+            if t == "direct":
+                ratio = "-"
+            else:
+                r = (v / d) if (v is not None and d) else None
+                if r is not None:
+                    ratios[key] = r
+                ratio = f"{r:.2f}x" if r is not None else ("n/a" if sk else "-")
+            if t in proxied:
+                c_tx = fmt_num(med(cpu_tx, key), 1, sk)
+                c_co = fmt_num(med(cores, key), 2, sk)
+            else:
+                c_tx = c_co = "-"
+            label = w if i == 0 else ""
+            print(f"{label:<{wcol}}{t:<{tcol}}{fmt_num(v, 0, sk):>8}{ratio:>8}"
+                  f"{fmt_num(med(lat, key), 3, sk):>9}{c_tx:>11}{c_co:>7}")
 
     if failed:
         print()
@@ -194,35 +247,34 @@ def summary(results_tsv: str, rss_file: str) -> int:
         for (w, t), n in failed.items():
             print(f"  {w} / {t}: {n}")
 
-    if "swiftpool" in targets:
+    sp_targets = [t for t in targets if t.startswith("swiftpool")]
+    if sp_targets:
         print()
+    for sp in sp_targets:
         verdicts = []
         ok = True
         for w in workloads:
             if w.startswith("-S simple") or w.startswith("-S extended"):
-                r = ratios.get((w, "swiftpool"))
+                r = ratios.get((w, sp))
                 good = r is not None and r >= 0.85
                 ok = ok and good
                 verdicts.append(f"{' '.join(w.split()[:2])} "
                                 f"{(f'{r:.2f}x' if r is not None else 'n/a')} {'ok' if good else 'BELOW'}")
         if verdicts:
-            print(f"target: swiftpool/direct >= 0.85x on both -S modes: {'; '.join(verdicts)}"
+            print(f"target: {sp}/direct >= 0.85x on both -S modes: {'; '.join(verdicts)}"
                   f" -> {'MET' if ok else 'NOT MET'}")
-        if "standby" in targets:
+    if "standby" in targets:
+        for sp in sp_targets:
             parts = []
             for w in workloads:
-                sp, sb = med(tps, (w, "swiftpool")), med(tps, (w, "standby"))
-                if sp is not None and sb:
-                    parts.append(f"{' '.join(w.split()[:2])} {sp / sb:.2f}x")
+                v, sb = med(tps, (w, sp)), med(tps, (w, "standby"))
+                if v is not None and sb:
+                    parts.append(f"{' '.join(w.split()[:2])} {v / sb:.2f}x")
             if parts:
-                print(f"swiftpool (reads balanced over the standbys) / one standby directly: {'; '.join(parts)}")
+                print(f"{sp} / one standby directly: {'; '.join(parts)}")
 
-    rss = {}
-    if rss_file and os.path.exists(rss_file):
-        for line in open(rss_file):
-            if "=" in line:
-                k, v = line.strip().split("=", 1)
-                rss[k] = v
+    # rss.txt: "<target>.<key>=<kB>" lines (keys below).
+    rss = read_kv(rss_file)
 
     def mib(key: str) -> str:
         v = rss.get(key)
@@ -230,28 +282,30 @@ def summary(results_tsv: str, rss_file: str) -> int:
             return "n/a"
         return f"{int(v) / 1024:.1f} MiB"
 
-    if rss:
-        idle_kib = rss.get("idle_rss_kb")
-        idle_note = ""
+    for sp in sp_targets:
+        p = sp + "."
+        if not any(k.startswith(p) for k in rss):
+            continue
+        idle_kib = rss.get(p + "idle_rss_kb")
         if idle_kib and idle_kib.isdigit():
             idle_note = " (target < 64 MiB: " + ("met" if int(idle_kib) < 64 * 1024 else "NOT met") + ")"
         else:
             idle_note = " (target < 64 MiB)"
-        n_idle = rss.get("idle_clients", "100")
-        if "idle_rss_kb" in rss or "idle_error" in rss or "idle_start_rss_kb" in rss:
-            idle_part = f"with {n_idle} idle clients: {mib('idle_rss_kb')}{idle_note}"
+        n_idle = rss.get(p + "idle_clients", "100")
+        if any(p + k in rss for k in ("idle_rss_kb", "idle_error", "idle_start_rss_kb")):
+            idle_part = f"with {n_idle} idle clients: {mib(p + 'idle_rss_kb')}{idle_note}"
         else:
             idle_part = "idle-clients test skipped"
-        print(f"swiftpool peak RSS under load: {mib('load_hwm_kb')}; {idle_part}")
+        print(f"{sp} peak RSS under load: {mib(p + 'load_hwm_kb')}; {idle_part}")
         extra = []
-        if "load_rss_max_kb" in rss:
-            extra.append(f"max sampled VmRSS under load {mib('load_rss_max_kb')}")
-        if "idle_start_rss_kb" in rss:
-            extra.append(f"idle instance at start {mib('idle_start_rss_kb')}")
-        if "idle_hwm_kb" in rss:
-            extra.append(f"idle instance VmHWM {mib('idle_hwm_kb')}")
-        if "idle_error" in rss:
-            extra.append(f"idle test: {rss['idle_error']}")
+        if p + "load_rss_max_kb" in rss:
+            extra.append(f"max sampled VmRSS under load {mib(p + 'load_rss_max_kb')}")
+        if p + "idle_start_rss_kb" in rss:
+            extra.append(f"idle instance at start {mib(p + 'idle_start_rss_kb')}")
+        if p + "idle_hwm_kb" in rss:
+            extra.append(f"idle instance VmHWM {mib(p + 'idle_hwm_kb')}")
+        if p + "idle_error" in rss:
+            extra.append(f"idle test: {rss[p + 'idle_error']}")
         if extra:
             print("  (" + "; ".join(extra) + ")")
     return 0
@@ -271,10 +325,13 @@ def main(argv: list[str]) -> int:
     if cmd == "parse":
         print("\t".join(parse(args[0])))
         return 0
+    if cmd == "cpu-seconds":
+        print(f"{cpu_seconds(int(args[0])):.2f}")
+        return 0
     if cmd == "idle":
         return idle(args)
     if cmd == "summary":
-        return summary(args[0], args[1] if len(args) > 1 else "")
+        return summary(args[0], args[1] if len(args) > 1 else "", args[2] if len(args) > 2 else "")
     print(f"unknown command {cmd!r}\n{__doc__}", file=sys.stderr)
     return 64
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench/run.sh — pgbench throughput and latency of SwiftPool against direct
-# PostgreSQL (and optionally PgBouncer and Pgpool-II), plus SwiftPool's memory
-# under load and with idle clients.  Run on purpose, not in CI.
+# PostgreSQL (and optionally PgBouncer and Pgpool-II), the proxies' CPU time
+# per transaction, plus SwiftPool's memory under load and with idle clients.
+# Run on purpose, not in CI.
 # See bench/README.md; "bench/run.sh --help" for the options.
 set -euo pipefail
 
@@ -14,6 +15,8 @@ BENCHLIB=$SCRIPT_DIR/benchlib.py
 HOST=127.0.0.1
 
 BINARY=$REPO_ROOT/.build/release/swiftpool
+BINARY2=""
+NO_LOAD_BALANCE=0
 SCALE=10
 ROUNDS=3
 DURATION=15
@@ -40,10 +43,15 @@ Usage: $PROG [OPTIONS]
 
 Benchmarks SwiftPool against direct PostgreSQL with pgbench, interleaving the
 targets round by round, and reports median TPS, average latency, the ratio
-target/direct, and SwiftPool's peak RSS under load and with idle clients.
+target/direct, each proxy's CPU time per transaction, and SwiftPool's peak RSS
+under load and with idle clients.
 
 Options:
   --binary PATH        swiftpool binary (default .build/release/swiftpool)
+  --binary2 PATH       a second swiftpool binary, benchmarked as target
+                       "swiftpool2" in the same rounds (e.g. before/after a change)
+  --no-load-balance    append "load_balance_mode = off" to SwiftPool's
+                       configuration (and Pgpool-II's): every query to the primary
   --scale N            pgbench scale factor (default $SCALE)
   --rounds N           rounds over all workloads and targets (default $ROUNDS)
   --duration S         seconds per pgbench run (default $DURATION)
@@ -76,6 +84,8 @@ need_int() { [[ $2 =~ ^[1-9][0-9]*$ ]] || die "$1 needs a positive integer, got 
 while [[ $# -gt 0 ]]; do
     case $1 in
         --binary) need_value "$@"; BINARY=$2; shift 2 ;;
+        --binary2) need_value "$@"; BINARY2=$2; shift 2 ;;
+        --no-load-balance) NO_LOAD_BALANCE=1; shift ;;
         --scale) need_value "$@"; need_int "$1" "$2"; SCALE=$2; shift 2 ;;
         --rounds) need_value "$@"; need_int "$1" "$2"; ROUNDS=$2; shift 2 ;;
         --duration) need_value "$@"; need_int "$1" "$2"; DURATION=$2; shift 2 ;;
@@ -99,6 +109,10 @@ if [[ ! -x $BINARY ]]; then
         die "$BINARY not found; build it first: (cd $REPO_ROOT && swift build -c release --product swiftpool)"
     fi
     die "$BINARY is not an executable file"
+fi
+if [[ -n $BINARY2 ]]; then
+    [[ $BINARY2 == /* ]] || BINARY2=$PWD/$BINARY2
+    [[ -x $BINARY2 ]] || die "$BINARY2 (--binary2) is not an executable file"
 fi
 command -v python3 >/dev/null || die "python3 is required"
 [[ -f $DEMO_DIR/pgpool.conf ]] || die "$DEMO_DIR/pgpool.conf not found (the configuration SwiftPool is started from; see --config-dir)"
@@ -246,9 +260,9 @@ note "standbys (${STANDBY_PORTS[*]}) have replayed up to $TARGET_LSN"
 # ------------------------------------------------------------ SwiftPool
 SP_PID=""; SP_PORT=""; SP_DIR=""
 
-# start_swiftpool NAME NUM_INIT_CHILDREN [MAX_POOL]
+# start_swiftpool NAME BINARY NUM_INIT_CHILDREN [MAX_POOL]
 start_swiftpool() {
-    local name=$1 children=$2 max_pool=${3:-}
+    local name=$1 binary=$2 children=$3 max_pool=${4:-}
     local dir=$RESULTS/$name f base key
     mkdir -p "$dir/log" "$dir/sock"
     for f in "$DEMO_DIR"/*; do
@@ -280,9 +294,10 @@ start_swiftpool() {
         [[ -n $max_pool ]] && echo "max_pool = $max_pool"
         echo "connection_cache = on"
         [[ -n $EVENT_LOOPS ]] && echo "num_event_loops = $EVENT_LOOPS"
+        (( NO_LOAD_BALANCE )) && echo "load_balance_mode = off"
         true
     } >>"$base"
-    local cmd=("$BINARY" -f "$base")
+    local cmd=("$binary" -f "$base")
     [[ -f $dir/pool_hba.conf ]] && cmd+=(-a "$dir/pool_hba.conf")
     [[ -f $dir/pcp.conf ]] && cmd+=(-F "$dir/pcp.conf")
     cmd+=(-n)
@@ -295,7 +310,7 @@ start_swiftpool() {
         tail_log "$dir/swiftpool.log"
         die "SELECT 1 through SwiftPool (port $SP_PORT) failed: $out"
     fi
-    note "swiftpool ($name) pid $SP_PID on port $SP_PORT (num_init_children $children${max_pool:+, max_pool $max_pool}); log $dir/swiftpool.log"
+    note "swiftpool ($name, $binary) pid $SP_PID on port $SP_PORT (num_init_children $children${max_pool:+, max_pool $max_pool}); log $dir/swiftpool.log"
 }
 
 proc_status_kb() {  # PID FIELD -> value in kB (empty if unavailable)
@@ -398,7 +413,7 @@ start_pgpool() {
         echo "num_init_children = 32"
         echo "max_pool = 4"
         echo "connection_cache = on"
-        echo "load_balance_mode = on"
+        if (( NO_LOAD_BALANCE )); then echo "load_balance_mode = off"; else echo "load_balance_mode = on"; fi
         echo "statement_level_load_balance = on"
         echo "disable_load_balance_on_write = 'transaction'"
         echo "sr_check_period = 5"
@@ -431,7 +446,7 @@ start_pgpool() {
 }
 
 # ------------------------------------------------------------ targets and workloads
-TARGETS=(direct standby swiftpool)
+TARGETS=(direct standby)
 declare -A TARGET_PORT=([direct]=$PRIMARY_PORT [standby]=${STANDBY_PORTS[0]})
 declare -A TARGET_PID=()
 declare -A TARGET_SKIP=()       # target -> workload keys it cannot run
@@ -440,10 +455,16 @@ declare -A TARGET_SKIP_WHY=()
 TARGET_SKIP[standby]="tpcb"
 TARGET_SKIP_WHY[standby]="a standby is read-only"
 
-start_swiftpool swiftpool "$LOAD_CHILDREN"
-TARGET_PORT[swiftpool]=$SP_PORT
-TARGET_PID[swiftpool]=$SP_PID
-LOAD_SP_PID=$SP_PID
+declare -A SP_BINARY=([swiftpool]=$BINARY)
+[[ -n $BINARY2 ]] && SP_BINARY[swiftpool2]=$BINARY2
+SP_TARGETS=(swiftpool)
+[[ -n $BINARY2 ]] && SP_TARGETS+=(swiftpool2)
+for t in "${SP_TARGETS[@]}"; do
+    start_swiftpool "$t" "${SP_BINARY[$t]}" "$LOAD_CHILDREN"
+    TARGETS+=("$t")
+    TARGET_PORT[$t]=$SP_PORT
+    TARGET_PID[$t]=$SP_PID
+done
 
 if (( WITH_PGBOUNCER )) && start_pgbouncer; then
     TARGETS+=(pgbouncer); TARGET_PORT[pgbouncer]=$PGB_PORT; TARGET_PID[pgbouncer]=$PGB_PID
@@ -463,27 +484,51 @@ WL_KEYS+=(tpcb)
 {
     echo "date: $(date -Is)"
     echo "git: $(git -C "$REPO_ROOT" rev-parse --short HEAD 2>/dev/null || echo '?') $(git -C "$REPO_ROOT" status --porcelain 2>/dev/null | grep -q . && echo '(dirty)')"
-    echo "binary: $BINARY ($(stat -c '%y' "$BINARY"))"
+    for t in "${SP_TARGETS[@]}"; do echo "binary $t: ${SP_BINARY[$t]} ($(stat -c '%y' "${SP_BINARY[$t]}"))"; done
+    echo "load balancing: $( (( NO_LOAD_BALANCE )) && echo "off (--no-load-balance)" || echo "as configured in $DEMO_DIR")"
     echo "pgbench: $("$PGBENCH" --version)"
     echo "cpus: $(nproc)"
     echo "scale $SCALE, rounds $ROUNDS, duration $DURATION s"
-    for t in "${TARGETS[@]}"; do echo "target $t: port ${TARGET_PORT[$t]}"; done
+    echo "uptime before the runs: $(uptime)"
+    for t in "${TARGETS[@]}"; do echo "target $t: port ${TARGET_PORT[$t]}${TARGET_PID[$t]:+, pid ${TARGET_PID[$t]}}"; done
     for w in "${WL_KEYS[@]}"; do echo "workload ${WL_LABEL[$w]}: pgbench ${WL_ARGS[$w]} -T $DURATION"; done
 } >"$RESULTS/meta.txt"
 
-# RSS sampler for the load phase: VmRSS of SwiftPool every 0.5 s.
+# Legend for the summary: which binary each SwiftPool target runs.
+TARGETS_FILE=$RESULTS/targets.txt
+for t in "${SP_TARGETS[@]}"; do
+    echo "binary.$t=${SP_BINARY[$t]}$( (( NO_LOAD_BALANCE )) && echo ", load_balance_mode = off")"
+done >"$TARGETS_FILE"
+
+# RSS sampler for the load phase: VmRSS of each SwiftPool every 0.5 s
+# ("time target kB" lines).
 RSS_FILE=$RESULTS/rss.txt
 : >"$RSS_FILE"
 (
-    while [[ -r /proc/$LOAD_SP_PID/status ]]; do
-        echo "$(date +%s.%N | cut -c1-14) $(proc_status_kb "$LOAD_SP_PID" VmRSS)"
+    while true; do
+        alive=0
+        for t in "${SP_TARGETS[@]}"; do
+            pid=${TARGET_PID[$t]}
+            [[ -r /proc/$pid/status ]] || continue
+            alive=1
+            echo "$(date +%s.%N | cut -c1-14) $t $(proc_status_kb "$pid" VmRSS)"
+        done
+        (( alive )) || break
         sleep 0.5
     done
 ) >"$RESULTS/rss-samples-load.txt" 2>/dev/null &
 SAMPLER_PID=$!
 
+# proxy_cpu TARGET: CPU seconds so far of the target's processes (each was
+# started in a session of its own; Pgpool-II's children are in it too), or "-".
+proxy_cpu() {
+    local pid=${TARGET_PID[$1]:-}
+    if [[ -z $pid ]]; then echo -; return; fi
+    python3 "$BENCHLIB" cpu-seconds "$pid" 2>/dev/null || echo -
+}
+
 TSV=$RESULTS/results.tsv
-printf 'round\tworkload\ttarget\ttps\tlatency_ms\texit\tfile\n' >"$TSV"
+printf 'round\tworkload\ttarget\ttps\tlatency_ms\txacts\tproxy_cpu_s\texit\tfile\n' >"$TSV"
 
 run_one() {  # ROUND WORKLOAD_KEY TARGET
     local round=$1 w=$2 t=$3
@@ -492,7 +537,7 @@ run_one() {  # ROUND WORKLOAD_KEY TARGET
     read -r -a args <<<"${WL_ARGS[$w]}"
     local cmd=("$PGBENCH" "${args[@]}" -T "$DURATION" -h "$HOST" -p "$port" -U "$APP_USER" "$DB")
     echo "# ${cmd[*]}" >"$file"
-    local pid=${TARGET_PID[$t]:-}
+    local pid=${TARGET_PID[$t]:-} cpu0=- cpu1=- cpu=-
     if [[ " ${TARGET_SKIP[$t]:-} " == *" $w "* ]]; then
         echo "# skipped: ${TARGET_SKIP_WHY[$t]:-not supported by this target}" >>"$file"
         rc=98
@@ -500,18 +545,25 @@ run_one() {  # ROUND WORKLOAD_KEY TARGET
         echo "# target process $pid is not running" >>"$file"
         rc=99
     else
+        cpu0=$(proxy_cpu "$t")
         PGPASSWORD=$APP_PASSWORD PGCONNECT_TIMEOUT=10 timeout -k 10 $((DURATION + 120)) \
             "${cmd[@]}" >>"$file" 2>&1 || rc=$?
+        cpu1=$(proxy_cpu "$t")
+        [[ $cpu0 != - && $cpu1 != - ]] && cpu=$(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN { printf "%.2f", b - a }')
+        echo "# proxy CPU seconds (user+system) before/after: $cpu0 $cpu1" >>"$file"
     fi
-    local tps lat tps_shown
-    IFS=$'\t' read -r tps lat < <(python3 "$BENCHLIB" parse "$file")
+    local tps lat xacts tps_shown cpu_shown=""
+    IFS=$'\t' read -r tps lat xacts < <(python3 "$BENCHLIB" parse "$file")
     printf -v tps_shown '%.0f' "$tps" 2>/dev/null || tps_shown=$tps
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "${WL_LABEL[$w]}" "$t" "$tps" "$lat" "$rc" "$file" >>"$TSV"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "${WL_LABEL[$w]}" "$t" "$tps" "$lat" "$xacts" "$cpu" "$rc" "$file" >>"$TSV"
+    if [[ $cpu != - && $xacts =~ ^[1-9][0-9]*$ ]]; then
+        cpu_shown=$(awk -v c="$cpu" -v n="$xacts" 'BEGIN { printf "  %7.1f us CPU/tx", c / n * 1e6 }')
+    fi
     local status=""
     (( rc == 0 )) || status="  FAILED (exit $rc; see $file)"
     (( rc == 124 || rc == 137 )) && status="  TIMED OUT (see $file)"
     (( rc == 98 )) && status="  skipped: $(sed -n 's/^# skipped: //p' "$file")"
-    printf '  [round %d/%d] %-16s %-10s %8s tps %8s ms%s\n' "$round" "$ROUNDS" "${WL_LABEL[$w]}" "$t" "$tps_shown" "$lat" "$status" >&2
+    printf '  [round %d/%d] %-16s %-10s %8s tps %8s ms%s%s\n' "$round" "$ROUNDS" "${WL_LABEL[$w]}" "$t" "$tps_shown" "$lat" "$cpu_shown" "$status" >&2
     if (( rc == 99 )); then
         note "$t (pid $pid) is no longer running"
     fi
@@ -532,14 +584,18 @@ for (( round = 1; round <= ROUNDS; round++ )); do
 done
 
 stop_sampler
-{
-    echo "load_hwm_kb=$(proc_status_kb "$LOAD_SP_PID" VmHWM)"
-    echo "load_rss_max_kb=$(awk 'NF == 2 && $2 > m { m = $2 } END { print m + 0 }' "$RESULTS/rss-samples-load.txt")"
-} >>"$RSS_FILE"
-if ! kill -0 "$LOAD_SP_PID" 2>/dev/null; then
-    note "swiftpool (pid $LOAD_SP_PID) exited during the load phase"
-    tail_log "$RESULTS/swiftpool/swiftpool.log"
-fi
+echo "uptime after the runs: $(uptime)" >>"$RESULTS/meta.txt"
+for t in "${SP_TARGETS[@]}"; do
+    pid=${TARGET_PID[$t]}
+    {
+        echo "$t.load_hwm_kb=$(proc_status_kb "$pid" VmHWM)"
+        echo "$t.load_rss_max_kb=$(awk -v t="$t" 'NF == 3 && $2 == t && $3 > m { m = $3 } END { print m + 0 }' "$RESULTS/rss-samples-load.txt")"
+    } >>"$RSS_FILE"
+    if ! kill -0 "$pid" 2>/dev/null; then
+        note "$t (pid $pid) exited during the load phase"
+        tail_log "$RESULTS/$t/swiftpool.log"
+    fi
+done
 
 # Proxies used only for the load phase are stopped now.
 for pid in "${TARGET_PID[@]}"; do
@@ -547,18 +603,21 @@ for pid in "${TARGET_PID[@]}"; do
 done
 
 # ------------------------------------------------------------ idle clients
-if (( ! SKIP_IDLE )); then
+# idle_test TARGET: IDLE_CLIENTS idle connections through a fresh SwiftPool
+# running TARGET's binary; VmRSS goes to RSS_FILE as "TARGET.idle_*" keys.
+idle_test() {
+    local t=$1 name=$1-idle idle_children idle_pid idle_rc deadline msg
+    local p=$t.
     idle_children=$(( IDLE_CLIENTS + 28 ))
     (( idle_children < 128 )) && idle_children=128
-    note "idle test: $IDLE_CLIENTS idle connections through a fresh SwiftPool (num_init_children $idle_children, max_pool 1)"
-    start_swiftpool swiftpool-idle "$idle_children" 1
+    note "idle test ($t): $IDLE_CLIENTS idle connections through a fresh SwiftPool (num_init_children $idle_children, max_pool 1)"
+    start_swiftpool "$name" "${SP_BINARY[$t]}" "$idle_children" 1
     sleep 1
-    echo "idle_start_rss_kb=$(proc_status_kb "$SP_PID" VmRSS)" >>"$RSS_FILE"
-    ready=$RESULTS/swiftpool-idle/clients.ready
-    release=$RESULTS/swiftpool-idle/clients.release
+    echo "${p}idle_start_rss_kb=$(proc_status_kb "$SP_PID" VmRSS)" >>"$RSS_FILE"
+    local ready=$RESULTS/$name/clients.ready release=$RESULTS/$name/clients.release log=$RESULTS/$name/idle-clients.log
     PGPASSWORD=$APP_PASSWORD python3 "$BENCHLIB" idle --port "$SP_PORT" --user "$APP_USER" --dbname "$DB" \
         --count "$IDLE_CLIENTS" --ready-file "$ready" --release-file "$release" --hold-max 180 \
-        >"$RESULTS/idle-clients.log" 2>&1 &
+        >"$log" 2>&1 &
     idle_pid=$!
     deadline=$((SECONDS + 150))
     while [[ ! -e $ready ]] && kill -0 "$idle_pid" 2>/dev/null && (( SECONDS < deadline )); do
@@ -567,29 +626,33 @@ if (( ! SKIP_IDLE )); then
     if [[ -e $ready ]]; then
         sleep 3   # let the proxy settle with every client idle
         {
-            echo "idle_clients=$IDLE_CLIENTS"
-            echo "idle_rss_kb=$(proc_status_kb "$SP_PID" VmRSS)"
-            echo "idle_hwm_kb=$(proc_status_kb "$SP_PID" VmHWM)"
+            echo "${p}idle_clients=$IDLE_CLIENTS"
+            echo "${p}idle_rss_kb=$(proc_status_kb "$SP_PID" VmRSS)"
+            echo "${p}idle_hwm_kb=$(proc_status_kb "$SP_PID" VmHWM)"
         } >>"$RSS_FILE"
         touch "$release"
         idle_rc=0
         wait "$idle_pid" || idle_rc=$?
         if (( idle_rc != 0 )); then
-            note "idle clients reported a problem (exit $idle_rc): $(tail -n 3 "$RESULTS/idle-clients.log" | tr '\n' ' ')"
-            echo "idle_error=clients reported exit $idle_rc (see idle-clients.log)" >>"$RSS_FILE"
+            note "idle clients ($t) reported a problem (exit $idle_rc): $(tail -n 3 "$log" | tr '\n' ' ')"
+            echo "${p}idle_error=clients reported exit $idle_rc (see $log)" >>"$RSS_FILE"
         fi
     else
         kill "$idle_pid" 2>/dev/null || true
         wait "$idle_pid" 2>/dev/null || true
-        msg=$(tail -n 3 "$RESULTS/idle-clients.log" | tr '\n' ' ')
-        note "idle test failed: ${msg:-no connections within 150 s}"
+        msg=$(tail -n 3 "$log" | tr '\n' ' ')
+        note "idle test ($t) failed: ${msg:-no connections within 150 s}"
         tail_log "$SP_DIR/swiftpool.log" 20
-        echo "idle_error=failed: ${msg:-timeout}" >>"$RSS_FILE"
+        echo "${p}idle_error=failed: ${msg:-timeout}" >>"$RSS_FILE"
     fi
     stop_proc "$SP_PID" 15 >/dev/null
+}
+
+if (( ! SKIP_IDLE )); then
+    for t in "${SP_TARGETS[@]}"; do idle_test "$t"; done
 fi
 
 # ------------------------------------------------------------ report
 echo
-python3 "$BENCHLIB" summary "$TSV" "$RSS_FILE" | tee "$RESULTS/summary.txt"
+python3 "$BENCHLIB" summary "$TSV" "$RSS_FILE" "$TARGETS_FILE" | tee "$RESULTS/summary.txt"
 echo "raw pgbench outputs and logs: $RESULTS"
