@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "Routing", targets: ["Routing"]),
         .library(name: "Cluster", targets: ["Cluster"]),
         .library(name: "Proxy", targets: ["Proxy"]),
+        .library(name: "AdminCore", targets: ["AdminCore"]),
         .library(name: "AdminHTTP", targets: ["AdminHTTP"]),
         .library(name: "PCP", targets: ["PCP"]),
         .library(name: "Watchdog", targets: ["Watchdog"]),
@@ -61,9 +62,16 @@ let package = Package(
             ]
         ),
         .target(
+            name: "AdminCore",
+            dependencies: [
+                "Cluster", "Configuration", "Proxy", "Watchdog",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]
+        ),
+        .target(
             name: "AdminHTTP",
             dependencies: [
-                "CMicroHTTPD", "Configuration", "PostgresWire", "Cluster", "Proxy", "Metrics", "Watchdog",
+                "AdminCore", "CMicroHTTPD", "Configuration", "PostgresWire", "Cluster", "Proxy", "Metrics", "Watchdog",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ]
@@ -79,11 +87,10 @@ let package = Package(
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ]
         ),
-        .target(name: "PgpoolReports", dependencies: ["Cluster", "Configuration", "Proxy", "Watchdog"]),
         .target(
             name: "PCP",
             dependencies: [
-                "AdminHTTP", "PgpoolReports", "PostgresWire", "Configuration", "Cluster", "Watchdog",
+                "AdminCore", "PostgresWire", "Configuration", "Cluster", "Watchdog",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -93,7 +100,7 @@ let package = Package(
         .executableTarget(
             name: "swiftpool",
             dependencies: [
-                "Proxy", "Configuration", "Cluster", "AdminHTTP", "Metrics", "PCP", "PgpoolReports",
+                "AdminCore", "AdminHTTP", "Cluster", "Configuration", "Metrics", "PCP", "Proxy",
                 "PostgresWire", "Routing", "Watchdog",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -111,7 +118,11 @@ let package = Package(
         .testTarget(name: "RoutingTests", dependencies: ["Routing"]),
         .testTarget(name: "WatchdogTests", dependencies: ["Watchdog", "Configuration"]),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster", "Configuration"]),
-        .testTarget(name: "PCPTests", dependencies: ["PCP", "PgpoolReports", "PostgresWire", .product(name: "NIOCore", package: "swift-nio")]),
+        .testTarget(name: "PCPTests", dependencies: ["PCP", "PostgresWire", .product(name: "NIOCore", package: "swift-nio")]),
+        .testTarget(
+            name: "AdminCoreTests",
+            dependencies: ["AdminCore", "Cluster", "Configuration", "Proxy", "Watchdog", .product(name: "Logging", package: "swift-log")]
+        ),
         .testTarget(name: "AdminHTTPTests", dependencies: ["AdminHTTP", "Metrics", "Cluster", "Configuration", "Proxy", "Watchdog"]),
         .testTarget(
             name: "ProxyTests",

@@ -38,7 +38,7 @@ let package = Package(
         fuzzTarget("pool-hba", ["Configuration"]),
         fuzzTarget("pool-passwd", ["Configuration", "PostgresWire"]),
         fuzzTarget("pcp-conf", ["Configuration", "AdminHTTP", "PostgresWire"]),
-        fuzzTarget("admin-http", ["AdminHTTP", "Cluster", "Configuration", "Proxy"], logging: true),
+        fuzzTarget("admin-http", ["AdminCore", "AdminHTTP", "Cluster", "Configuration", "Proxy"], logging: true),
         fuzzTarget("pcp", ["PCP", "PostgresWire"]),
         fuzzTarget("scram", ["PostgresWire"]),
         fuzzTarget("watchdog", ["Watchdog"], crypto: true),

@@ -1,3 +1,4 @@
+import AdminCore
 import Foundation
 import Watchdog
 

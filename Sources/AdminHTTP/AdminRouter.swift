@@ -1,3 +1,4 @@
+import AdminCore
 import Cluster
 import Dispatch
 import Foundation
@@ -29,7 +30,7 @@ public final class AdminRouter: Sendable {
                                           ("X-Frame-Options", "DENY")])
         case "metrics" where segments.count == 1:
             guard request.method == "GET" || request.method == "HEAD" else { return methodNotAllowed("GET") }
-            if services.settings().metricsNeedAuthentication, let refusal = authenticate(request) { return refusal }
+            if settings().metricsNeedAuthentication, let refusal = authenticate(request) { return refusal }
             return metrics()
         case "healthz" where segments.count == 1:
             guard request.method == "GET" || request.method == "HEAD" else { return methodNotAllowed("GET") }
@@ -53,13 +54,18 @@ public final class AdminRouter: Sendable {
         }
     }
 
+    /// The HTTP settings in effect (a reload may change them).
+    private func settings() -> AdminSettings {
+        AdminSettings(config: services.config(), users: services.pcpUsers())
+    }
+
     // MARK: Authentication
 
     private func authenticate(_ request: HTTPRequest) -> HTTPResponse? {
         // The status page signs in itself; a challenge would make the browser ask on its own.
         let challenge = request.header("x-swiftpool-client") == nil
             ? [("WWW-Authenticate", "Basic realm=\"SwiftPool\", charset=\"UTF-8\"")] : []
-        switch services.settings().authenticator.check(request.header("authorization")) {
+        switch settings().authenticator.check(request.header("authorization")) {
         case .allowed:
             return nil
         case .missing:
@@ -231,7 +237,7 @@ public final class AdminRouter: Sendable {
 
     private func pool() -> HTTPResponse {
         let proxy = wait { await self.services.proxySnapshot() }
-        let capacity = services.settings().poolCapacity
+        let capacity = settings().poolCapacity
         let inUse = proxy.connectionsInUse
         let held = inUse.values.reduce(0, +) + proxy.idleConnections.values.reduce(0, +)
         return .json(AdminAPIModels.Pool(
@@ -247,7 +253,7 @@ public final class AdminRouter: Sendable {
 
     private func metrics() -> HTTPResponse {
         let started = ContinuousClock.now
-        let settings = services.settings()
+        let settings = settings()
         let proxy = wait { await self.services.proxySnapshot() }
         let snapshot = services.cluster.snapshot
         let (count, last) = scrapes.withLockedValue { $0 }

@@ -1,8 +1,7 @@
-import AdminHTTP
+import AdminCore
 import Cluster
 import Foundation
 import Logging
-import PgpoolReports
 
 /// Carries out one PCP command through the same services as the HTTP API and the SQL
 /// commands, and builds Pgpool-II's reply packets.

@@ -1,3 +1,4 @@
+import AdminCore
 import AdminHTTP
 import Cluster
 import Foundation
@@ -136,7 +137,7 @@ struct ProxyMain {
         }
         let pcp = PCPServer(
             group: group, responder: PCPResponder(services: services, logger: logger, stop: Self.signalSelf),
-            users: { reloader.bundle.pcpUsers }, logger: logger,
+            users: services.pcpUsers, logger: logger,
             limits: PCPServer.Limits(authenticationTimeout: bundle.config.authenticationTimeout > .zero
                 ? bundle.config.authenticationTimeout : .seconds(60)))
         do {

@@ -1,4 +1,4 @@
-import AdminHTTP
+import AdminCore
 import Cluster
 import Configuration
 import Logging

@@ -5,6 +5,7 @@
 // unauthenticated API calls never succeed and that every answer is a well-formed JSON or text reply.
 //
 // Input: "METHOD /path?query" on the first line, "Name: value" header lines, an empty line, the body.
+import AdminCore
 import AdminHTTP
 import Cluster
 import Configuration
@@ -16,6 +17,11 @@ import Proxy
 // pcpadmin / pcpadminpass, and a bearer token.
 let users = try! PCPUsers.parse(text: "pcpadmin:9e5cc4cae447769a19c378d7da878eab\n", fileName: "pcp.conf")
 let bearerToken = "fuzz-token"
+let bearerTokenFile: String = {
+    let path = NSTemporaryDirectory() + "/swiftpool-fuzz-admin-http-\(getpid()).token"
+    try! bearerToken.write(toFile: path, atomically: true, encoding: .utf8)
+    return path
+}()
 let config = try! ConfigLoader.parse(
     text: """
         backend_hostname0 = '127.0.0.1'
@@ -23,6 +29,11 @@ let config = try! ConfigLoader.parse(
         backend_hostname1 = '127.0.0.1'
         backend_port1 = 15502
         search_primary_node_timeout = 1
+        num_init_children = 8
+        max_pool = 1
+        http_metrics_auth = on
+        http_pgpool2_metrics = off
+        http_bearer_token_file = '\(bearerTokenFile)'
         """, fileName: "pgpool.conf", configDirectory: NSTemporaryDirectory()).config
 let logger = Logger(label: "fuzz", factory: { _ in SwiftLogNoOpLogHandler() })
 
@@ -39,14 +50,12 @@ func makeRouter() -> AdminRouter {
         settings: ProxySettings(), credentials: CredentialStore(passwords: [:]), authPolicy: nil, routing: nil,
         cluster: cluster, catalog: CatalogFactsCache(lookup: nil, logger: logger), logger: logger,
         primaryNode: { nil })
-    let settings = AdminSettings(
-        authenticator: AdminAuthenticator(users: users, bearerToken: bearerToken), metricsNeedAuthentication: true,
-        pgpool2Metrics: false, poolCapacity: 8)
+    // The HTTP settings come from the configuration: metrics need authentication, the bearer
+    // token is read from its file, 8 × 1 pooled connections.
     let services = AdminServices(
         version: "fuzz", startTime: 0, cluster: cluster, coordinator: coordinator, runtime: runtime,
         healthStatistics: { _ in HealthCheckStatistics() }, proxySnapshot: { ProxySnapshot() },
-        reload: { ReloadReport(reloaded: false, error: "not in a fuzzer") }, configuration: { ["port": "9999"] },
-        settings: { settings }, config: { config })
+        reload: { ReloadReport(reloaded: false, error: "not in a fuzzer") }, config: { config }, pcpUsers: { users })
     return AdminRouter(services: services, logger: logger)
 }
 

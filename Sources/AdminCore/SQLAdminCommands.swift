@@ -1,16 +1,17 @@
-import AdminHTTP
 import Configuration
 import NIOConcurrencyHelpers
-import PCP
-import PgpoolReports
 import Proxy
 
 /// SHOW POOL_* and PGPOOL SHOW/SET/RESET on the SQL port, over the same services as the HTTP
 /// API and PCP.
-struct SQLAdminCommands: AdminCommandService {
+public struct SQLAdminCommands: AdminCommandService {
     let services: AdminServices
 
-    func answer(_ command: AdminCommand, loadBalanceNode: Int?, overrides: [String: String]) async -> AdminCommandAnswer {
+    public init(services: AdminServices) {
+        self.services = services
+    }
+
+    public func answer(_ command: AdminCommand, loadBalanceNode: Int?, overrides: [String: String]) async -> AdminCommandAnswer {
         switch command {
         case .show(let report):
             let input = await services.reportInput(loadBalanceNode: loadBalanceNode)
@@ -45,8 +46,7 @@ struct SQLAdminCommands: AdminCommandService {
     private func show(_ name: String, overrides: [String: String]) -> AdminCommandAnswer {
         let config = services.config()
         func value(_ parameter: String) -> String {
-            if AdminSurface.isSecret(parameter), !(config.value(parameter) ?? "").isEmpty { return "********" }
-            return overrides[parameter] ?? config.value(parameter) ?? ""
+            EffectiveConfiguration.value(parameter, in: config, override: overrides[parameter])
         }
         let groups: [String: (ParameterDefinition) -> Bool] = [
             "all": { _ in true },
@@ -83,14 +83,16 @@ struct SQLAdminCommands: AdminCommandService {
 }
 
 /// The admin command service, plugged in once the components it reads exist.
-final class DeferredAdminCommands: AdminCommandService {
+public final class DeferredAdminCommands: AdminCommandService {
     private let service = NIOLockedValueBox<AdminCommandService?>(nil)
 
-    func set(_ service: AdminCommandService) {
+    public init() {}
+
+    public func set(_ service: AdminCommandService) {
         self.service.withLockedValue { $0 = service }
     }
 
-    func answer(_ command: AdminCommand, loadBalanceNode: Int?, overrides: [String: String]) async -> AdminCommandAnswer {
+    public func answer(_ command: AdminCommand, loadBalanceNode: Int?, overrides: [String: String]) async -> AdminCommandAnswer {
         guard let service = service.withLockedValue({ $0 }) else {
             return .error(sqlState: "57P03", message: "SwiftPool is still starting")
         }

@@ -1,6 +1,3 @@
-import AdminHTTP
-import PgpoolReports
-
 extension AdminServices {
     /// One snapshot of everything the SHOW POOL_* and PCP reports show.
     public func reportInput(loadBalanceNode: Int? = nil) async -> ReportInput {

@@ -4,7 +4,8 @@ import Foundation
 import Proxy
 import Watchdog
 
-/// What the admin API and /metrics read and drive, provided by the executable.
+/// What every admin surface (the HTTP API and /metrics, PCP, SwiftPool's SQL commands) reads and
+/// drives, provided by the executable.
 public struct AdminServices: Sendable {
     public var version: String
     /// Seconds since 1970 when SwiftPool started.
@@ -16,12 +17,10 @@ public struct AdminServices: Sendable {
     public var proxySnapshot: @Sendable () async -> ProxySnapshot
     /// Re-reads the configuration files and applies them (or refuses an invalid set).
     public var reload: @Sendable () -> ReloadReport
-    /// Every parameter's effective value, secrets redacted.
-    public var configuration: @Sendable () -> [String: String]
-    /// The current HTTP settings (they can change on reload).
-    public var settings: @Sendable () -> AdminSettings
     /// The configuration in effect.
     public var config: @Sendable () -> PoolConfig
+    /// pcp.conf's users in effect: the accounts of PCP and the HTTP API.
+    public var pcpUsers: @Sendable () -> PCPUsers
     /// The watchdog, when `use_watchdog` is on.
     public var watchdog: WatchdogService?
 
@@ -31,10 +30,8 @@ public struct AdminServices: Sendable {
     public init(version: String, startTime: Double, cluster: ClusterState, coordinator: FailoverCoordinator,
                 runtime: ProxyRuntime, healthStatistics: @escaping @Sendable (Int) -> HealthCheckStatistics,
                 proxySnapshot: @escaping @Sendable () async -> ProxySnapshot, reload: @escaping @Sendable () -> ReloadReport,
-                configuration: @escaping @Sendable () -> [String: String], settings: @escaping @Sendable () -> AdminSettings,
-                config: @escaping @Sendable () -> PoolConfig, watchdog: WatchdogService? = nil) {
-        self.config = config
-        self.watchdog = watchdog
+                config: @escaping @Sendable () -> PoolConfig, pcpUsers: @escaping @Sendable () -> PCPUsers,
+                watchdog: WatchdogService? = nil) {
         self.version = version
         self.startTime = startTime
         self.cluster = cluster
@@ -43,24 +40,14 @@ public struct AdminServices: Sendable {
         self.healthStatistics = healthStatistics
         self.proxySnapshot = proxySnapshot
         self.reload = reload
-        self.configuration = configuration
-        self.settings = settings
+        self.config = config
+        self.pcpUsers = pcpUsers
+        self.watchdog = watchdog
     }
-}
 
-/// Settings of the admin surface that a reload may change.
-public struct AdminSettings: Sendable {
-    public var authenticator: AdminAuthenticator
-    public var metricsNeedAuthentication: Bool
-    public var pgpool2Metrics: Bool
-    /// `num_init_children × max_pool`.
-    public var poolCapacity: Int
-
-    public init(authenticator: AdminAuthenticator, metricsNeedAuthentication: Bool, pgpool2Metrics: Bool, poolCapacity: Int) {
-        self.authenticator = authenticator
-        self.metricsNeedAuthentication = metricsNeedAuthentication
-        self.pgpool2Metrics = pgpool2Metrics
-        self.poolCapacity = poolCapacity
+    /// Every parameter's effective value (per node for node parameters), secrets redacted.
+    public func configuration() -> [String: String] {
+        EffectiveConfiguration.values(config())
     }
 }
 
