@@ -8,11 +8,13 @@ import NIOCore
 import NIOPosix
 import PCP
 import Proxy
+import ServiceLifecycle
 import UnixSignals
 import Watchdog
 
-/// Runs the proxy in the foreground: load the configuration, find the primary, serve, check the
-/// backends, fail over, and react to signals until shutdown.
+/// Runs the proxy in the foreground: load the configuration, find the primary, wire the
+/// components, start them in order, and let one service group run them until a signal (or a
+/// component that cannot start) shuts them down in reverse order.
 struct ProxyMain {
     var files: ConfigFiles
     var debug: Bool
@@ -42,6 +44,46 @@ struct ProxyMain {
         try pidFile.acquire()
         defer { pidFile.remove() }
 
+        let shutdown = ShutdownRequest()
+        let (components, reloader) = await wire(bundle, startTime: startTime, shutdown: shutdown, logger: logger)
+        var started: [Component] = []
+        var failure: Error?
+        for component in components {
+            do {
+                try await component.start()
+            } catch {
+                failure = error
+                break
+            }
+            started.append(component)
+        }
+
+        let signalHandler = SignalHandler(signals: signals, reload: { _ = reloader.reload() }, shutdown: shutdown, logger: logger)
+        let group = ServiceGroup(configuration: ServiceGroupConfiguration(
+            services: started.map {
+                .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup,
+                      failureTerminationBehavior: .gracefullyShutdownGroup)
+            } + [.init(service: signalHandler, successTerminationBehavior: .gracefullyShutdownGroup)],
+            logger: logger))
+        if failure != nil {
+            // Stops what started, in reverse order, the same way as a shutdown.
+            await group.triggerGracefulShutdown()
+        } else {
+            logger.info("swiftpool \(SwiftPoolCommand.version) started", metadata: [
+                "event_loops": "\(bundle.eventLoopCount)", "num_init_children": "\(bundle.settings.numInitChildren)",
+            ])
+        }
+        try await group.run()
+        if let failure { throw failure }
+        logger.info("swiftpool stopped")
+    }
+
+    /// Builds every component from the configuration, in start order: the event loops, the
+    /// proxy server, the checks, the watchdog, the HTTP server and the PCP port. Nothing listens
+    /// or runs yet.
+    private func wire(_ bundle: ConfigBundle, startTime: Double, shutdown: ShutdownRequest, logger: Logger) async
+        -> (components: [Component], reloader: Reloader)
+    {
         let current = NIOLockedValueBox(bundle)
         let cluster = ClusterState(nodes: bundle.nodes)
         restoreStatus(of: cluster, path: bundle.config.statusFilePath, logger: logger)
@@ -62,12 +104,6 @@ struct ProxyMain {
             },
             adminCommands: adminCommands)
         let server = ProxyServer(runtime: runtime, group: group)
-        do {
-            try await server.start()
-        } catch {
-            try? await group.shutdownGracefully()
-            throw StartupError("cannot listen on port \(bundle.settings.port): \(error)")
-        }
         let healthChecker = HealthChecker(
             cluster: cluster, logger: logger,
             onFailure: { node in coordinatorSlot.withLockedValue { $0 }?.reportFailure(of: node, reason: .healthCheck) },
@@ -88,39 +124,30 @@ struct ProxyMain {
             logger: logger)
         coordinatorSlot.withLockedValue { $0 = coordinator }
         let replicationChecker = ReplicationChecker(cluster: cluster, coordinator: coordinator, logger: logger)
-        healthChecker.start(bundle.healthCheckTargets(cluster: cluster))
-        replicationChecker.start(bundle.replicationCheck)
-        if !primaryFound {
-            Task { await coordinator.findPrimary() }
-        }
         let reloader = Reloader(files: files, current: current, runtime: runtime, cluster: cluster, coordinator: coordinator,
                                 healthChecker: healthChecker, replicationChecker: replicationChecker, logger: logger)
+
+        // Without a primary at start-up, the search goes on in the background.
+        var searchPrimary: (@Sendable () async -> Void)?
+        if !primaryFound { searchPrimary = { _ = await coordinator.findPrimary() } }
+        var components: [Component] = [
+            .eventLoops(group),
+            .proxy(server, port: bundle.settings.port, shutdown: shutdown),
+            .checkers(health: healthChecker, targets: bundle.healthCheckTargets(cluster: cluster),
+                      replication: replicationChecker, settings: bundle.replicationCheck,
+                      searchPrimary: searchPrimary),
+        ]
         var watchdog: WatchdogService?
-        var httpServer: HTTPServer?
-        /// Stops what has started when a later component cannot start.
-        func abandon(_ message: String) async -> StartupError {
-            httpServer?.stop()
-            await watchdog?.stop()
-            healthChecker.stop()
-            replicationChecker.stop()
-            await server.shutdown(mode: .immediate)
-            try? await group.shutdownGracefully()
-            return StartupError(message)
-        }
         if bundle.config.watchdog.enabled {
             let service = WatchdogService(
                 config: bundle.config.watchdog, cluster: cluster, coordinator: coordinator, group: group, startTime: startTime,
                 commandTimeout: bundle.config.failover.commandTimeout, logger: logger,
                 reload: { _ = reloader.reload() })
-            await coordinator.coordinate(with: service)
-            do {
-                try await service.start()
-            } catch {
-                let local = bundle.config.watchdog.local
-                throw await abandon("cannot start the watchdog on \(local.host):\(local.wdPort): \(error)")
-            }
+            let local = bundle.config.watchdog.local
+            components.append(.watchdog(service, coordinator: coordinator, address: "\(local.host):\(local.wdPort)"))
             watchdog = service
         }
+
         let services = AdminSurface.services(
             version: SwiftPoolCommand.version, startTime: startTime, cluster: cluster, coordinator: coordinator,
             runtime: runtime, server: server, healthChecker: healthChecker, reloader: reloader, watchdog: watchdog)
@@ -128,54 +155,17 @@ struct ProxyMain {
         if bundle.config.http.port > 0 {
             let router = AdminRouter(services: services, logger: logger)
             let http = HTTPServer(logger: logger) { router.handle($0) }
-            do {
-                try http.start(addresses: bundle.config.http.listenAddresses, port: bundle.config.http.port)
-            } catch {
-                throw await abandon("cannot start the HTTP server: \(error)")
-            }
-            httpServer = http
+            components.append(.http(http, addresses: bundle.config.http.listenAddresses, port: bundle.config.http.port))
         }
         let pcp = PCPServer(
             group: group, responder: PCPResponder(services: services, logger: logger, stop: Self.signalSelf),
             users: services.pcpUsers, logger: logger,
             limits: PCPServer.Limits(authenticationTimeout: bundle.config.authenticationTimeout > .zero
                 ? bundle.config.authenticationTimeout : .seconds(60)))
-        do {
-            try await pcp.start(addresses: bundle.config.pcpListenAddresses, port: bundle.config.pcpPort,
-                                socketDirectory: bundle.config.pcpSocketDirectory)
-        } catch {
-            throw await abandon("cannot listen on PCP port \(bundle.config.pcpPort): \(error)")
-        }
-        logger.info("swiftpool \(SwiftPoolCommand.version) started", metadata: [
-            "event_loops": "\(bundle.eventLoopCount)", "num_init_children": "\(bundle.settings.numInitChildren)",
-        ])
-
-        var mode = ProxyServer.ShutdownMode.smart
-        for await signal in signals {
-            switch signal {
-            case .sighup:
-                _ = reloader.reload()
-                continue
-            case .sigint: mode = .fast
-            case .sigquit: mode = .immediate
-            default: mode = .smart
-            }
-            break
-        }
-        logger.info("shutting down", metadata: ["mode": "\(mode.rawValue)"])
-        await watchdog?.stop()
-        await pcp.stop()
-        if let httpServer {
-            // An admin call may still wait for a failover command; shutdown does not wait for it.
-            Thread.detachNewThread { httpServer.stop() }
-        }
-        healthChecker.stop()
-        replicationChecker.stop()
-        await server.shutdown(mode: mode)
-        try? await group.shutdownGracefully()
-        logger.info("swiftpool stopped")
+        components.append(.pcp(pcp, addresses: bundle.config.pcpListenAddresses, port: bundle.config.pcpPort,
+                               socketDirectory: bundle.config.pcpSocketDirectory))
+        return (components, reloader)
     }
-
     /// `pcp_stop_pgpool`'s modes as the signals SwiftPool already handles.
     @Sendable static func signalSelf(_ mode: UInt8) {
         let signal: Int32 = switch mode {

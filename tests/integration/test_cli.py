@@ -4,12 +4,13 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import time
 
 import pytest
 
-from conftest import DEMO_CONFIG_DIR, REPO_ROOT, auth_sqlstate, swiftpool_binary
+from conftest import DEMO_CONFIG_DIR, REPO_ROOT, auth_sqlstate, port_open, swiftpool_binary
 
 
 def demo_copy(tmp_path):
@@ -94,3 +95,46 @@ def test_stop_without_a_running_instance_fails_clearly(tmp_path):
     out = run("-f", str(conf), "stop")
     assert out.returncode == 1
     assert "none.pid" in out.stderr
+
+
+def test_sighup_reloads_and_sigquit_stops_at_once(swiftpool):
+    """SIGHUP re-reads the files; SIGQUIT (immediate) ends the open session, closes every port
+    and removes the pid file."""
+    proxy = swiftpool({"log_min_messages": "info"}, pool_hba="host all all 127.0.0.1/32 scram-sha-256\n")
+    pid_file = proxy.params["pid_file_name"].strip("'")
+    assert os.path.exists(pid_file)
+    (proxy.dir / "pool_hba.conf").write_text(
+        "host all app_readonly 127.0.0.1/32 reject\nhost all all 127.0.0.1/32 scram-sha-256\n")
+    proxy.reload()
+    deadline = time.monotonic() + 5
+    while auth_sqlstate(proxy.port, "app_readonly", "readonly123") != "28000":
+        assert time.monotonic() < deadline, "SIGHUP did not reload pool_hba.conf"
+        time.sleep(0.2)
+    assert proxy.is_running()
+    session = proxy.connect()
+    assert session.execute("SELECT 1").fetchone() == (1,)
+    assert proxy.stop(signal.SIGQUIT, 10) == 0
+    session.close()
+    assert not os.path.exists(pid_file)
+    for port in (proxy.port, proxy.pcp_port, proxy.http_port):
+        assert not port_open(port), f"port {port} still open after shutdown"
+    log = proxy.log()
+    assert "mode=immediate" in log and "swiftpool stopped" in log, log[-2000:]
+
+
+def test_a_component_that_cannot_start_stops_the_ones_already_started(swiftpool):
+    """The PCP port starts last; when it is taken, the proxy and HTTP listeners that already
+    started are closed again, the pid file is removed and the exit code is 1."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("0.0.0.0", 0))
+        taken.listen()
+        pcp_port = taken.getsockname()[1]
+        proxy = swiftpool({"pcp_port": pcp_port, "log_min_messages": "info"}, start=False)
+        proxy.start(wait=False)
+        assert proxy.wait_exit(20) == 1, proxy.log()[-2000:]
+    log = proxy.log()
+    assert f"cannot listen on PCP port {pcp_port}" in log, log[-2000:]
+    assert "listening" in log and "HTTP server listening" in log, "the earlier components started"
+    assert not os.path.exists(proxy.params["pid_file_name"].strip("'"))
+    for port in (proxy.port, proxy.http_port):
+        assert not port_open(port), f"port {port} still open after the failed start"
