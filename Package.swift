@@ -46,7 +46,7 @@ let package = Package(
             dependencies: [
                 "Configuration", "CLibPQ", "Metrics",
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Subprocess", package: "swift-subprocess"),
             ]
@@ -100,10 +100,10 @@ let package = Package(
         .executableTarget(
             name: "swiftpool",
             dependencies: [
-                "AdminCore", "AdminHTTP", "Cluster", "Configuration", "Metrics", "PCP", "Proxy",
-                "PostgresWire", "Routing", "Watchdog",
+                "AdminCore", "AdminHTTP", "Cluster", "Configuration", "PCP", "PostgresWire", "Proxy", "Routing", "Watchdog",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -112,22 +112,41 @@ let package = Package(
         ),
         .testTarget(
             name: "PostgresWireTests",
-            dependencies: ["PostgresWire", .product(name: "NIOCore", package: "swift-nio")]
+            dependencies: [
+                "PostgresWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
         ),
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration"]),
         .testTarget(name: "RoutingTests", dependencies: ["Routing"]),
-        .testTarget(name: "WatchdogTests", dependencies: ["Watchdog", "Configuration"]),
-        .testTarget(name: "ClusterTests", dependencies: ["Cluster", "Configuration"]),
+        .testTarget(name: "WatchdogTests", dependencies: ["Watchdog"]),
+        .testTarget(
+            name: "ClusterTests",
+            dependencies: [
+                "Cluster", "Configuration",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]
+        ),
         .testTarget(name: "PCPTests", dependencies: ["PCP", "PostgresWire", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(
             name: "AdminCoreTests",
-            dependencies: ["AdminCore", "Cluster", "Configuration", "Proxy", "Watchdog", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["AdminCore", "Cluster", "Configuration", "Proxy", .product(name: "Logging", package: "swift-log")]
         ),
-        .testTarget(name: "AdminHTTPTests", dependencies: ["AdminHTTP", "Metrics", "Cluster", "Configuration", "Proxy", "Watchdog"]),
+        .testTarget(
+            name: "AdminHTTPTests",
+            dependencies: [
+                "AdminHTTP", "Metrics", "Cluster", "Configuration", "Proxy", "Watchdog",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .testTarget(
             name: "ProxyTests",
             dependencies: [
                 "Proxy", "PostgresWire", "Configuration", "Cluster", "Routing",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ]
