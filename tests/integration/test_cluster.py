@@ -36,12 +36,16 @@ def test_settings_on_every_node(cluster):
         assert settings["listen_addresses"].startswith("127.0.0.1")
 
 
-def test_scram_everywhere(cluster):
-    rows = cluster.query("SELECT rolname, left(rolpassword, 14) FROM pg_authid "
-                         "WHERE rolname = ANY('{postgres,repmgr,app_readwrite,app_readonly}')")
-    assert sorted(rows) == sorted([u, "SCRAM-SHA-256$"] for u in USERS)
-    methods = cluster.query("SELECT DISTINCT auth_method FROM pg_hba_file_rules")
-    assert methods == [["scram-sha-256"]]
+def test_scram_everywhere_but_for_the_md5_and_password_users(cluster):
+    rows = cluster.query("SELECT rolname, CASE WHEN rolname = 'app_md5' THEN left(rolpassword, 3) "
+                         "ELSE left(rolpassword, 14) END FROM pg_authid "
+                         "WHERE rolname = ANY('{postgres,repmgr,app_readwrite,app_readonly,app_md5,app_plain}')")
+    stored = {u: ("md5" if u == "app_md5" else "SCRAM-SHA-256$") for u in USERS}
+    assert sorted(rows) == sorted([u, stored[u]] for u in USERS)
+    methods = cluster.query("SELECT user_name, auth_method FROM pg_hba_file_rules WHERE type = 'host'")
+    by_user = {tuple(r) for r in methods}
+    assert ("{app_md5}", "md5") in by_user and ("{app_plain}", "password") in by_user
+    assert {m for u, m in by_user if u not in ("{app_md5}", "{app_plain}")} == {"scram-sha-256"}
 
 
 @pytest.mark.parametrize("user", sorted(USERS))
