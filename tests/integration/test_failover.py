@@ -214,7 +214,7 @@ def test_auto_failback_attaches_a_streaming_standby(swiftpool, cluster, tmp_path
     proxy = swiftpool({**READS, "logdir": str(logdir), "sr_check_period": 1, "auto_failback": True,
                        "auto_failback_interval": 1, "log_min_messages": "warning"})
     wait_for(lambda: "attaching it (auto_failback)" in proxy.log(), 20, lambda: proxy.log()[-3000:])
-    assert "backend node 2 is attached" in proxy.log()
+    wait_for(lambda: "backend node 2 is attached" in proxy.log(), 5, lambda: proxy.log()[-3000:])
     wait_for(lambda: cluster.node_port(2) in session_ports(proxy, 20), 20, "node 2 got no reads after auto_failback")
     wait_for(lambda: (logdir / "pgpool_status").read_text() == "up\nup\nup\nup\n", 5, "status file not rewritten")
 
