@@ -7,7 +7,7 @@ prints the error it got.  With --direct the clients talk to the primary itself, 
 --relay puts a TCP relay between the clients and SwiftPool that records which PostgreSQL
 messages SwiftPool sent on each connection before closing it.
 
-    chaos/repro_primary_kill.py [--clients 20] [--direct] [--relay]
+    chaos/repro_primary_kill.py [--clients 20] [--direct] [--relay] [--binary PATH]
 
 Uses the soak's private cluster (/tmp/swiftpool-chaos, ports 16601-16604, SwiftPool on 16432,
 relay on 16433) and removes it at the end.
@@ -82,6 +82,7 @@ def main() -> int:
     ap.add_argument("--clients", type=int, default=20)
     ap.add_argument("--direct", action="store_true")
     ap.add_argument("--relay", action="store_true")
+    ap.add_argument("--binary", default=str(soak.REPO / ".build" / "release" / "swiftpool"))
     a = ap.parse_args()
     c = soak.Cluster(Path("/tmp/swiftpool-chaos"), 16601, 3)
     c.run("down", "--purge", check=False)
@@ -91,7 +92,7 @@ def main() -> int:
         c.set_sync(i)
     c.sql(0, "CREATE TABLE IF NOT EXISTS t (id int)", db=soak.DB)
     c.sql(0, "GRANT ALL ON t TO app_readwrite", db=soak.DB)
-    sp = soak.SwiftPool(Path(soak.REPO / ".build" / "release" / "swiftpool"),
+    sp = soak.SwiftPool(Path(a.binary),
                         Path("/tmp/swiftpool-chaos-repro"), c, 16432, 16719, 16898)
     sp.write_config(10)
     sp.start()
@@ -110,11 +111,16 @@ def main() -> int:
     def client(k: int) -> None:
         conn = psycopg.connect(host=soak.HOST, port=port, user=soak.APP_USER,
                                password=soak.USERS[soak.APP_USER], dbname=soak.DB, autocommit=True)
+        # libpq hands a FATAL read in the same packet as the previous reply (the connection
+        # being idle then) to the notice receiver, not to the next query.
+        notices: list[str] = []
+        conn.add_notice_handler(lambda d: notices.append(d.sqlstate or "?") if d.severity_nonlocalized == "FATAL" else None)
         try:
             while not stop.is_set():
                 conn.execute(f"INSERT INTO t VALUES ({k})")
         except psycopg.Error as e:
-            results[f"sqlstate={e.sqlstate}: {' '.join(str(e).split())[:100]}"] += 1
+            state = e.sqlstate or (f"{notices[-1]} (as a notice)" if notices else None)
+            results[f"sqlstate={state}: {' '.join(str(e).split())[:100]}"] += 1
     threads = [threading.Thread(target=client, args=(k,)) for k in range(a.clients)]
     for t in threads:
         t.start()

@@ -204,6 +204,66 @@ struct ClientSessionHandlerTests {
         #expect(connection.isClosed, "a backend holding half a message is never reused")
     }
 
+    // MARK: A backend that goes away
+
+    /// The backend's FATAL then its close, while the client waits for nothing.
+    func backendLeaves(_ harness: Harness, _ connection: BackendConnection) {
+        var fatal = ByteBuffer()
+        BackendMessageEncoder.errorResponse(
+            ErrorFields(severity: .fatal, sqlState: "57P01", message: "terminating connection due to administrator command"),
+            into: &fatal)
+        connection.received(fatal)
+        harness.handler.backendDidFinishReading(connection)
+        harness.handler.backend(connection, didClose: nil)
+        harness.loop.run()
+    }
+
+    /// The SQLSTATEs of the ErrorResponses in `bytes`, in order.
+    func errorCodes(_ bytes: ByteBuffer) -> [String?] {
+        var bytes = bytes
+        var codes: [String?] = []
+        while bytes.readableBytes >= 5 {
+            let type = bytes.readInteger(as: UInt8.self)!
+            let length = Int(bytes.readInteger(as: Int32.self)!)
+            let body = bytes.readSlice(length: length - 4)!
+            if type == UInt8(ascii: "E") { codes.append(ErrorFields.decode(body: body).sqlState) }
+        }
+        return codes
+    }
+
+    @Test func anIdleSessionKeepsItsFatalUntilTheClientSpeaks() throws {
+        let harness = try Harness(policy: nil)
+        let (_, connection) = try harness.forwarding()
+        backendLeaves(harness, connection)
+        #expect(try harness.received().readableBytes == 0, "sent now, it could land behind the last reply")
+        #expect(harness.channel.isActive)
+        var query = ByteBuffer()
+        FrontendMessageEncoder.query("SELECT 1", into: &query)
+        try harness.send(query)
+        #expect(errorCodes(try harness.received()) == ["57P01", "08006"])
+        #expect(!harness.channel.isActive)
+    }
+
+    @Test func anIdleSessionsFatalGoesOutAfterAWhileAnyway() throws {
+        let harness = try Harness(policy: nil)
+        let (_, connection) = try harness.forwarding()
+        backendLeaves(harness, connection)
+        harness.loop.advanceTime(by: ClientSessionHandler.idleFatalDelay)
+        #expect(errorCodes(try harness.received()) == ["57P01", "08006"])
+        #expect(!harness.channel.isActive)
+    }
+
+    @Test func aClientWaitingForAReplyGetsTheFatalAtOnce() throws {
+        let harness = try Harness(policy: nil)
+        let (_, connection) = try harness.forwarding()
+        var query = ByteBuffer()
+        FrontendMessageEncoder.query("SELECT pg_sleep(10)", into: &query)
+        try harness.send(query)
+        backendLeaves(harness, connection)
+        #expect(errorCodes(try harness.received()) == ["57P01", "08006"])
+        #expect(!harness.channel.isActive)
+    }
+
     @Test func aClosedSessionIsFreed() throws {
         weak var handler: ClientSessionHandler?
         try {

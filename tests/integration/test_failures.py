@@ -108,6 +108,79 @@ def test_backend_killed_mid_session_ends_only_that_session(swiftpool, cluster):
     assert proxy.psql("SELECT 2", check=True).stdout.strip() == "2"
 
 
+def _idle_raw_session(proxy):
+    """A raw-socket session (trust) that ran one query and read its whole reply; returns the
+    socket and the backend's pid."""
+    s = socket.create_connection(("127.0.0.1", proxy.port))
+    s.settimeout(5)
+    s.sendall(startup_packet())
+    buf = b""
+    while not buf.endswith(b"Z\x00\x00\x00\x05I"):
+        chunk = s.recv(65536)
+        assert chunk, "connection closed during login"
+        buf += chunk
+    s.sendall(b"Q" + struct.pack("!i", 4 + len(b"SELECT pg_backend_pid()\x00")) + b"SELECT pg_backend_pid()\x00")
+    buf = b""
+    while not buf.endswith(b"Z\x00\x00\x00\x05I"):
+        chunk = s.recv(65536)
+        assert chunk, "connection closed during the query"
+        buf += chunk
+    row = buf[buf.index(b"D"):]
+    length = struct.unpack("!i", row[7:11])[0]
+    return s, int(row[11:11 + length])
+
+
+def _wait_for_log(proxy, text, count=1, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while proxy.log().count(text) < count:
+        assert time.monotonic() < deadline, f"no {text!r} in the log:\n{proxy.log()[-3000:]}"
+        time.sleep(0.05)
+
+
+def test_an_idle_session_whose_backend_died_answers_the_next_query_with_the_fatal(swiftpool, cluster):
+    """A FATAL sent the moment an idle session's backend dies can arrive right behind the
+    previous reply; libpq then reads it as an idle notice and the next query fails without a
+    SQLSTATE. SwiftPool keeps it until the client asks something."""
+    proxy = swiftpool({"enable_pool_hba": True}, pool_hba="host all all 127.0.0.1/32 trust\n")
+    s, backend_pid = _idle_raw_session(proxy)
+    with s:
+        assert cluster.sql(f"SELECT pg_terminate_backend({backend_pid})").stdout.strip() == "t"
+        _wait_for_log(proxy, "backend connection lost")
+        # SwiftPool has handled the loss (it logged it): nothing may have been sent yet.
+        s.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            s.recv(65536)
+        s.setblocking(True)
+        s.sendall(b"Q" + struct.pack("!i", 4 + len(b"SELECT 1\x00")) + b"SELECT 1\x00")
+        messages = read_messages(s)
+    errors = [error_fields(body) for kind, body in messages if kind == b"E"]
+    assert errors and errors[-1]["S"] == "FATAL" and errors[-1]["C"] in ("57P01", "08006"), messages
+    assert proxy.psql("SELECT 2", check=True).stdout.strip() == "2"
+
+
+def test_an_idle_client_still_gets_the_fatal_when_it_asks_nothing(swiftpool, cluster):
+    proxy = swiftpool({"enable_pool_hba": True}, pool_hba="host all all 127.0.0.1/32 trust\n")
+    s, backend_pid = _idle_raw_session(proxy)
+    with s:
+        assert cluster.sql(f"SELECT pg_terminate_backend({backend_pid})").stdout.strip() == "t"
+        messages = read_messages(s, timeout=10)   # until SwiftPool closes its side
+    errors = [error_fields(body) for kind, body in messages if kind == b"E"]
+    assert errors and errors[-1]["S"] == "FATAL" and errors[-1]["C"] in ("57P01", "08006"), messages
+
+
+def test_a_client_writing_as_its_session_ends_still_reads_the_fatal(swiftpool, cluster):
+    """psycopg: the backend of an idle session goes away; the next query gets the FATAL with
+    its SQLSTATE, not "server closed the connection unexpectedly"."""
+    proxy = swiftpool()
+    with proxy.connect(autocommit=True) as victim:
+        backend_pid = victim.execute("SELECT pg_backend_pid()").fetchone()[0]
+        assert cluster.sql(f"SELECT pg_terminate_backend({backend_pid})").stdout.strip() == "t"
+        _wait_for_log(proxy, "backend connection lost")
+        with pytest.raises(psycopg.OperationalError) as raised:
+            victim.execute("SELECT 1")
+    assert raised.value.sqlstate in ("57P01", "08006"), f"{raised.value!r} (sqlstate {raised.value.sqlstate})"
+
+
 def test_client_vanishing_mid_transaction_releases_locks(swiftpool, cluster):
     proxy = swiftpool()
     with proxy.connect() as setup:

@@ -92,6 +92,13 @@ final class ClientSessionHandler: ChannelInboundHandler {
     var readingClient = true
     /// An admin command is answered: the client is not read meanwhile.
     var adminPaused = false
+    /// The FATAL of a session that ended while its client waited for nothing, kept until the
+    /// client sends something (see ``fatal(_:waitForClient:)``).
+    var lastWords: ByteBuffer?
+    /// An error a backend sent while the client waited for nothing (its FATAL before it goes),
+    /// by node: it reaches the client with the session's own FATAL, or before the next reply.
+    var idleErrors: [Int: ByteBuffer] = [:]
+    var lastWordsTimer: Scheduled<Void>?
 
     /// What a client may send before it is logged in (PostgreSQL caps authentication messages
     /// at 64 KiB too).
@@ -119,6 +126,7 @@ final class ClientSessionHandler: ChannelInboundHandler {
     /// (and everything the session held) forever.
     func handlerRemoved(context: ChannelHandlerContext) {
         end(reason: "client disconnected")
+        lastWordsTimer?.cancel()
         self.context = nil
     }
 
@@ -155,6 +163,7 @@ final class ClientSessionHandler: ChannelInboundHandler {
             continueAdminAnswer()
             updateReading()
         case .forwarding:
+            if !idleErrors.isEmpty { releaseIdleErrors() }
             forwardFromClient(bytes)
         case .awaitingStartup:
             readStartup(bytes)
@@ -171,7 +180,8 @@ final class ClientSessionHandler: ChannelInboundHandler {
             held.writeBuffer(&bytes)
             startupBuffer = held
         case .closed:
-            break
+            // The client speaks again: the FATAL kept for this moment goes out now.
+            if lastWords != nil { sayLastWords() }
         }
     }
 
@@ -237,20 +247,6 @@ final class ClientSessionHandler: ChannelInboundHandler {
         fatal(ErrorFields(severity: .fatal, sqlState: "08P01", message: "protocol violation: \(message)"))
     }
 
-    /// Sends a FATAL error and closes the client connection.
-    func fatal(_ error: ErrorFields) {
-        if !counted {
-            counted = true
-            runtime.connections.rejected(ConnectionStatistics.reason(forSQLState: error.sqlState))
-        }
-        guard context.channel.isActive else { return end(reason: error.message ?? "error") }
-        var buffer = context.channel.allocator.buffer(capacity: 128)
-        BackendMessageEncoder.errorResponse(error, into: &buffer)
-        context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
-        end(reason: error.message ?? "error")
-        context.close(promise: nil)
-    }
-
     /// Shuts the session down for SwiftPool's own shutdown.
     func terminateForShutdown() {
         endWithBackendsGone(
@@ -281,7 +277,7 @@ final class ClientSessionHandler: ChannelInboundHandler {
         endWithBackendsGone(
             ErrorFields(severity: .fatal, sqlState: "57P01", message: "terminating connection because a backend node went down (failover)",
                         hint: "Reconnect: new sessions use the nodes that are up."),
-            reason: "failover", politely: false)
+            reason: "failover", politely: false, waitForClient: clientWaitsForNothing)
     }
 
     /// Whether the session can go on without `connection` (to a standby, already let go of):
@@ -305,7 +301,7 @@ final class ClientSessionHandler: ChannelInboundHandler {
 
     /// Lets go of every backend connection (with a Terminate when `politely`), then tells the
     /// client `error` unless that would land inside a half-forwarded message.
-    private func endWithBackendsGone(_ error: ErrorFields, reason: String, politely: Bool) {
+    private func endWithBackendsGone(_ error: ErrorFields, reason: String, politely: Bool, waitForClient: Bool = false) {
         var atBoundary = true
         for connection in allConnections {
             atBoundary = atBoundary && connection.isAtMessageBoundary
@@ -320,7 +316,7 @@ final class ClientSessionHandler: ChannelInboundHandler {
             context.close(promise: nil)
             return
         }
-        fatal(error)
+        fatal(error, waitForClient: waitForClient)
     }
 
     /// The session as the admin API and metrics show it.
@@ -456,6 +452,7 @@ extension ClientSessionHandler: BackendConnectionOwner {
         // backend says meanwhile (a changed parameter) is replayed from its parameter set.
         sessions.traffic.fromBackends &+= bytes.readableBytes
         guard case .forwarding = phase else { return }
+        if holdIdleError(connection, bytes) { return }
         dispatchOutput(connection, bytes)
     }
 
@@ -479,9 +476,13 @@ extension ClientSessionHandler: BackendConnectionOwner {
             return
         }
         logger.warning("backend connection lost", metadata: ["node": "\(connection.node.id)"])
+        let idle = clientWaitsForNothing && connection.tracker.isQuiescent
         let sqlState = connection.lastError?.sqlState
         runtime.backendLost(connection.node.id, sqlState == "57P01" || sqlState == "57P02")
-        if !wasPrimary, continueWithout(connection) { return }
+        if !wasPrimary, continueWithout(connection) {
+            idleErrors[connection.node.id] = nil
+            return
+        }
         guard connection.isAtMessageBoundary else {
             // An error here would land inside a half-forwarded message: just close.
             end(reason: "backend connection lost")
@@ -490,7 +491,8 @@ extension ClientSessionHandler: BackendConnectionOwner {
         }
         fatal(ErrorFields(severity: .fatal, sqlState: "08006",
                           message: "\(connection.node) closed the connection unexpectedly",
-                          hint: "The backend may have crashed or been shut down; reconnect to continue."))
+                          hint: "The backend may have crashed or been shut down; reconnect to continue."),
+              waitForClient: idle)
     }
 
     func backendWritabilityChanged(_ connection: BackendConnection, isWritable: Bool) {
