@@ -1,0 +1,238 @@
+import Cluster
+import NIOCore
+import PostgresWire
+import Routing
+
+/// Routing decisions: simple queries, extended batches up to their Sync, catalog waits, and
+/// where protocol-level statements and portals live.
+extension DispatchMachine {
+    // MARK: Routing
+
+    mutating func enqueue<E: DispatchEnvironment, F: SessionFacts>(
+        _ message: RawMessage, _ env: inout E, facts: F, into actions: inout [Action]
+    ) {
+        if heldForFacts != nil { return heldForFacts!.append(message) }
+        switch message.type {
+        case FrontendMessageType.query:
+            if !extendedBatch.isEmpty {
+                routeExtendedBatch(&env, facts: facts, into: &actions)
+                if heldForFacts != nil { return heldForFacts!.append(message) }
+            }
+            var body = message.body
+            let text = body.readString(length: max(0, body.readableBytes - 1)) ?? ""
+            var (query, routed) = route(text, &env, facts: facts)
+            if let misses = factsToWaitFor(routed, facts: facts) { return waitForFacts(misses, holding: [message], into: &actions) }
+            if !factsAwaited.isEmpty { factsAwaited.removeAll() }
+            forgetDeallocatedStatements(query)
+            if let open = unsyncedRoute {
+                // An extended exchange left without a Sync (asyncpg's prepare: Parse, Describe,
+                // Flush) ends with this query, on the node it was on.
+                routed.decision = open
+                unsyncedRoute = nil
+            }
+            waiting.append(PendingMessage(message: message, decision: routed.decision, completes: [(query, routed)]))
+        case FrontendMessageType.copyData, FrontendMessageType.copyDone, FrontendMessageType.copyFail:
+            waiting.append(PendingMessage(message: message, decision: waiting.last?.decision ?? currentRoute))
+        case FrontendMessageType.terminate, FrontendMessageType.functionCall:
+            if !extendedBatch.isEmpty {
+                routeExtendedBatch(&env, facts: facts, into: &actions)
+                if heldForFacts != nil { return heldForFacts!.append(message) }
+            }
+            if message.type == FrontendMessageType.terminate {
+                waiting.append(PendingMessage(message: message, decision: currentRoute))
+            } else {
+                waiting.append(PendingMessage(message: message, decision: .primary, completes: []))
+            }
+        default:
+            extendedBatch.append(message)
+            extendedBatchBytes += message.bytes.readableBytes
+            if message.type == FrontendMessageType.sync || extendedBatchBytes > Self.heldBytesLimit {
+                // A batch too large to hold goes out before its Sync, to the primary.
+                routeExtendedBatch(&env, facts: facts, into: &actions)
+            }
+        }
+    }
+
+    /// Classifies `text` and applies the session's routing policy to it.
+    mutating func route<E: DispatchEnvironment, F: SessionFacts>(
+        _ text: String, _ env: inout E, facts: F
+    ) -> (QueryClassification, RoutedQuery) {
+        let query = SQLClassifier.classify(query: text)
+        guard routing.settings.loadBalanceMode else {
+            // Primary only: nothing to ask the cluster or the catalog.
+            let routed = routing.route(query, text: text, nodes: RoutingNodes(primary: primary, readable: []),
+                                       facts: facts, pick: { nil })
+            return (query, routed)
+        }
+        let nodes = env.routingNodes()
+        let routed = routing.route(query, text: text, nodes: nodes, facts: facts,
+                                   pick: { env.pick() }, leastDelayed: { env.leastDelayed() })
+        return (query, routed)
+    }
+
+    /// The catalog facts `routed` went to the primary for, when the statement should wait for
+    /// their look-ups instead (the first time a name is seen); nil to send it as decided.
+    func factsToWaitFor(_ routed: RoutedQuery, facts: some SessionFacts) -> [CatalogFactsCache.Key]? {
+        guard routing.settings.loadBalanceMode else { return nil }
+        let misses = facts.takeMisses()
+        guard routed.reason == .unknownFacts else { return nil }
+        // A statement may need several facts, learned one after the other (a relation, then
+        // a function); it waits once for each.
+        let fresh = misses.filter { !factsAwaited.contains($0) }
+        return fresh.isEmpty ? nil : fresh
+    }
+
+    mutating func waitForFacts(_ misses: [CatalogFactsCache.Key], holding messages: [RawMessage],
+                                       into actions: inout [Action]) {
+        heldForFacts = messages
+        factsAwaited.formUnion(misses)
+        actions.append(.waitForFacts(misses))
+    }
+
+    /// Routes the extended batch received so far as a unit: its Parse messages are classified
+    /// like simple queries, and Bind/Describe/Execute/Close follow the statement or portal they
+    /// name.
+    mutating func routeExtendedBatch<E: DispatchEnvironment, F: SessionFacts>(
+        _ env: inout E, facts: F, streamedHead: Bool = false, into actions: inout [Action]
+    ) {
+        let batch = extendedBatch
+        extendedBatch.removeAll()
+        extendedBatchBytes = 0
+        let endsWithSync = batch.last?.type == FrontendMessageType.sync
+
+        var decisions: [RouteDecision] = []
+        var completed: [(query: QueryClassification, routed: RoutedQuery)] = []
+        var parsedHere: [String: (QueryClassification, RoutedQuery)] = [:]
+        var usedStatements: [String] = []
+        var closedStatements: [String] = []
+        var boundPortals: [String] = []
+        var closedPortals: [String] = []
+        for (index, message) in batch.enumerated() {
+            var body = message.body
+            switch message.type {
+            case FrontendMessageType.parse where streamedHead && index == batch.count - 1:
+                // A statement too large to hold is not classified: the primary runs it, and it
+                // lives there only.
+                let name = body.readNullTerminatedString() ?? ""
+                protocolStatements[name] = nil
+                decisions.append(.primary)
+            case FrontendMessageType.parse:
+                let name = body.readNullTerminatedString() ?? ""
+                let text = body.readNullTerminatedString() ?? ""
+                let (query, routed) = route(text, &env, facts: facts)
+                if let misses = factsToWaitFor(routed, facts: facts) {
+                    // Route the whole batch again once the facts are known.
+                    return waitForFacts(misses, holding: batch, into: &actions)
+                }
+                decisions.append(routed.decision)
+                completed.append((query, routed))
+                parsedHere[name] = (query, routed)
+            case FrontendMessageType.bind:
+                let portal = body.readNullTerminatedString() ?? ""
+                let statement = body.readNullTerminatedString() ?? ""
+                if parsedHere[statement] == nil {
+                    usedStatements.append(statement)
+                    // Executing a statement prepared earlier counts like running it again.
+                    if let placement = protocolStatements[statement] { completed.append((placement.query, placement.routed)) }
+                }
+                if !portal.isEmpty { boundPortals.append(portal) }
+            case FrontendMessageType.describe, FrontendMessageType.close:
+                let kind = body.readInteger(as: UInt8.self)
+                let name = body.readNullTerminatedString() ?? ""
+                if kind == UInt8(ascii: "S") {
+                    if parsedHere[name] == nil { usedStatements.append(name) }
+                    if message.type == FrontendMessageType.close { closedStatements.append(name) }
+                } else if let placed = portals[name] {
+                    decisions.append(placed)
+                    if message.type == FrontendMessageType.close { closedPortals.append(name) }
+                }
+            case FrontendMessageType.execute:
+                let portal = body.readNullTerminatedString() ?? ""
+                if !boundPortals.contains(portal), let placed = portals[portal] { decisions.append(placed) }
+            default:
+                break
+            }
+        }
+        let writing = routing.writingTransaction
+            && (routing.transactionStatus == .inTransaction || routing.settings.writeStickiness == .always)
+        for name in usedStatements {
+            // A statement from an earlier batch: where it was routed then (unknown: the primary,
+            // which will report the error). In a transaction that wrote, a read prepared on a
+            // standby runs on the primary (parsed there first), as Pgpool-II decides again at Bind.
+            let decision = protocolStatements[name]?.routed.decision ?? .primary
+            if writing, case .node = decision { decisions.append(.primary) } else { decisions.append(decision) }
+        }
+        var target = Self.combine(decisions, current: currentRoute)
+        if !endsWithSync, case .node = target {
+            // Without a Sync the batch may go on with anything: keep it on the primary.
+            target = .primary
+        }
+        // Until a Sync closes it, an extended exchange stays where it started (asyncpg sends
+        // Parse/Describe/Flush, then Bind/Execute/Sync).
+        if let open = unsyncedRoute { target = open }
+        unsyncedRoute = endsWithSync ? nil : target
+        let targetNodes = Set(Self.nodes(of: target, primary: primary))
+
+        // Parse-before-bind: statements this batch uses must exist on its nodes.
+        for name in Set(usedStatements) {
+            guard var placement = protocolStatements[name] else { continue }
+            for node in targetNodes.subtracting(placement.nodes).sorted() {
+                enqueueOwnBatch(placement.parse, to: node)
+                placement.nodes.insert(node)
+            }
+            protocolStatements[name] = placement
+        }
+        for message in batch {
+            waiting.append(PendingMessage(message: message, decision: target,
+                                          completes: message.type == FrontendMessageType.sync ? completed : nil))
+        }
+        if streamedHead { waiting[waiting.count - 1].streamed = true }
+        if !endsWithSync {
+            // No ReadyForQuery will report on these statements: count them as done now (a failed
+            // write still pins reads to the primary, which is the safe side).
+            for (query, routed) in completed { routing.completed(query, routed: routed, succeeded: true, facts: facts) }
+        }
+        for (name, (query, routed)) in parsedHere {
+            protocolStatements[name] = StatementPlacement(
+                parse: batch.first { $0.type == FrontendMessageType.parse && Self.statementName(of: $0) == name }!,
+                query: query, routed: routed, nodes: targetNodes)
+        }
+        for name in closedStatements {
+            // Closed on the batch's nodes; elsewhere SwiftPool closes it itself.
+            if let placement = protocolStatements.removeValue(forKey: name) {
+                for node in placement.nodes.subtracting(targetNodes).sorted() {
+                    var close = ByteBuffer()
+                    close.writeMessage(type: FrontendMessageType.close) {
+                        $0.writeInteger(UInt8(ascii: "S"))
+                        $0.writeNullTerminatedString(name)
+                    }
+                    enqueueOwnBatch(RawMessage(type: FrontendMessageType.close, bytes: close), to: node)
+                }
+            }
+        }
+        for portal in boundPortals { portals[portal] = target }
+        for portal in closedPortals { portals[portal] = nil }
+        if !factsAwaited.isEmpty { factsAwaited.removeAll() }
+    }
+
+    /// Queues one message of SwiftPool's own, with a Sync, whose answers the client never sees.
+    mutating func enqueueOwnBatch(_ message: RawMessage, to node: Int) {
+        let decision: RouteDecision = node == primary ? .primary : .node(node)
+        var sync = ByteBuffer()
+        FrontendMessageEncoder.sync(into: &sync)
+        waiting.append(PendingMessage(message: message, decision: decision, swallowed: true))
+        waiting.append(PendingMessage(message: RawMessage(type: FrontendMessageType.sync, bytes: sync),
+                                      decision: decision, swallowed: true))
+    }
+
+    /// SQL DEALLOCATE and DISCARD also remove protocol-level prepared statements.
+    mutating func forgetDeallocatedStatements(_ query: QueryClassification) {
+        for statement in query.statements {
+            switch statement.kind {
+            case .deallocate(let name?): protocolStatements[name] = nil
+            case .deallocate(nil), .discard: protocolStatements.removeAll()
+            default: break
+            }
+        }
+    }
+}

@@ -1,0 +1,115 @@
+import Cluster
+import NIOCore
+import PostgresWire
+import Routing
+
+/// Sending what waits, in order, one route at a time; and the decision helpers.
+extension DispatchMachine {
+    // MARK: Dispatching
+
+    /// Sends waiting messages in order, switching nodes only when every node of the previous
+    /// route has answered everything it was sent.
+    mutating func dispatch<E: DispatchEnvironment>(_ env: inout E, into actions: inout [Action]) {
+        while !streamOpen, let next = waiting.first {
+            if next.completes != nil, routedQueries.count >= Self.maxStatementsInFlight { return }
+            if next.message.type == FrontendMessageType.terminate {
+                waiting.removeAll()
+                actions.append(.terminate)
+                return
+            }
+            let targets = Self.nodes(of: next.decision, primary: primary)
+            var missing = false
+            for node in targets where !env.isConnected(node) {
+                missing = true
+                if leasing.insert(node).inserted { actions.append(.lease(node: node)) }
+            }
+            guard !missing else { return }
+            if next.decision != currentRoute {
+                let busy = Self.nodes(of: currentRoute, primary: primary).contains { !env.isQuiescent($0) }
+                guard !busy else { return }
+                currentRoute = next.decision
+                actions.append(.setCancelTarget(node: Self.outputNode(of: currentRoute, primary: primary)))
+            }
+            // Answers of SwiftPool's own messages must not mix with the client's.
+            guard !targets.contains(where: { (swallowing[$0] ?? 0) > 0 }) else { return }
+            waiting.removeFirst()
+            let plainBegin = next.completes?.contains { $0.routed.plainBeginForStandbys } ?? false
+            for node in targets {
+                var bytes = next.message.bytes
+                if node != primary, plainBegin, next.message.type == FrontendMessageType.query {
+                    bytes = ByteBuffer()
+                    FrontendMessageEncoder.query("BEGIN", into: &bytes)
+                }
+                actions.append(.write(node: node, bytes: bytes, type: next.message.type))
+                if next.swallowed, next.message.type == FrontendMessageType.sync { swallowing[node, default: 0] += 1 }
+            }
+            if let completes = next.completes, !next.swallowed {
+                routedQueries.append((completes, Self.outputNode(of: next.decision, primary: primary)))
+                for (query, _) in completes {
+                    for statement in query.statements {
+                        let category = Self.category(of: statement.kind)
+                        for node in targets { actions.append(.count(node: node, category)) }
+                    }
+                }
+            }
+            if next.streamed {
+                streamOpen = true
+                actions.append(.streamTo(nodes: targets))
+            }
+        }
+    }
+
+
+    // MARK: Helpers
+
+    static func statementName(of parse: RawMessage) -> String {
+        var body = parse.body
+        return body.readNullTerminatedString() ?? ""
+    }
+
+    /// One destination for a batch: all reads on one node stay there; anything else, or reads
+    /// for different nodes, goes to the primary; BOTH statements alone go to their nodes.
+    static func combine(_ decisions: [RouteDecision], current: RouteDecision) -> RouteDecision {
+        guard let first = decisions.first else { return current }
+        if decisions.allSatisfy({ $0 == first }) { return first }
+        return .primary
+    }
+
+    static func removing(_ id: Int, from decision: RouteDecision) -> RouteDecision {
+        switch decision {
+        case .node(id): return .primary
+        case .nodes(let list):
+            let rest = list.filter { $0 != id }
+            return rest.count <= 1 ? .primary : .nodes(rest)
+        default: return decision
+        }
+    }
+
+    /// The counter a statement is counted in.
+    static func category(of kind: StatementKind) -> StatementCategory {
+        switch kind {
+        case .select: return .select
+        case .insert: return .insert
+        case .update: return .update
+        case .delete: return .delete
+        case .ddl, .truncate: return .ddl
+        default: return .other
+        }
+    }
+
+    static func nodes(of decision: RouteDecision, primary: Int) -> [Int] {
+        switch decision {
+        case .primary: return [primary]
+        case .node(let id): return [id]
+        case .nodes(let list): return list
+        }
+    }
+
+    /// The node whose answers the client sees.
+    static func outputNode(of decision: RouteDecision, primary: Int) -> Int {
+        switch decision {
+        case .primary, .nodes: return primary
+        case .node(let id): return id
+        }
+    }
+}
