@@ -204,6 +204,65 @@ struct DispatchMachineTests {
         #expect(ready(&machine, 2) == [.writeClient(ByteBuffer(string: "S1S2"))])
     }
 
+    // MARK: Cancel targets and errors
+
+    @Test mutating func theCancelTargetFollowsTheNodeWhoseAnswerTheClientAwaits() {
+        var machine = routed()
+        env.connected = [0, 2]
+        var actions = send(&machine, query("SELECT * FROM t"))
+        #expect(actions.first == .setCancelTarget(node: 2))
+        env.busy = [2]
+        _ = ready(&machine, 2)
+        // A statement sent to both nodes is answered (and cancelled) by the primary.
+        actions = send(&machine, query("SET work_mem = '8MB'"))
+        #expect(actions.first == .setCancelTarget(node: 0))
+        #expect(writes(actions) == [0, 2])
+        env.busy = [0, 2]
+        _ = ready(&machine, 2)
+        _ = ready(&machine, 0)
+        actions = send(&machine, query("SELECT * FROM t"))
+        #expect(actions.first == .setCancelTarget(node: 2))
+    }
+
+    @Test mutating func anErrorFromTheReadingStandbyReachesTheClientAndTheSessionGoesOn() {
+        var machine = routed()
+        env.connected = [0, 2]
+        _ = send(&machine, query("SELECT * FROM missing_table"))
+        env.busy = [2]
+        #expect(machine.backendOutput(2, ByteBuffer(string: "E")) == .forward)
+        #expect(ready(&machine, 2, failed: true).isEmpty)
+        let actions = send(&machine, query("INSERT INTO t VALUES (1)"))
+        #expect(actions.first == .setCancelTarget(node: 0))
+        #expect(writes(actions) == [0])
+        env.busy = [0]
+        #expect(writes(send(&machine, query("SELECT * FROM t"))) == [], "the read waits for the primary's answer")
+        #expect(writes(ready(&machine, 0)) == [2])
+    }
+
+    @Test mutating func anErrorOnlyOnTheStandbyOfAStatementSentToBothIsNotShown() {
+        var machine = routed()
+        env.connected = [0, 2]
+        #expect(writes(send(&machine, query("SET search_path = app"))) == [0, 2])
+        env.busy = [0, 2]
+        #expect(machine.backendOutput(2, ByteBuffer(string: "E")) == .dropped)
+        #expect(ready(&machine, 2, failed: true).isEmpty)
+        #expect(machine.backendOutput(0, ByteBuffer(string: "CZ")) == .forward)
+        _ = ready(&machine, 0)
+        #expect(writes(send(&machine, query("SELECT * FROM t"))) == [2])
+    }
+
+    @Test mutating func anErrorFromThePrimaryInAnExtendedBatchLeavesTheNextBatchRoutable() {
+        var machine = routed()
+        env.connected = [0, 2]
+        var actions = send(&machine, parse("", "INSERT INTO t VALUES (1)"), bind("", ""), execute(""), sync)
+        #expect(Set(writes(actions)) == [0])
+        env.busy = [0]
+        #expect(machine.backendOutput(0, ByteBuffer(string: "E")) == .forward)
+        _ = ready(&machine, 0, failed: true)
+        actions = send(&machine, parse("", "SELECT * FROM t"), bind("", ""), execute(""), sync)
+        #expect(Set(writes(actions)) == [2])
+    }
+
     @Test mutating func writesInATransactionPinLaterReadsToThePrimary() {
         var machine = routed()
         env.connected = [0, 2]
