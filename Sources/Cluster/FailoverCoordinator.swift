@@ -1,3 +1,4 @@
+import Clocks
 import Configuration
 import Logging
 import Synchronization
@@ -37,14 +38,20 @@ public actor FailoverCoordinator {
     /// Operations asked for but not started yet.
     private var waitingOperations = 0
     /// When the running primary search gives up.
-    private var searchDeadline: ContinuousClock.Instant?
+    private var searchDeadline: AnyClock<Duration>.Instant?
+    private let clock: AnyClock<Duration>
+    /// Failure reports handed to the actor but not handled yet (see ``settled()``).
+    private let unhandledReports = Atomic<Int>(0)
     private let busy = Atomic<Bool>(false)
     private let onError: Atomic<Bool>
     private let onShutdown: Atomic<Bool>
     /// The watchdog, when SwiftPool runs as one member of several.
     private var coordination: (any ClusterCoordination)?
 
-    public init(cluster: ClusterState, settings: FailoverConfig, hooks: Hooks, logger: Logger) {
+    /// - Parameter clock: what the primary search waits on (tests pass a test clock).
+    public init(cluster: ClusterState, settings: FailoverConfig, hooks: Hooks, logger: Logger,
+                clock: AnyClock<Duration> = AnyClock(ContinuousClock())) {
+        self.clock = clock
         self.cluster = cluster
         self.settings = settings
         self.hooks = hooks
@@ -164,7 +171,20 @@ public actor FailoverCoordinator {
     /// while one is handled are dropped; a session's backend error is confirmed by one
     /// connection attempt first.
     public nonisolated func reportFailure(of id: Int, reason: FailoverReason) {
-        Task { await self.handleFailure(of: id, reason: reason) }
+        unhandledReports.add(1, ordering: .relaxed)
+        Task {
+            await self.handleFailure(of: id, reason: reason)
+            self.unhandledReports.subtract(1, ordering: .releasing)
+        }
+    }
+
+    /// Returns once every failure reported so far has been handled and every operation queued
+    /// so far has finished.
+    public func settled() async {
+        repeat {
+            while unhandledReports.load(ordering: .acquiring) > 0 { await Task.yield() }
+            await tail?.value
+        } while unhandledReports.load(ordering: .acquiring) > 0
     }
 
     /// A session lost its connection to `id`: with failover_on_backend_shutdown, after the
@@ -318,15 +338,15 @@ public actor FailoverCoordinator {
     /// without asking. Operations queued meanwhile (an operator's attach, say) go first.
     private func searchPrimary() async -> SearchOutcome {
         let timeout = settings.searchPrimaryTimeout
-        let deadline = searchDeadline ?? ContinuousClock.now + timeout
+        let deadline = searchDeadline ?? clock.now.advanced(by: timeout)
         searchDeadline = deadline
         while true {
             let usable = cluster.snapshot.nodes.filter(\.status.isUsable)
             if let always = usable.first(where: \.flags.alwaysPrimary) { return finished(always.id) }
             if let found = await hooks.findPrimary(usable) { return finished(found) }
-            if timeout > .zero, ContinuousClock.now >= deadline { return finished(nil) }
+            if timeout > .zero, clock.now >= deadline { return finished(nil) }
             if waitingOperations > 0 { return .interrupted }
-            do { try await Task.sleep(for: .seconds(1)) } catch { return finished(nil) }
+            do { try await clock.sleep(for: .seconds(1)) } catch { return finished(nil) }
             if waitingOperations > 0 { return .interrupted }
         }
     }

@@ -1,3 +1,4 @@
+import Clocks
 import Configuration
 import Logging
 import NIOConcurrencyHelpers
@@ -23,6 +24,7 @@ public final class HealthChecker: Sendable {
     }
 
     private let cluster: ClusterState
+    private let clock: AnyClock<Duration>
     private let logger: Logger
     private let onFailure: @Sendable (Int) -> Void
     private let onRecovery: @Sendable (Int) -> Void
@@ -33,8 +35,10 @@ public final class HealthChecker: Sendable {
     /// - Parameters:
     ///   - onFailure: called with a node's id when every try of a check failed.
     ///   - onRecovery: called with the id of a quarantined node whose check succeeded.
+    ///   - clock: what periods, retry delays and timeouts are measured on (tests pass a test clock).
     public init(cluster: ClusterState, logger: Logger, onFailure: @escaping @Sendable (Int) -> Void,
-                onRecovery: @escaping @Sendable (Int) -> Void = { _ in }) {
+                onRecovery: @escaping @Sendable (Int) -> Void = { _ in }, clock: AnyClock<Duration> = AnyClock(ContinuousClock())) {
+        self.clock = clock
         self.cluster = cluster
         self.logger = logger
         self.onFailure = onFailure
@@ -73,15 +77,15 @@ public final class HealthChecker: Sendable {
     private func run(_ target: Target) async {
         let stats = statistics(for: target.node.id)
         while !Task.isCancelled {
-            do { try await Task.sleep(for: target.settings.period) } catch { return }
+            do { try await clock.sleep(for: target.settings.period) } catch { return }
             let status = cluster.snapshot.node(target.node.id)?.status ?? .unused
             guard status != .down, status != .unused else {
                 stats.recordSkip()
                 continue
             }
-            let started = ContinuousClock.now
+            let started = clock.now
             let (healthy, retries, error) = await check(target)
-            stats.record(success: healthy, retries: retries, duration: ContinuousClock.now - started)
+            stats.record(success: healthy, retries: retries, duration: started.duration(to: clock.now))
             if healthy, status == .quarantine { onRecovery(target.node.id) }
             // The node answered: it is up, not merely waiting for a session to use it.
             if healthy, status == .waiting { cluster.markUsed(target.node.id) }
@@ -106,14 +110,14 @@ public final class HealthChecker: Sendable {
     /// One check with its retries: (healthy, retries used, last error).
     private func check(_ target: Target) async -> (Bool, Int, String?) {
         let settings = target.settings
-        let deadline = ContinuousClock.now + (settings.timeout > .zero ? settings.timeout : .seconds(365 * 24 * 3600))
+        let deadline = clock.now.advanced(by: settings.timeout > .zero ? settings.timeout : .seconds(365 * 24 * 3600))
         var lastError: String?
         for attempt in 0...max(0, settings.maxRetries) {
             if attempt > 0 {
-                guard ContinuousClock.now + settings.retryDelay < deadline else { return (false, attempt - 1, lastError) }
-                do { try await Task.sleep(for: settings.retryDelay) } catch { return (true, attempt, nil) }
+                guard clock.now.advanced(by: settings.retryDelay) < deadline else { return (false, attempt - 1, lastError) }
+                do { try await clock.sleep(for: settings.retryDelay) } catch { return (true, attempt, nil) }
             }
-            let remaining = deadline - ContinuousClock.now
+            let remaining = clock.now.duration(to: deadline)
             let connectTimeout = settings.connectTimeout > .zero ? min(settings.connectTimeout, remaining) : remaining
             let result: Result<Void, LibPQError>? = try? await NIOThreadPool.singleton.runIfActive {
                 Result { () throws(LibPQError) in

@@ -1,3 +1,4 @@
+import Clocks
 import Configuration
 import Foundation
 import Logging
@@ -33,9 +34,13 @@ public final class ReplicationChecker: Sendable {
     private let coordinator: FailoverCoordinator
     private let logger: Logger
     private let task = NIOLockedValueBox<Task<Void, Never>?>(nil)
-    private let lastFailback = NIOLockedValueBox<[Int: ContinuousClock.Instant]>([:])
+    private let lastFailback = NIOLockedValueBox<[Int: AnyClock<Duration>.Instant]>([:])
+    private let clock: AnyClock<Duration>
 
-    public init(cluster: ClusterState, coordinator: FailoverCoordinator, logger: Logger) {
+    /// - Parameter clock: what the period and auto_failback_interval are measured on.
+    public init(cluster: ClusterState, coordinator: FailoverCoordinator, logger: Logger,
+                clock: AnyClock<Duration> = AnyClock(ContinuousClock())) {
+        self.clock = clock
         self.cluster = cluster
         self.coordinator = coordinator
         self.logger = logger
@@ -66,7 +71,7 @@ public final class ReplicationChecker: Sendable {
                 checked = true
             }
             let pause = checked ? settings.check.period : min(settings.check.period, .seconds(1))
-            do { try await Task.sleep(for: pause) } catch { return }
+            do { try await clock.sleep(for: pause) } catch { return }
         }
     }
 
@@ -85,10 +90,10 @@ public final class ReplicationChecker: Sendable {
         logDelays(findings, lagging: lagging, settings: settings.check, before: snapshot)
 
         if settings.autoFailback {
-            let now = ContinuousClock.now
+            let now = clock.now
             for id in ReplicationAnalysis.autoFailbackCandidates(readings, nodes: cluster.snapshot.nodes) {
                 let due = lastFailback.withLockedValue { last in
-                    guard last[id].map({ now - $0 >= settings.autoFailbackInterval }) ?? true else { return false }
+                    guard last[id].map({ $0.duration(to: now) >= settings.autoFailbackInterval }) ?? true else { return false }
                     last[id] = now
                     return true
                 }

@@ -1,3 +1,4 @@
+import Clocks
 import Configuration
 import Foundation
 import Logging
@@ -18,7 +19,8 @@ import Testing
 
     let output = FileManager.default.temporaryDirectory.appendingPathComponent("coordinator-\(UUID()).out").path
 
-    func make(_ failover: FailoverConfig, primary: Int = 0) -> (FailoverCoordinator, ClusterState, Recorder) {
+    func make(_ failover: FailoverConfig, primary: Int = 0,
+              clock: AnyClock<Duration> = AnyClock(ContinuousClock())) -> (FailoverCoordinator, ClusterState, Recorder) {
         let cluster = ClusterState(nodes: (0..<4).map {
             NodeInfo(id: $0, host: "h\($0)", port: 5000 + $0, weight: 1, dataDirectory: "/d\($0)")
         })
@@ -29,7 +31,8 @@ import Testing
             primaryChanged: { node in recorder.primaries.withLockedValue { $0.append(node?.id) } },
             probe: { node in recorder.reachable.withLockedValue { $0.contains(node.id) } },
             findPrimary: { _ in recorder.primaryAnswers.withLockedValue { $0.isEmpty ? nil : $0.removeFirst() } })
-        return (FailoverCoordinator(cluster: cluster, settings: failover, hooks: hooks, logger: Logger(label: "test")), cluster, recorder)
+        return (FailoverCoordinator(cluster: cluster, settings: failover, hooks: hooks, logger: Logger(label: "test"), clock: clock),
+                cluster, recorder)
     }
 
     var lines: [String] {
@@ -77,9 +80,30 @@ import Testing
         coordinator.backendLost(2, afterShutdownMessage: false)
         coordinator.backendLost(3, afterShutdownMessage: false)
         coordinator.backendLost(1, afterShutdownMessage: true)  // failover_on_backend_shutdown is off
-        try await waitUntil { cluster.snapshot.node(3)?.status == .down }
-        try await Task.sleep(for: .milliseconds(200))
+        await coordinator.settled()
         #expect(cluster.snapshot.nodes.map(\.status) == [.waiting, .waiting, .waiting, .down])
+    }
+
+    @Test func thePrimarySearchTriesOnceASecondAndGivesUpAtItsTimeout() async throws {
+        let clock = TestClock()
+        let (coordinator, _, recorder) = make(FailoverConfig(searchPrimaryTimeout: .seconds(10)), clock: AnyClock(clock))
+        recorder.primaryAnswers.withLockedValue { $0 = Array(repeating: nil, count: 100) }
+        let finished = NIOLockedValueBox(false)
+        let search = Task {
+            let found = await coordinator.findPrimary()
+            finished.withLockedValue { $0 = true }
+            return found
+        }
+        func tried() -> Int { 100 - recorder.primaryAnswers.withLockedValue { $0.count } }
+        try await waitUntil { tried() == 1 }
+        for second in 1...9 {
+            await clock.advance(by: .seconds(1))
+            try await waitUntil { tried() == second + 1 }
+        }
+        #expect(!finished.withLockedValue { $0 }, "9 s into a 10 s search")
+        await clock.advance(by: .seconds(1))
+        #expect(await search.value == nil)
+        #expect(tried() == 11)
     }
 
     @Test func promote() async throws {
@@ -112,7 +136,7 @@ import Testing
             hooks: .init(endSessions: { _ in }, primaryChanged: { _ in }, probe: { _ in false }, findPrimary: { _ in 0 }),
             logger: Logger(label: "test"))
         coordinator.reportFailure(of: 1, reason: .healthCheck)
-        try await Task.sleep(for: .milliseconds(300))
+        await coordinator.settled()
         #expect(cluster.snapshot.node(1)?.status == .waiting)
         #expect(await refusal { try await coordinator.detach(1, immediate: true) } == nil)
     }
