@@ -112,7 +112,8 @@ public final class AdminRouter: Sendable {
                                            clientAddress: $0.clientAddress, state: $0.state,
                                            since: AdminAPIModels.timestamp($0.since) ?? "", backendNodes: $0.backendNodes)
                 }
-                return .json(AdminAPIModels.SessionList(sessions: sessions))
+                return HTTPResponse(status: 200, contentType: "application/json",
+                                    body: AdminAPIModels.SessionList(sessions: sessions).jsonBody())
             }
         case ("watchdog", 1):
             return get(request) { .json(Self.watchdogModel(services.watchdogReport)) }

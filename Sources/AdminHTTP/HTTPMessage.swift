@@ -43,7 +43,7 @@ public struct HTTPResponse: Sendable, Equatable {
             && lhs.headers.map { "\($0.0): \($0.1)" } == rhs.headers.map { "\($0.0): \($0.1)" }
     }
 
-    /// A JSON body from an encodable value.
+    /// A JSON body from an encodable value (camelCase property names become snake_case keys).
     public static func json<T: Encodable>(_ value: T, status: Int = 200, headers: [(String, String)] = []) -> HTTPResponse {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]

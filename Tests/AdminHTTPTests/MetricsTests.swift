@@ -251,3 +251,25 @@ import Watchdog
         #expect(used.last?.user == "(other)" && used.reduce(0) { $0 + $1.count } == 501)
     }
 }
+
+@Suite struct AdminAPITimestampTests {
+    @Test func timestampsAreUTCWithMilliseconds() {
+        #expect(AdminAPIModels.timestamp(1_700_000_000.125) == "2023-11-14T22:13:20.125Z")
+        #expect(AdminAPIModels.timestamp(0) == nil)
+        #expect(AdminAPIModels.timestamp(nil) == nil)
+    }
+}
+
+@Suite struct AdminAPISessionListTests {
+    @Test func theWrittenJSONIsWhatJSONEncoderGives() {
+        let list = AdminAPIModels.SessionList(sessions: [
+            .init(id: 7, user: "alice", database: "app", applicationName: "psql", clientAddress: "127.0.0.1",
+                  state: "idle", since: "2023-11-14T22:13:20.125Z", backendNodes: [0, 2]),
+            .init(id: 18_446_744_073_709_551_615, user: "q\"uote\\back/slash\n\r\t\u{8}\u{C}\u{1}\u{1F}é✓",
+                  database: "", applicationName: "", clientAddress: "local", state: "idle in transaction (aborted)",
+                  since: "", backendNodes: []),
+        ])
+        #expect(list.jsonBody() == HTTPResponse.json(list).body)
+        #expect(AdminAPIModels.SessionList(sessions: []).jsonBody() == HTTPResponse.json(AdminAPIModels.SessionList(sessions: [])).body)
+    }
+}
