@@ -253,6 +253,23 @@ struct ClientSessionHandlerTests {
         #expect(!harness.channel.isActive)
     }
 
+    @Test func anErrorAnsweringAQueryInOneReadWithItsReadyForQueryGoesOutAtOnce() throws {
+        let harness = try Harness(policy: nil)
+        let (_, connection) = try harness.forwarding()
+        var query = ByteBuffer()
+        FrontendMessageEncoder.query("CREATE TEMP TABLE t (i int)", into: &query)
+        try harness.send(query)
+        var reply = ByteBuffer()
+        BackendMessageEncoder.errorResponse(
+            ErrorFields(severity: .error, sqlState: "25006", message: "cannot execute CREATE TABLE in a read-only transaction"),
+            into: &reply)
+        BackendMessageEncoder.readyForQuery(.failed, into: &reply)
+        connection.received(reply)
+        harness.handler.backendDidFinishReading(connection)
+        #expect(try harness.received() == reply)
+        #expect(harness.channel.isActive)
+    }
+
     @Test func aClientWaitingForAReplyGetsTheFatalAtOnce() throws {
         let harness = try Harness(policy: nil)
         let (_, connection) = try harness.forwarding()

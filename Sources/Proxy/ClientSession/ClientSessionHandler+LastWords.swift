@@ -62,8 +62,12 @@ extension ClientSessionHandler {
         channel.eventLoop.scheduleTask(in: Self.lingerAfterFatal) { channel.close(promise: nil) }
     }
 
-    /// Keeps `bytes` from `connection` when they begin an error the backend sent while the
-    /// client waited for nothing (or follow one already kept). Returns whether it kept them.
+    /// Keeps `bytes` from `connection` when they are an error the backend sent on its own while
+    /// the client waited for nothing (or follow one already kept). Returns whether it kept them.
+    ///
+    /// Only a read that is exactly one whole ErrorResponse counts: the trackers have already seen
+    /// the bytes, so the reply to a query (an ErrorResponse with its ReadyForQuery in the same
+    /// read) also leaves every connection quiescent, and must go to the client at once.
     func holdIdleError(_ connection: BackendConnection, _ bytes: ByteBuffer) -> Bool {
         let node = connection.node.id
         if idleErrors[node] != nil {
@@ -71,6 +75,8 @@ extension ClientSessionHandler {
             return true
         }
         guard bytes.getInteger(at: bytes.readerIndex, as: UInt8.self) == UInt8(ascii: "E"),
+              let length = bytes.getInteger(at: bytes.readerIndex + 1, as: Int32.self),
+              Int(length) + 1 == bytes.readableBytes,
               clientWaitsForNothing else { return false }
         idleErrors[node] = bytes
         return true
