@@ -42,7 +42,9 @@ public struct MessageSplitter: Sendable {
     public var maxMessageLength: Int
     /// Messages at least this long (length field plus type byte) are streamed, not held whole.
     public var streamThreshold = Int.max
-    private var pending: ByteBuffer?
+    private(set) var pending: ByteBuffer?
+    /// The buffer the last ``combine(_:)`` returned is `pending`'s storage, not a caller's.
+    private var ownsStorage = false
     /// Bytes of the message being streamed that have not arrived yet.
     public private(set) var streamRemaining = 0
 
@@ -62,7 +64,8 @@ public struct MessageSplitter: Sendable {
     /// Appends `chunk` and calls `body` for every complete message, in order.
     public mutating func feed(_ chunk: ByteBuffer, _ body: (RawMessage) throws -> Void) throws {
         var buffer = combine(chunk)
-        defer { keepTail(of: buffer) }
+        let start = buffer.readerIndex
+        defer { keepTail(of: buffer, reusable: ownsStorage && buffer.readerIndex == start) }
         while let (type, length) = try nextMessage(in: buffer) {
             try body(RawMessage(type: type, bytes: buffer.readSlice(length: length + 1)!))
         }
@@ -76,6 +79,7 @@ public struct MessageSplitter: Sendable {
     /// ``largeMessageAhead``).
     public mutating func feedRun(_ chunk: ByteBuffer, accept: (UInt8, () -> RawMessage) throws -> Bool) throws -> ByteBuffer? {
         let combined = combine(chunk)
+        let reusable = ownsStorage
         var buffer = combined
         while let (type, length) = try nextMessage(in: buffer, streaming: true) {
             guard try accept(type, { RawMessage(type: type, bytes: buffer.getSlice(at: buffer.readerIndex, length: length + 1)!) }) else {
@@ -83,7 +87,7 @@ public struct MessageSplitter: Sendable {
             }
             buffer.moveReaderIndex(forwardBy: length + 1)
         }
-        keepTail(of: buffer)
+        keepTail(of: buffer, reusable: reusable && buffer.readerIndex == combined.readerIndex)
         let length = buffer.readerIndex - combined.readerIndex
         return length > 0 ? combined.getSlice(at: combined.readerIndex, length: length) : nil
     }
@@ -140,11 +144,17 @@ public struct MessageSplitter: Sendable {
         return message
     }
 
+    /// The held bytes followed by `chunk`; sets ``ownsStorage`` to whether the result is the
+    /// splitter's own buffer (rather than the caller's read buffer).
     private mutating func combine(_ chunk: ByteBuffer) -> ByteBuffer {
-        guard var held = pending else { return chunk }
+        guard var held = pending else {
+            ownsStorage = false
+            return chunk
+        }
         pending = nil
         var chunk = chunk
         held.writeBuffer(&chunk)
+        ownsStorage = true
         return held
     }
 
@@ -161,10 +171,16 @@ public struct MessageSplitter: Sendable {
         return buffer.readableBytes >= length + 1 ? (type, length) : nil
     }
 
-    /// Copies the incomplete tail into a buffer of its own, sized for the whole message when
-    /// its length is known, so that the consumed bytes before it are not kept alive.
-    private mutating func keepTail(of buffer: ByteBuffer) {
+    /// Keeps the incomplete tail: the buffer itself when it is the splitter's own and nothing was
+    /// taken from it (`reusable`: a message arriving in many reads is then appended to, not
+    /// copied again at each read), else a copy in a buffer of its own, sized for the whole
+    /// message when its length is known, so that the consumed bytes before it are not kept alive.
+    private mutating func keepTail(of buffer: ByteBuffer, reusable: Bool = false) {
         guard buffer.readableBytes > 0 else { return }
+        if reusable {
+            pending = buffer
+            return
+        }
         var expected = buffer.readableBytes
         if buffer.readableBytes >= 5, let length = buffer.getInteger(at: buffer.readerIndex + 1, as: Int32.self) {
             expected = max(expected, Int(length) + 1)

@@ -34,6 +34,27 @@ struct FramingTests {
         }
     }
 
+    @Test func aMessageArrivingInManyReadsIsAppendedToNotCopiedAtEachRead() throws {
+        var message = ByteBuffer()
+        FrontendMessageEncoder.query(String(repeating: "x", count: 100_000), into: &message)
+        var splitter = MessageSplitter(maxMessageLength: 1 << 20)
+        var storage: Set<UInt> = []
+        var whole: [RawMessage] = []
+        while message.readableBytes > 0 {
+            let run = try splitter.feedRun(message.readSlice(length: min(4096, message.readableBytes))!) { _, next in
+                whole.append(next())
+                return true
+            }
+            if let pending = splitter.pending {
+                storage.insert(pending.withUnsafeReadableBytes { UInt(bitPattern: $0.baseAddress) })
+            } else {
+                #expect(run != nil)
+            }
+        }
+        #expect(whole.count == 1 && whole[0].bytes.readableBytes == 100_006)
+        #expect(storage.count == 1, "the held bytes moved \(storage.count - 1) times")
+    }
+
     @Test func splitterEnforcesLengthLimit() {
         var splitter = MessageSplitter(maxMessageLength: 100)
         var buffer = ByteBuffer()
