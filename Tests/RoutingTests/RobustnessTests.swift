@@ -14,6 +14,17 @@ struct RobustnessTests {
         #expect(destination("WITH x AS (SELECT 'DELETE FROM t') SELECT * FROM x") == .either)
     }
 
+    /// Found by the sql fuzz target: an unclosed EXPLAIN option list made an invalid range and
+    /// stopped the process.
+    @Test func unclosedParenthesesAfterAKeywordAreStatementsLikeAnyOther() {
+        for query in ["EXPLAIN ANALYZE(DELETE FROM t", "EXPLAIN (", "EXPLAIN (ANALYZE", "EXPLAIN (a, (b", "PREPARE p (",
+                      "DECLARE c CURSOR FOR (", "COPY (SELECT 1", "COPY t (", "WITH x (a AS (SELECT", "WITH x AS ("] {
+            let result = SQLClassifier.classify(query: query)
+            #expect(result.statements.count == 1, "\(query)")
+        }
+        #expect(destination("EXPLAIN ANALYZE(DELETE FROM t") == .primary)
+    }
+
     @Test func backslashQuoteDependsOnStandardConformingStrings() {
         // On: 'a\' ends at the second quote, so FOR UPDATE is real.
         let on = SQLClassifier.classify(query: #"SELECT 'a\' FROM t FOR UPDATE --'"#, standardConformingStrings: true)

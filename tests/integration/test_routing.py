@@ -436,3 +436,13 @@ def test_asyncpg_prepare_then_a_simple_query_through_a_balanced_session(swiftpoo
             await conn.close()
 
     assert asyncio.run(scenario()) == ("SELECT 1", 2, 2)
+
+
+def test_a_statement_the_classifier_cannot_finish_is_an_error_from_postgresql_not_a_crash(routed):
+    """An unclosed EXPLAIN option list once stopped the whole process (found by fuzzing)."""
+    with routed.connect() as conn:
+        for text in ("EXPLAIN ANALYZE(DELETE FROM t", "EXPLAIN (", "COPY (SELECT 1"):
+            with pytest.raises(psycopg.errors.SyntaxError):
+                conn.execute(text)
+        assert conn.execute("SELECT 'still here'").fetchone() == ("still here",)
+    assert routed.is_running()

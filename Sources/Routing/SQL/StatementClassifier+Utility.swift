@@ -91,7 +91,8 @@ extension StatementClassifier {
                 break
             }
         }
-        let inner = classifyInner(i..<view.upperBound)
+        // An unclosed option list leaves `i` one past the end.
+        let inner = classifyInner(min(i, view.upperBound)..<view.upperBound)
         var result = primary(.explain(analyze: analyze, statement: inner))
         result.isSelectQuery = inner.kind == .select || !analyze
         result.adoptNames(of: inner)
