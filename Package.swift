@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "AdminHTTP", targets: ["AdminHTTP"]),
         .library(name: "PCP", targets: ["PCP"]),
         .library(name: "Watchdog", targets: ["Watchdog"]),
+        .library(name: "Etcd", targets: ["Etcd"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
@@ -29,6 +30,8 @@ let package = Package(
         // Time as an input: the cluster's loops sleep on an injected clock (AnyClock), tests drive
         // a TestClock instead of sleeping.
         .package(url: "https://github.com/pointfreeco/swift-clocks.git", from: "1.1.1"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
     ],
     targets: [
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
@@ -92,6 +95,17 @@ let package = Package(
             ]
         ),
         .target(
+            name: "Etcd",
+            dependencies: [
+                "Configuration", "Cluster", "Watchdog",
+                .product(name: "AsyncHTTPClient", package: "async-http-client", moduleAliases: ["Configuration": "SwiftConfiguration"]),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
+        ),
+        .target(
             name: "PCP",
             dependencies: [
                 "AdminCore", "PostgresWire", "Configuration", "Cluster", "Watchdog",
@@ -104,7 +118,7 @@ let package = Package(
         .executableTarget(
             name: "swiftpool",
             dependencies: [
-                "AdminCore", "AdminHTTP", "Cluster", "Configuration", "PCP", "PostgresWire", "Proxy", "Routing", "Watchdog",
+                "AdminCore", "AdminHTTP", "Cluster", "Configuration", "Etcd", "PCP", "PostgresWire", "Proxy", "Routing", "Watchdog",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -125,6 +139,7 @@ let package = Package(
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration"]),
         .testTarget(name: "RoutingTests", dependencies: ["Routing"]),
         .testTarget(name: "WatchdogTests", dependencies: ["Watchdog"]),
+        .testTarget(name: "EtcdTests", dependencies: ["Etcd", "Watchdog"]),
         .testTarget(
             name: "ClusterTests",
             dependencies: [

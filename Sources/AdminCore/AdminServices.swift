@@ -21,17 +21,17 @@ public struct AdminServices: Sendable {
     public var config: @Sendable () -> PoolConfig
     /// pcp.conf's users in effect: the accounts of PCP and the HTTP API.
     public var pcpUsers: @Sendable () -> PCPUsers
-    /// The watchdog, when `use_watchdog` is on.
-    public var watchdog: WatchdogService?
+    /// The fleet's coordination back end (the watchdog or etcd), when one runs.
+    public var coordination: (any CoordinationMember)?
 
-    /// The watchdog's picture of the cluster (`WatchdogReport.disabled` without one).
-    public var watchdogReport: WatchdogReport { watchdog?.report ?? .disabled }
+    /// The fleet as the back end sees it (`WatchdogReport.disabled` without one).
+    public var watchdogReport: WatchdogReport { coordination?.report ?? .disabled }
 
     public init(version: String, startTime: Double, cluster: ClusterState, coordinator: FailoverCoordinator,
                 runtime: ProxyRuntime, healthStatistics: @escaping @Sendable (Int) -> HealthCheckStatistics,
                 proxySnapshot: @escaping @Sendable () async -> ProxySnapshot, reload: @escaping @Sendable () -> ReloadReport,
                 config: @escaping @Sendable () -> PoolConfig, pcpUsers: @escaping @Sendable () -> PCPUsers,
-                watchdog: WatchdogService? = nil) {
+                coordination: (any CoordinationMember)? = nil) {
         self.version = version
         self.startTime = startTime
         self.cluster = cluster
@@ -42,7 +42,7 @@ public struct AdminServices: Sendable {
         self.reload = reload
         self.config = config
         self.pcpUsers = pcpUsers
-        self.watchdog = watchdog
+        self.coordination = coordination
     }
 
     /// Every parameter's effective value (per node for node parameters), secrets redacted.

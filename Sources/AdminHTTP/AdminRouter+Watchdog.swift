@@ -1,4 +1,5 @@
 import AdminCore
+import Configuration
 import Foundation
 import Watchdog
 
@@ -71,9 +72,11 @@ extension AdminRouter {
         var elections: Int?
         var vipChanges: Int?
         var members: [WatchdogMemberModel]?
+        var backEnd: String?
+        var etcd: EtcdModel?
 
         enum CodingKeys: String, CodingKey {
-            case enabled, localId, state, stateCode, leader, quorum, escalated, delegateIp, elections, vipChanges, members
+            case enabled, localId, state, stateCode, leader, quorum, escalated, delegateIp, elections, vipChanges, members, backEnd, etcd
         }
 
         /// Without a watchdog only `enabled`; with one every key, `leader` `null` when there is none.
@@ -91,7 +94,15 @@ extension AdminRouter {
             try container.encode(elections, forKey: .elections)
             try container.encode(vipChanges, forKey: .vipChanges)
             try container.encode(members, forKey: .members)
+            try container.encode(backEnd, forKey: .backEnd)
+            try container.encodeIfPresent(etcd, forKey: .etcd)
         }
+    }
+
+    /// What only the etcd back end reports: whether etcd answers, and the requests sent to it.
+    struct EtcdModel: Encodable {
+        var reachable: Bool
+        var requests: [String: Int]
     }
 
     struct LeaderCheckModel: Encodable {
@@ -116,7 +127,9 @@ extension AdminRouter {
                     pgpoolPort: member.pgpoolPort, priority: member.priority, state: member.state.name, stateCode: member.state.rawValue,
                     membership: member.membership.name, alive: member.alive, local: member.isLocal, escalated: member.escalated,
                     heartbeatAgeSeconds: member.heartbeatAge.map { ($0 * 1000).rounded() / 1000 })
-            })
+            },
+            backEnd: report.backEnd.rawValue,
+            etcd: report.backEnd == .etcd ? EtcdModel(reachable: report.etcdReachable, requests: report.etcdRequests) : nil)
     }
 
     /// 200 only on the member a load balancer should send clients to: the watchdog leader with
@@ -136,7 +149,9 @@ extension AdminRouter {
     /// `wd_lifecheck_method = external`).
     func externalLifecheck(_ request: HTTPRequest, memberText: String) -> HTTPResponse {
         guard request.method == "POST" else { return .error(405, "method_not_allowed", "use POST", headers: [("Allow", "POST")]) }
-        guard let watchdog = services.watchdog else { return .error(409, "watchdog_disabled", "use_watchdog is off") }
+        guard let watchdog = services.coordination, services.watchdogReport.backEnd == .watchdog else {
+            return .error(409, "watchdog_disabled", "use_watchdog is off")
+        }
         guard services.config().watchdog.lifecheckMethod == .external else {
             return .error(409, "not_external", "wd_lifecheck_method is not external; members are checked by SwiftPool itself")
         }

@@ -1,10 +1,11 @@
+import Configuration
 import Metrics
 import Watchdog
 
 extension MetricsRenderer {
     /// The `swiftpool_watchdog_*` set; without a watchdog only `swiftpool_watchdog_enabled 0`.
     static func renderWatchdog(_ report: WatchdogReport, into out: inout PrometheusWriter) {
-        out.family("swiftpool_watchdog_enabled", .gauge, "1 when use_watchdog is on.")
+        out.family("swiftpool_watchdog_enabled", .gauge, "1 when use_watchdog is on, or the fleet agrees through etcd.")
         out.sample("swiftpool_watchdog_enabled", [], report.enabled ? 1 : 0)
         guard report.enabled else { return }
         out.family("swiftpool_watchdog_is_leader", .gauge, "1 when this member is the watchdog leader.")
@@ -54,5 +55,24 @@ extension MetricsRenderer {
 
     private static func labels(_ member: WatchdogReport.Member) -> [(String, String)] {
         [("member", "\(member.id)"), ("host", member.host), ("wd_port", "\(member.wdPort)")]
+    }
+}
+
+extension MetricsRenderer {
+    /// The `swiftpool_etcd_*` set; without the etcd back end only `swiftpool_etcd_enabled 0`.
+    static func renderEtcd(_ report: WatchdogReport, into out: inout PrometheusWriter) {
+        let enabled = report.enabled && report.backEnd == .etcd
+        out.family("swiftpool_etcd_enabled", .gauge, "1 when the fleet agrees through etcd (coordination = 'etcd').")
+        out.sample("swiftpool_etcd_enabled", [], enabled ? 1 : 0)
+        guard enabled else { return }
+        out.family("swiftpool_etcd_reachable", .gauge, "1 while the last request to etcd succeeded.")
+        out.sample("swiftpool_etcd_reachable", [], report.etcdReachable ? 1 : 0)
+        out.family("swiftpool_etcd_requests_total", .counter, "Requests this member sent to etcd, by kind and result.")
+        for kind in ["authenticate", "grant", "renew", "register", "campaign", "range", "watch", "txn", "release"] {
+            for result in ["ok", "error"] {
+                out.sample("swiftpool_etcd_requests_total", [("kind", kind), ("result", result)],
+                           report.etcdRequests["\(kind)|\(result)", default: 0])
+            }
+        }
     }
 }

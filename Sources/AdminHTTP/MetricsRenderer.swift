@@ -56,6 +56,7 @@ public enum MetricsRenderer {
         var out = PrometheusWriter()
         renderNative(input, into: &out)
         renderWatchdog(input.watchdog, into: &out)
+        renderEtcd(input.watchdog, into: &out)
         renderProcess(input.process, into: &out)
         if input.pgpool2 { renderPgpool2(input, into: &out) }
         return out.text

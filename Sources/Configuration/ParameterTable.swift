@@ -549,6 +549,36 @@ public enum ParameterTable {
         .int(
             "num_event_loops", "0", 0, 1024, .restart, .swiftPool, implemented: true, extension: true,
             "Event-loop threads of the data path; 0 uses one per CPU core."),
+        .enumeration(
+            "coordination", ["watchdog", "etcd"], "watchdog", .restart, .swiftPool, implemented: true, extension: true,
+            "How several SwiftPools agree on backend status and who runs the failover commands: watchdog (use_watchdog) or etcd (a leased leader key in an etcd cluster)."),
+        .list(
+            "etcd_endpoints", ",", "http://127.0.0.1:2379", .restart, .swiftPool, implemented: true, extension: true,
+            "Client URLs of the etcd members (http:// or https://), separated by commas; used with coordination = 'etcd'."),
+        .string(
+            "etcd_prefix", "/swiftpool/default", .restart, .swiftPool, implemented: true, extension: true,
+            "Key prefix of this fleet in etcd: every SwiftPool of one fleet uses the same, different fleets different ones."),
+        .int(
+            "etcd_ttl", "30", 2, 3600, unit: .seconds, .restart, .swiftPool, implemented: true, extension: true,
+            "Lease time of the leader and member keys: a member that stops renewing is gone, and its leadership taken over, after this long."),
+        .string(
+            "etcd_member_name", "", .restart, .swiftPool, implemented: true, extension: true,
+            "This member's name in the fleet, unique per etcd_prefix; '' uses host name:port."),
+        .string(
+            "etcd_username", "", .restart, .swiftPool, implemented: true, extension: true,
+            "etcd user when etcd's authentication is on; '' for none."),
+        .string(
+            "etcd_password", "", .restart, .swiftPool, implemented: true, extension: true,
+            "Password of etcd_username (never shown in reports)."),
+        .string(
+            "etcd_ca_file", "", .restart, .swiftPool, implemented: true, extension: true,
+            "PEM file of the CA that signs the etcd members' certificates (https endpoints); '' uses the system's trust store."),
+        .string(
+            "etcd_cert_file", "", .restart, .swiftPool, implemented: true, extension: true,
+            "PEM client certificate presented to etcd (with etcd_key_file); '' for none."),
+        .string(
+            "etcd_key_file", "", .restart, .swiftPool, implemented: true, extension: true,
+            "PEM private key of etcd_cert_file."),
     ]
 }
 
@@ -604,10 +634,10 @@ extension ParameterDefinition {
 
     fileprivate static func enumeration(
         _ name: String, _ values: [String], _ defaultValue: String, _ context: ParameterContext,
-        _ group: ParameterGroup, implemented: Bool = false, _ summary: String
+        _ group: ParameterGroup, implemented: Bool = false, extension isExtension: Bool = false, _ summary: String
     ) -> ParameterDefinition {
         ParameterDefinition(
             name: name, type: .enumeration(values), defaultValue: defaultValue, context: context, group: group,
-            implemented: implemented, summary: summary)
+            implemented: implemented, isExtension: isExtension, summary: summary)
     }
 }

@@ -124,6 +124,8 @@ public struct PoolConfig: Sendable, Equatable {
     public var http: HTTPConfig
     /// The watchdog (`use_watchdog` and its parameters).
     public var watchdog: WatchdogConfig
+    /// The etcd back end (`coordination = 'etcd'` and the `etcd_*` parameters).
+    public var etcd: EtcdConfig
 
     // MARK: Raw access
 

@@ -37,6 +37,7 @@ extension PoolConfigBuilder {
                     + "(fails backends over\(string("delegate_ip").isEmpty ? "" : " and takes the virtual IP")); "
                     + "set trusted_servers so that an isolated member can tell, or add a third member")
         }
+        let escalation = buildEscalation()
         return WatchdogConfig(
             enabled: true, local: members.local, peers: members.peers, heartbeatListenPort: members.heartbeatPort,
             heartbeatTargets: members.targets, priority: int("wd_priority"), authKey: string("wd_authkey"),
@@ -45,11 +46,9 @@ extension PoolConfigBuilder {
             lifecheckInterval: duration("wd_interval"), lifePoint: int("wd_life_point"),
             lifecheckQuery: string("wd_lifecheck_query"), lifecheckDatabase: string("wd_lifecheck_dbname"),
             lifecheckUser: string("wd_lifecheck_user"), lifecheckPassword: string("wd_lifecheck_password"),
-            trustedServers: trusted, pingPath: string("ping_path"), delegateIP: string("delegate_ip"),
-            ifUpCommand: Self.command(string("if_up_cmd"), in: string("if_cmd_path")),
-            ifDownCommand: Self.command(string("if_down_cmd"), in: string("if_cmd_path")),
-            arpingCommand: Self.command(string("arping_cmd"), in: string("arping_path")),
-            escalationCommand: string("wd_escalation_command"), deEscalationCommand: string("wd_de_escalation_command"),
+            trustedServers: trusted, pingPath: string("ping_path"), delegateIP: escalation.delegateIP,
+            ifUpCommand: escalation.ifUpCommand, ifDownCommand: escalation.ifDownCommand, arpingCommand: escalation.arpingCommand,
+            escalationCommand: escalation.escalationCommand, deEscalationCommand: escalation.deEscalationCommand,
             failoverWhenQuorumExists: bool("failover_when_quorum_exists"),
             failoverRequireConsensus: bool("failover_require_consensus"),
             allowMultipleFailoverRequestsFromNode: bool("allow_multiple_failover_requests_from_node"),

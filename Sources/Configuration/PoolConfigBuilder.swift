@@ -17,6 +17,7 @@ struct PoolConfigBuilder {
         let healthDefaults = healthCheck(node: nil)
         let backends = try buildBackends()
         let poolPasswd = string("pool_passwd")
+        let etcd = try buildEtcd()
         let watchdog = try buildWatchdog()
         return PoolConfig(
             configFile: fileName,
@@ -76,6 +77,7 @@ struct PoolConfigBuilder {
                 port: int("http_port"), metricsNeedAuthentication: bool("http_metrics_auth"),
                 bearerTokenFile: path("http_bearer_token_file"), pgpool2Metrics: bool("http_pgpool2_metrics")),
             watchdog: watchdog,
+            etcd: etcd,
             settings: settings)
     }
 

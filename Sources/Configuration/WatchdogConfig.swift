@@ -141,6 +141,13 @@ public struct WatchdogConfig: Sendable, Equatable {
 
     /// Replaces `$_IP_$` with the virtual IP.
     public func expand(_ command: String) -> String {
-        command.replacing("$_IP_$", with: delegateIP)
+        escalation.expand(command)
+    }
+
+    /// The virtual IP and the commands run around it.
+    public var escalation: EscalationSettings {
+        EscalationSettings(
+            delegateIP: delegateIP, ifUpCommand: ifUpCommand, ifDownCommand: ifDownCommand, arpingCommand: arpingCommand,
+            escalationCommand: escalationCommand, deEscalationCommand: deEscalationCommand)
     }
 }

@@ -67,7 +67,7 @@ public struct PCPResponder: Sendable {
                 return [.error(severity: "ERROR", message: "process reload config request failed", detail: report.error)]
             }
             logger.warning("configuration reloaded through PCP", metadata: ["user": "\(user)", "scope": "\(cluster ? "cluster" : "local")"])
-            if cluster, let watchdog = services.watchdog { await watchdog.reloadCluster() }
+            if cluster, let coordination = services.coordination { await coordination.reloadCluster() }
             return [.strings("z", ["CommandComplete"])]
         case .stop(let mode):
             logger.warning("shutdown requested through PCP", metadata: ["user": "\(user)", "mode": "\(Character(UnicodeScalar(mode)))"])

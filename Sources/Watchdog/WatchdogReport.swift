@@ -1,3 +1,5 @@
+import Configuration
+
 /// What the watchdog shows to PCP (`pcp_watchdog_info`), the HTTP API, metrics and SQL: one
 /// consistent picture, rebuilt after every event.
 public struct WatchdogReport: Sendable, Equatable {
@@ -55,10 +57,21 @@ public struct WatchdogReport: Sendable, Equatable {
     public var rejected: [String: Int]
     /// Backend changes asked of the leader, by result (applied, quarantined, refused).
     public var failoverRequests: [String: Int]
+    /// The engine the fleet agrees through.
+    public var backEnd: CoordinationBackEnd
+    /// With etcd: requests sent to etcd by kind (`grant`, `keepalive`, `txn`, `range`, `watch`,
+    /// `authenticate`, `revoke`) and result (`ok`, `error`), keyed `kind|result`.
+    public var etcdRequests: [String: Int]
+    /// With etcd: whether the last request to etcd succeeded.
+    public var etcdReachable: Bool
 
     public init(enabled: Bool, members: [Member], state: WatchdogState, leaderName: String?, quorum: QuorumStatus, votingMembers: Int,
                 aliveMembers: Int, requiredMembers: Int, escalated: Bool, delegateIP: String, elections: Int, vipUp: Int, vipDown: Int,
-                rejected: [String: Int], failoverRequests: [String: Int]) {
+                rejected: [String: Int], failoverRequests: [String: Int], backEnd: CoordinationBackEnd = .watchdog,
+                etcdRequests: [String: Int] = [:], etcdReachable: Bool = false) {
+        self.backEnd = backEnd
+        self.etcdRequests = etcdRequests
+        self.etcdReachable = etcdReachable
         self.enabled = enabled
         self.members = members
         self.state = state

@@ -10,7 +10,7 @@ import NIOPosix
 /// and time, and carries out its actions (messages, escalation commands, the leader's backend
 /// view). It is also the `ClusterCoordination` of the failover coordinator: backend changes asked
 /// on any member are decided by the leader and applied everywhere.
-public actor WatchdogService: ClusterCoordination {
+public actor WatchdogService: CoordinationMember {
     private let config: WatchdogConfig
     private let cluster: ClusterState
     private let coordinator: FailoverCoordinator
@@ -256,12 +256,7 @@ public actor WatchdogService: ClusterCoordination {
     }
 
     /// What the leader tells the others: quarantine is local and counts as in service.
-    static func view(of snapshot: ClusterState.Snapshot) -> BackendView {
-        BackendView(
-            down: snapshot.nodes.filter { $0.status == .down }.map(\.id),
-            up: snapshot.nodes.filter { $0.status.isUsable || $0.status == .quarantine }.map(\.id),
-            primary: snapshot.primaryNodeID)
-    }
+    static func view(of snapshot: ClusterState.Snapshot) -> BackendView { BackendView(snapshot) }
 
     private func adopt(_ view: BackendView) {
         let snapshot = cluster.snapshot
@@ -281,29 +276,8 @@ public actor WatchdogService: ClusterCoordination {
     /// Escalation: wd_escalation_command, if_up_cmd, arping_cmd; de-escalation:
     /// wd_de_escalation_command, if_down_cmd. One at a time, in the order asked.
     private func runCommands(escalation: Bool) {
-        var steps: [(String, String)] = []
-        if escalation {
-            steps.append((config.escalationCommand, "wd_escalation_command"))
-            if !config.delegateIP.isEmpty {
-                steps.append((config.expand(config.ifUpCommand), "if_up_cmd"))
-                steps.append((config.expand(config.arpingCommand), "arping_cmd"))
-            }
-        } else {
-            steps.append((config.deEscalationCommand, "wd_de_escalation_command"))
-            if !config.delegateIP.isEmpty { steps.append((config.expand(config.ifDownCommand), "if_down_cmd")) }
-        }
-        let runner = CommandRunner(timeout: commandTimeout, logger: logger)
-        let previous = commands
-        let logger = self.logger
-        let ip = config.delegateIP
-        commands = Task {
-            await previous?.value
-            for (command, label) in steps where !command.isEmpty {
-                let outcome = await runner.run(command, label: label)
-                if !outcome.succeeded { logger.error("watchdog: \(label) failed: \(outcome)") }
-            }
-            if !ip.isEmpty { logger.warning("watchdog: virtual IP \(ip) is \(escalation ? "up on this member" : "released")") }
-        }
+        commands = EscalationRunner(settings: config.escalation, commandTimeout: commandTimeout, logger: logger, label: "watchdog")
+            .run(escalation: escalation, after: commands)
     }
 
     // MARK: Backend changes
@@ -389,23 +363,10 @@ public actor WatchdogService: ClusterCoordination {
     }
 
     static func request(for operation: BackendOperation, confirmed: Bool) -> BackendChangeRequest {
-        switch operation {
-        case .detach(let ids, let reason, let immediate):
-            BackendChangeRequest(kind: .down, nodes: ids, confirmed: confirmed, reason: reason.rawValue, immediate: immediate)
-        case .attach(let id):
-            BackendChangeRequest(kind: .up, nodes: [id], confirmed: confirmed, reason: "attach")
-        case .promote(let id, let switchover):
-            BackendChangeRequest(kind: .promote, nodes: [id], confirmed: confirmed, reason: "promote", switchover: switchover)
-        }
+        BackendChangeRequest(operation, confirmed: confirmed)
     }
 
-    static func operation(for request: BackendChangeRequest) -> BackendOperation {
-        switch request.kind {
-        case .down: .detach(request.nodes, reason: FailoverReason(rawValue: request.reason) ?? .detach, immediate: request.immediate)
-        case .up: .attach(request.nodes.first ?? -1)
-        case .promote: .promote(request.nodes.first ?? -1, switchover: request.switchover)
-        }
-    }
+    static func operation(for request: BackendChangeRequest) -> BackendOperation { request.operation }
 
     // MARK: Life checks
 

@@ -182,7 +182,7 @@ public struct BackendChangeRequest: Sendable, Codable, Equatable {
     }
 
     /// Votes are counted per kind and node set.
-    var voteKey: String { "\(kind.rawValue):\(nodes.sorted().map(String.init).joined(separator: ","))" }
+    public var voteKey: String { "\(kind.rawValue):\(nodes.sorted().map(String.init).joined(separator: ","))" }
 }
 
 /// What the leader decided about a backend change.

@@ -7,7 +7,7 @@ import Watchdog
 enum AdminSurface {
     static func services(version: String, startTime: Double, cluster: ClusterState, coordinator: FailoverCoordinator,
                          runtime: ProxyRuntime, server: ProxyServer, healthChecker: HealthChecker, reloader: Reloader,
-                         watchdog: WatchdogService?)
+                         coordination: (any CoordinationMember)?)
         -> AdminServices
     {
         AdminServices(
@@ -17,6 +17,6 @@ enum AdminSurface {
             reload: { reloader.reload() },
             config: { reloader.bundle.config },
             pcpUsers: { reloader.bundle.pcpUsers },
-            watchdog: watchdog)
+            coordination: coordination)
     }
 }

@@ -64,21 +64,22 @@ extension Component {
             })
     }
 
-    /// The watchdog member: from its start the failover coordinator asks it before every backend
-    /// change. Stopping leaves the cluster cleanly (the virtual IP is released when held, the
-    /// other members are told).
-    static func watchdog(_ service: WatchdogService, coordinator: FailoverCoordinator, address: String) -> Component {
+    /// The fleet member (the watchdog, or the etcd back end): from its start the failover
+    /// coordinator asks it before every backend change. Stopping leaves the fleet cleanly (the
+    /// virtual IP is released when held, the other members learn it).
+    static func coordination(_ member: any CoordinationMember, coordinator: FailoverCoordinator, description: String,
+                             failure: String) -> Component {
         Component(
-            description: "watchdog",
+            description: description,
             start: {
-                await coordinator.coordinate(with: service)
+                await coordinator.coordinate(with: member)
                 do {
-                    try await service.start()
+                    try await member.start()
                 } catch {
-                    throw StartupError("cannot start the watchdog on \(address): \(error)")
+                    throw StartupError("\(failure): \(error)")
                 }
             },
-            stop: { await service.stop() })
+            stop: { await member.stop() })
     }
 
     /// The HTTP admin server. Stopping does not wait: an admin call may still wait for a failover

@@ -10,6 +10,7 @@ import PCP
 import Proxy
 import ServiceLifecycle
 import UnixSignals
+import Etcd
 import Watchdog
 
 /// Runs the proxy in the foreground: load the configuration, find the primary, wire the
@@ -137,20 +138,29 @@ struct ProxyMain {
                       replication: replicationChecker, settings: bundle.replicationCheck,
                       searchPrimary: searchPrimary),
         ]
-        var watchdog: WatchdogService?
+        var coordination: (any CoordinationMember)?
         if bundle.config.watchdog.enabled {
             let service = WatchdogService(
                 config: bundle.config.watchdog, cluster: cluster, coordinator: coordinator, group: group, startTime: startTime,
                 commandTimeout: bundle.config.failover.commandTimeout, logger: logger,
                 reload: { _ = reloader.reload() })
             let local = bundle.config.watchdog.local
-            components.append(.watchdog(service, coordinator: coordinator, address: "\(local.host):\(local.wdPort)"))
-            watchdog = service
+            components.append(.coordination(service, coordinator: coordinator, description: "watchdog",
+                                            failure: "cannot start the watchdog on \(local.host):\(local.wdPort)"))
+            coordination = service
+        } else if bundle.config.etcd.enabled {
+            let service = EtcdService(
+                config: bundle.config.etcd, cluster: cluster, coordinator: coordinator, group: group,
+                commandTimeout: bundle.config.failover.commandTimeout, logger: logger,
+                reload: { _ = reloader.reload() })
+            components.append(.coordination(service, coordinator: coordinator, description: "etcd coordination",
+                                            failure: "cannot join the fleet through etcd (\(bundle.config.etcd.endpoints.joined(separator: ", ")))"))
+            coordination = service
         }
 
         let services = AdminSurface.services(
             version: SwiftPoolCommand.version, startTime: startTime, cluster: cluster, coordinator: coordinator,
-            runtime: runtime, server: server, healthChecker: healthChecker, reloader: reloader, watchdog: watchdog)
+            runtime: runtime, server: server, healthChecker: healthChecker, reloader: reloader, coordination: coordination)
         adminCommands.set(SQLAdminCommands(services: services))
         if bundle.config.http.port > 0 {
             let router = AdminRouter(services: services, logger: logger)

@@ -125,6 +125,27 @@ import Watchdog
             rejected: ["heartbeat|authentication": 4], failoverRequests: ["quarantined": 1])
     }
 
+    /// The same fleet, agreeing through etcd.
+    var etcdInput: MetricsInput {
+        var etcd = input(pgpool2: false)
+        etcd.watchdog.backEnd = .etcd
+        etcd.watchdog.etcdReachable = true
+        etcd.watchdog.etcdRequests = ["renew|ok": 12, "grant|error": 1]
+        return etcd
+    }
+
+    @Test func etcdSet() {
+        let text = MetricsRenderer.render(etcdInput)
+        #expect(text.contains("swiftpool_etcd_enabled 1\n"))
+        #expect(text.contains("swiftpool_etcd_reachable 1\n"))
+        #expect(text.contains("swiftpool_etcd_requests_total{kind=\"renew\",result=\"ok\"} 12\n"))
+        #expect(text.contains("swiftpool_etcd_requests_total{kind=\"grant\",result=\"error\"} 1\n"))
+        #expect(text.contains("swiftpool_etcd_requests_total{kind=\"campaign\",result=\"ok\"} 0\n"))
+        #expect(text.contains("swiftpool_watchdog_enabled 1\n"))
+        let watchdog = MetricsRenderer.render(input(pgpool2: false))
+        #expect(watchdog.contains("swiftpool_etcd_enabled 0\n") && !watchdog.contains("swiftpool_etcd_reachable"))
+    }
+
     @Test func watchdogSet() {
         let text = MetricsRenderer.render(input(pgpool2: false))
         #expect(text.contains("swiftpool_watchdog_enabled 1\n"))
@@ -192,8 +213,10 @@ import Watchdog
             .deletingLastPathComponent().appendingPathComponent("docs/metrics.md")
         let text = try String(contentsOf: docs, encoding: .utf8)
         let rendered = MetricsRenderer.render(MetricsRendererTests().input(pgpool2: true))
+            + MetricsRenderer.render(MetricsRendererTests().etcdInput)
         let families = rendered.split(separator: "\n").filter { $0.hasPrefix("# TYPE ") }.map { $0.split(separator: " ") }
         #expect(families.count > 60)
+        #expect(rendered.contains("# TYPE swiftpool_etcd_requests_total counter"))
         for family in families {
             let (name, type) = (family[2], family[3])
             #expect(text.contains("| `\(name)` | \(type) |"), "docs/metrics.md lacks \(name) (\(type))")

@@ -98,11 +98,15 @@ struct ParameterTableTests {
             "wd_lifecheck_query", "wd_lifecheck_dbname", "wd_lifecheck_user", "wd_lifecheck_password",
             "wd_hostname", "wd_heartbeat_port", "other_pgpool_hostname", "other_pgpool_port", "other_wd_port",
             "heartbeat_destination", "heartbeat_destination_port", "listen_backlog_multiplier",
+            "coordination", "etcd_endpoints", "etcd_prefix", "etcd_ttl", "etcd_member_name", "etcd_username", "etcd_password",
+            "etcd_ca_file", "etcd_cert_file", "etcd_key_file",
         ]
         #expect(implemented == expected)
         #expect(Set(ParameterTable.all.filter(\.isExtension).map(\.name)) == [
             "client_wait_timeout", "max_message_length", "num_event_loops", "delay_threshold_by_time", "failover_command_timeout",
             "http_listen_addresses", "http_port", "http_metrics_auth", "http_bearer_token_file", "http_pgpool2_metrics",
+            "coordination", "etcd_endpoints", "etcd_prefix", "etcd_ttl", "etcd_member_name", "etcd_username", "etcd_password",
+            "etcd_ca_file", "etcd_cert_file", "etcd_key_file",
         ])
     }
 
