@@ -1,0 +1,303 @@
+"""A fleet of three SwiftPools coordinated through a three-member etcd cluster on loopback
+(coordination = 'etcd'): one leader holding a leased key, takeover after kill -9, backend
+failover decided once for the fleet, operator detaches seen by every member, etcd losing one
+member and then its quorum, and etcd's authentication refusing wrong credentials.
+
+Every member has its own free ports on 127.0.0.1; etcd too.  Tests that stop PostgreSQL nodes
+use a private cluster, so the shared one is never changed.
+"""
+from __future__ import annotations
+
+import os
+import re
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from conftest import HOST, session_ports
+from etcd_cluster import EtcdCluster, etcd_binary
+from private_cluster import PrivateCluster
+from test_watchdog import (AUTH, HEALTH, READS, Member, drop_backends, free_port_block, free_ports, marker_lines,
+                           marker_scripts, metric, metric_sum, node_status_everywhere, parse_watchdog_info,
+                           private_backends, start_all, wait_for, write_script)
+
+pytestmark = pytest.mark.skipif(etcd_binary() is None, reason="etcd is not installed (Debian's etcd-server)")
+
+TTL = 5
+CONVERGE_TIMEOUT = 30
+
+
+@pytest.fixture
+def etcd(tmp_path):
+    ec = EtcdCluster(Path(f"/tmp/swp-etcd-{os.getpid()}-{time.monotonic_ns() % 100000}"), size=3)
+    try:
+        ec.up()
+        yield ec
+    finally:
+        ec.down()
+        import shutil
+        shutil.rmtree(ec.dir, ignore_errors=True)
+
+
+@pytest.fixture
+def private_pg():
+    base = free_port_block(3)
+    pc = PrivateCluster(Path(f"/tmp/swp-etcd-pg-{os.getpid()}-{base}"), base_port=base, standbys=2)
+    try:
+        pc.up()
+        yield pc
+    finally:
+        pc.run("down", "--purge", check=False)
+        Path(f"{pc.dir}.lock").unlink(missing_ok=True)
+
+
+def make_fleet(swiftpool, tmp_path: Path, ec: EtcdCluster, n: int = 3, common: dict[str, Any] | None = None,
+               per_member: list[dict[str, Any]] | None = None) -> list[Member]:
+    """Members m0..m(n-1) (not started), every one with etcd coordination under one prefix and
+    escalation commands that leave a line in its marker directory."""
+    pg_ports = free_ports(n)
+    used = set(pg_ports)
+    pcp_ports = [p for p in free_ports(3 * n) if p not in used][:n]
+    http_ports = [p for p in free_ports(4 * n) if p not in used and p not in pcp_ports][:n]
+    prefix = f"/swiftpool-test/{os.getpid()}-{pg_ports[0]}"
+    members = []
+    for i in range(n):
+        name = f"m{i}"
+        over: dict[str, Any] = {
+            "coordination": "etcd", "etcd_endpoints": ec.endpoints, "etcd_prefix": prefix, "etcd_ttl": TTL,
+            "etcd_member_name": name, "log_min_messages": "info",
+            "port": pg_ports[i], "pcp_port": pcp_ports[i], "http_port": http_ports[i], "http_listen_addresses": HOST,
+            **(common or {})}
+        over.update(marker_scripts(tmp_path / f"{name}-markers", None))
+        over.update((per_member or [{}] * n)[i])
+        inst = swiftpool(over, name=name, start=False)
+        members.append(Member(inst, i, HOST, 0, 0, pg_ports[i], 0, marker_dir=tmp_path / f"{name}-markers"))
+    return members
+
+
+def leader_of(info: dict[str, Any]) -> str | None:
+    return info["leader"]["name"] if info.get("leader") else None
+
+
+def describe(members: list[Member]) -> str:
+    out = []
+    for m in members:
+        try:
+            info = m.watchdog()
+            out.append(f"{m.name}: {info['state']} leader={leader_of(info)} escalated={info['escalated']} "
+                       f"quorum={info['quorum']['text']} etcd={info.get('etcd')} members="
+                       + ",".join(f"{x['name']}={x['state']}" for x in info["members"]))
+        except Exception as e:  # noqa: BLE001 - a description for a failure message
+            out.append(f"{m.name}: {e!r}")
+    return "\n".join(out)
+
+
+def fleet_leader(members: list[Member]) -> Member | None:
+    """The member every running member names as leader, when that member says LEADER, is
+    escalated, and all of them see every running member."""
+    running = [m for m in members if m.inst.is_running()]
+    infos = {m.name: m.watchdog() for m in running}
+    leaders = {leader_of(i) for i in infos.values()}
+    if len(leaders) != 1 or None in leaders:
+        return None
+    name = leaders.pop()
+    leader = next((m for m in running if m.name == name), None)
+    if leader is None or infos[name]["state"] != "LEADER" or not infos[name]["escalated"]:
+        return None
+    for m in running:
+        info = infos[m.name]
+        if info["back_end"] != "etcd" or info["quorum"]["status"] != 1:
+            return None
+        if m is not leader and (info["state"] != "STANDBY" or info["escalated"]):
+            return None
+        alive = {x["name"] for x in info["members"] if x["alive"]}
+        if not {r.name for r in running} <= alive:
+            return None
+    return leader
+
+
+def wait_fleet_leader(members: list[Member], timeout: float = CONVERGE_TIMEOUT) -> Member:
+    return wait_for(lambda: fleet_leader(members), timeout, lambda: describe(members), interval=0.2)
+
+
+# --------------------------------------------------------------------------- leader, takeover
+
+def test_one_leader_and_takeover_after_kill_9(swiftpool, tmp_path, etcd):
+    members = make_fleet(swiftpool, tmp_path, etcd, common=READS)
+    start_all(members)
+    leader = wait_fleet_leader(members)
+    others = [m for m in members if m is not leader]
+    wait_for(lambda: len(leader.marker("escalation")) == 1, 5, lambda: leader.marker("escalation"))
+    assert not any(o.marker("escalation") for o in others)
+
+    # Every surface shows the three members seen in etcd.
+    for m in members:
+        plain = parse_watchdog_info(m.pcp("pcp_watchdog_info").stdout)
+        assert plain["total"] == 3 and plain["escalated"] == (m is leader), (m.name, plain)
+        states = {node["pgpool_port"]: node["state_name"] for node in plain["nodes"]}
+        assert states == {x.pgpool_port: "LEADER" if x is leader else "STANDBY" for x in members}, plain
+        assert plain["leader_name"].startswith(f"{HOST}:{leader.pgpool_port} "), plain
+        assert m.leader_probe().status_code == (200 if m is leader else 503)
+        text = m.metrics()
+        assert metric(text, "swiftpool_watchdog_is_leader") == (1 if m is leader else 0)
+        assert metric(text, "swiftpool_etcd_enabled") == 1 and metric(text, "swiftpool_etcd_reachable") == 1
+        wait_for(lambda: metric_sum(m.metrics(), "swiftpool_etcd_requests_total", kind="renew", result="ok") >= 1, TTL,
+                 lambda: m.metrics())
+
+    # Sessions on the other members, open across the takeover.
+    sessions = {o.name: o.connect() for o in others}
+    for conn in sessions.values():
+        assert conn.execute("SELECT 1").fetchone()[0] == 1
+    t0 = time.monotonic()
+    leader.inst.kill()
+    new_leader = wait_for(lambda: fleet_leader(members), TTL + 10, lambda: describe(members), interval=0.1)
+    took = time.monotonic() - t0
+    print(f"\ntakeover after kill -9 of {leader.name}: {took:.2f} s (etcd_ttl = {TTL} s)")
+    assert new_leader is not leader and took <= TTL + 2, (took, describe(members))
+    wait_for(lambda: len(new_leader.marker("escalation")) == 1, 5, lambda: new_leader.marker("escalation"))
+    for name, conn in sessions.items():
+        assert conn.execute("SELECT 2").fetchone()[0] == 2, f"the session on {name} did not survive the takeover"
+        conn.close()
+    # The killed member is shown as lost by the survivors.
+    info = new_leader.watchdog()
+    lost = [x for x in info["members"] if x["name"] == leader.name]
+    assert lost and lost[0]["state"] == "LOST" and not lost[0]["alive"], info["members"]
+
+
+# --------------------------------------------------------------------------- backend failover
+
+def test_standby_failure_is_failed_over_once_in_the_fleet(swiftpool, tmp_path, etcd, private_pg):
+    pc = private_pg
+    shared_file = tmp_path / "failover_runs.log"
+    script = write_script(tmp_path / "failover.sh", f'echo "$1 node=$2" >> "{shared_file}"\n')
+    common = {**HEALTH, **private_backends(pc, HOST), "sr_check_period": 0, "load_balance_mode": False,
+              "failover_when_quorum_exists": True, "failover_require_consensus": True}
+    per = [{"failover_command": f"{script} m{i} %d"} for i in range(3)]
+    members = make_fleet(swiftpool, tmp_path, etcd, common=common, per_member=per)
+    for m in members:
+        drop_backends(m.inst, len(pc.nodes))
+    start_all(members)
+    leader = wait_fleet_leader(members)
+    for m in members:
+        wait_for(lambda: all(m.node(i)["status"] in ("up", "waiting") for i in pc.nodes), 20,
+                 lambda: [m.node(i) for i in pc.nodes])
+
+    pc.stop_node(2, immediate=True)
+    for m in members:
+        wait_for(lambda: node_status_everywhere(m, 2) == ("down", "down", "down"), 30,
+                 lambda: (m.name, node_status_everywhere(m, 2), m.log()[-2000:]))
+    # Room for a second (wrong) run: every member's health check keeps failing meanwhile.
+    time.sleep(3)
+    runs = marker_lines(shared_file)
+    assert runs == [f"{leader.name} node=2"], f"failover_command ran {len(runs)} times, or not on the leader: {runs}"
+    assert metric_sum(leader.metrics(), "swiftpool_watchdog_failover_requests_total", result="applied") >= 1
+    for m in members:
+        assert node_status_everywhere(m, 1)[2] in ("up", "waiting")
+
+
+def test_pcp_detach_on_any_member_reroutes_every_member(swiftpool, tmp_path, etcd, cluster):
+    members = make_fleet(swiftpool, tmp_path, etcd, common=READS)
+    start_all(members)
+    leader = wait_fleet_leader(members)
+    asker = next(m for m in members if m is not leader)
+    node3 = cluster.node_port(3)
+    for m in members:
+        assert node3 in session_ports(m.inst, 40), f"{m.name} sends no reads to node 3 before the detach"
+
+    asker.pcp("pcp_detach_node", "-n", "3")
+    for m in members:
+        wait_for(lambda: m.node(3)["status"] == "down", 10, lambda: (m.name, m.node(3)))
+        ports = session_ports(m.inst, 40)
+        assert node3 not in ports, f"{m.name} still reads from node 3: {ports}"
+
+    asker.pcp("pcp_attach_node", "-n", "3")
+    for m in members:
+        wait_for(lambda: m.node(3)["status"] in ("up", "waiting"), 10, lambda: (m.name, m.node(3)))
+
+
+# --------------------------------------------------------------------------- etcd losing members
+
+def test_etcd_member_loss_then_quorum_loss_then_return(swiftpool, tmp_path, etcd, private_pg):
+    pc = private_pg
+    shared_file = tmp_path / "failover_runs.log"
+    script = write_script(tmp_path / "failover.sh", f'echo "$1 node=$2" >> "{shared_file}"\n')
+    common = {**HEALTH, **private_backends(pc, HOST), "sr_check_period": 0, "load_balance_mode": False}
+    per = [{"failover_command": f"{script} m{i} %d"} for i in range(3)]
+    members = make_fleet(swiftpool, tmp_path, etcd, common=common, per_member=per)
+    for m in members:
+        drop_backends(m.inst, len(pc.nodes))
+    start_all(members)
+    leader = wait_fleet_leader(members)
+
+    # One etcd member killed: nothing changes (same leader, still escalated, no de-escalation).
+    etcd.kill(0)
+    time.sleep(2 * TTL)
+    assert fleet_leader(members) is leader, describe(members)
+    assert not leader.marker("de_escalation"), leader.marker("de_escalation")
+
+    # Two killed: no quorum in etcd.  The leader lets go before its lease could end; every
+    # member keeps serving; a backend failure is quarantined, never failed over.
+    etcd.kill(1)
+    t0 = time.monotonic()
+    wait_for(lambda: leader.marker("de_escalation"), TTL + 5, lambda: describe(members))
+    print(f"\nleader de-escalated {time.monotonic() - t0:.2f} s after etcd lost its quorum (etcd_ttl = {TTL} s)")
+    for m in members:
+        wait_for(lambda: m.watchdog()["quorum"]["status"] == -1, 10, lambda: describe(members))
+        assert m.watchdog()["escalated"] is False
+        with m.connect() as conn:
+            assert conn.execute("SELECT 1").fetchone()[0] == 1
+    pc.stop_node(2, immediate=True)
+    for m in members:
+        wait_for(lambda: m.node(2)["status"] == "quarantine", 30, lambda: (m.name, m.node(2), m.log()[-1500:]))
+    pc.start_node(2)
+    for m in members:
+        wait_for(lambda: m.node(2)["status"] in ("up", "waiting"), 30, lambda: (m.name, m.node(2)))
+    assert marker_lines(shared_file) == [], "failover_command ran without etcd"
+
+    # etcd back: one leader again, nothing failed over.
+    etcd.start(0)
+    etcd.start(1)
+    etcd.wait_healthy()
+    wait_fleet_leader(members, timeout=TTL + 20)
+    time.sleep(2)
+    assert marker_lines(shared_file) == [], "failover_command ran when etcd came back"
+    escalated = [m.name for m in members if m.watchdog()["escalated"]]
+    assert len(escalated) == 1, describe(members)
+
+
+# --------------------------------------------------------------------------- authentication
+
+def test_wrong_etcd_credentials_stop_start_up_with_a_clear_error(swiftpool, tmp_path):
+    ec = EtcdCluster(Path(f"/tmp/swp-etcd-auth-{os.getpid()}-{time.monotonic_ns() % 100000}"), size=1)
+    try:
+        ec.up()
+        for args in (["user", "add", "root:rootpass"], ["user", "add", "swiftpool:rightpass"],
+                     ["role", "add", "fleet"], ["role", "grant-permission", "fleet", "--prefix=true", "readwrite", "/fleet/"],
+                     ["user", "grant-role", "swiftpool", "fleet"], ["auth", "enable"]):
+            done = ec.etcdctl(*args, user="root:rootpass" if args[0] != "user" or args[1] != "add" else None)
+            assert done.returncode == 0, (args, done.stdout, done.stderr)
+        common = {"coordination": "etcd", "etcd_endpoints": ec.endpoints, "etcd_prefix": "/fleet/a",
+                  "etcd_ttl": TTL, "etcd_username": "swiftpool", "http_listen_addresses": HOST}
+        wrong = swiftpool({**common, "etcd_password": "wrongpass"}, name="wrong", start=False)
+        wrong.start(wait=False)
+        code = wrong.wait_exit(20)
+        log = wrong.log()
+        assert code not in (None, 0), f"started with a wrong etcd password:\n{log[-2000:]}"
+        assert "etcd refused the credentials of etcd_username" in log, log[-2000:]
+        assert "wrongpass" not in log, "the password appears in the log"
+
+        right = swiftpool({**common, "etcd_password": "rightpass"}, name="right")
+        info = requests.get(f"http://{HOST}:{right.http_port}/api/v1/watchdog", auth=AUTH, timeout=5).json()
+        wait_for(lambda: requests.get(f"http://{HOST}:{right.http_port}/api/v1/watchdog", auth=AUTH,
+                                      timeout=5).json()["state"] == "LEADER", 15, lambda: right.log()[-2000:])
+        config = requests.get(f"http://{HOST}:{right.http_port}/api/v1/config", auth=AUTH, timeout=5).text
+        assert "rightpass" not in config and "etcd_password" in config, config[:500]
+        assert info["back_end"] == "etcd"
+    finally:
+        ec.down()
+        import shutil
+        shutil.rmtree(ec.dir, ignore_errors=True)
