@@ -5,7 +5,7 @@
 #
 #   apt:    postgresql-15 postgresql-contrib postgresql-client libpq-dev
 #           libmicrohttpd-dev pkg-config pgpool2 prometheus chromium docker-compose iproute2
-#           iputils-arping nftables (+ python3/python3-pip,
+#           iputils-arping nftables etcd-server etcd-client (+ python3/python3-pip,
 #           nodejs when missing)
 #   PyPI:   asyncpg, psycopg[binary], pytest, requests, pyyaml, schemathesis (for the python3 on PATH)
 #   node:   Debian's node-pg and its dependencies, unpacked (not installed)
@@ -49,8 +49,10 @@ is_installed() {
 # chromium renders the status page in a test; docker-compose validates compose/.
 # iproute2, iputils-arping and nftables build the watchdog tests' network namespaces, move the
 # virtual IP (if_up_cmd/if_down_cmd/arping_cmd) and cut a member off (tests/integration/netlab.py).
+# etcd-server and etcd-client run the three-member etcd of the etcd coordination tests
+# (tests/integration/etcd_cluster.py starts and stops it on free loopback ports).
 APT_PKGS=(postgresql-15 postgresql-contrib postgresql-client libpq-dev libmicrohttpd-dev pkg-config pgpool2 prometheus
-          chromium docker-compose iproute2 iputils-arping nftables)
+          chromium docker-compose iproute2 iputils-arping nftables etcd-server etcd-client)
 command -v python3 >/dev/null || APT_PKGS+=(python3 python3-pip)
 command -v node >/dev/null || APT_PKGS+=(nodejs)
 
@@ -87,6 +89,12 @@ if pgrep -x prometheus >/dev/null 2>&1; then
     "${SUDO[@]}" service prometheus stop >/dev/null 2>&1 || "${SUDO[@]}" pkill -x prometheus || true
 fi
 pkill -x prometheus-node-exporter >/dev/null 2>&1 || true
+
+# The etcd-server package may start its service on 2379; the tests start their own members.
+if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet etcd 2>/dev/null; then
+    log "stopping the etcd-server package's service"
+    "${SUDO[@]}" systemctl stop etcd >/dev/null 2>&1 || true
+fi
 
 # ------------------------------------------------------------------ python
 PY=python3
