@@ -301,3 +301,29 @@ def test_wrong_etcd_credentials_stop_start_up_with_a_clear_error(swiftpool, tmp_
         ec.down()
         import shutil
         shutil.rmtree(ec.dir, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- compose variant
+
+def test_docker_compose_accepts_the_etcd_variant(tmp_path):
+    import shutil
+    import subprocess
+
+    import yaml
+
+    from conftest import REPO_ROOT, swiftpool_binary
+    if not shutil.which("docker-compose"):
+        pytest.skip("docker-compose is missing (Debian's docker-compose package)")
+    compose = REPO_ROOT / "compose"
+    result = subprocess.run(["docker-compose", "--env-file", str(compose / ".env.example"), "-f", str(compose / "docker-compose.yml"),
+                             "-f", str(compose / "docker-compose.etcd.yml"), "config"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    services = yaml.safe_load(result.stdout)["services"]
+    assert {"etcd-1", "etcd-2", "etcd-3", "swiftpool-1", "swiftpool-2", "swiftpool-3"} <= set(services)
+    for i in (1, 2, 3):
+        mounts = services[f"swiftpool-{i}"]["volumes"]
+        text = " ".join(m if isinstance(m, str) else f"{m.get('source')}:{m.get('target')}" for m in mounts)
+        assert f"pgpool-etcd-{i}.conf" in text and "pgpool-1.conf" not in text, mounts
+        check = subprocess.run([str(swiftpool_binary()), "-f", str(compose / "swiftpool" / f"pgpool-etcd-{i}.conf"), "check"],
+                               capture_output=True, text=True, timeout=30)
+        assert check.returncode == 0, check.stderr
