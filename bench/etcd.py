@@ -12,6 +12,7 @@ what it costs the query path.
    an etcd fleet, interleaved rounds; the ratio on/off.
 
 Run on purpose, never in CI:  bench/etcd.py [--runs 10] [--ttl 5] [--steady 60] [--rounds 3] [--duration 10]
+(--runs 0 or --steady 0 leave that part out.)
 It uses $SWIFTPOOL_BIN, else .build/release/swiftpool, else .build/debug/swiftpool, Debian's etcd,
 and the cluster of scripts/pg-cluster.sh (started if needed).
 """
@@ -186,11 +187,12 @@ def main() -> int:
     etcd = Etcd(root)
     try:
         etcd.start()
-        print(f"takeover after SIGKILL of the leader (etcd_ttl {args.ttl} s), {args.runs} runs:")
-        times = takeover(etcd, args.runs, args.ttl)
-        print(f"takeover: median {statistics.median(times):.2f} s, max {max(times):.2f} s, min {min(times):.2f} s "
-              f"(bound ttl + 2 = {args.ttl + 2} s)")
-        for ttl in sorted({30, args.ttl}, reverse=True):
+        if args.runs > 0:
+            print(f"takeover after SIGKILL of the leader (etcd_ttl {args.ttl} s), {args.runs} runs:")
+            times = takeover(etcd, args.runs, args.ttl)
+            print(f"takeover: median {statistics.median(times):.2f} s, max {max(times):.2f} s, min {min(times):.2f} s "
+                  f"(bound ttl + 2 = {args.ttl + 2} s)")
+        for ttl in sorted({30, args.ttl}, reverse=True) if args.steady > 0 else []:
             rates = steady(etcd, ttl, args.steady)
             print(f"steady state, etcd_ttl {ttl} s, {args.steady} s: requests/minute per member "
                   f"{', '.join(f'{r:.1f}' for r in rates)}; fleet of three {sum(rates):.1f}")

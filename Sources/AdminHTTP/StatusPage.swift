@@ -185,7 +185,7 @@ async function refresh() {
     const wd = await api("/api/v1/watchdog");
     $("watchdog-section").classList.toggle("hidden", !wd.enabled);
     if (wd.enabled) {
-      $("watchdog-summary").textContent = "· this member " + wd.state + " · leader " + (wd.leader ? wd.leader.name : "none") +
+      $("watchdog-summary").textContent = "· through " + (wd.back_end === "etcd" ? "etcd" : "the watchdog") + " · this member " + wd.state + " · leader " + (wd.leader ? wd.leader.name : "none") +
         " · " + wd.quorum.text + " (" + wd.quorum.alive + " of " + wd.quorum.members + " alive, " + wd.quorum.required + " required)";
       const rows = $("watchdog"); rows.replaceChildren();
       for (const m of wd.members) {
