@@ -45,7 +45,7 @@ public actor FailoverCoordinator {
     private let busy = Atomic<Bool>(false)
     private let onError: Atomic<Bool>
     private let onShutdown: Atomic<Bool>
-    /// The watchdog, when SwiftPool runs as one member of several.
+    /// The coordination back end (watchdog or etcd), when SwiftPool runs as one member of several.
     private var coordination: (any ClusterCoordination)?
 
     /// - Parameter clock: what the primary search waits on (tests pass a test clock).
@@ -106,7 +106,7 @@ public actor FailoverCoordinator {
         try await perform(operation).get()
     }
 
-    /// Carries `operation` out here without asking anyone: the watchdog leader does this for the
+    /// Carries `operation` out here without asking anyone: the fleet's leader does this for the
     /// whole cluster.
     public func perform(_ operation: BackendOperation) async -> Result<Void, NodeOperationRefusal> {
         switch operation {
@@ -119,7 +119,7 @@ public actor FailoverCoordinator {
         }
     }
 
-    /// Applies the watchdog leader's view of the backends on this member: no commands run here.
+    /// Applies the fleet leader's view of the backends on this member: no commands run here.
     public func adopt(down: Set<Int>, up: Set<Int>, primary: Int?) async {
         await serially {
             let snapshot = self.cluster.snapshot
@@ -134,7 +134,7 @@ public actor FailoverCoordinator {
             if !changes.isEmpty {
                 self.cluster.setStatuses(changes)
                 for (id, status) in changes.sorted(by: { $0.key < $1.key }) {
-                    self.logger.warning("backend node \(id) is now \(status == .down ? "down" : "attached") (watchdog leader)", metadata: ["node": "\(id)"])
+                    self.logger.warning("backend node \(id) is now \(status == .down ? "down" : "attached") (as the fleet's leader decided)", metadata: ["node": "\(id)"])
                 }
                 let ended = changes.filter { $0.value == .down }.map(\.key).sorted()
                 if !ended.isEmpty { self.hooks.endSessions(ended) }
@@ -212,7 +212,7 @@ public actor FailoverCoordinator {
                 break
             case .remote(let result):
                 if case .failure(let refusal) = result, refusal != .alreadyDown(id) {
-                    logger.warning("backend node \(id) failed; the watchdog leader did not take it out: \(refusal)")
+                    logger.warning("backend node \(id) failed; the fleet's leader did not take it out: \(refusal)")
                 }
                 return
             case .quarantine(let why):

@@ -38,9 +38,10 @@ public enum NodeOperationRefusal: Error, Sendable, Equatable, CustomStringConver
     case alreadyPrimary(Int)
     /// A switchover needs failover_command to promote the new primary.
     case noFailoverCommand
-    /// The watchdog leader refused the operation (its reason).
+    /// The fleet's leader (watchdog or etcd) refused the operation (its reason).
     case refusedByLeader(String)
-    /// The watchdog has no leader to decide (an election is running) or the leader did not answer.
+    /// The fleet has no leader to decide (an election is running, etcd does not answer) or the
+    /// leader did not answer.
     case noCoordinator(String)
 
     public var description: String {
@@ -53,7 +54,7 @@ public enum NodeOperationRefusal: Error, Sendable, Equatable, CustomStringConver
         case .notUsable(let id): "backend node \(id) is not up"
         case .alreadyPrimary(let id): "backend node \(id) is already the primary"
         case .noFailoverCommand: "a switchover needs failover_command to promote the new primary"
-        case .refusedByLeader(let why): "the watchdog leader refused: \(why)"
+        case .refusedByLeader(let why): "the fleet's leader refused: \(why)"
         case .noCoordinator(let why): why
         }
     }
