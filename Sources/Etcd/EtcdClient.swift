@@ -16,6 +16,8 @@ public enum EtcdError: Error, Sendable, Equatable, CustomStringConvertible {
     case authenticationFailed(String)
     /// The answer was not what the gateway sends.
     case malformed(String)
+    /// A file the settings name cannot be used (TLS certificates and keys).
+    case settings(String)
 
     public var description: String {
         switch self {
@@ -23,6 +25,7 @@ public enum EtcdError: Error, Sendable, Equatable, CustomStringConvertible {
         case .rejected(let code, let message): "etcd refused the request (code \(code)): \(message)"
         case .authenticationFailed(let why): "etcd refused the credentials of etcd_username: \(why)"
         case .malformed(let why): "etcd sent an unexpected answer: \(why)"
+        case .settings(let why): why
         }
     }
 
@@ -51,11 +54,15 @@ public final class EtcdClient: Sendable {
         var configuration = HTTPClient.Configuration()
         configuration.timeout = .init(connect: .seconds(2), read: nil)
         if config.usesTLS {
+            // The files are read now, so that a bad one stops the start-up rather than every request.
             var tls = TLSConfiguration.makeClientConfiguration()
-            if !config.caFile.isEmpty { tls.trustRoots = .file(config.caFile) }
+            if !config.caFile.isEmpty {
+                tls.trustRoots = .certificates(try Self.read("etcd_ca_file", config.caFile) { try NIOSSLCertificate.fromPEMFile($0) })
+            }
             if !config.certFile.isEmpty {
-                tls.certificateChain = try NIOSSLCertificate.fromPEMFile(config.certFile).map { .certificate($0) }
-                tls.privateKey = .file(config.keyFile)
+                tls.certificateChain = try Self.read("etcd_cert_file", config.certFile) { try NIOSSLCertificate.fromPEMFile($0) }
+                    .map { .certificate($0) }
+                tls.privateKey = .privateKey(try Self.read("etcd_key_file", config.keyFile) { try NIOSSLPrivateKey(file: $0, format: .pem) })
             }
             configuration.tlsConfiguration = tls
         }
@@ -66,6 +73,14 @@ public final class EtcdClient: Sendable {
         let parts = requestTimeout.components
         timeout = .nanoseconds(parts.seconds * 1_000_000_000 + parts.attoseconds / 1_000_000_000)
         self.logger = logger
+    }
+
+    private static func read<T>(_ parameter: String, _ path: String, _ load: (String) throws -> T) throws(EtcdError) -> T {
+        do {
+            return try load(path)
+        } catch {
+            throw .settings("\(parameter) \(path) is not a readable PEM file: \(error)")
+        }
     }
 
     /// Requests sent so far, keyed `kind|result` (`ok` or `error`).

@@ -303,6 +303,71 @@ def test_wrong_etcd_credentials_stop_start_up_with_a_clear_error(swiftpool, tmp_
         shutil.rmtree(ec.dir, ignore_errors=True)
 
 
+# --------------------------------------------------------------------------- TLS
+
+def make_certificates(d: Path) -> None:
+    """A CA, a server certificate for 127.0.0.1 and a client certificate, with openssl."""
+    import subprocess
+    d.mkdir(parents=True, exist_ok=True)
+
+    def run(*args: str) -> None:
+        done = subprocess.run(["openssl", *args], cwd=d, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, (args, done.stderr)
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=swp-test-ca")
+    (d / "server.cnf").write_text("subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n")
+    (d / "client.cnf").write_text("extendedKeyUsage=clientAuth\n")
+    for name, subject in (("server", "/CN=127.0.0.1"), ("client", "/CN=swiftpool")):
+        run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", subject)
+        run("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", f"{name}.pem",
+            "-days", "2", "-extfile", f"{name}.cnf")
+
+
+def test_etcd_over_tls_with_a_client_certificate(swiftpool, tmp_path):
+    import shutil
+    import subprocess
+    if not shutil.which("openssl"):
+        pytest.skip("openssl is missing")
+    certs = tmp_path / "certs"
+    make_certificates(certs)
+    client, peer = free_ports(2)
+    data = Path(f"/tmp/swp-etcd-tls-{os.getpid()}-{client}")
+    log = open(tmp_path / "etcd.log", "ab")
+    etcd = subprocess.Popen(
+        [etcd_binary() or "etcd", "--name", "t", "--data-dir", str(data),
+         "--listen-client-urls", f"https://{HOST}:{client}", "--advertise-client-urls", f"https://{HOST}:{client}",
+         "--listen-peer-urls", f"http://{HOST}:{peer}", "--initial-advertise-peer-urls", f"http://{HOST}:{peer}",
+         "--initial-cluster", f"t=http://{HOST}:{peer}", "--cert-file", str(certs / "server.pem"),
+         "--key-file", str(certs / "server.key"), "--client-cert-auth", "--trusted-ca-file", str(certs / "ca.pem")],
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    log.close()
+    try:
+        common = {"coordination": "etcd", "etcd_endpoints": f"https://{HOST}:{client}", "etcd_prefix": "/tls/fleet",
+                  "etcd_ttl": TTL, "etcd_ca_file": str(certs / "ca.pem"), "http_listen_addresses": HOST}
+        good = swiftpool({**common, "etcd_cert_file": str(certs / "client.pem"), "etcd_key_file": str(certs / "client.key"),
+                          "etcd_member_name": "good"}, name="good")
+        url = f"http://{HOST}:{good.http_port}/api/v1/watchdog"
+        wait_for(lambda: requests.get(url, auth=AUTH, timeout=5).json()["state"] == "LEADER", 20, lambda: good.log()[-2000:])
+        assert requests.get(url, auth=AUTH, timeout=5).json()["etcd"]["reachable"] is True
+        # Without a client certificate etcd refuses the connection: the member serves, unescalated.
+        bare = swiftpool({**common, "etcd_member_name": "bare"}, name="bare")
+        bare_url = f"http://{HOST}:{bare.http_port}/api/v1/watchdog"
+        wait_for(lambda: "no endpoint answers yet" in bare.log(), 10, lambda: bare.log()[-2000:])
+        info = requests.get(bare_url, auth=AUTH, timeout=5).json()
+        assert info["state"] == "IN NETWORK TROUBLE" and info["escalated"] is False, info
+        assert bare.psql("SELECT 1").returncode == 0
+        # A key file that is not PEM stops the start-up with the parameter's name.
+        (certs / "broken.key").write_text("not a key\n")
+        broken = swiftpool({**common, "etcd_cert_file": str(certs / "client.pem"), "etcd_key_file": str(certs / "broken.key"),
+                            "etcd_member_name": "broken"}, name="broken", start=False)
+        broken.start(wait=False)
+        assert broken.wait_exit(20) not in (None, 0), broken.log()[-2000:]
+        assert "etcd_key_file" in broken.log(), broken.log()[-2000:]
+    finally:
+        os.killpg(etcd.pid, signal.SIGKILL)
+        etcd.wait(10)
+        shutil.rmtree(data, ignore_errors=True)
+
+
 # --------------------------------------------------------------------------- compose variant
 
 def test_docker_compose_accepts_the_etcd_variant(tmp_path):
