@@ -177,12 +177,13 @@ public actor EtcdService: CoordinationMember {
                       _ body: @escaping @Sendable (EtcdClient, Double) async throws -> EtcdMachine.Event) {
         guard let client else { return }
         let sentAt = now()
+        // The task runs on this actor: its answer is fed back in order with everything else.
         Task {
             do {
                 let event = try await body(client, sentAt)
-                await self.feed(event)
+                self.feed(event)
             } catch {
-                await self.failed(kind, (error as? EtcdError) ?? .malformed("\(error)"))
+                self.failed(kind, (error as? EtcdError) ?? .malformed("\(error)"))
             }
         }
     }
