@@ -34,6 +34,21 @@ func quoted(_ value: String) -> String {
     return out + "'"
 }
 
+/// Entries written back in quoted form lex to the same names and values. An unquoted value may
+/// end in a lone backslash, which in quotes would escape the closing quote (the lexer keeps
+/// backslash pairs): such a file has no quoted form to compare.
+func checkWrittenBack(_ entries: [ConfigFileEntry]) {
+    guard !entries.contains(where: { $0.value.reversed().prefix { $0 == "\\" }.count % 2 == 1 }) else { return }
+    let written = entries.map { "\($0.name) = \(quoted($0.value))" }.joined(separator: "\n")
+    do {
+        let again = try ConfigFileLexer.parse(text: written, fileName: "written.conf")
+        check(again.map(\.name) == entries.map(\.name), "names changed when written back")
+        check(again.map(\.value) == entries.map(\.value), "values changed when written back: \(entries.map(\.value)) → \(again.map(\.value))")
+    } catch {
+        check(false, "the written-back file does not parse: \(error)")
+    }
+}
+
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
     let text = String(fuzz: bytes(start, count))
@@ -44,14 +59,7 @@ public func fuzz(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
             check(!entry.name.isEmpty, "an entry without a name")
             previousLine = entry.line
         }
-        let written = entries.map { "\($0.name) = \(quoted($0.value))" }.joined(separator: "\n")
-        do {
-            let again = try ConfigFileLexer.parse(text: written, fileName: "written.conf")
-            check(again.map(\.name) == entries.map(\.name), "names changed when written back")
-            check(again.map(\.value) == entries.map(\.value), "values changed when written back: \(entries.map(\.value)) → \(again.map(\.value))")
-        } catch {
-            check(false, "the written-back file does not parse: \(error)")
-        }
+        checkWrittenBack(entries)
     }
     do {
         let loaded = try ConfigLoader.parse(text: text, fileName: "pgpool.conf", configDirectory: configDirectory)
