@@ -10,7 +10,8 @@ needs psycopg 3).
   benchlib.py parse FILE
       print "TPS<TAB>LATENCY_MS<TAB>TRANSACTIONS" from one pgbench output
       ("-" when missing); TPS is the "tps = N (without initial connection
-      time)" value, TRANSACTIONS "number of transactions actually processed"
+      time)" value (with -C: "including reconnection times"),
+      TRANSACTIONS "number of transactions actually processed"
   benchlib.py cpu-seconds SID
       print the CPU time (user + system, in seconds) of every process in
       session SID: utime + stime + cutime + cstime from /proc/<pid>/stat, so
@@ -20,9 +21,15 @@ needs psycopg 3).
       open N connections (password from PGPASSWORD), run SELECT 1 on each,
       keep them open, touch READY-FILE, and wait (at most HOLD-MAX seconds)
       until RELEASE-FILE exists; then close them
-  benchlib.py summary RESULTS.tsv RSS_FILE [META_FILE]
-      print the result table (see run.sh); META_FILE's "binary.<target>=..."
-      lines are printed first as a legend
+  benchlib.py session-pids SID
+      print the pids of every process in session SID, comma-separated
+  benchlib.py perf-stat FILE
+      print "SYSCALLS<TAB>CONTEXT_SWITCHES<TAB>TASK_CLOCK_MS" from the output
+      of perf stat -x, (events raw_syscalls:sys_enter, context-switches,
+      task-clock); "-" for what is missing
+  benchlib.py summary RESULTS.tsv RSS_FILE [META_FILE [SYSCALLS.tsv]]
+      print the result tables (see run.sh) and the goals; META_FILE's
+      "binary.<target>=..." lines are printed first as a legend
 """
 from __future__ import annotations
 
@@ -66,7 +73,8 @@ def wait_port(port: int, timeout: float, pid: int | None) -> int:
         time.sleep(0.1)
 
 
-TPS_RE = re.compile(r"^tps = ([0-9.]+) \(without initial connection time\)", re.M)
+# With -C pgbench reports "tps = N (including reconnection times)" instead.
+TPS_RE = re.compile(r"^tps = ([0-9.]+) \((?:without initial connection time|including reconnection times)\)", re.M)
 LAT_RE = re.compile(r"^latency average = ([0-9.]+) ms", re.M)
 XACT_RE = re.compile(r"^number of transactions actually processed: ([0-9]+)", re.M)
 
@@ -159,7 +167,48 @@ def read_kv(path: str) -> dict[str, str]:
     return kv
 
 
-def summary(results_tsv: str, rss_file: str, meta_file: str = "") -> int:
+def session_pids(sid: int) -> str:
+    """Comma-separated pids of every process in session `sid`."""
+    pids = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[3]) == sid and fields[0] != "Z":
+            pids.append(int(name))
+    return ",".join(str(p) for p in sorted(pids))
+
+
+def perf_stat(path: str) -> tuple[str, str, str]:
+    """(system calls, context switches, task-clock ms) from `perf stat -x,`
+    output; "-" for what is missing or not counted."""
+    found = {"raw_syscalls:sys_enter": "-", "context-switches": "-", "task-clock": "-"}
+    try:
+        lines = open(path, errors="replace").read().splitlines()
+    except OSError:
+        return "-", "-", "-"
+    for line in lines:
+        if not line or line.startswith("#"):
+            continue
+        parts = line.split(",")
+        if len(parts) < 3:
+            continue
+        value, event = parts[0], parts[2]
+        for key in found:
+            if event == key or event.startswith(key + ":") or event.startswith(key + "/"):
+                try:
+                    float(value)
+                except ValueError:  # "<not counted>", "<not supported>"
+                    continue
+                found[key] = value
+    return found["raw_syscalls:sys_enter"], found["context-switches"], found["task-clock"]
+
+
+def summary(results_tsv: str, rss_file: str, meta_file: str = "", syscall_file: str = "") -> int:
     # results.tsv has a header line; columns are looked up by name.
     import csv
 
@@ -203,6 +252,13 @@ def summary(results_tsv: str, rss_file: str, meta_file: str = "") -> int:
         vals = d.get(key)
         return statistics.median(vals) if vals else None
 
+    def wl(prefix: str) -> str | None:
+        """The workload label that starts with `prefix` (labels are padded)."""
+        for w in workloads:
+            if " ".join(w.split()) == prefix:
+                return w
+        return None
+
     meta = read_kv(meta_file)
     legend = [(k[len("binary."):], v) for k, v in meta.items() if k.startswith("binary.")]
     if legend:
@@ -212,34 +268,37 @@ def summary(results_tsv: str, rss_file: str, meta_file: str = "") -> int:
 
     wcol = max([len("workload")] + [len(w) for w in workloads]) + 2
     tcol = max([len("target")] + [len(t) for t in targets]) + 2
-    print("Medians over rounds. TPS without initial connection time; ratio = TPS / direct TPS;")
-    print("latency = pgbench's latency average; CPU = the proxy's user+system CPU (all its")
-    print("processes) per transaction and in cores (CPU seconds per second of the run);")
-    print("'-' = no proxy (direct PostgreSQL)")
-    print(f"{'workload':<{wcol}}{'target':<{tcol}}{'TPS':>8}{'ratio':>8}{'lat ms':>9}"
-          f"{'CPU us/tx':>11}{'cores':>7}")
-    ratios: dict[tuple[str, str], float] = {}
+    print("Medians over rounds. TPS without initial connection time (with it for -C); x direct /")
+    print("x pgb = TPS / direct's / PgBouncer's TPS; latency = pgbench's latency average, +us =")
+    print("over direct's; CPU = the proxy's user+system CPU (all its processes) per transaction and")
+    print("in cores (CPU seconds per second of the run); '-' = no proxy (direct PostgreSQL)")
+    print(f"{'workload':<{wcol}}{'target':<{tcol}}{'TPS':>8}{'x direct':>9}{'x pgb':>7}{'lat ms':>9}"
+          f"{'+us':>7}{'CPU us/tx':>11}{'cores':>7}")
     for w in workloads:
         d = med(tps, (w, "direct"))
+        b = med(tps, (w, "pgbouncer"))
+        dl = med(lat, (w, "direct"))
         for i, t in enumerate(targets):
             key = (w, t)
             sk = key in skipped
             v = med(tps, key)
-            if t == "direct":
-                ratio = "-"
-            else:
-                r = (v / d) if (v is not None and d) else None
-                if r is not None:
-                    ratios[key] = r
-                ratio = f"{r:.2f}x" if r is not None else ("n/a" if sk else "-")
+            ratio = rb = plus = "-"
+            if t != "direct":
+                if v is not None and d:
+                    ratio = f"{v / d:.2f}x"
+                l = med(lat, key)
+                if l is not None and dl is not None:
+                    plus = f"{(l - dl) * 1000:+.0f}"
+            if t in proxied and t != "pgbouncer" and v is not None and b:
+                rb = f"{v / b:.2f}x"
             if t in proxied:
                 c_tx = fmt_num(med(cpu_tx, key), 1, sk)
                 c_co = fmt_num(med(cores, key), 2, sk)
             else:
                 c_tx = c_co = "-"
             label = w if i == 0 else ""
-            print(f"{label:<{wcol}}{t:<{tcol}}{fmt_num(v, 0, sk):>8}{ratio:>8}"
-                  f"{fmt_num(med(lat, key), 3, sk):>9}{c_tx:>11}{c_co:>7}")
+            print(f"{label:<{wcol}}{t:<{tcol}}{fmt_num(v, 0, sk):>8}{ratio:>9}{rb:>7}"
+                  f"{fmt_num(med(lat, key), 3, sk):>9}{plus:>7}{c_tx:>11}{c_co:>7}")
 
     if failed:
         print()
@@ -247,67 +306,135 @@ def summary(results_tsv: str, rss_file: str, meta_file: str = "") -> int:
         for (w, t), n in failed.items():
             print(f"  {w} / {t}: {n}")
 
-    sp_targets = [t for t in targets if t.startswith("swiftpool")]
-    if sp_targets:
-        print()
-    for sp in sp_targets:
-        verdicts = []
-        ok = True
-        for w in workloads:
-            if w.startswith("-S simple") or w.startswith("-S extended"):
-                r = ratios.get((w, sp))
-                good = r is not None and r >= 0.85
-                ok = ok and good
-                verdicts.append(f"{' '.join(w.split()[:2])} "
-                                f"{(f'{r:.2f}x' if r is not None else 'n/a')} {'ok' if good else 'BELOW'}")
-        if verdicts:
-            print(f"target: {sp}/direct >= 0.85x on both -S modes: {'; '.join(verdicts)}"
-                  f" -> {'MET' if ok else 'NOT MET'}")
-    if "standby" in targets:
-        for sp in sp_targets:
-            parts = []
-            for w in workloads:
-                v, sb = med(tps, (w, sp)), med(tps, (w, "standby"))
-                if v is not None and sb:
-                    parts.append(f"{' '.join(w.split()[:2])} {v / sb:.2f}x")
-            if parts:
-                print(f"{sp} / one standby directly: {'; '.join(parts)}")
+    # syscalls.tsv: perf stat over a fixed number of -S transactions.
+    sysc: dict[tuple[str, str], tuple[float, float, float]] = {}
+    if syscall_file and os.path.exists(syscall_file):
+        with open(syscall_file, newline="") as f:
+            for r in csv.DictReader(f, delimiter="\t"):
+                try:
+                    n = int(r["xacts"])
+                    sysc[(r["target"], r["clients"])] = (
+                        float(r["syscalls"]) / n, float(r["context_switches"]) / n,
+                        float(r["task_clock_ms"]) * 1000 / n)
+                except (ValueError, ZeroDivisionError):
+                    continue
 
-    # rss.txt: "<target>.<key>=<kB>" lines (keys below).
     rss = read_kv(rss_file)
 
-    def mib(key: str) -> str:
+    def mib_kb(key: str) -> float | None:
         v = rss.get(key)
-        if not v or not v.isdigit():
-            return "n/a"
-        return f"{int(v) / 1024:.1f} MiB"
+        return int(v) / 1024 if v and v.isdigit() else None
 
-    for sp in sp_targets:
-        p = sp + "."
-        if not any(k.startswith(p) for k in rss):
+    idle_counts = sorted({int(k.split(".idle", 1)[1].split("_", 1)[0]) for k in rss
+                          if ".idle" in k and k.split(".idle", 1)[1].split("_", 1)[0].isdigit()})
+
+    # The compact table: one line per proxy target.
+    ws, we, wp = wl("-S simple c16"), wl("-S extended c16"), wl("-S prepared c16")
+    wc, w1 = wl("-S -C simple c8"), wl("-S simple c1")
+    print()
+    print("Summary (x = ratio to direct / to PgBouncer; CPU = proxy us per query at -S simple c16;")
+    print("+lat = us over direct at 1 client; sys/q and cs/q = the proxy's system calls and context")
+    print("switches per query, perf stat over pgbench -S -t at 16 clients and at 1; RSS with N idle")
+    print("clients, for the binary, primary only)")
+    head = f"{'target':<{tcol}}"
+    for name in ("-S simple", "-S extended", "-S prepared"):
+        head += f"{name:>15}"
+    head += f"{'CPU us/q':>9}{'+lat us':>8}{'sys/q16':>8}{'sys/q1':>7}{'cs/q16':>7}{'-C tps':>14}"
+    for n in idle_counts:
+        head += f"{'RSS ' + str(n):>10}"
+    print(head)
+
+    def pair(w: str | None, t: str) -> str:
+        if w is None:
+            return "-"
+        v = med(tps, (w, t))
+        if v is None:
+            return "n/a"
+        d, b = med(tps, (w, "direct")), med(tps, (w, "pgbouncer"))
+        a = f"{v / d:.2f}" if d else "-"
+        c = f"{v / b:.2f}" if (b and t != "pgbouncer") else "-"
+        return f"{a} / {c}"
+
+    for t in targets:
+        if t == "direct":
             continue
-        idle_kib = rss.get(p + "idle_rss_kb")
-        if idle_kib and idle_kib.isdigit():
-            idle_note = " (target < 64 MiB: " + ("met" if int(idle_kib) < 64 * 1024 else "NOT met") + ")"
+        line = f"{t:<{tcol}}"
+        for w in (ws, we, wp):
+            line += f"{pair(w, t):>15}"
+        c = med(cpu_tx, (ws, t)) if ws else None
+        line += f"{fmt_num(c, 1, True) if t in proxied else '-':>9}"
+        l1, d1 = (med(lat, (w1, t)), med(lat, (w1, "direct"))) if w1 else (None, None)
+        line += f"{(f'{(l1 - d1) * 1000:+.0f}' if l1 is not None and d1 is not None else '-'):>8}"
+        s16, s1 = sysc.get((t, "16")), sysc.get((t, "1"))
+        line += f"{(f'{s16[0]:.1f}' if s16 else '-'):>8}{(f'{s1[0]:.1f}' if s1 else '-'):>7}"
+        line += f"{(f'{s16[1]:.2f}' if s16 else '-'):>7}"
+        if wc:
+            v, b = med(tps, (wc, t)), med(tps, (wc, "pgbouncer"))
+            cs = "-" if v is None else (f"{v:.0f} ({v / b:.2f})" if b and t != "pgbouncer" else f"{v:.0f}")
         else:
-            idle_note = " (target < 64 MiB)"
-        n_idle = rss.get(p + "idle_clients", "100")
-        if any(p + k in rss for k in ("idle_rss_kb", "idle_error", "idle_start_rss_kb")):
-            idle_part = f"with {n_idle} idle clients: {mib(p + 'idle_rss_kb')}{idle_note}"
-        else:
-            idle_part = "idle-clients test skipped"
-        print(f"{sp} peak RSS under load: {mib(p + 'load_hwm_kb')}; {idle_part}")
-        extra = []
-        if p + "load_rss_max_kb" in rss:
-            extra.append(f"max sampled VmRSS under load {mib(p + 'load_rss_max_kb')}")
-        if p + "idle_start_rss_kb" in rss:
-            extra.append(f"idle instance at start {mib(p + 'idle_start_rss_kb')}")
-        if p + "idle_hwm_kb" in rss:
-            extra.append(f"idle instance VmHWM {mib(p + 'idle_hwm_kb')}")
-        if p + "idle_error" in rss:
-            extra.append(f"idle test: {rss[p + 'idle_error']}")
-        if extra:
-            print("  (" + "; ".join(extra) + ")")
+            cs = "-"
+        line += f"{cs:>14}"
+        for n in idle_counts:
+            m = mib_kb(f"{t}.idle{n}_rss_kb")
+            line += f"{(f'{m:.1f} MiB' if m is not None else ('ERR' if f'{t}.idle{n}_error' in rss else '-')):>10}"
+        print(line)
+
+    # Errors of the idle test and the load-phase peaks.
+    for k, v in rss.items():
+        if k.endswith("_error"):
+            print(f"  idle test {k[:-len('_error')]}: {v}")
+    peaks = [f"{k[:-len('.load_hwm_kb')]} {mib_kb(k):.1f} MiB" for k in rss
+             if k.endswith(".load_hwm_kb") and mib_kb(k) is not None]
+    if peaks:
+        print("  peak RSS under load (VmHWM): " + "; ".join(peaks))
+    if sysc:
+        print("  proxy CPU per query in the perf stat runs (task-clock, us): " + "; ".join(
+            f"{t} c{c} {v[2]:.1f}" for (t, c), v in sysc.items()))
+
+    # The goals of this machine's comparison (issue 16).
+    sp_bases = [t for t in targets if t.startswith("swiftpool") and "-lb" not in t]
+    if sp_bases and "pgbouncer" in targets:
+        print()
+        print("Goals (same run):")
+
+    def verdict(ok: bool | None) -> str:
+        return "n/a" if ok is None else ("met" if ok else "NOT met")
+
+    for sp in sp_bases if "pgbouncer" in targets else []:
+        goals = []
+        for w in (ws, we):
+            if w is None:
+                continue
+            a, b = med(cpu_tx, (w, sp)), med(cpu_tx, (w, "pgbouncer"))
+            ok = None if a is None or b is None else a <= b
+            goals.append(f"CPU/query {' '.join(w.split()[:2])} {fmt_num(a, 1)} vs {fmt_num(b, 1)} us: {verdict(ok)}")
+            a, b = med(tps, (w, sp)), med(tps, (w, "pgbouncer"))
+            ok = None if a is None or b is None else a >= b
+            goals.append(f"TPS {' '.join(w.split()[:2])} primary only {fmt_num(a)} vs {fmt_num(b)}: {verdict(ok)}")
+        if w1:
+            a, b, d = med(lat, (w1, sp)), med(lat, (w1, "pgbouncer")), med(lat, (w1, "direct"))
+            ok = None if a is None or b is None else a <= b
+            show = (lambda x: f"{(x - d) * 1000:+.0f}" if x is not None and d is not None else "?")
+            goals.append(f"added latency c1 {show(a)} vs {show(b)} us: {verdict(ok)}")
+        bal = sp + "-lball"
+        if "pgpool" in targets and bal in targets:
+            for w in (ws, we):
+                if w is None:
+                    continue
+                a, b = med(tps, (w, bal)), med(tps, (w, "pgpool"))
+                ok = None if a is None or b is None else a >= 2 * b
+                goals.append(f"balanced {' '.join(w.split()[:2])} {fmt_num(a)} vs 2 x Pgpool-II {fmt_num(b)}: {verdict(ok)}")
+        for n, limit in ((100, 32), (1000, 64)):
+            m = mib_kb(f"{sp}.idle{n}_rss_kb")
+            if m is not None or f"{sp}.idle{n}_error" in rss:
+                goals.append(f"RSS at {n} idle {fmt_num(m, 1)} MiB <= {limit}: {verdict(None if m is None else m <= limit)}")
+        if wc:
+            a, b = med(tps, (wc, sp)), med(tps, (wc, "pgbouncer"))
+            ok = None if a is None or b is None else a >= b
+            goals.append(f"-C {fmt_num(a)} vs {fmt_num(b)} TPS: {verdict(ok)}")
+        print(f"{sp}:")
+        for g in goals:
+            print(f"  {g}")
     return 0
 
 
@@ -330,8 +457,14 @@ def main(argv: list[str]) -> int:
         return 0
     if cmd == "idle":
         return idle(args)
+    if cmd == "session-pids":
+        print(session_pids(int(args[0])))
+        return 0
+    if cmd == "perf-stat":
+        print("\t".join(perf_stat(args[0])))
+        return 0
     if cmd == "summary":
-        return summary(args[0], args[1] if len(args) > 1 else "", args[2] if len(args) > 2 else "")
+        return summary(*args[:4])
     print(f"unknown command {cmd!r}\n{__doc__}", file=sys.stderr)
     return 64
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench/run.sh — pgbench throughput and latency of SwiftPool against direct
 # PostgreSQL (and optionally PgBouncer and Pgpool-II), the proxies' CPU time
-# per transaction, plus SwiftPool's memory under load and with idle clients.
+# and system calls per transaction, the latency a proxy adds at one client,
+# connection-per-transaction throughput, and memory with idle clients.
 # Run on purpose, not in CI.
 # See bench/README.md; "bench/run.sh --help" for the options.
 set -euo pipefail
@@ -17,15 +18,19 @@ HOST=127.0.0.1
 BINARY=$REPO_ROOT/.build/release/swiftpool
 BINARY2=""
 NO_LOAD_BALANCE=0
+BALANCE=off,one,all
+WORKLOADS=s-simple,s-extended,s-prepared,s-connect,lat1,tpcb
+SYSCALL_TX=1000
 SCALE=10
 ROUNDS=3
 DURATION=15
 WITH_PREPARED=0
 WITH_PGBOUNCER=0
 WITH_PGPOOL=0
-IDLE_CLIENTS=100
+IDLE_CLIENTS=100,1000
 SKIP_IDLE=0
 EVENT_LOOPS=
+EVENT_LOOPS2=
 LOAD_CHILDREN=64
 RESULTS=""
 
@@ -42,27 +47,45 @@ usage() {
 Usage: $PROG [OPTIONS]
 
 Benchmarks SwiftPool against direct PostgreSQL with pgbench, interleaving the
-targets round by round, and reports median TPS, average latency, the ratio
-target/direct, each proxy's CPU time per transaction, and SwiftPool's peak RSS
-under load and with idle clients.
+targets round by round, and reports median TPS, average latency, the ratios
+target/direct and target/PgBouncer, each proxy's CPU time per transaction, the
+latency added at one client, system calls and context switches per
+transaction (perf stat), pgbench -C throughput, and RSS under load and with
+idle clients. SwiftPool runs once per load-balancing case (--balance).
 
 Options:
   --binary PATH        swiftpool binary (default .build/release/swiftpool)
   --binary2 PATH       a second swiftpool binary, benchmarked as target
                        "swiftpool2" in the same rounds (e.g. before/after a change)
-  --no-load-balance    append "load_balance_mode = off" to SwiftPool's
-                       configuration (and Pgpool-II's): every query to the primary
+  --balance LIST       SwiftPool cases, comma-separated (default $BALANCE):
+                       off = load_balance_mode off, every query to the primary
+                       (target "swiftpool"); one = statement-level balancing
+                       over the first standby only ("swiftpool-lb1"); all =
+                       over every standby ("swiftpool-lball")
+  --no-load-balance    the same as --balance off (and load_balance_mode = off
+                       for Pgpool-II)
+  --workloads LIST     comma-separated (default $WORKLOADS):
+                       s-simple s-extended s-prepared: pgbench -S -c 16 -j 2
+                       s-connect: pgbench -S -C -c 8 -j 2 (a connection per
+                       transaction); lat1: pgbench -S -c 1 (added latency);
+                       tpcb: pgbench -c 8 -j 2
+  --syscall-tx N       transactions per client for the system-call count
+                       (perf stat on each proxy during pgbench -S -t N, at
+                       16 clients and at 1); 0 skips it (default $SYSCALL_TX)
   --scale N            pgbench scale factor (default $SCALE)
   --rounds N           rounds over all workloads and targets (default $ROUNDS)
   --duration S         seconds per pgbench run (default $DURATION)
-  --with-prepared      also run "pgbench -S -M prepared -c 16 -j 2"
+  --with-prepared      accepted for compatibility (s-prepared is in the
+                       default --workloads)
   --with-pgbouncer     also benchmark PgBouncer (transaction mode, to the
                        primary) if the pgbouncer binary is installed
   --with-pgpool        also benchmark Pgpool-II (streaming replication, the
                        reference settings) if the pgpool binary is installed
-  --idle-clients N     idle connections for the memory test (default $IDLE_CLIENTS)
+  --idle-clients LIST  idle connections for the memory test, comma-separated
+                       (default $IDLE_CLIENTS); SwiftPool and PgBouncer
   --skip-idle          skip the idle-clients memory test
   --event-loops N      num_event_loops for SwiftPool (default: the config's, one per core)
+  --event-loops2 N     num_event_loops for the --binary2 targets (default: as --event-loops)
   --results DIR        where raw outputs go (default /tmp/swiftpool-bench-<timestamp>)
   --config-dir DIR     start SwiftPool from a copy of DIR instead of config/demo
                        (pgpool.conf, pool_passwd, pool_hba.conf, pcp.conf)
@@ -85,22 +108,38 @@ while [[ $# -gt 0 ]]; do
     case $1 in
         --binary) need_value "$@"; BINARY=$2; shift 2 ;;
         --binary2) need_value "$@"; BINARY2=$2; shift 2 ;;
-        --no-load-balance) NO_LOAD_BALANCE=1; shift ;;
+        --no-load-balance) NO_LOAD_BALANCE=1; BALANCE=off; shift ;;
+        --balance) need_value "$@"; BALANCE=$2; shift 2 ;;
+        --workloads) need_value "$@"; WORKLOADS=$2; shift 2 ;;
+        --syscall-tx) need_value "$@"; [[ $2 =~ ^[0-9]+$ ]] || die "$1 needs a number"; SYSCALL_TX=$2; shift 2 ;;
         --scale) need_value "$@"; need_int "$1" "$2"; SCALE=$2; shift 2 ;;
         --rounds) need_value "$@"; need_int "$1" "$2"; ROUNDS=$2; shift 2 ;;
         --duration) need_value "$@"; need_int "$1" "$2"; DURATION=$2; shift 2 ;;
         --with-prepared) WITH_PREPARED=1; shift ;;
         --with-pgbouncer) WITH_PGBOUNCER=1; shift ;;
         --with-pgpool) WITH_PGPOOL=1; shift ;;
-        --idle-clients) need_value "$@"; need_int "$1" "$2"; IDLE_CLIENTS=$2; shift 2 ;;
+        --idle-clients) need_value "$@"; [[ $2 =~ ^[1-9][0-9]*(,[1-9][0-9]*)*$ ]] || die "$1 needs positive integers separated by commas"; IDLE_CLIENTS=$2; shift 2 ;;
         --skip-idle) SKIP_IDLE=1; shift ;;
         --event-loops) need_value "$@"; need_int "$1" "$2"; EVENT_LOOPS=$2; shift 2 ;;
+        --event-loops2) need_value "$@"; need_int "$1" "$2"; EVENT_LOOPS2=$2; shift 2 ;;
         --results) need_value "$@"; RESULTS=$2; shift 2 ;;
         --config-dir) need_value "$@"; DEMO_DIR=$(cd "$2" && pwd) || die "no directory $2"; shift 2 ;;
         -h|--help) usage; exit 0 ;;
         *) usage >&2; die "unknown argument '$1'" ;;
     esac
 done
+
+IFS=, read -r -a BALANCE_LIST <<<"$BALANCE"
+for b in "${BALANCE_LIST[@]}"; do
+    [[ $b == off || $b == one || $b == all ]] || die "--balance: unknown case '$b' (off, one, all)"
+done
+IFS=, read -r -a WL_KEYS <<<"$WORKLOADS"
+for w in "${WL_KEYS[@]}"; do
+    [[ $w =~ ^(s-simple|s-extended|s-prepared|s-connect|lat1|tpcb)$ ]] || die "--workloads: unknown workload '$w'"
+done
+(( WITH_PREPARED )) && [[ ",$WORKLOADS," != *,s-prepared,* ]] && WL_KEYS+=(s-prepared)
+IFS=, read -r -a IDLE_LIST <<<"$IDLE_CLIENTS"
+EVENT_LOOPS2=${EVENT_LOOPS2:-$EVENT_LOOPS}
 
 # ------------------------------------------------------------ prerequisites
 [[ $BINARY == /* ]] || BINARY=$PWD/$BINARY
@@ -260,9 +299,12 @@ note "standbys (${STANDBY_PORTS[*]}) have replayed up to $TARGET_LSN"
 # ------------------------------------------------------------ SwiftPool
 SP_PID=""; SP_PORT=""; SP_DIR=""
 
-# start_swiftpool NAME BINARY NUM_INIT_CHILDREN [MAX_POOL]
+# start_swiftpool NAME BINARY NUM_INIT_CHILDREN MAX_POOL BALANCE EVENT_LOOPS
+# MAX_POOL and EVENT_LOOPS may be empty (the configuration's); BALANCE is
+# off, one (statement-level over the first standby) or all (every standby).
+# The backends are the cluster's nodes, whatever ports config/demo names.
 start_swiftpool() {
-    local name=$1 binary=$2 children=$3 max_pool=${4:-}
+    local name=$1 binary=$2 children=$3 max_pool=${4:-} balance=${5:-off} loops=${6:-}
     local dir=$RESULTS/$name f base key
     mkdir -p "$dir/log" "$dir/sock"
     for f in "$DEMO_DIR"/*; do
@@ -293,8 +335,24 @@ start_swiftpool() {
         echo "num_init_children = $children"
         [[ -n $max_pool ]] && echo "max_pool = $max_pool"
         echo "connection_cache = on"
-        [[ -n $EVENT_LOOPS ]] && echo "num_event_loops = $EVENT_LOOPS"
-        (( NO_LOAD_BALANCE )) && echo "load_balance_mode = off"
+        [[ -n $loops ]] && echo "num_event_loops = $loops"
+        local i weight
+        for i in "${!ALL_PORTS[@]}"; do
+            echo "backend_hostname$i = '$HOST'"
+            echo "backend_port$i = ${ALL_PORTS[$i]}"
+            echo "backend_data_directory$i = '$SWIFTPOOL_CLUSTER_DIR/node$i'"
+            weight=1
+            (( i == 0 )) && weight=0
+            [[ $balance == one ]] && (( i > 1 )) && weight=0
+            echo "backend_weight$i = $weight"
+        done
+        if [[ $balance == off ]]; then
+            echo "load_balance_mode = off"
+        else
+            echo "load_balance_mode = on"
+            echo "statement_level_load_balance = on"
+            echo "disable_load_balance_on_write = 'transaction'"
+        fi
         true
     } >>"$base"
     local cmd=("$binary" -f "$base")
@@ -310,7 +368,7 @@ start_swiftpool() {
         tail_log "$dir/swiftpool.log"
         die "SELECT 1 through SwiftPool (port $SP_PORT) failed: $out"
     fi
-    note "swiftpool ($name, $binary) pid $SP_PID on port $SP_PORT (num_init_children $children${max_pool:+, max_pool $max_pool}); log $dir/swiftpool.log"
+    note "swiftpool ($name, $binary) pid $SP_PID on port $SP_PORT (num_init_children $children${max_pool:+, max_pool $max_pool}, balance $balance${loops:+, num_event_loops $loops}); log $dir/swiftpool.log"
 }
 
 proc_status_kb() {  # PID FIELD -> value in kB (empty if unavailable)
@@ -318,8 +376,10 @@ proc_status_kb() {  # PID FIELD -> value in kB (empty if unavailable)
 }
 
 # ------------------------------------------------------------ PgBouncer
+# start_pgbouncer [NAME [MAX_CLIENT_CONN]]
 PGB_PORT=""; PGB_PID=""
 start_pgbouncer() {
+    local name=${1:-pgbouncer} max_client=${2:-200}
     local bin
     bin=$(command -v pgbouncer || true)
     [[ -z $bin && -x /usr/sbin/pgbouncer ]] && bin=/usr/sbin/pgbouncer
@@ -327,7 +387,7 @@ start_pgbouncer() {
         note "NOTE: --with-pgbouncer: pgbouncer is not installed (apt-get install pgbouncer); skipping it"
         return 1
     fi
-    local dir=$RESULTS/pgbouncer version extra=""
+    local dir=$RESULTS/$name version extra=""
     mkdir -p "$dir"
     version=$("$bin" --version 2>/dev/null | head -n 1 | grep -oE '[0-9]+\.[0-9]+' | head -n 1 || true)
     # Protocol-level prepared statements in transaction mode need PgBouncer 1.21+.
@@ -350,7 +410,7 @@ unix_socket_dir =
 auth_type = scram-sha-256
 auth_file = $dir/userlist.txt
 pool_mode = transaction
-max_client_conn = 200
+max_client_conn = $max_client
 default_pool_size = 20
 ignore_startup_parameters = extra_float_digits
 logfile = $dir/pgbouncer.log
@@ -365,10 +425,10 @@ EOF
         chown -R postgres: "$dir"
         run=(setpriv --reuid=postgres --regid=postgres --init-groups "${run[@]}")
     fi
-    launch pgbouncer TERM "$dir/stdout.log" "${run[@]}"
+    launch "$name" TERM "$dir/stdout.log" "${run[@]}"
     PGB_PID=$LAUNCHED_PID
     wait_ready pgbouncer "$PGB_PID" "$PGB_PORT" "$dir/stdout.log"
-    note "pgbouncer ${version:-?} pid $PGB_PID on port $PGB_PORT (transaction mode, to port $PRIMARY_PORT)"
+    note "pgbouncer ${version:-?} pid $PGB_PID on port $PGB_PORT (transaction mode, to port $PRIMARY_PORT, max_client_conn $max_client)"
 }
 
 # ------------------------------------------------------------ Pgpool-II
@@ -451,16 +511,32 @@ declare -A TARGET_PORT=([direct]=$PRIMARY_PORT [standby]=${STANDBY_PORTS[0]})
 declare -A TARGET_PID=()
 declare -A TARGET_SKIP=()       # target -> workload keys it cannot run
 declare -A TARGET_SKIP_WHY=()
-# SwiftPool balances reads over the standbys; one standby, directly, is the other yardstick.
-TARGET_SKIP[standby]="tpcb"
-TARGET_SKIP_WHY[standby]="a standby is read-only"
+# SwiftPool balances reads over the standbys; one standby, directly, is the other
+# yardstick (for the -S workloads at 16 clients).
+TARGET_SKIP[standby]="tpcb s-connect lat1"
+TARGET_SKIP_WHY[standby]="run only for the -S workloads at 16 clients (tpcb needs the primary)"
 
-declare -A SP_BINARY=([swiftpool]=$BINARY)
-[[ -n $BINARY2 ]] && SP_BINARY[swiftpool2]=$BINARY2
-SP_TARGETS=(swiftpool)
-[[ -n $BINARY2 ]] && SP_TARGETS+=(swiftpool2)
+# One SwiftPool target per binary and balancing case: swiftpool (off),
+# swiftpool-lb1 (one standby), swiftpool-lball (every standby); "swiftpool2..."
+# for --binary2.
+declare -A SP_BINARY=() SP_BALANCE=() SP_LOOPS=() SP_BASE=()
+SP_TARGETS=()
+for base in swiftpool swiftpool2; do
+    [[ $base == swiftpool2 && -z $BINARY2 ]] && continue
+    for b in "${BALANCE_LIST[@]}"; do
+        case $b in off) t=$base ;; one) t=$base-lb1 ;; all) t=$base-lball ;; esac
+        SP_TARGETS+=("$t")
+        SP_BASE[$t]=$base
+        SP_BALANCE[$t]=$b
+        if [[ $base == swiftpool ]]; then SP_BINARY[$t]=$BINARY; SP_LOOPS[$t]=$EVENT_LOOPS
+        else SP_BINARY[$t]=$BINARY2; SP_LOOPS[$t]=$EVENT_LOOPS2; fi
+    done
+    # The idle test starts its own instance of each binary.
+    if [[ $base == swiftpool ]]; then SP_BINARY[$base]=$BINARY; SP_LOOPS[$base]=$EVENT_LOOPS
+    else SP_BINARY[$base]=$BINARY2; SP_LOOPS[$base]=$EVENT_LOOPS2; fi
+done
 for t in "${SP_TARGETS[@]}"; do
-    start_swiftpool "$t" "${SP_BINARY[$t]}" "$LOAD_CHILDREN"
+    start_swiftpool "$t" "${SP_BINARY[$t]}" "$LOAD_CHILDREN" "" "${SP_BALANCE[$t]}" "${SP_LOOPS[$t]}"
     TARGETS+=("$t")
     TARGET_PORT[$t]=$SP_PORT
     TARGET_PID[$t]=$SP_PID
@@ -473,19 +549,18 @@ if (( WITH_PGPOOL )) && start_pgpool; then
     TARGETS+=(pgpool); TARGET_PORT[pgpool]=$PGP_PORT; TARGET_PID[pgpool]=$PGP_PID
 fi
 
-WL_KEYS=(s-simple s-extended)
 declare -A WL_LABEL=([s-simple]="-S simple   c16" [s-extended]="-S extended c16"
-                     [s-prepared]="-S prepared c16" [tpcb]="TPC-B       c8")
+                     [s-prepared]="-S prepared c16" [s-connect]="-S -C simple c8"
+                     [lat1]="-S simple   c1" [tpcb]="TPC-B       c8")
 declare -A WL_ARGS=([s-simple]="-S -M simple -c 16 -j 2" [s-extended]="-S -M extended -c 16 -j 2"
-                    [s-prepared]="-S -M prepared -c 16 -j 2" [tpcb]="-c 8 -j 2")
-(( WITH_PREPARED )) && WL_KEYS+=(s-prepared)
-WL_KEYS+=(tpcb)
+                    [s-prepared]="-S -M prepared -c 16 -j 2" [s-connect]="-S -C -M simple -c 8 -j 2"
+                    [lat1]="-S -M simple -c 1 -j 1" [tpcb]="-c 8 -j 2")
 
 {
     echo "date: $(date -Is)"
     echo "git: $(git -C "$REPO_ROOT" rev-parse --short HEAD 2>/dev/null || echo '?') $(git -C "$REPO_ROOT" status --porcelain 2>/dev/null | grep -q . && echo '(dirty)')"
-    for t in "${SP_TARGETS[@]}"; do echo "binary $t: ${SP_BINARY[$t]} ($(stat -c '%y' "${SP_BINARY[$t]}"))"; done
-    echo "load balancing: $( (( NO_LOAD_BALANCE )) && echo "off (--no-load-balance)" || echo "as configured in $DEMO_DIR")"
+    for t in "${SP_TARGETS[@]}"; do echo "binary $t: ${SP_BINARY[$t]} ($(stat -c '%y' "${SP_BINARY[$t]}")), balance ${SP_BALANCE[$t]}, num_event_loops ${SP_LOOPS[$t]:-as configured}"; done
+    echo "machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), $(uname -sr)"
     echo "pgbench: $("$PGBENCH" --version)"
     echo "cpus: $(nproc)"
     echo "scale $SCALE, rounds $ROUNDS, duration $DURATION s"
@@ -497,17 +572,25 @@ WL_KEYS+=(tpcb)
 # Legend for the summary: which binary each SwiftPool target runs.
 TARGETS_FILE=$RESULTS/targets.txt
 for t in "${SP_TARGETS[@]}"; do
-    echo "binary.$t=${SP_BINARY[$t]}$( (( NO_LOAD_BALANCE )) && echo ", load_balance_mode = off")"
+    case ${SP_BALANCE[$t]} in
+        off) what="load_balance_mode = off (primary only)" ;;
+        one) what="statement-level balancing over one standby" ;;
+        all) what="statement-level balancing over ${#STANDBY_PORTS[@]} standbys" ;;
+    esac
+    echo "binary.$t=${SP_BINARY[$t]}, $what${SP_LOOPS[$t]:+, num_event_loops ${SP_LOOPS[$t]}}"
 done >"$TARGETS_FILE"
+[[ -n ${TARGET_PID[pgpool]:-} ]] && echo "binary.pgpool=Pgpool-II, $( (( NO_LOAD_BALANCE )) && echo "load_balance_mode = off" || echo "statement-level balancing over ${#STANDBY_PORTS[@]} standbys")" >>"$TARGETS_FILE"
 
-# RSS sampler for the load phase: VmRSS of each SwiftPool every 0.5 s
-# ("time target kB" lines).
+# RSS sampler for the load phase: VmRSS of each SwiftPool and of PgBouncer
+# every 0.5 s ("time target kB" lines).
 RSS_FILE=$RESULTS/rss.txt
 : >"$RSS_FILE"
+RSS_TARGETS=("${SP_TARGETS[@]}")
+[[ -n ${TARGET_PID[pgbouncer]:-} ]] && RSS_TARGETS+=(pgbouncer)
 (
     while true; do
         alive=0
-        for t in "${SP_TARGETS[@]}"; do
+        for t in "${RSS_TARGETS[@]}"; do
             pid=${TARGET_PID[$t]}
             [[ -r /proc/$pid/status ]] || continue
             alive=1
@@ -585,7 +668,47 @@ done
 
 stop_sampler
 echo "uptime after the runs: $(uptime)" >>"$RESULTS/meta.txt"
-for t in "${SP_TARGETS[@]}"; do
+
+# ------------------------------------------------------------ system calls
+# perf stat on every process of each proxy (all threads; Pgpool-II's
+# children too) while pgbench runs a fixed number of -S transactions, at 16
+# clients and at 1: system calls, context switches and CPU per transaction.
+SYSCALL_FILE=$RESULTS/syscalls.tsv
+printf 'target\tclients\txacts\tsyscalls\tcontext_switches\ttask_clock_ms\tfile\n' >"$SYSCALL_FILE"
+syscall_one() {  # TARGET CLIENTS
+    local t=$1 c=$2 pids file=$RESULTS/raw/syscalls-$1-c$2.txt rc=0
+    pids=$(python3 "$BENCHLIB" session-pids "${TARGET_PID[$t]}")
+    [[ -n $pids ]] || return 0
+    local cmd=("$PGBENCH" -S -M simple -c "$c" -j $(( c > 1 ? 2 : 1 )) -t "$SYSCALL_TX" -h "$HOST" -p "${TARGET_PORT[$t]}" -U "$APP_USER" "$DB")
+    echo "# perf stat -p $pids -- ${cmd[*]}" >"$file"
+    PGPASSWORD=$APP_PASSWORD PGCONNECT_TIMEOUT=10 timeout -k 10 300 \
+        perf stat -x, -o "$file.perf" -e raw_syscalls:sys_enter,context-switches,task-clock -p "$pids" -- \
+        "${cmd[@]}" >>"$file" 2>&1 || rc=$?
+    local xacts sc cs clk
+    xacts=$(python3 "$BENCHLIB" parse "$file" | cut -f3)
+    IFS=$'\t' read -r sc cs clk < <(python3 "$BENCHLIB" perf-stat "$file.perf")
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$t" "$c" "$xacts" "$sc" "$cs" "$clk" "$file" >>"$SYSCALL_FILE"
+    if (( rc != 0 )) || [[ $sc == - ]]; then
+        note "system-call count for $t at $c clients failed (exit $rc; see $file and $file.perf)"
+    else
+        note "$(printf '%-16s c%-3s %6s tx  %7.1f syscalls/tx  %5.2f context switches/tx' "$t" "$c" "$xacts" \
+            "$(awk -v a="$sc" -v n="$xacts" 'BEGIN { print a / n }')" "$(awk -v a="$cs" -v n="$xacts" 'BEGIN { print a / n }')")"
+    fi
+}
+if (( SYSCALL_TX > 0 )); then
+    if ! perf stat -e raw_syscalls:sys_enter -o /dev/null -- true >/dev/null 2>&1; then
+        note "NOTE: 'perf stat -e raw_syscalls:sys_enter' does not work here (perf missing, or no tracepoints); no system-call counts"
+    else
+        note "counting system calls: perf stat on each proxy during pgbench -S -t $SYSCALL_TX at 16 clients and at 1"
+        for t in "${TARGETS[@]}"; do
+            [[ -n ${TARGET_PID[$t]:-} ]] && kill -0 "${TARGET_PID[$t]}" 2>/dev/null || continue
+            syscall_one "$t" 16
+            syscall_one "$t" 1
+        done
+    fi
+fi
+
+for t in "${RSS_TARGETS[@]}"; do
     pid=${TARGET_PID[$t]}
     {
         echo "$t.load_hwm_kb=$(proc_status_kb "$pid" VmHWM)"
@@ -593,7 +716,7 @@ for t in "${SP_TARGETS[@]}"; do
     } >>"$RSS_FILE"
     if ! kill -0 "$pid" 2>/dev/null; then
         note "$t (pid $pid) exited during the load phase"
-        tail_log "$RESULTS/$t/swiftpool.log"
+        [[ -f $RESULTS/$t/swiftpool.log ]] && tail_log "$RESULTS/$t/swiftpool.log"
     fi
 done
 
@@ -603,56 +726,86 @@ for pid in "${TARGET_PID[@]}"; do
 done
 
 # ------------------------------------------------------------ idle clients
-# idle_test TARGET: IDLE_CLIENTS idle connections through a fresh SwiftPool
-# running TARGET's binary; VmRSS goes to RSS_FILE as "TARGET.idle_*" keys.
+# idle_test KIND N: N idle connections (each ran SELECT 1) through a fresh
+# proxy: KIND is a SwiftPool binary's base target (swiftpool, swiftpool2;
+# primary only, max_pool 1, so each client holds one backend connection) or
+# pgbouncer. VmRSS goes to RSS_FILE as "KIND.idle<N>_*" keys.
 idle_test() {
-    local t=$1 name=$1-idle idle_children idle_pid idle_rc deadline msg
-    local p=$t.
-    idle_children=$(( IDLE_CLIENTS + 28 ))
-    (( idle_children < 128 )) && idle_children=128
-    note "idle test ($t): $IDLE_CLIENTS idle connections through a fresh SwiftPool (num_init_children $idle_children, max_pool 1)"
-    start_swiftpool "$name" "${SP_BINARY[$t]}" "$idle_children" 1
+    local t=$1 n=$2 name=$1-idle$2 idle_children pid idle_pid idle_rc deadline msg port log_of_proxy
+    local p=$t.idle$n
+    if [[ $t == pgbouncer ]]; then
+        note "idle test (pgbouncer): $n idle connections through a fresh PgBouncer (max_client_conn $((n + 100)))"
+        start_pgbouncer "$name" $((n + 100)) || return 0
+        pid=$PGB_PID; port=$PGB_PORT; log_of_proxy=$RESULTS/$name/pgbouncer.log
+    else
+        # Each SwiftPool client holds a backend connection: the primary must take n of them.
+        local maxc
+        maxc=$(sql "$PRIMARY_PORT" "$SUPER_USER" "$SUPER_PASSWORD" postgres "SHOW max_connections") || maxc=0
+        if (( maxc < n + 10 )); then
+            note "idle test ($t, $n clients) skipped: the primary's max_connections is $maxc, needs $((n + 10)) (ALTER SYSTEM SET max_connections on every node, restart the cluster)"
+            echo "${p}_error=skipped: PostgreSQL max_connections $maxc < $((n + 10))" >>"$RSS_FILE"
+            return 0
+        fi
+        idle_children=$(( n + 28 ))
+        (( idle_children < 128 )) && idle_children=128
+        note "idle test ($t): $n idle connections through a fresh SwiftPool (num_init_children $idle_children, max_pool 1, primary only)"
+        start_swiftpool "$name" "${SP_BINARY[$t]}" "$idle_children" 1 off "${SP_LOOPS[$t]}"
+        pid=$SP_PID; port=$SP_PORT; log_of_proxy=$SP_DIR/swiftpool.log
+    fi
     sleep 1
-    echo "${p}idle_start_rss_kb=$(proc_status_kb "$SP_PID" VmRSS)" >>"$RSS_FILE"
+    echo "${p}_start_rss_kb=$(proc_status_kb "$pid" VmRSS)" >>"$RSS_FILE"
     local ready=$RESULTS/$name/clients.ready release=$RESULTS/$name/clients.release log=$RESULTS/$name/idle-clients.log
-    PGPASSWORD=$APP_PASSWORD python3 "$BENCHLIB" idle --port "$SP_PORT" --user "$APP_USER" --dbname "$DB" \
-        --count "$IDLE_CLIENTS" --ready-file "$ready" --release-file "$release" --hold-max 180 \
+    PGPASSWORD=$APP_PASSWORD python3 "$BENCHLIB" idle --port "$port" --user "$APP_USER" --dbname "$DB" \
+        --count "$n" --ready-file "$ready" --release-file "$release" --hold-max 240 \
         >"$log" 2>&1 &
     idle_pid=$!
-    deadline=$((SECONDS + 150))
+    deadline=$((SECONDS + 200))
     while [[ ! -e $ready ]] && kill -0 "$idle_pid" 2>/dev/null && (( SECONDS < deadline )); do
         sleep 0.2
     done
     if [[ -e $ready ]]; then
         sleep 3   # let the proxy settle with every client idle
         {
-            echo "${p}idle_clients=$IDLE_CLIENTS"
-            echo "${p}idle_rss_kb=$(proc_status_kb "$SP_PID" VmRSS)"
-            echo "${p}idle_hwm_kb=$(proc_status_kb "$SP_PID" VmHWM)"
+            echo "${p}_clients=$n"
+            echo "${p}_rss_kb=$(proc_status_kb "$pid" VmRSS)"
+            echo "${p}_hwm_kb=$(proc_status_kb "$pid" VmHWM)"
         } >>"$RSS_FILE"
         touch "$release"
         idle_rc=0
         wait "$idle_pid" || idle_rc=$?
         if (( idle_rc != 0 )); then
-            note "idle clients ($t) reported a problem (exit $idle_rc): $(tail -n 3 "$log" | tr '\n' ' ')"
-            echo "${p}idle_error=clients reported exit $idle_rc (see $log)" >>"$RSS_FILE"
+            note "idle clients ($t, $n) reported a problem (exit $idle_rc): $(tail -n 3 "$log" | tr '\n' ' ')"
+            echo "${p}_error=clients reported exit $idle_rc (see $log)" >>"$RSS_FILE"
         fi
     else
         kill "$idle_pid" 2>/dev/null || true
         wait "$idle_pid" 2>/dev/null || true
         msg=$(tail -n 3 "$log" | tr '\n' ' ')
-        note "idle test ($t) failed: ${msg:-no connections within 150 s}"
-        tail_log "$SP_DIR/swiftpool.log" 20
-        echo "${p}idle_error=failed: ${msg:-timeout}" >>"$RSS_FILE"
+        note "idle test ($t, $n) failed: ${msg:-no connections within 200 s}"
+        tail_log "$log_of_proxy" 20
+        echo "${p}_error=failed: ${msg:-timeout}" >>"$RSS_FILE"
     fi
-    stop_proc "$SP_PID" 15 >/dev/null
+    stop_proc "$pid" 15 >/dev/null
 }
 
 if (( ! SKIP_IDLE )); then
-    for t in "${SP_TARGETS[@]}"; do idle_test "$t"; done
+    # SwiftPool holds two descriptors per idle client (client and backend).
+    need_fds=$(( $(printf '%s\n' "${IDLE_LIST[@]}" | sort -n | tail -n 1) * 2 + 256 ))
+    if (( $(ulimit -n) < need_fds )); then
+        ulimit -n "$need_fds" 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+        note "open-file limit for the idle test: $(ulimit -n) (wanted $need_fds)"
+    fi
+    idle_kinds=()
+    for t in "${SP_TARGETS[@]}"; do
+        [[ " ${idle_kinds[*]:-} " == *" ${SP_BASE[$t]} "* ]] || idle_kinds+=("${SP_BASE[$t]}")
+    done
+    (( WITH_PGBOUNCER )) && [[ -n ${TARGET_PID[pgbouncer]:-} ]] && idle_kinds+=(pgbouncer)
+    for t in "${idle_kinds[@]}"; do
+        for n in "${IDLE_LIST[@]}"; do idle_test "$t" "$n"; done
+    done
 fi
 
 # ------------------------------------------------------------ report
 echo
-python3 "$BENCHLIB" summary "$TSV" "$RSS_FILE" "$TARGETS_FILE" | tee "$RESULTS/summary.txt"
+python3 "$BENCHLIB" summary "$TSV" "$RSS_FILE" "$TARGETS_FILE" "$SYSCALL_FILE" | tee "$RESULTS/summary.txt"
 echo "raw pgbench outputs and logs: $RESULTS"
