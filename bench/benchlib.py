@@ -352,7 +352,7 @@ def summary(results_tsv: str, rss_file: str, meta_file: str = "", syscall_file: 
             return "n/a"
         d, b = med(tps, (w, "direct")), med(tps, (w, "pgbouncer"))
         a = f"{v / d:.2f}" if d else "-"
-        c = f"{v / b:.2f}" if (b and t != "pgbouncer") else "-"
+        c = f"{v / b:.2f}" if (b and t in proxied and t != "pgbouncer") else "-"
         return f"{a} / {c}"
 
     for t in targets:

@@ -21,6 +21,7 @@ NO_LOAD_BALANCE=0
 BALANCE=off,one,all
 WORKLOADS=s-simple,s-extended,s-prepared,s-connect,lat1,tpcb
 SYSCALL_TX=1000
+PROFILE=0
 SCALE=10
 ROUNDS=3
 DURATION=15
@@ -75,6 +76,9 @@ Options:
   --scale N            pgbench scale factor (default $SCALE)
   --rounds N           rounds over all workloads and targets (default $ROUNDS)
   --duration S         seconds per pgbench run (default $DURATION)
+  --profile            also perf record -g each proxy during pgbench -S -c 16
+                       for --duration seconds; reports per thread/library and
+                       per symbol go to <results>/profile-<target>-*.txt
   --with-prepared      accepted for compatibility (s-prepared is in the
                        default --workloads)
   --with-pgbouncer     also benchmark PgBouncer (transaction mode, to the
@@ -116,6 +120,7 @@ while [[ $# -gt 0 ]]; do
         --rounds) need_value "$@"; need_int "$1" "$2"; ROUNDS=$2; shift 2 ;;
         --duration) need_value "$@"; need_int "$1" "$2"; DURATION=$2; shift 2 ;;
         --with-prepared) WITH_PREPARED=1; shift ;;
+        --profile) PROFILE=1; shift ;;
         --with-pgbouncer) WITH_PGBOUNCER=1; shift ;;
         --with-pgpool) WITH_PGPOOL=1; shift ;;
         --idle-clients) need_value "$@"; [[ $2 =~ ^[1-9][0-9]*(,[1-9][0-9]*)*$ ]] || die "$1 needs positive integers separated by commas"; IDLE_CLIENTS=$2; shift 2 ;;
@@ -704,6 +709,39 @@ if (( SYSCALL_TX > 0 )); then
             [[ -n ${TARGET_PID[$t]:-} ]] && kill -0 "${TARGET_PID[$t]}" 2>/dev/null || continue
             syscall_one "$t" 16
             syscall_one "$t" 1
+        done
+    fi
+fi
+
+# ------------------------------------------------------------ profiles
+# perf record -g (software clock; no hardware counters needed) on every
+# process of each proxy while pgbench -S -c 16 runs.
+profile_one() {  # TARGET
+    local t=$1 pids base=$RESULTS/profile-$1 rc=0
+    pids=$(python3 "$BENCHLIB" session-pids "${TARGET_PID[$t]}")
+    [[ -n $pids ]] || return 0
+    PGPASSWORD=$APP_PASSWORD PGCONNECT_TIMEOUT=10 timeout -k 10 $((DURATION + 120)) \
+        perf record -q -F 999 -g -o "$base.data" -p "$pids" -- \
+        "$PGBENCH" -S -M simple -c 16 -j 2 -T "$DURATION" -h "$HOST" -p "${TARGET_PORT[$t]}" -U "$APP_USER" "$DB" \
+        >"$base-pgbench.txt" 2>&1 || rc=$?
+    (( rc == 0 )) || { note "perf record on $t failed (exit $rc; see $base-pgbench.txt)"; return 0; }
+    local demangle=(cat)
+    command -v swift >/dev/null && swift demangle --help >/dev/null 2>&1 && demangle=(swift demangle --simplified)
+    perf report -i "$base.data" --no-children --sort comm,dso --stdio -g none 2>/dev/null |
+        grep -v '^$' >"$base-threads.txt" || true
+    perf report -i "$base.data" --no-children --sort dso,sym --stdio -g none --percent-limit 0.5 2>/dev/null |
+        grep -v '^$' | "${demangle[@]}" >"$base-symbols.txt" || true
+    perf report -i "$base.data" --no-children --sort sym --stdio -g caller,0.5,callee,function,percent --percent-limit 3 2>/dev/null |
+        "${demangle[@]}" >"$base-callers.txt" || true
+    note "profile of $t: $base-threads.txt, $base-symbols.txt, $base-callers.txt"
+}
+if (( PROFILE )); then
+    if ! perf record -q -o "$RESULTS/perf-check.data" -- true >/dev/null 2>&1; then
+        note "NOTE: --profile: perf record does not work here; no profiles"
+    else
+        for t in "${TARGETS[@]}"; do
+            [[ -n ${TARGET_PID[$t]:-} ]] && kill -0 "${TARGET_PID[$t]}" 2>/dev/null || continue
+            profile_one "$t"
         done
     fi
 fi
