@@ -208,6 +208,23 @@ def perf_stat(path: str) -> tuple[str, str, str]:
     return found["raw_syscalls:sys_enter"], found["context-switches"], found["task-clock"]
 
 
+def perf_kinds(path: str) -> dict[str, float]:
+    """Counts of the syscalls:sys_enter_<name> events in `perf stat -x,` output."""
+    kinds: dict[str, float] = {}
+    try:
+        lines = open(path, errors="replace").read().splitlines()
+    except OSError:
+        return kinds
+    for line in lines:
+        parts = line.split(",")
+        if len(parts) >= 3 and parts[2].startswith("syscalls:sys_enter_"):
+            try:
+                kinds[parts[2][len("syscalls:sys_enter_"):]] = float(parts[0])
+            except ValueError:
+                continue
+    return kinds
+
+
 def summary(results_tsv: str, rss_file: str, meta_file: str = "", syscall_file: str = "") -> int:
     # results.tsv has a header line; columns are looked up by name.
     import csv
@@ -308,6 +325,7 @@ def summary(results_tsv: str, rss_file: str, meta_file: str = "", syscall_file: 
 
     # syscalls.tsv: perf stat over a fixed number of -S transactions.
     sysc: dict[tuple[str, str], tuple[float, float, float]] = {}
+    kinds: dict[tuple[str, str], dict[str, float]] = {}   # per query, by system call
     if syscall_file and os.path.exists(syscall_file):
         with open(syscall_file, newline="") as f:
             for r in csv.DictReader(f, delimiter="\t"):
@@ -318,6 +336,9 @@ def summary(results_tsv: str, rss_file: str, meta_file: str = "", syscall_file: 
                         float(r["task_clock_ms"]) * 1000 / n)
                 except (ValueError, ZeroDivisionError):
                     continue
+                k = perf_kinds(r["file"] + ".perf")
+                if k:
+                    kinds[(r["target"], r["clients"])] = {name: v / n for name, v in k.items() if v}
 
     rss = read_kv(rss_file)
 
@@ -390,6 +411,9 @@ def summary(results_tsv: str, rss_file: str, meta_file: str = "", syscall_file: 
     if sysc:
         print("  proxy CPU per query in the perf stat runs (task-clock, us): " + "; ".join(
             f"{t} c{c} {v[2]:.1f}" for (t, c), v in sysc.items()))
+    for (t, c), k in kinds.items():
+        print(f"  {t} c{c} system calls per query: " + ", ".join(
+            f"{name} {v:.2f}" for name, v in sorted(k.items(), key=lambda kv: -kv[1])))
 
     # The goals of this machine's comparison (issue 16).
     sp_bases = [t for t in targets if t.startswith("swiftpool") and "-lb" not in t]

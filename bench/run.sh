@@ -687,7 +687,7 @@ syscall_one() {  # TARGET CLIENTS
     local cmd=("$PGBENCH" -S -M simple -c "$c" -j $(( c > 1 ? 2 : 1 )) -t "$SYSCALL_TX" -h "$HOST" -p "${TARGET_PORT[$t]}" -U "$APP_USER" "$DB")
     echo "# perf stat -p $pids -- ${cmd[*]}" >"$file"
     PGPASSWORD=$APP_PASSWORD PGCONNECT_TIMEOUT=10 timeout -k 10 300 \
-        perf stat -x, -o "$file.perf" -e raw_syscalls:sys_enter,context-switches,task-clock -p "$pids" -- \
+        perf stat -x, -o "$file.perf" -e "raw_syscalls:sys_enter,context-switches,task-clock$SYSCALL_KINDS" -p "$pids" -- \
         "${cmd[@]}" >>"$file" 2>&1 || rc=$?
     local xacts sc cs clk
     xacts=$(python3 "$BENCHLIB" parse "$file" | cut -f3)
@@ -700,6 +700,11 @@ syscall_one() {  # TARGET CLIENTS
             "$(awk -v a="$sc" -v n="$xacts" 'BEGIN { print a / n }')" "$(awk -v a="$cs" -v n="$xacts" 'BEGIN { print a / n }')")"
     fi
 }
+# Counted one by one as well, where the kernel has these tracepoints.
+SYSCALL_KINDS=""
+for k in read write readv writev recvfrom sendto recvmsg sendmsg epoll_wait epoll_pwait epoll_ctl futex; do
+    perf stat -e "syscalls:sys_enter_$k" -o /dev/null -- true >/dev/null 2>&1 && SYSCALL_KINDS+=",syscalls:sys_enter_$k"
+done
 if (( SYSCALL_TX > 0 )); then
     if ! perf stat -e raw_syscalls:sys_enter -o /dev/null -- true >/dev/null 2>&1; then
         note "NOTE: 'perf stat -e raw_syscalls:sys_enter' does not work here (perf missing, or no tracepoints); no system-call counts"
