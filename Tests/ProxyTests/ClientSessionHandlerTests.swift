@@ -47,12 +47,13 @@ struct ClientSessionHandlerTests {
                 backendKey: BackendKey(processID: 7, secretKey: 7), parameters: ParameterStatusSet(),
                 maxMessageLength: 1 << 30, now: .now())
             handler.startup = startup
+            handler.machine.startup = startup
             handler.primaryConnection = connection
             connection.owner = handler
-            handler.phase = .forwarding
-            handler.splitter.maxMessageLength = 1 << 30
-            handler.splitter.streamThreshold = DispatchMachine.streamThreshold
-            handler.startDispatch()
+            handler.machine.phase = .forwarding
+            handler.machine.splitter.maxMessageLength = 1 << 30
+            handler.machine.splitter.streamThreshold = DispatchMachine.streamThreshold
+            handler.machine.dispatch = handler.makeDispatch(primary: 0)
             return (backend, connection)
         }
 
@@ -184,12 +185,12 @@ struct ClientSessionHandlerTests {
         while stream.readableBytes > 0 {
             try harness.send(stream.readSlice(length: min(65_536, stream.readableBytes))!)
             var part = try harness.written(to: backend)
-            #expect(harness.handler.splitter.bufferedByteCount < DispatchMachine.streamThreshold)
+            #expect(harness.handler.machine.splitter.bufferedByteCount < DispatchMachine.streamThreshold)
             sent.writeBuffer(&part)
         }
         #expect(sent.readableBytes == large.readableBytes + sync.readableBytes)
         #expect(sent.getSlice(at: 0, length: large.readableBytes) == large)
-        #expect(!harness.handler.splitter.isStreaming)
+        #expect(!harness.handler.machine.splitter.isStreaming)
     }
 
     @Test func aClientLeavingMidStreamClosesTheHalfWrittenBackend() throws {
@@ -248,7 +249,7 @@ struct ClientSessionHandlerTests {
         let harness = try Harness(policy: nil)
         let (_, connection) = try harness.forwarding()
         backendLeaves(harness, connection)
-        harness.loop.advanceTime(by: ClientSessionHandler.idleFatalDelay)
+        harness.loop.advanceTime(by: ClientSessionMachine.idleFatalDelay)
         #expect(errorCodes(try harness.received()) == ["57P01", "08006"])
         #expect(!harness.channel.isActive)
     }

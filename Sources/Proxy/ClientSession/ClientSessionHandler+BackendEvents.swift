@@ -7,15 +7,22 @@ extension ClientSessionHandler: BackendConnectionOwner {
         // Before the login reply, the client may only see authentication messages; what the
         // backend says meanwhile (a changed parameter) is replayed from its parameter set.
         sessions.traffic.fromBackends &+= bytes.readableBytes
-        guard case .forwarding = phase else { return }
-        if holdIdleError(connection, bytes) { return }
-        dispatchOutput(connection, bytes)
+        var env = Environment(handler: self)
+        switch machine.backendOutput(connection.node.id, bytes, &env) {
+        case .forward:
+            sessions.traffic.toClients &+= bytes.readableBytes
+            context.write(wrapOutboundOut(bytes), promise: nil)
+        case .updateReading:
+            updateReading()
+        case .none:
+            break
+        }
     }
 
     func backend(_ connection: BackendConnection, didBecomeReady status: TransactionStatus, failed: Bool) {
-        guard case .forwarding = phase else { return }
-        dispatchReady(connection, status: status, failed: failed)
-        if answeringLocally { continueAdminAnswer() }
+        run { machine, env, actions in
+            machine.backendReady(connection.node.id, status: status, failed: failed, &env, into: &actions)
+        }
     }
 
     func backendDidFinishReading(_ connection: BackendConnection) {
@@ -28,27 +35,15 @@ extension ClientSessionHandler: BackendConnectionOwner {
             primaryConnection = nil
         } else if standbyConnections[connection.node.id] === connection {
             standbyConnections[connection.node.id] = nil
+            markUnusable(connection.node.id)
         } else {
             return
         }
-        logger.warning("backend connection lost", metadata: ["node": "\(connection.node.id)"])
-        let idle = clientWaitsForNothing && connection.tracker.isQuiescent
-        let sqlState = connection.lastError?.sqlState
-        runtime.backendLost(connection.node.id, sqlState == "57P01" || sqlState == "57P02")
-        if !wasPrimary, continueWithout(connection) {
-            idleErrors[connection.node.id] = nil
-            return
-        }
-        guard connection.isAtMessageBoundary else {
-            // An error here would land inside a half-forwarded message: just close.
-            end(reason: "backend connection lost")
-            context.close(promise: nil)
-            return
-        }
-        fatal(ErrorFields(severity: .fatal, sqlState: "08006",
-                          message: "\(connection.node) closed the connection unexpectedly",
-                          hint: "The backend may have crashed or been shut down; reconnect to continue."),
-              waitForClient: idle)
+        let lost = ClientSessionMachine.LostConnection(
+            node: connection.node.id, name: "\(connection.node)", wasPrimary: wasPrimary,
+            wasQuiescent: connection.tracker.isQuiescent, atMessageBoundary: connection.isAtMessageBoundary,
+            transactionStatus: connection.tracker.transactionStatus, lastSQLState: connection.lastError?.sqlState)
+        run { machine, env, actions in machine.backendClosed(lost, &env, into: &actions) }
     }
 
     func backendWritabilityChanged(_ connection: BackendConnection, isWritable: Bool) {

@@ -1,14 +1,12 @@
 import NIOCore
 import PostgresWire
 
-/// A node the session uses goes away (failover, shutdown): the session ends, or goes on without
-/// an idle standby connection.
+/// Nodes going down (failover) and SwiftPool's shutdown, as the session registry reports them.
 extension ClientSessionHandler {
     /// Shuts the session down for SwiftPool's own shutdown.
     func terminateForShutdown() {
-        endWithBackendsGone(
-            ErrorFields(severity: .fatal, sqlState: "57P01", message: "terminating connection due to administrator command"),
-            reason: "shutdown", politely: true)
+        let atBoundary = allConnections.allSatisfy(\.isAtMessageBoundary)
+        run { machine, _, actions in machine.terminateForShutdown(atMessageBoundary: atBoundary, into: &actions) }
     }
 
     /// Whether the session holds a connection to one of `nodes`.
@@ -24,55 +22,18 @@ extension ClientSessionHandler {
             standbyConnections[id] = nil
             connection.owner = nil
             connection.close()
-            guard continueWithout(connection) else { return terminateForFailover() }
+            markUnusable(id)
+            let wasIdle = connection.tracker.isQuiescent && connection.isAtMessageBoundary
+                && connection.tracker.transactionStatus == .idle
+            var goesOn = false
+            run { machine, env, actions in goesOn = machine.continueWithout(id, wasIdle: wasIdle, &env, into: &actions) }
+            guard goesOn else { return terminateForFailover() }
         }
     }
 
-    /// Ends the session because a node it uses went down.
-    func terminateForFailover() {
+    private func terminateForFailover() {
+        let atBoundary = allConnections.allSatisfy(\.isAtMessageBoundary)
         logger.info("ending session: a backend node it uses went down", metadata: ["nodes": "\(allConnections.map(\.node.id))"])
-        endWithBackendsGone(
-            ErrorFields(severity: .fatal, sqlState: "57P01", message: "terminating connection because a backend node went down (failover)",
-                        hint: "Reconnect: new sessions use the nodes that are up."),
-            reason: "failover", politely: false, waitForClient: clientWaitsForNothing)
-    }
-
-    /// Whether the session can go on without `connection` (to a standby, already let go of):
-    /// then what waited for its node goes elsewhere and the client sees nothing.
-    func continueWithout(_ connection: BackendConnection) -> Bool {
-        guard case .forwarding = phase, dispatch != nil else { return false }
-        let node = connection.node.id
-        let wasIdle = connection.tracker.isQuiescent && connection.isAtMessageBoundary
-            && connection.tracker.transactionStatus == .idle
-        unusableNodes.insert(node)
-        candidatesGeneration = -1
-        var env = Environment(handler: self)
-        guard dispatch!.nodeLost(node, wasIdle: wasIdle, &env, into: &actions) else {
-            actions.removeAll()
-            return false
-        }
-        logger.info("session goes on without a lost standby connection", metadata: ["node": "\(node)"])
-        perform()
-        return true
-    }
-
-    /// Lets go of every backend connection (with a Terminate when `politely`), then tells the
-    /// client `error` unless that would land inside a half-forwarded message.
-    func endWithBackendsGone(_ error: ErrorFields, reason: String, politely: Bool, waitForClient: Bool = false) {
-        var atBoundary = true
-        for connection in allConnections {
-            atBoundary = atBoundary && connection.isAtMessageBoundary
-            connection.owner = nil
-            // A Terminate must not land inside a message being streamed to the backend.
-            if politely, !splitter.isStreaming { connection.terminate() } else { connection.close() }
-        }
-        primaryConnection = nil
-        standbyConnections.removeAll()
-        guard atBoundary else {
-            end(reason: reason)
-            context.close(promise: nil)
-            return
-        }
-        fatal(error, waitForClient: waitForClient)
+        run { machine, env, actions in machine.terminateForFailover(atMessageBoundary: atBoundary, &env, into: &actions) }
     }
 }

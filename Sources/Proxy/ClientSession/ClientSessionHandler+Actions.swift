@@ -1,0 +1,174 @@
+import Logging
+import NIOCore
+import PostgresWire
+
+/// Performs what the session machine asks for.
+extension ClientSessionHandler {
+    func perform(_ actions: [ClientSessionMachine.Action]) {
+        for action in actions {
+            switch action {
+            case .writeClient(let bytes):
+                sessions.traffic.toClients &+= bytes.readableBytes
+                context?.write(wrapOutboundOut(bytes), promise: nil)
+                wroteClient = true
+            case .flushClient:
+                wroteClient = false
+                context?.flush()
+            case .closeClient:
+                context?.close(promise: nil)
+            case .sayLastWords(let words):
+                sayLastWords(words)
+            case .readClient:
+                readingClient = true
+                context?.channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
+            case .updateReading:
+                updateReading()
+            case .startTimer(let timer, let delay):
+                startTimer(timer, after: delay)
+            case .cancelTimer(let timer):
+                timers.removeValue(forKey: timer)?.cancel()
+            case .log(let level, let message, let metadata):
+                logger.log(level: level, message, metadata: metadata)
+            case .identified(let parameters):
+                startup = parameters
+                logger[metadataKey: "user"] = "\(parameters.user ?? "")"
+                logger[metadataKey: "database"] = "\(parameters.database ?? parameters.user ?? "")"
+            case .forwardCancel(let key):
+                if let context { runtime.cancelRegistry.cancel(key, on: context.eventLoop) }
+            case .requestSlot:
+                requestSlot()
+            case .leftWithoutSlot:
+                runtime.connections.leftWithoutSlot()
+            case .prepareClientAuthentication(let method):
+                prepareClientAuthentication(method)
+            case .logAuthenticationFailure(let sqlState, let method):
+                logAuthenticationFailure(sqlState: sqlState, method: method)
+            case .leasePrimary(let password):
+                leasePrimary(clientPassword: password)
+            case .completeLogin:
+                completeLogin()
+            case .backendLost(let node, let shutdown):
+                runtime.backendLost(node, shutdown)
+            case .connectionAccepted:
+                runtime.connections.accepted()
+            case .connectionRejected(let sqlState):
+                runtime.connections.rejected(ConnectionStatistics.reason(forSQLState: sqlState))
+            case .dispatch(let step):
+                perform(step)
+            case .flushWritten:
+                for connection in touched { connection.channel.flush() }
+                touched.removeAll(keepingCapacity: true)
+                if wroteClient {
+                    wroteClient = false
+                    context?.flush()
+                }
+            case .streamPiece(let piece, let nodes):
+                for node in nodes {
+                    guard let connection = connection(for: node) else { continue }
+                    sessions.traffic.toBackends &+= piece.readableBytes
+                    connection.channel.writeAndFlush(piece, promise: nil)
+                }
+            case .awaitFacts(let keys, let id):
+                awaitFacts(keys, id: id)
+            case .answerAdmin(let batch, let commands, let loadBalanceNode, let overrides):
+                answerAdmin(batch, commands: commands, loadBalanceNode: loadBalanceNode, overrides: overrides)
+            case .setLogLevel(let level):
+                logger.logLevel = level.flatMap { Logger.Level(rawValue: $0.logLevelName) } ?? runtime.logger.logLevel
+            case .dropConnections(let terminate):
+                dropConnections(terminate: terminate)
+            case .releaseAll(let closing, let holdsSlot, let cancelSlotRequest):
+                releaseAll(closing: closing, holdsSlot: holdsSlot, cancelSlotRequest: cancelSlotRequest)
+            }
+        }
+    }
+
+    /// One of the dispatch machine's actions.
+    private func perform(_ step: DispatchMachine.Action) {
+        switch step {
+        case .write(let node, let bytes, let type):
+            guard let connection = connection(for: node) else { return }
+            connection.noteSent(type)
+            sessions.traffic.toBackends &+= bytes.readableBytes
+            connection.channel.write(bytes, promise: nil)
+            if !touched.contains(where: { $0 === connection }) { touched.append(connection) }
+        case .track(let node, let type):
+            connection(for: node)?.noteSent(type)
+        case .writeRun(let node, let bytes):
+            guard let connection = connection(for: node) else { return }
+            sessions.traffic.toBackends &+= bytes.readableBytes
+            connection.channel.write(bytes, promise: nil)
+            if !touched.contains(where: { $0 === connection }) { touched.append(connection) }
+        case .writeClient(let bytes):
+            sessions.traffic.toClients &+= bytes.readableBytes
+            context?.write(wrapOutboundOut(bytes), promise: nil)
+            wroteClient = true
+        case .lease(let node):
+            leaseStandby(node)
+        case .setCancelTarget(let node):
+            if let output = connection(for: node), let clientKey {
+                runtime.cancelRegistry.setTarget(.init(node: output.node, backendKey: output.backendKey), for: clientKey)
+            }
+        case .count(let node, let category):
+            connection(for: node)?.counters?.count(category)
+        case .waitForFacts, .terminate, .streamTo:
+            // The session machine takes these itself.
+            break
+        }
+    }
+
+    func startTimer(_ timer: ClientSessionMachine.Timer, after delay: TimeAmount) {
+        timers[timer]?.cancel()
+        guard let context else { return }
+        timers[timer] = context.eventLoop.assumeIsolated().scheduleTask(in: delay) { [self] in
+            timers[timer] = nil
+            run { machine, env, actions in machine.timerFired(timer, &env, now: .now(), into: &actions) }
+        }
+    }
+
+    /// Releases everything the session holds. The slot stays taken until the backend
+    /// connections are reset, so that num_init_children also bounds the connections being
+    /// cleaned up.
+    private func releaseAll(closing: [Int], holdsSlot: Bool, cancelSlotRequest: Bool) {
+        sessions.remove(self)
+        if cancelSlotRequest, let id = slotRequestID { _ = runtime.admission.cancel(id) }
+        slotRequestID = nil
+        if let clientKey {
+            runtime.cancelRegistry.unregister(clientKey)
+            self.clientKey = nil
+        }
+        let connections = allConnections
+        primaryConnection = nil
+        standbyConnections.removeAll()
+        touched.removeAll()
+        var outstanding = max(connections.count, 1)
+        let admission = runtime.admission
+        let releaseSlot: () -> Void = holdsSlot ? {
+            outstanding -= 1
+            if outstanding <= 0 { admission.release() }
+        } : {}
+        if connections.isEmpty { releaseSlot() }
+        for connection in connections {
+            connection.owner = nil
+            if closing.contains(connection.node.id) {
+                // It got part of a streamed message: it cannot be reset.
+                connection.close()
+                releaseSlot()
+            } else {
+                setReading(connection, true)
+                BackendResetter(connection: connection, pool: pool, queries: settings.resetQueries, onFinish: releaseSlot)
+                    .start(timeout: settings.resetTimeout)
+            }
+        }
+    }
+
+    /// Lets go of every backend connection without resetting it.
+    private func dropConnections(terminate: Bool) {
+        for connection in allConnections {
+            connection.owner = nil
+            if terminate { connection.terminate() } else { connection.close() }
+        }
+        primaryConnection = nil
+        standbyConnections.removeAll()
+        touched.removeAll()
+    }
+}
