@@ -1,4 +1,4 @@
-// Startup packets: StartupPacket.decode as ClientSessionHandler+Login calls it, on a buffer that
+// Startup packets: StartupPacket.decode as ClientSessionMachine+Login calls it, on a buffer that
 // may hold several packets, any prefix of one, or garbage.
 import FuzzSupport
 import NIOCore
