@@ -232,6 +232,13 @@ public enum ParameterTable {
         .bool(
             "statement_level_load_balance", false, .reload, .loadBalancing, implemented: true,
             "Choose the load-balance node for every statement instead of once per session."),
+        .bool(
+            "read_your_writes", false, .reload, .loadBalancing, implemented: true, extension: true,
+            "Once a session's write commits, send its reads only to standbys that have replayed it, else to the primary."),
+        .int(
+            "read_your_writes_check_period", "50", 10, 60_000, unit: .milliseconds, .reload, .loadBalancing,
+            implemented: true, extension: true,
+            "With read_your_writes: how often the primary's WAL insert position and the standbys' replay positions are read."),
     ]
 
     static let streamingReplicationCheck: [ParameterDefinition] = [

@@ -50,17 +50,20 @@ extension Component {
     /// The health check and streaming-replication check loops (a reload restarts them), and the
     /// background primary search when start-up found none.
     static func checkers(health: HealthChecker, targets: [HealthChecker.Target], replication: ReplicationChecker,
-                         settings: ReplicationChecker.Settings, searchPrimary: (@Sendable () async -> Void)?) -> Component {
+                         settings: ReplicationChecker.Settings, wal: WALPositionTracker, walSettings: WALPositionTracker.Settings,
+                         searchPrimary: (@Sendable () async -> Void)?) -> Component {
         Component(
             description: "health and replication checks",
             start: {
                 health.start(targets)
                 replication.start(settings)
+                wal.start(walSettings)
                 if let searchPrimary { Task { await searchPrimary() } }
             },
             stop: {
                 health.stop()
                 replication.stop()
+                wal.stop()
             })
     }
 

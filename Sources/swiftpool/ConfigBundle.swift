@@ -150,6 +150,14 @@ struct ConfigBundle {
             connectTimeoutSeconds: primaryDetector.connectTimeoutSeconds, failover: config.failover)
     }
 
+    /// read_your_writes' position reads (as sr_check_user); off without read/write splitting.
+    var walPositionCheck: WALPositionTracker.Settings {
+        var period = Duration.milliseconds(50)
+        if case .integer(let milliseconds)? = config.typedValue("read_your_writes_check_period") { period = .milliseconds(milliseconds) }
+        return WALPositionTracker.Settings(enabled: routing?.settings.readYourWrites ?? false, period: period,
+                                           connection: replicationCheck)
+    }
+
     /// The credentials SwiftPool's own catalog look-ups use (sr_check_user, as Pgpool-II does).
     func catalogLookup(primary: NodeInfo?) -> CatalogLookup? {
         guard let primary else { return nil }

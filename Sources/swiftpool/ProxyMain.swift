@@ -125,8 +125,10 @@ struct ProxyMain {
             logger: logger)
         coordinatorSlot.withLockedValue { $0 = coordinator }
         let replicationChecker = ReplicationChecker(cluster: cluster, coordinator: coordinator, logger: logger)
+        let walTracker = WALPositionTracker(cluster: cluster, positions: runtime.walPositions, logger: logger)
         let reloader = Reloader(files: files, current: current, runtime: runtime, cluster: cluster, coordinator: coordinator,
-                                healthChecker: healthChecker, replicationChecker: replicationChecker, logger: logger)
+                                healthChecker: healthChecker, replicationChecker: replicationChecker, walTracker: walTracker,
+                                logger: logger)
 
         // Without a primary at start-up, the search goes on in the background.
         var searchPrimary: (@Sendable () async -> Void)?
@@ -136,6 +138,7 @@ struct ProxyMain {
             .proxy(server, port: bundle.settings.port, shutdown: shutdown),
             .checkers(health: healthChecker, targets: bundle.healthCheckTargets(cluster: cluster),
                       replication: replicationChecker, settings: bundle.replicationCheck,
+                      wal: walTracker, walSettings: bundle.walPositionCheck,
                       searchPrimary: searchPrimary),
         ]
         var coordination: (any CoordinationMember)?

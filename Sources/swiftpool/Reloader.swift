@@ -15,11 +15,14 @@ final class Reloader: Sendable {
     private let coordinator: FailoverCoordinator
     private let healthChecker: HealthChecker
     private let replicationChecker: ReplicationChecker
+    private let walTracker: WALPositionTracker
     private let logger: Logger
     private let lock = NIOLock()
 
     init(files: ConfigFiles, current: NIOLockedValueBox<ConfigBundle>, runtime: ProxyRuntime, cluster: ClusterState,
-         coordinator: FailoverCoordinator, healthChecker: HealthChecker, replicationChecker: ReplicationChecker, logger: Logger) {
+         coordinator: FailoverCoordinator, healthChecker: HealthChecker, replicationChecker: ReplicationChecker,
+         walTracker: WALPositionTracker, logger: Logger) {
+        self.walTracker = walTracker
         self.files = files
         self.current = current
         self.runtime = runtime
@@ -60,6 +63,7 @@ final class Reloader: Sendable {
             healthChecker.stop()
             healthChecker.start(fresh.healthCheckTargets(cluster: cluster))
             replicationChecker.start(fresh.replicationCheck)
+            walTracker.start(fresh.walPositionCheck)
             logger.info("configuration reloaded")
             return ReloadReport(reloaded: true, changed: (plan.reloadable + plan.restartRequired).sorted(),
                                 restartRequired: plan.restartRequired.sorted())

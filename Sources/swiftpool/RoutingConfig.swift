@@ -14,6 +14,7 @@ enum RoutingConfig {
         settings.ignoreLeadingWhiteSpace = bool(config, "ignore_leading_white_space") ?? true
         settings.checkUnloggedTable = bool(config, "check_unlogged_table") ?? true
         settings.preferLowerDelayStandby = config.streamingReplicationCheck.preferLowerDelayStandby
+        settings.readYourWrites = bool(config, "read_your_writes") ?? false
         switch config.typedValue("check_temp_table") {
         case .string(let mode)?: settings.checkTempTable = TempTableCheck(rawValue: mode.lowercased()) ?? (mode == "off" ? .none : .catalog)
         case .bool(let on)?: settings.checkTempTable = on ? .catalog : .none

@@ -16,6 +16,8 @@ struct FakeSessionEnvironment: SessionEnvironment {
     mutating func routingNodes() -> RoutingNodes { base.routingNodes() }
     mutating func pick() -> Int? { base.pick() }
     mutating func leastDelayed() -> Int? { base.leastDelayed() }
+    func currentWALSample() -> Int { base.currentWALSample() }
+    func standbys(caughtUpAfter sample: Int) -> Set<Int> { base.standbys(caughtUpAfter: sample) }
 }
 
 /// The client session, event by event: login paths, forwarding, admin answers, errors and the end.

@@ -20,6 +20,10 @@ struct FakeEnvironment: DispatchEnvironment {
     mutating func routingNodes() -> RoutingNodes { RoutingNodes(primary: 0, readable: readable) }
     mutating func pick() -> Int? { picks.isEmpty ? nil : picks.removeFirst() }
     mutating func leastDelayed() -> Int? { leastDelayedNode }
+    var walSample = 0
+    var caughtUp: [Int: Set<Int>] = [:]
+    func currentWALSample() -> Int { walSample }
+    func standbys(caughtUpAfter sample: Int) -> Set<Int> { caughtUp[sample] ?? [] }
 }
 
 /// Catalog answers: everything is an ordinary table unless it is listed as unknown.

@@ -256,3 +256,19 @@ struct RelationshipListTests {
         #expect(parsed == ["orders": ["order_totals"], "f1()": ["audit"]])
     }
 }
+
+@Suite("Routing with read_your_writes")
+struct ReadYourWritesRoutingTests {
+    @Test func readsGoOnlyToStandbysThatCaughtUpAndBothStatementsStillReachEveryone() {
+        var settings = RoutingSettings()
+        settings.statementLevelLoadBalance = true
+        var session = RoutingSession(settings: settings, loadBalanceNode: 1)
+        let nodes = RoutingNodes(primary: 0, readable: [1, 2], caughtUp: [2])
+        let read = SQLClassifier.classify(query: "SELECT * FROM t")
+        #expect(session.route(read, text: "SELECT * FROM t", nodes: nodes, facts: KnownFacts(), pick: { 1 }).decision == .primary)
+        #expect(session.route(read, text: "SELECT * FROM t", nodes: nodes, facts: KnownFacts(), pick: { 1 }).reason == .standbyBehindSession)
+        #expect(session.route(read, text: "SELECT * FROM t", nodes: nodes, facts: KnownFacts(), pick: { 2 }).decision == .node(2))
+        let set = SQLClassifier.classify(query: "SET x = 1")
+        #expect(session.route(set, text: "SET x = 1", nodes: nodes, facts: KnownFacts(), pick: { 1 }).decision == .nodes([0, 1, 2]))
+    }
+}

@@ -133,6 +133,9 @@ extension ClientSessionHandler {
                                    applicationName: handler.startup?["application_name"], using: &handler.random)
         }
 
+        func currentWALSample() -> Int { handler.runtime.walPositions.currentSample }
+        func standbys(caughtUpAfter sample: Int) -> Set<Int> { handler.runtime.walPositions.standbys(caughtUpAfter: sample) }
+
         mutating func leastDelayed() -> Int? {
             guard let primary = handler.primaryConnection?.node.id else { return nil }
             return handler.leastDelayedStandby(primary: primary)

@@ -64,10 +64,25 @@ extension DispatchMachine {
                                        facts: facts, pick: { nil })
             return (query, routed)
         }
-        let nodes = env.routingNodes()
+        var nodes = env.routingNodes()
+        if routing.settings.readYourWrites, let sample = lastWriteSample {
+            let caughtUp = env.standbys(caughtUpAfter: sample)
+            if nodes.readable.allSatisfy({ $0 == primary || caughtUp.contains($0) }) {
+                lastWriteSample = nil
+            } else {
+                nodes.caughtUp = caughtUp
+            }
+        }
         let routed = routing.route(query, text: text, nodes: nodes, facts: facts,
                                    pick: { env.pick() }, leastDelayed: { env.leastDelayed() })
         return (query, routed)
+    }
+
+    /// read_your_writes: whether a statement may have written on the primary (a BOTH statement,
+    /// such as SET, writes nothing a read could miss).
+    static func mayHaveWritten(_ query: QueryClassification, _ routed: RoutedQuery) -> Bool {
+        guard routed.decision == .primary else { return false }
+        return routed.reason == .writingFunction || query.statements.contains { $0.kind != .select }
     }
 
     /// The catalog facts `routed` went to the primary for, when the statement should wait for

@@ -19,6 +19,11 @@ protocol DispatchEnvironment {
     mutating func pick() -> Int?
     /// prefer_lower_delay_standby: the readable standby with the least delay.
     mutating func leastDelayed() -> Int?
+    /// read_your_writes: the number of the latest sample of the primary's WAL position.
+    func currentWALSample() -> Int
+    /// read_your_writes: the standbys that replayed the primary's position of the first sample
+    /// after `sample`.
+    func standbys(caughtUpAfter sample: Int) -> Set<Int>
 }
 
 /// Catalog answers for one session, noting the questions it could not answer yet.
@@ -149,6 +154,11 @@ struct DispatchMachine {
     var factsAwaited: Set<CatalogFactsCache.Key> = []
     /// Every decision is the primary (no read/write splitting).
     let everyDecisionIsPrimary: Bool
+    /// read_your_writes: a statement that may have written ran in the open transaction.
+    var writeUncommitted = false
+    /// read_your_writes: the WAL sample current when the session's last write committed (nil:
+    /// none since every standby caught up); reads go only to standbys that replayed a later one.
+    var lastWriteSample: Int?
     /// Primary only: what each protocol-level statement counts as when it is executed.
     var statementCategories: [String: [StatementCategory]] = [:]
 
@@ -236,8 +246,14 @@ struct DispatchMachine {
             routedQueries.removeFirst()
             for (query, routed) in head.statements {
                 routing.completed(query, routed: routed, succeeded: !failed, facts: facts)
+                if routing.settings.readYourWrites, Self.mayHaveWritten(query, routed) { writeUncommitted = true }
             }
             routing.readyForQuery(status)
+            if writeUncommitted, status == .idle {
+                // Committed (or rolled back: waiting for it costs nothing wrong).
+                writeUncommitted = false
+                lastWriteSample = env.currentWALSample()
+            }
             // Unnamed and named portals end with the transaction.
             if status == .idle, !portals.isEmpty { portals.removeAll() }
         }

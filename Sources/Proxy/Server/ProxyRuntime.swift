@@ -14,6 +14,8 @@ public final class ProxyRuntime: Sendable {
     /// The nodes, their roles, weights and status (for choosing load-balance nodes).
     public let cluster: ClusterState
     public let catalog: CatalogFactsCache
+    /// read_your_writes: the primary's WAL samples and the standbys' replay positions.
+    public let walPositions = WALPositions()
     /// Statements and errors per node, for metrics and SHOW commands.
     public let statistics = QueryStatistics()
     /// Clients accepted and refused, slot waits.

@@ -16,5 +16,7 @@ public enum RouteDecision: Sendable, Equatable {
         /// The session's load-balance node is down or over the replication delay threshold.
         case loadBalanceNodeUnavailable
         case cursor, unknownFacts, noStandby
+        /// read_your_writes: no standby the read could go to has replayed the session's last write.
+        case standbyBehindSession
     }
 }

@@ -7,8 +7,13 @@ public struct RoutingNodes: Sendable {
     /// Nodes that are up and may take balanced reads (weight > 0), for statement-level picks
     /// and for BOTH statements under statement-level load balancing.
     public var readable: [Int]
+    /// read_your_writes: the standbys that have replayed the session's last committed write
+    /// (nil when the session need not wait for any). Reads go only there, or to the primary;
+    /// BOTH statements still reach every readable node.
+    public var caughtUp: Set<Int>?
 
-    public init(primary: Int, readable: [Int]) {
+    public init(primary: Int, readable: [Int], caughtUp: Set<Int>? = nil) {
+        self.caughtUp = caughtUp
         self.primary = primary
         self.readable = readable
     }
@@ -183,8 +188,16 @@ public struct RoutingSession: Sendable {
            statement.relations.contains(where: { writtenInTransaction.contains($0.name) }) {
             return (primary, .dmlAdaptive)
         }
-        if settings.statementLevelLoadBalance, let node = pick() { return (node, .loadBalanced) }
-        return loadBalanceTarget(nodes, leastDelayed: leastDelayed)
+        if settings.statementLevelLoadBalance, let node = pick() {
+            return Self.hasSessionWrites(node, nodes) ? (node, .loadBalanced) : (primary, .standbyBehindSession)
+        }
+        let (node, reason) = loadBalanceTarget(nodes, leastDelayed: leastDelayed)
+        return Self.hasSessionWrites(node, nodes) ? (node, reason) : (primary, .standbyBehindSession)
+    }
+
+    /// Whether `node` has replayed the session's last committed write (the primary always has).
+    static func hasSessionWrites(_ node: Int, _ nodes: RoutingNodes) -> Bool {
+        node == nodes.primary || nodes.caughtUp?.contains(node) ?? true
     }
 
     /// The session's load-balance node, unless it went down or lags behind the primary: then the

@@ -36,6 +36,9 @@ public struct RoutingSettings: Sendable {
     /// `prefer_lower_delay_standby`: when the load-balance node lags (or went down), reads go to
     /// another standby instead of the primary.
     public var preferLowerDelayStandby = false
+    /// `read_your_writes` (SwiftPool): once a session's write commits, its reads go only to
+    /// standbys that have replayed it, else to the primary.
+    public var readYourWrites = false
 
     public init() {}
 

@@ -1,0 +1,66 @@
+import NIOConcurrencyHelpers
+
+/// read_your_writes: what SwiftPool knows of the WAL — samples of the primary's insert position,
+/// numbered, and each standby's last known replay position. Sessions ask it (from any thread)
+/// which standbys have replayed their last write.
+///
+/// A session notes ``currentSample`` when its write commits. Every sample numbered after that
+/// one was begun after the commit, so its position is at or past the commit's: a standby whose
+/// replay position reached it has the write. Until such a sample exists, no standby qualifies.
+public final class WALPositions: Sendable {
+    struct State {
+        var sample = 0
+        /// Recent samples of the primary, oldest first.
+        var primary: [(sample: Int, position: UInt64)] = []
+        var replay: [Int: UInt64] = [:]
+    }
+
+    /// Samples kept: enough for a session that asks a few periods after its write.
+    static let samplesKept = 64
+
+    private let state = NIOLockedValueBox(State())
+
+    public init() {}
+
+    /// The number of the latest sample begun.
+    public var currentSample: Int { state.withLockedValue { $0.sample } }
+
+    /// The standbys that have replayed everything the primary had written when the first sample
+    /// after `sample` was taken; empty while there is no such sample.
+    public func standbys(caughtUpAfter sample: Int) -> Set<Int> {
+        state.withLockedValue { state in
+            // Too old to be kept: the oldest sample kept is later, so it covers the write too.
+            guard let required = state.primary.first(where: { $0.sample > sample })?.position else { return [] }
+            return Set(state.replay.filter { $0.value >= required }.keys)
+        }
+    }
+
+    /// Begins a sample of the primary's position (before it is read); returns its number.
+    public func beginSample() -> Int {
+        state.withLockedValue { state in
+            state.sample += 1
+            return state.sample
+        }
+    }
+
+    /// The primary's insert position, read in sample `sample`.
+    public func recordPrimary(_ position: UInt64, sample: Int) {
+        state.withLockedValue { state in
+            state.primary.append((sample, position))
+            if state.primary.count > Self.samplesKept { state.primary.removeFirst(state.primary.count - Self.samplesKept) }
+        }
+    }
+
+    /// A standby's replay position as just read (nil: unknown, e.g. it went away).
+    public func recordReplay(_ position: UInt64?, node: Int) {
+        state.withLockedValue { $0.replay[node] = position }
+    }
+
+    /// Forgets every position (a new primary starts a new history).
+    public func reset() {
+        state.withLockedValue { state in
+            state.primary.removeAll()
+            state.replay.removeAll()
+        }
+    }
+}

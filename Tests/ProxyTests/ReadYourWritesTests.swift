@@ -1,0 +1,97 @@
+import Cluster
+import NIOCore
+import PostgresWire
+import Routing
+import Testing
+@testable import Proxy
+
+/// read_your_writes: once a session's write commits, its reads go only to standbys that have
+/// replayed it.
+@Suite("Read your writes")
+struct ReadYourWritesTests {
+    var env = FakeEnvironment()
+    let facts = FakeFacts()
+    var machine: DispatchMachine
+
+    init() {
+        var settings = RoutingSettings()
+        settings.statementLevelLoadBalance = true
+        settings.readYourWrites = true
+        machine = DispatchMachine(primary: 0, routing: RoutingSession(settings: settings, loadBalanceNode: 2))
+        env.connected = [0, 1, 2]
+        env.readable = [1, 2]
+    }
+
+    /// Sends `text` and lets its node answer; returns the node it went to.
+    mutating func run(_ text: String, pick: Int = 2, status: TransactionStatus = .idle) -> Int? {
+        env.picks = [pick]
+        var actions: [DispatchMachine.Action] = []
+        machine.clientMessages([query(text)], &env, facts: facts, into: &actions)
+        let node = actions.compactMap { if case .write(let node, _, _) = $0 { node } else { nil } }.first
+        if let node {
+            actions = []
+            machine.backendReady(node, status: status, failed: false, &env, facts: facts, into: &actions)
+        }
+        return node
+    }
+
+    @Test mutating func readsOfASessionThatNeverWroteAreBalanced() {
+        #expect(run("SELECT * FROM t", pick: 2) == 2)
+        #expect(run("SELECT * FROM t", pick: 1) == 1)
+    }
+
+    @Test mutating func aReadAfterACommittedWriteWaitsForAStandbyThatReplayedIt() {
+        env.walSample = 7
+        #expect(run("INSERT INTO t VALUES (1)") == 0)
+        // No sample after the write yet: no standby qualifies.
+        #expect(run("SELECT * FROM t", pick: 2) == 0)
+        env.caughtUp[7] = [1]
+        #expect(run("SELECT * FROM t", pick: 2) == 0, "node 2 has not replayed the write")
+        #expect(run("SELECT * FROM t", pick: 1) == 1)
+        // Every standby caught up: the session reads anywhere again, without asking.
+        env.caughtUp[7] = [1, 2]
+        #expect(run("SELECT * FROM t", pick: 2) == 2)
+        env.caughtUp[7] = []
+        #expect(run("SELECT * FROM t", pick: 2) == 2)
+    }
+
+    @Test mutating func aTransactionCountsWhenItEnds() {
+        env.walSample = 3
+        #expect(run("BEGIN", status: .inTransaction) == 0)
+        #expect(run("INSERT INTO t VALUES (1)", status: .inTransaction) == 0)
+        env.walSample = 4
+        #expect(run("COMMIT") == 0)
+        env.caughtUp[3] = [1, 2]
+        env.caughtUp[4] = [1]
+        #expect(run("SELECT * FROM t", pick: 2) == 0, "the commit came at sample 4")
+        #expect(run("SELECT * FROM t", pick: 1) == 1)
+    }
+
+    @Test mutating func aSetIsNoWrite() {
+        env.walSample = 1
+        _ = run("SET search_path = public")
+        #expect(run("SELECT * FROM t", pick: 2) == 2)
+    }
+
+    @Test mutating func withTheModeOffReadsGoToStandbysAtOnce() {
+        machine.updateRoutingSettings { $0.readYourWrites = false }
+        #expect(run("INSERT INTO t VALUES (1)") == 0)
+        #expect(run("SELECT * FROM t", pick: 2) == 2)
+    }
+
+    @Test func samplesAfterTheWriteDecideWhichStandbysQualify() {
+        let positions = WALPositions()
+        let atWrite = positions.currentSample
+        #expect(positions.standbys(caughtUpAfter: atWrite).isEmpty)
+        positions.recordReplay(100, node: 1)
+        positions.recordReplay(300, node: 2)
+        let sample = positions.beginSample()
+        #expect(positions.standbys(caughtUpAfter: atWrite).isEmpty, "begun, not read yet")
+        positions.recordPrimary(200, sample: sample)
+        #expect(positions.standbys(caughtUpAfter: atWrite) == [2])
+        // A sample that began before the write does not cover it.
+        #expect(positions.standbys(caughtUpAfter: sample).isEmpty)
+        positions.recordReplay(nil, node: 2)
+        #expect(positions.standbys(caughtUpAfter: atWrite).isEmpty)
+    }
+}

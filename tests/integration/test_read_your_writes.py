@@ -1,0 +1,146 @@
+"""read_your_writes: a session's reads after its committed writes go only to standbys that have
+replayed them, while other reads stay balanced; standbys are held back with pg_wal_replay_pause()."""
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import asyncpg
+import psycopg
+import pytest
+
+from conftest import HOST, TEST_DB, USERS
+
+BALANCED = {"load_balance_mode": True, "statement_level_load_balance": True,
+            "disable_load_balance_on_write": "transaction",
+            "backend_weight0": 0, "backend_weight1": 1, "backend_weight2": 1, "backend_weight3": 1}
+RYW = {**BALANCED, "read_your_writes": True, "read_your_writes_check_period": 20}
+TABLE = "ryw_items"
+
+
+@pytest.fixture
+def items(cluster):
+    primary = cluster.primary_port()
+    cluster.sql(f"DROP TABLE IF EXISTS {TABLE}; CREATE TABLE {TABLE} (session int, n int)", port=primary, db=TEST_DB)
+    cluster.sql(f"GRANT ALL ON {TABLE} TO PUBLIC", port=primary, db=TEST_DB)
+    deadline = time.time() + 30
+    for port in cluster.standby_ports():
+        while cluster.query(f"SELECT to_regclass('{TABLE}') IS NOT NULL", port=port, db=TEST_DB) != [["t"]]:
+            assert time.time() < deadline, "the table did not reach the standbys"
+            time.sleep(0.1)
+    yield TABLE
+    cluster.sql(f"DROP TABLE IF EXISTS {TABLE}", port=primary, db=TEST_DB)
+
+
+@pytest.fixture
+def paused(cluster):
+    """Replay paused on every standby but the last one."""
+    held = cluster.standby_ports()[:-1]
+    for port in held:
+        cluster.sql("SELECT pg_catalog.pg_wal_replay_pause()", port=port)
+    yield held
+    for port in held:
+        cluster.sql("SELECT pg_catalog.pg_wal_replay_resume()", port=port)
+
+
+def warm(proxy):
+    """Lets SwiftPool learn the table before the measured reads (unknown relations go to the primary)."""
+    with proxy.connect(prepare_threshold=None) as conn:
+        conn.autocommit = True
+        for _ in range(20):
+            conn.execute(f"SELECT count(*) FROM {TABLE}")
+            time.sleep(0.02)
+
+
+def psycopg_session(proxy, session: int, turns: int, results: list, transactions: bool, extended: bool):
+    with proxy.connect(prepare_threshold=0 if extended else None) as conn:
+        conn.autocommit = True
+        for n in range(1, turns + 1):
+            if transactions:
+                with conn.transaction():
+                    conn.execute(f"INSERT INTO {TABLE} VALUES (%s, %s)", (session, n))
+            else:
+                conn.execute(f"INSERT INTO {TABLE} VALUES (%s, %s)", (session, n))
+            if extended:
+                seen, port = conn.execute(f"SELECT count(*), inet_server_port() FROM {TABLE} WHERE session = %s",
+                                          (session,)).fetchone()
+            else:
+                seen, port = conn.execute(
+                    f"SELECT count(*), inet_server_port() FROM {TABLE} WHERE session = {session}").fetchone()
+            results.append((n, seen, port))
+
+
+async def asyncpg_session(proxy, session: int, turns: int, results: list):
+    conn = await asyncpg.connect(host=HOST, port=proxy.port, user="app_readwrite", password=USERS["app_readwrite"],
+                                 database=TEST_DB)
+    try:
+        for n in range(1, turns + 1):
+            await conn.execute(f"INSERT INTO {TABLE} VALUES ($1, $2)", session, n)
+            row = await conn.fetchrow(f"SELECT count(*), inet_server_port() FROM {TABLE} WHERE session = $1", session)
+            results.append((n, row[0], row[1]))
+    finally:
+        await conn.close()
+
+
+def write_then_read(proxy, turns: int = 25) -> list[tuple[int, int, int]]:
+    """Eight concurrent sessions (psycopg simple and extended, autocommit and transactions, and
+    asyncpg), each inserting a row and reading its rows back at once: (expected, seen, port)."""
+    results: list = []
+    kinds = [(False, False), (True, False), (False, True), (True, True), (False, False), (False, True)]
+    threads = [threading.Thread(target=psycopg_session, args=(proxy, i, turns, results, tx, ext))
+               for i, (tx, ext) in enumerate(kinds)]
+
+    async def both():
+        await asyncio.gather(*(asyncpg_session(proxy, 100 + i, turns, results) for i in range(2)))
+
+    for t in threads:
+        t.start()
+    asyncio.run(both())
+    for t in threads:
+        t.join(timeout=120)
+    assert len(results) == (len(kinds) + 2) * turns
+    return results
+
+
+def test_reads_after_writes_see_them_while_standbys_lag(swiftpool, cluster, items, paused):
+    proxy = swiftpool(RYW)
+    warm(proxy)
+    results = write_then_read(proxy)
+    stale = [r for r in results if r[1] < r[0]]
+    assert stale == [], f"{len(stale)} stale reads, e.g. {stale[:5]}"
+    served = {port for _, _, port in results}
+    assert not served & set(paused), "a read went to a standby that had not replayed the write"
+
+
+def test_without_the_mode_the_same_reads_are_stale(swiftpool, cluster, items, paused):
+    proxy = swiftpool(BALANCED)
+    warm(proxy)
+    results = write_then_read(proxy, turns=10)
+    stale = [r for r in results if r[1] < r[0]]
+    assert stale, "no stale read without read_your_writes: the test could not tell the modes apart"
+
+
+def test_reads_return_to_standbys_once_they_caught_up(swiftpool, cluster, items):
+    proxy = swiftpool(RYW)
+    warm(proxy)
+    ports = []
+    with proxy.connect(prepare_threshold=None) as conn:
+        conn.autocommit = True
+        for n in range(1, 11):
+            conn.execute(f"INSERT INTO {TABLE} VALUES (1, %s)", (n,))
+            time.sleep(0.3)
+            seen, port = conn.execute(f"SELECT count(*), inet_server_port() FROM {TABLE} WHERE session = 1").fetchone()
+            assert seen == n
+            ports.append(port)
+    on_standbys = [p for p in ports if p in cluster.standby_ports()]
+    assert len(on_standbys) >= 8, f"reads stayed on the primary after the standbys caught up: {ports}"
+
+
+def test_sessions_that_only_read_stay_balanced(swiftpool, cluster, items, paused):
+    proxy = swiftpool(RYW)
+    warm(proxy)
+    with proxy.connect(prepare_threshold=None) as conn:
+        conn.autocommit = True
+        ports = {conn.execute(f"SELECT inet_server_port(), count(*) FROM {TABLE}").fetchone()[0] for _ in range(40)}
+    assert len(ports & set(cluster.standby_ports())) >= 2, ports
