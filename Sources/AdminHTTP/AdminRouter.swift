@@ -264,7 +264,8 @@ public final class AdminRouter: Sendable {
             failovers: services.coordinator.statistics, connections: services.runtime.connections, proxy: proxy,
             maxClients: services.runtime.settings.numInitChildren, waitingClients: services.runtime.admission.waitingCount,
             poolCapacity: settings.poolCapacity, process: ProcessStats.current(startTime: services.startTime),
-            pgpool2: settings.pgpool2Metrics, scrapes: count, lastScrapeDuration: last, watchdog: services.watchdogReport)
+            pgpool2: settings.pgpool2Metrics, scrapes: count, lastScrapeDuration: last, watchdog: services.watchdogReport,
+            walPositions: services.runtime.walPositions)
         let text = MetricsRenderer.render(input)
         let elapsed = ContinuousClock.now - started
         scrapes.withLockedValue { $0 = ($0.count + 1, AdminAPIModels.seconds(elapsed)) }

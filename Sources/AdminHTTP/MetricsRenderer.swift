@@ -26,12 +26,16 @@ public struct MetricsInput: Sendable {
     public var lastScrapeDuration: Double
     /// The watchdog's picture (`WatchdogReport.disabled` without one).
     public var watchdog: WatchdogReport
+    /// read_your_writes' positions (nil: not rendered).
+    public var walPositions: WALPositions?
 
     public init(version: String, snapshot: ClusterState.Snapshot, queries: [Int: NodeQueryCounters],
                 health: [Int: HealthCheckStatistics], failovers: FailoverStatistics, connections: ConnectionStatistics,
                 proxy: ProxySnapshot, maxClients: Int, waitingClients: Int, poolCapacity: Int, process: ProcessStats,
-                pgpool2: Bool, scrapes: Int, lastScrapeDuration: Double, watchdog: WatchdogReport = .disabled) {
+                pgpool2: Bool, scrapes: Int, lastScrapeDuration: Double, watchdog: WatchdogReport = .disabled,
+                walPositions: WALPositions? = nil) {
         self.watchdog = watchdog
+        self.walPositions = walPositions
         self.version = version
         self.snapshot = snapshot
         self.queries = queries
@@ -135,6 +139,18 @@ public enum MetricsRenderer {
         }
         out.family("swiftpool_client_slot_wait_seconds", .histogram, "Time clients waited for a num_init_children slot.")
         out.histogram("swiftpool_client_slot_wait_seconds", [], input.connections.slotWait.snapshot)
+        if let positions = input.walPositions {
+            out.family("swiftpool_read_your_writes_primary_reads_total", .counter,
+                       "Reads sent to the primary because no standby had replayed their session's last write (read_your_writes).")
+            out.sample("swiftpool_read_your_writes_primary_reads_total", [], positions.primaryReadsTotal)
+            out.family("swiftpool_node_replay_position_age_seconds", .gauge,
+                       "Seconds since the standby's replay position was last read (read_your_writes).")
+            let ages = positions.replayPositionAges()
+            for node in input.snapshot.nodes {
+                guard let age = ages[node.id] else { continue }
+                out.sample("swiftpool_node_replay_position_age_seconds", nodeLabels(node), age)
+            }
+        }
 
         let inUse = input.proxy.connectionsInUse
         out.family("swiftpool_backend_connections", .gauge, "Backend connections per node: leased by a session, or idle in the pool.")

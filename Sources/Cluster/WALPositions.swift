@@ -1,4 +1,5 @@
 import NIOConcurrencyHelpers
+import Synchronization
 
 /// read_your_writes: what SwiftPool knows of the WAL — samples of the primary's insert position,
 /// numbered, and each standby's last known replay position. Sessions ask it (from any thread)
@@ -19,8 +20,26 @@ public final class WALPositions: Sendable {
     static let samplesKept = 64
 
     private let state = NIOLockedValueBox(State())
+    private let primaryReads = Atomic<Int>(0)
+    private let lastReplayRead = NIOLockedValueBox<[Int: ContinuousClock.Instant]>([:])
 
     public init() {}
+
+    /// A read went to the primary because no standby had replayed its session's last write.
+    public func countPrimaryRead() { primaryReads.wrappingAdd(1, ordering: .relaxed) }
+
+    /// Reads sent to the primary because no standby had replayed their session's last write.
+    public var primaryReadsTotal: Int { primaryReads.load(ordering: .relaxed) }
+
+    /// Seconds since each standby's replay position was last read successfully.
+    public func replayPositionAges(now: ContinuousClock.Instant = .now) -> [Int: Double] {
+        lastReplayRead.withLockedValue { reads in
+            reads.mapValues { read in
+                let age = read.duration(to: now)
+                return Double(age.components.seconds) + Double(age.components.attoseconds) / 1e18
+            }
+        }
+    }
 
     /// The number of the latest sample begun.
     public var currentSample: Int { state.withLockedValue { $0.sample } }
@@ -54,6 +73,7 @@ public final class WALPositions: Sendable {
     /// A standby's replay position as just read (nil: unknown, e.g. it went away).
     public func recordReplay(_ position: UInt64?, node: Int) {
         state.withLockedValue { $0.replay[node] = position }
+        if position != nil { lastReplayRead.withLockedValue { $0[node] = .now } }
     }
 
     /// Forgets every position (a new primary starts a new history).

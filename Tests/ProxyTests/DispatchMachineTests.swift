@@ -412,12 +412,17 @@ struct DispatchMachineTests {
         #expect(lose(&inTransaction, 2, wasIdle: false).0 == false)
     }
 
-    @Test mutating func aCursorOrSQLPreparedStatementOnTheLostStandbyEndsTheSession() {
+    @Test mutating func anSQLPreparedReadAlsoLivesOnThePrimarySoTheSessionGoesOn() {
         var machine = routed()
         env.connected = [0, 2]
-        _ = send(&machine, query("PREPARE q AS SELECT * FROM t"))
+        #expect(writes(send(&machine, query("PREPARE q AS SELECT * FROM t"))) == [0, 2])
         _ = ready(&machine, 2)
-        #expect(lose(&machine, 2).0 == false, "EXECUTE q would find nothing")
+        _ = ready(&machine, 0)
+        env.connected = [0]
+        env.readable = [1, 3]
+        env.picks = [3]
+        #expect(lose(&machine, 2).0 == true)
+        #expect(writes(send(&machine, query("EXECUTE q"))) == [0], "node 3 lacks q: the primary runs it")
     }
 
     @Test mutating func afterASetReadsStayOnThePrimaryWhenTheStandbyIsLost() {

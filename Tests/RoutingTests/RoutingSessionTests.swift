@@ -272,3 +272,49 @@ struct ReadYourWritesRoutingTests {
         #expect(session.route(set, text: "SET x = 1", nodes: nodes, facts: KnownFacts(), pick: { 1 }).decision == .nodes([0, 1, 2]))
     }
 }
+
+@Suite("SQL PREPARE under load balancing")
+struct SQLPrepareRoutingTests {
+    let nodes = RoutingNodes(primary: 0, readable: [1, 2, 3])
+
+    func session() -> RoutingSession {
+        var settings = RoutingSettings()
+        settings.statementLevelLoadBalance = true
+        return RoutingSession(settings: settings, loadBalanceNode: 2)
+    }
+
+    @discardableResult
+    func run(_ session: inout RoutingSession, _ sql: String, pick: Int = 2, succeeded: Bool = true) -> RoutedQuery {
+        let query = SQLClassifier.classify(query: sql)
+        let routed = session.route(query, text: sql, nodes: nodes, facts: KnownFacts(), pick: { pick })
+        session.completed(query, routed: routed, succeeded: succeeded, facts: KnownFacts())
+        session.readyForQuery(.idle)
+        return routed
+    }
+
+    @Test func aPreparedReadExistsWhereverItsExecuteMayRun() {
+        var session = session()
+        #expect(run(&session, "PREPARE q AS SELECT * FROM t").decision == .nodes([0, 1, 2, 3]))
+        #expect(run(&session, "EXECUTE q", pick: 3).decision == .node(3))
+        #expect(run(&session, "EXECUTE q", pick: 1).decision == .node(1))
+        // Preparing the name again goes where it exists, so that it fails as on one server.
+        #expect(run(&session, "PREPARE q AS SELECT 1", succeeded: false).decision == .nodes([0, 1, 2, 3]))
+        #expect(run(&session, "EXECUTE q", pick: 2).decision == .node(2))
+        #expect(run(&session, "DEALLOCATE q").decision == .nodes([0, 1, 2, 3]))
+        #expect(run(&session, "EXECUTE q").decision == .primary, "gone: the primary says so")
+    }
+
+    @Test func aPreparedWriteLivesOnThePrimary() {
+        var session = session()
+        #expect(run(&session, "PREPARE w AS INSERT INTO t VALUES (1)").decision == .primary)
+        #expect(run(&session, "EXECUTE w").decision == .primary)
+        #expect(run(&session, "PREPARE w AS SELECT 1", succeeded: false).decision == .primary)
+    }
+
+    @Test func aFailedPrepareLeavesNoName() {
+        var session = session()
+        run(&session, "PREPARE q AS SELECT * FROM missing", succeeded: false)
+        #expect(run(&session, "PREPARE q AS INSERT INTO t VALUES (1)").decision == .primary)
+        #expect(run(&session, "EXECUTE q").decision == .primary)
+    }
+}

@@ -144,3 +144,27 @@ def test_sessions_that_only_read_stay_balanced(swiftpool, cluster, items, paused
         conn.autocommit = True
         ports = {conn.execute(f"SELECT inet_server_port(), count(*) FROM {TABLE}").fetchone()[0] for _ in range(40)}
     assert len(ports & set(cluster.standby_ports())) >= 2, ports
+
+
+def test_sql_prepare_behaves_as_on_one_server_under_statement_level_balancing(swiftpool, cluster, items):
+    proxy = swiftpool(BALANCED)
+    warm(proxy)
+    with proxy.connect(prepare_threshold=None) as conn:
+        conn.autocommit = True
+        conn.execute(f"PREPARE q AS SELECT inet_server_port(), count(*) FROM {TABLE}")
+        ports = {conn.execute("EXECUTE q").fetchone()[0] for _ in range(40)}
+        assert len(ports & set(cluster.standby_ports())) >= 2, f"EXECUTE was not balanced: {ports}"
+        assert conn.execute("SELECT count(*) FROM pg_prepared_statements WHERE name = 'q'").fetchone()[0] == 1
+        with pytest.raises(psycopg.errors.DuplicatePreparedStatement):
+            conn.execute("PREPARE q AS SELECT 1")
+        assert conn.execute("EXECUTE q").fetchone()[1] == 0, "the first q must still be the one executed"
+        conn.execute("DEALLOCATE q")
+        with pytest.raises(psycopg.errors.InvalidSqlStatementName):
+            conn.execute("EXECUTE q")
+        conn.execute(f"PREPARE w AS INSERT INTO {TABLE} VALUES (7, 7)")
+        conn.execute("EXECUTE w")
+        assert conn.execute(f"SELECT count(*) FROM {TABLE} WHERE session = 7").fetchone()[0] in (0, 1)
+        with pytest.raises(psycopg.errors.DuplicatePreparedStatement):
+            conn.execute(f"PREPARE w AS SELECT 1")
+    assert cluster.query(f"SELECT count(*) FROM {TABLE} WHERE session = 7", port=cluster.primary_port(),
+                         db=TEST_DB) == [["1"]]

@@ -110,6 +110,8 @@ extension ClientSessionHandler {
             }
         case .count(let node, let category):
             connection(for: node)?.counters?.count(category)
+        case .readOnPrimaryForSessionWrites:
+            runtime.walPositions.countPrimaryRead()
         case .waitForFacts, .terminate, .streamTo:
             // The session machine takes these itself.
             break

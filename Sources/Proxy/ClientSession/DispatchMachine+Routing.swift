@@ -20,7 +20,7 @@ extension DispatchMachine {
             }
             var body = message.body
             let text = body.readString(length: max(0, body.readableBytes - 1)) ?? ""
-            var (query, routed) = route(text, &env, facts: facts)
+            var (query, routed) = route(text, &env, facts: facts, into: &actions)
             if let misses = factsToWaitFor(routed, facts: facts) { return waitForFacts(misses, holding: [message], into: &actions) }
             if !factsAwaited.isEmpty { factsAwaited.removeAll() }
             forgetDeallocatedStatements(query)
@@ -55,7 +55,7 @@ extension DispatchMachine {
 
     /// Classifies `text` and applies the session's routing policy to it.
     mutating func route<E: DispatchEnvironment, F: SessionFacts>(
-        _ text: String, _ env: inout E, facts: F
+        _ text: String, _ env: inout E, facts: F, into actions: inout [Action]
     ) -> (QueryClassification, RoutedQuery) {
         let query = SQLClassifier.classify(query: text)
         guard routing.settings.loadBalanceMode else {
@@ -75,6 +75,7 @@ extension DispatchMachine {
         }
         let routed = routing.route(query, text: text, nodes: nodes, facts: facts,
                                    pick: { env.pick() }, leastDelayed: { env.leastDelayed() })
+        if routed.reason == .standbyBehindSession { actions.append(.readOnPrimaryForSessionWrites) }
         return (query, routed)
     }
 
@@ -134,7 +135,7 @@ extension DispatchMachine {
             case FrontendMessageType.parse:
                 let name = body.readNullTerminatedString() ?? ""
                 let text = body.readNullTerminatedString() ?? ""
-                let (query, routed) = route(text, &env, facts: facts)
+                let (query, routed) = route(text, &env, facts: facts, into: &actions)
                 if let misses = factsToWaitFor(routed, facts: facts) {
                     // Route the whole batch again once the facts are known.
                     return waitForFacts(misses, holding: batch, into: &actions)

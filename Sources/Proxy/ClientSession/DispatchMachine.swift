@@ -61,6 +61,9 @@ struct DispatchMachine {
         /// Lease a connection to `node` and report ``DispatchMachine/leased(_:_:into:)`` or
         /// ``DispatchMachine/nodeUnavailable(_:_:into:)``.
         case lease(node: Int)
+        /// read_your_writes: a read goes to the primary because no standby has replayed the
+        /// session's last write yet (counted).
+        case readOnPrimaryForSessionWrites
         /// Cancel requests of the client go to `node` from now on.
         case setCancelTarget(node: Int)
         /// Count a statement sent to `node`.

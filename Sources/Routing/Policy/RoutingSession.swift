@@ -46,6 +46,11 @@ public struct RoutingSession: Sendable {
     private var temporaryTables: Set<String> = []
     /// SQL PREPARE statements and where they were prepared.
     private var sqlPreparedStatements: [String: RouteDecision] = [:]
+    /// SQL PREPARE of a read, by name: the statement it prepares, so that EXECUTE is routed as
+    /// that read among the nodes the name was prepared on.
+    private var sqlPreparedReads: [String: StatementClassification] = [:]
+    /// Names a PREPARE is creating: forgotten again if it fails.
+    private var sqlPreparing: Set<String> = []
     private var cursors: [String: RouteDecision] = [:]
     /// Session state (SET, PREPARE of a BOTH statement, LISTEN, …) went to nodes besides the
     /// primary: a new load-balance node would lack it.
@@ -78,10 +83,39 @@ public struct RoutingSession: Sendable {
             return decided(.primary, .multiStatement)
         }
         if let name = statement.preparedStatementName {
-            return decided(sqlPreparedStatements[name] ?? .primary, .preparedStatement)
+            let placed = sqlPreparedStatements[name] ?? .primary
+            if case .execute = statement.kind, let read = sqlPreparedReads[name], case .nodes(let holders) = placed {
+                // A read prepared on several nodes runs on one of them, chosen as the read would be.
+                let (node, reason) = readTarget(read, query: query, text: text, nodes: nodes, facts: facts, pick: pick,
+                                                leastDelayed: leastDelayed)
+                return holders.contains(node) ? decided(node == nodes.primary ? .primary : .node(node), reason)
+                    : decided(.primary, .preparedStatement)
+            }
+            if case .deallocate = statement.kind {
+                sqlPreparedStatements[name] = nil
+                sqlPreparedReads[name] = nil
+            }
+            return decided(placed, .preparedStatement)
         }
         if case .deallocate(nil) = statement.kind {
+            sqlPreparedStatements.removeAll()
+            sqlPreparedReads.removeAll()
             return decided(bothTargets(nodes), .preparedStatement)
+        }
+        if case .prepare(let name, let inner) = statement.kind, settings.loadBalanceMode {
+            // As on one server: preparing a name that exists fails where it exists; a read is
+            // prepared on every node a later EXECUTE may read from, a write on the primary.
+            if let placed = sqlPreparedStatements[name] { return decided(placed, .preparedStatement) }
+            guard inner.destination == .either, !transactionStartedByMultiStatement else {
+                sqlPreparedStatements[name] = .primary
+                sqlPreparing.insert(name)
+                return decided(.primary, .write)
+            }
+            let targets = bothTargets(nodes)
+            sqlPreparedStatements[name] = targets
+            sqlPreparing.insert(name)
+            if case .nodes = targets { sqlPreparedReads[name] = inner }
+            return decided(targets, .preparedStatement)
         }
         if let cursor = statement.cursorName {
             return decided(cursors[cursor] ?? .primary, .cursor)
@@ -239,6 +273,10 @@ public struct RoutingSession: Sendable {
     /// A statement of `query` completed (CommandComplete) or failed (ErrorResponse).
     public mutating func completed(_ query: QueryClassification, routed: RoutedQuery, succeeded: Bool, facts: some CatalogFacts) {
         for statement in query.statements {
+            if case .prepare(let name, _) = statement.kind, sqlPreparing.remove(name) != nil, !succeeded {
+                sqlPreparedStatements[name] = nil
+                sqlPreparedReads[name] = nil
+            }
             if case .transaction(let command) = statement.kind {
                 switch command {
                 case .begin(let modes):
