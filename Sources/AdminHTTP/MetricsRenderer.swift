@@ -151,6 +151,19 @@ public enum MetricsRenderer {
                 out.sample("swiftpool_node_replay_position_age_seconds", nodeLabels(node), age)
             }
         }
+        let tls = input.connections.tls
+        out.family("swiftpool_client_tls_handshakes_started_total", .counter,
+                   "Client TLS handshakes begun, after an SSLRequest (mode=\"sslrequest\") or by direct TLS (mode=\"direct\").")
+        out.sample("swiftpool_client_tls_handshakes_started_total", [("mode", "sslrequest")], tls.startedTotal(direct: false))
+        out.sample("swiftpool_client_tls_handshakes_started_total", [("mode", "direct")], tls.startedTotal(direct: true))
+        out.family("swiftpool_client_tls_handshakes_total", .counter, "Client TLS handshakes completed, by protocol version.")
+        for version in TLSStatistics.versions {
+            out.sample("swiftpool_client_tls_handshakes_total", [("version", version)], tls.completedTotal(version: version))
+        }
+        out.family("swiftpool_client_tls_failures_total", .counter, "Client TLS negotiations that failed, by reason.")
+        for reason in TLSStatistics.Failure.allCases {
+            out.sample("swiftpool_client_tls_failures_total", [("reason", reason.rawValue)], tls.failedTotal(reason))
+        }
 
         let inUse = input.proxy.connectionsInUse
         out.family("swiftpool_backend_connections", .gauge, "Backend connections per node: leased by a session, or idle in the pool.")

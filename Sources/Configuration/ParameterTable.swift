@@ -89,13 +89,17 @@ public enum ParameterTable {
     ]
 
     static let ssl: [ParameterDefinition] = [
-        .bool("ssl", false, .restart, .ssl, "Accept SSL connections from clients and use SSL to backends."),
-        .string("ssl_key", "", .restart, .ssl, "Private key file for SSL."),
-        .string("ssl_cert", "", .restart, .ssl, "Certificate file for SSL."),
+        .bool(
+            "ssl", false, .restart, .ssl, implemented: true,
+            "Accept TLS connections from clients (SSLRequest and direct TLS, TLS 1.2 or later)."),
+        .string("ssl_key", "", .reload, .ssl, implemented: true, "Private key file (PEM) of the certificate presented to clients; mode 0600 or less."),
+        .string("ssl_cert", "", .reload, .ssl, implemented: true, "Certificate chain file (PEM) presented to clients, the server certificate first."),
         .string("ssl_ca_cert", "", .restart, .ssl, "PEM file of CA certificates to verify backends."),
         .string("ssl_ca_cert_dir", "", .restart, .ssl, "Directory of CA certificates to verify backends."),
         .string("ssl_crl_file", "", .restart, .ssl, "Certificate revocation list for client certificates."),
-        .string("ssl_ciphers", "HIGH:MEDIUM:+3DES:!aNULL", .restart, .ssl, "Allowed SSL cipher suites."),
+        .string(
+            "ssl_ciphers", "HIGH:MEDIUM:+3DES:!aNULL", .reload, .ssl, implemented: true,
+            "Allowed TLS 1.2 cipher suites (OpenSSL syntax); the default keeps the TLS library's own secure list."),
         .bool(
             "ssl_prefer_server_ciphers", false, .restart, .ssl,
             "Prefer the server's cipher order to the client's."),

@@ -78,6 +78,8 @@ public struct PoolConfig: Sendable, Equatable {
     public var authenticationTimeout: Duration
     /// `allow_clear_text_frontend_auth`.
     public var allowClearTextFrontendAuth: Bool
+    /// Client-side TLS (`ssl`, `ssl_cert`, `ssl_key`, `ssl_ciphers`).
+    public var ssl: SSLConfig
 
     // MARK: Logging and files
 

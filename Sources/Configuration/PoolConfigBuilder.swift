@@ -41,6 +41,9 @@ struct PoolConfigBuilder {
             poolPasswdPath: poolPasswd.isEmpty ? nil : resolvePath(poolPasswd, against: configDirectory),
             authenticationTimeout: duration("authentication_timeout"),
             allowClearTextFrontendAuth: bool("allow_clear_text_frontend_auth"),
+            ssl: SSLConfig(
+                enabled: bool("ssl"), certificateFile: path("ssl_cert"), keyFile: path("ssl_key"),
+                ciphers: string("ssl_ciphers") == SSLConfig.defaultCiphers ? "" : string("ssl_ciphers")),
             logMinMessages: ServerMessageLevel(configValue: string("log_min_messages")) ?? .warning,
             logConnections: bool("log_connections"),
             logDisconnections: bool("log_disconnections"),

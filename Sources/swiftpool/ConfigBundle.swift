@@ -15,6 +15,8 @@ struct ConfigBundle {
     /// Users whose pool_passwd entry was ignored, and why.
     var unusablePasswords: [String: String]
     var authPolicy: ClientAuthPolicy?
+    /// The certificate presented to clients, loaded and checked; nil when `ssl` is off.
+    var clientTLS: ClientTLS?
     var routing: RoutingConfiguration?
     var nodes: [NodeInfo]
     var primaryDetector: PrimaryDetector
@@ -117,8 +119,20 @@ struct ConfigBundle {
         let routing = try RoutingConfig.make(config, file: files.config)
         return ConfigBundle(
             config: config, settings: settings(from: config), passwords: passwords, unusablePasswords: unusablePasswords, authPolicy: authPolicy,
+            clientTLS: try clientTLS(config.ssl, file: files.config),
             routing: routing, nodes: nodes, primaryDetector: detector, pcpUsers: pcpUsers, diagnostics: diagnostics,
             notSupportedYet: notSupported)
+    }
+
+    /// Loads the client certificate when `ssl` is on; an unusable file is a start-up error that
+    /// names it.
+    static func clientTLS(_ ssl: SSLConfig, file: String) throws -> ClientTLS? {
+        guard ssl.enabled else { return nil }
+        do {
+            return try ClientTLS(files: TLSFiles(certificate: ssl.certificateFile, key: ssl.keyFile, ciphers: ssl.ciphers))
+        } catch {
+            throw StartupError("\(file): ssl is on but \(error.description)")
+        }
     }
 
     /// What the health checker checks, with passwords resolved (`''` looks in pool_passwd).

@@ -103,7 +103,7 @@ struct ProxyMain {
             backendLost: { node, sawShutdown in
                 coordinatorSlot.withLockedValue { $0 }?.backendLost(node, afterShutdownMessage: sawShutdown)
             },
-            adminCommands: adminCommands)
+            adminCommands: adminCommands, clientTLS: bundle.clientTLS)
         let server = ProxyServer(runtime: runtime, group: group)
         let healthChecker = HealthChecker(
             cluster: cluster, logger: logger,

@@ -54,6 +54,8 @@ final class Reloader: Sendable {
             fresh.keepRunningValues(of: plan.restartRequired, from: running)
             runtime.update(settings: running.settings.reloaded(with: fresh.settings), authPolicy: fresh.authPolicy,
                            routing: fresh.routing)
+            // `ssl` itself needs a restart; certificate and key files are read again.
+            if running.config.ssl.enabled { runtime.update(clientTLS: fresh.clientTLS ?? running.clientTLS) }
             runtime.credentials.replacePasswords(fresh.passwords, unusable: fresh.unusablePasswords)
             cluster.replaceNodes(fresh.nodes)
             current.withLockedValue { $0 = fresh }

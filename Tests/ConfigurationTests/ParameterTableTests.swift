@@ -100,7 +100,7 @@ struct ParameterTableTests {
             "wd_hostname", "wd_heartbeat_port", "other_pgpool_hostname", "other_pgpool_port", "other_wd_port",
             "heartbeat_destination", "heartbeat_destination_port", "listen_backlog_multiplier",
             "coordination", "etcd_endpoints", "etcd_prefix", "etcd_ttl", "etcd_member_name", "etcd_username", "etcd_password",
-            "etcd_ca_file", "etcd_cert_file", "etcd_key_file",
+            "etcd_ca_file", "etcd_cert_file", "etcd_key_file", "ssl", "ssl_key", "ssl_cert", "ssl_ciphers",
         ]
         #expect(implemented == expected)
         #expect(Set(ParameterTable.all.filter(\.isExtension).map(\.name)) == [

@@ -39,6 +39,14 @@ struct LoginMachineTests {
         #expect(rejected.message == "pool_hba.conf rejects connection for \(who), no encryption")
     }
 
+    @Test func poolHbaRefusalsOfTLSConnectionsSaySo() {
+        var login = LoginMachine()
+        guard case .reject(let error) = login.slotGranted(verdict: .noEntry, capturesClearText: false, who: who, encrypted: true) else {
+            Issue.record("refused"); return
+        }
+        #expect(error.message == "no pool_hba.conf entry for \(who), SSL encryption")
+    }
+
     @Test func withoutPoolHbaTheClientIsAskedWhatTheBackendAsked() {
         var login = LoginMachine()
         #expect(isLease(login.slotGranted(verdict: nil, capturesClearText: false, who: who)))

@@ -650,6 +650,10 @@ def swiftpool(tmp_path: Path, cluster: Cluster):
             # Protocol, auth and pooling tests talk to the primary; routing tests turn this on.
             "load_balance_mode": False,
         }
+        # The demo config names the default ports; a cluster on another PG_BASE_PORT moves them.
+        for i in cluster.nodes:
+            if f"backend_port{i}" in base:
+                managed[f"backend_port{i}"] = cluster.node_port(i)
         for key in ("pcp_socket_dir", "wd_ipc_socket_dir"):
             if key in base:
                 managed[key] = str(conf_dir / "sock")

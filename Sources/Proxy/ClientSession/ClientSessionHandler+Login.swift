@@ -28,12 +28,16 @@ extension ClientSessionHandler {
         case .granted:
             guard let startup, let user = startup.user else { return }
             let database = startup.database ?? user
-            let verdict = runtime.authPolicy.map { $0(ClientConnectionInfo(remoteAddress: remoteAddress, user: user, database: database)) }
+            let tls = context.map { TLSConnectionInfo(channel: $0.channel) } ?? TLSConnectionInfo()
+            let verdict = runtime.authPolicy.map {
+                $0(ClientConnectionInfo(remoteAddress: remoteAddress, user: user, database: database, isSSL: tls.isTLS))
+            }
             let host = remoteAddress.map { "host \"\($0)\"" } ?? "local connection"
             let capturesClearText = settings.allowClearTextFrontendAuth && runtime.credentials.password(for: user) == nil
             run { machine, _, actions in
                 machine.slotGranted(verdict: verdict, capturesClearText: capturesClearText,
-                                    who: "\(host), user \"\(user)\", database \"\(database)\"", into: &actions)
+                                    who: "\(host), user \"\(user)\", database \"\(database)\"", encrypted: tls.isTLS,
+                                    into: &actions)
             }
         case .refused, .timedOut:
             run { machine, _, actions in machine.slotRefused(into: &actions) }

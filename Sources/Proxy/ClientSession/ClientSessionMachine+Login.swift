@@ -78,7 +78,8 @@ extension ClientSessionMachine {
     ///   - capturesClearText: allow_clear_text_frontend_auth is on and the user has no
     ///     pool_passwd entry.
     ///   - who: the connection as pool_hba errors describe it.
-    mutating func slotGranted(verdict: ClientAuthDecision?, capturesClearText: Bool, who: String, into actions: inout [Action]) {
+    mutating func slotGranted(verdict: ClientAuthDecision?, capturesClearText: Bool, who: String, encrypted: Bool = false,
+                              into actions: inout [Action]) {
         guard case .awaitingSlot = phase else { return }
         holdsSlot = true
         if countedWithoutSlot {
@@ -86,7 +87,8 @@ extension ClientSessionMachine {
             actions.append(.leftWithoutSlot)
         }
         startAuthenticationTimer(into: &actions)
-        performLogin(login.slotGranted(verdict: verdict, capturesClearText: capturesClearText, who: who), into: &actions)
+        performLogin(login.slotGranted(verdict: verdict, capturesClearText: capturesClearText, who: who, encrypted: encrypted),
+                     into: &actions)
     }
 
     /// No slot became free in time.

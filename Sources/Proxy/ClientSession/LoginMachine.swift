@@ -56,7 +56,9 @@ struct LoginMachine {
     ///   - capturesClearText: allow_clear_text_frontend_auth is on and the user has no
     ///     pool_passwd entry.
     ///   - who: the connection as pool_hba errors describe it (`host "…", user "…", database "…"`).
-    mutating func slotGranted(verdict: ClientAuthDecision?, capturesClearText: Bool, who: String) -> Action {
+    ///   - encrypted: the connection is TLS (the errors say so, as PostgreSQL's do).
+    mutating func slotGranted(verdict: ClientAuthDecision?, capturesClearText: Bool, who: String, encrypted: Bool = false) -> Action {
+        let encryption = encrypted ? "SSL encryption" : "no encryption"
         guard case .start = state else { return .reject(Self.outOfOrder) }
         switch verdict {
         case nil where capturesClearText:
@@ -67,10 +69,10 @@ struct LoginMachine {
             return .leaseBackend(clientPassword: nil)
         case .noEntry?:
             state = .finished
-            return .reject(ErrorFields(severity: .fatal, sqlState: "28000", message: "no pool_hba.conf entry for \(who), no encryption"))
+            return .reject(ErrorFields(severity: .fatal, sqlState: "28000", message: "no pool_hba.conf entry for \(who), \(encryption)"))
         case .reject?:
             state = .finished
-            return .reject(ErrorFields(severity: .fatal, sqlState: "28000", message: "pool_hba.conf rejects connection for \(who), no encryption"))
+            return .reject(ErrorFields(severity: .fatal, sqlState: "28000", message: "pool_hba.conf rejects connection for \(who), \(encryption)"))
         case .authenticate(let method)?:
             state = .authenticatingClient(then: .leaseBackend)
             return .authenticateClient(method)

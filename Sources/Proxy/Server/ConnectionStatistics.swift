@@ -28,6 +28,8 @@ public final class ConnectionStatistics: Sendable {
     private let rejections: [Cell] = RejectionReason.allCases.map { _ in Cell() }
     /// Time from asking for a slot to getting one (or giving up).
     public let slotWait = AtomicHistogram(bounds: [0.001, 0.01, 0.1, 0.5, 1, 2.5, 5, 10, 30])
+    /// Client TLS handshakes.
+    public let tls = TLSStatistics()
 
     public init() {}
 

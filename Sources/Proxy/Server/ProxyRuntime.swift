@@ -32,17 +32,19 @@ public final class ProxyRuntime: Sendable {
         var authPolicy: ClientAuthPolicy?
         var routing: RoutingConfiguration?
         var primaryNode: @Sendable () -> BackendNode?
+        var clientTLS: ClientTLS?
     }
 
     /// - Parameters:
     ///   - authPolicy: pool_hba.conf's verdicts, or nil to ask clients for what the backend asks.
     ///   - primaryNode: where sessions are served (the node the cluster state calls primary).
     ///   - routing: read/write splitting, or nil to serve every session from the primary only.
+    ///   - clientTLS: the certificate presented to clients, or nil when `ssl` is off.
     public init(settings: ProxySettings, credentials: CredentialStore, authPolicy: ClientAuthPolicy?,
                 routing: RoutingConfiguration?, cluster: ClusterState, catalog: CatalogFactsCache,
                 logger: Logger, primaryNode: @escaping @Sendable () -> BackendNode?,
                 backendLost: @escaping @Sendable (Int, Bool) -> Void = { _, _ in },
-                adminCommands: AdminCommandService? = nil) {
+                adminCommands: AdminCommandService? = nil, clientTLS: ClientTLS? = nil) {
         self.backendLost = backendLost
         self.adminCommands = adminCommands
         self.credentials = credentials
@@ -50,13 +52,21 @@ public final class ProxyRuntime: Sendable {
         self.logger = logger
         self.cluster = cluster
         self.catalog = catalog
-        self.mutable = NIOLockedValueBox(Mutable(settings: settings, authPolicy: authPolicy, routing: routing, primaryNode: primaryNode))
+        self.mutable = NIOLockedValueBox(Mutable(settings: settings, authPolicy: authPolicy, routing: routing, primaryNode: primaryNode,
+                                                 clientTLS: clientTLS))
     }
 
     public var routing: RoutingConfiguration? { mutable.withLockedValue { $0.routing } }
 
     public var settings: ProxySettings { mutable.withLockedValue { $0.settings } }
     public var authPolicy: ClientAuthPolicy? { mutable.withLockedValue { $0.authPolicy } }
+    /// The certificate new client connections are offered; nil when `ssl` is off.
+    public var clientTLS: ClientTLS? { mutable.withLockedValue { $0.clientTLS } }
+
+    /// Offers `tls` to new client connections (those already encrypted keep theirs).
+    public func update(clientTLS tls: ClientTLS?) {
+        mutable.withLockedValue { $0.clientTLS = tls }
+    }
 
     public func primaryNode() -> BackendNode? {
         mutable.withLockedValue { $0.primaryNode }()

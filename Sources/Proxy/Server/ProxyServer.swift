@@ -154,7 +154,9 @@ public final class ProxyServer: Sendable {
                     let state = loopStates[index].value
                     let handler = ClientSessionHandler(runtime: runtime, pool: state.pool, sessions: state.sessions,
                                                        sessionID: state.sessions.makeSessionID())
-                    try channel.pipeline.syncOperations.addHandler(handler)
+                    let negotiator = ClientTLSNegotiator(tls: runtime.clientTLS, statistics: runtime.connections.tls,
+                                                         logger: runtime.logger)
+                    try channel.pipeline.syncOperations.addHandlers([negotiator, handler])
                 }
             }
     }
