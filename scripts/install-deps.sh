@@ -51,8 +51,9 @@ is_installed() {
 # virtual IP (if_up_cmd/if_down_cmd/arping_cmd) and cut a member off (tests/integration/netlab.py).
 # etcd-server and etcd-client run the three-member etcd of the etcd coordination tests
 # (tests/integration/etcd_cluster.py starts and stops it on free loopback ports).
+# openssl (the CLI) makes the test certificates: the cluster's (scripts/pg-cluster.sh) and the TLS tests'.
 APT_PKGS=(postgresql-15 postgresql-contrib postgresql-client libpq-dev libmicrohttpd-dev pkg-config pgpool2 prometheus
-          chromium docker-compose iproute2 iputils-arping nftables etcd-server etcd-client)
+          chromium docker-compose iproute2 iputils-arping nftables etcd-server etcd-client openssl)
 command -v python3 >/dev/null || APT_PKGS+=(python3 python3-pip)
 command -v node >/dev/null || APT_PKGS+=(nodejs)
 

@@ -50,6 +50,9 @@ Environment:
                          with SCRAM-SHA-256 (default: none)
                          Both are fixed when the cluster is created.
 
+Every node serves TLS with a certificate for localhost, 127.0.0.1 and ::1 signed by the test
+CA \$SWIFTPOOL_CLUSTER_DIR/tls/ca.crt (made with the openssl CLI on first start).
+
 Servers run as the OS user "postgres" when invoked as root, otherwise as the
 invoking user.  Logs: \$SWIFTPOOL_CLUSTER_DIR/log/nodeI.log.
 Users (SCRAM-SHA-256): postgres/postgrespass (superuser), repmgr/repmgrpass
@@ -74,6 +77,7 @@ MARKER=$CLUSTER_DIR/.swiftpool-cluster
 STATE_FILE=$CLUSTER_DIR/cluster.env
 SOCK_DIR=$CLUSTER_DIR/sock
 LOG_DIR=$CLUSTER_DIR/log
+TLS_DIR=$CLUSTER_DIR/tls
 HOST=127.0.0.1
 
 SUPERUSER=postgres;        SUPERUSER_PASSWORD=postgrespass
@@ -204,12 +208,49 @@ show_log_tail() {
     fi
 }
 
+# A test CA and a server certificate for localhost / 127.0.0.1 / ::1 that every node presents
+# (made once with the openssl CLI). Clients verify with $TLS_DIR/ca.crt.
+ensure_tls() {
+    [[ -f $TLS_DIR/server.crt && -f $TLS_DIR/server.key ]] && return 0
+    command -v openssl >/dev/null || die "openssl is needed for the nodes' TLS certificates (run scripts/install-deps.sh)"
+    as_run_user mkdir -p "$TLS_DIR"
+    as_run_user openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+        -keyout "$TLS_DIR/ca.key" -out "$TLS_DIR/ca.crt" -days 3650 -subj "/CN=SwiftPool test cluster CA" \
+        -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign >/dev/null 2>&1 ||
+        die "could not create the test CA in $TLS_DIR"
+    as_run_user openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+        -keyout "$TLS_DIR/server.key" -out "$TLS_DIR/server.csr" -subj "/CN=localhost" >/dev/null 2>&1 ||
+        die "could not create the server key in $TLS_DIR"
+    echo "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1" | as_run_user tee "$TLS_DIR/server.ext" >/dev/null
+    as_run_user openssl x509 -req -in "$TLS_DIR/server.csr" -CA "$TLS_DIR/ca.crt" -CAkey "$TLS_DIR/ca.key" \
+        -CAcreateserial -out "$TLS_DIR/server.crt" -days 3650 -extfile "$TLS_DIR/server.ext" >/dev/null 2>&1 ||
+        die "could not sign the server certificate in $TLS_DIR"
+    as_run_user chmod 600 "$TLS_DIR/server.key" "$TLS_DIR/ca.key"
+}
+
+# Every node serves TLS (clients may still connect in clear text).
+write_tls_conf() {  # write_tls_conf I
+    local dir
+    dir=$(node_dir "$1")
+    as_run_user tee "$dir/swiftpool-tls.conf" >/dev/null <<EOF
+# Written by scripts/pg-cluster.sh; included from postgresql.conf.
+ssl = on
+ssl_cert_file = '$TLS_DIR/server.crt'
+ssl_key_file = '$TLS_DIR/server.key'
+EOF
+    if ! grep -q "^include_if_exists = 'swiftpool-tls.conf'" "$dir/postgresql.conf"; then
+        echo "include_if_exists = 'swiftpool-tls.conf'" | as_run_user tee -a "$dir/postgresql.conf" >/dev/null
+    fi
+}
+
 start_node() {  # start_node I  (no-op when running)
     local i=$1 dir
     dir=$(node_dir "$i")
     if is_running "$i"; then return 0; fi
     [[ -f $dir/PG_VERSION ]] ||
         die "node$i: $dir is not a PostgreSQL data directory (broken cluster; run '$PROG down --purge' then '$PROG up')"
+    ensure_tls
+    write_tls_conf "$i"
     if ! as_run_user "$PGBIN/pg_ctl" -D "$dir" -l "$(node_log "$i")" -w -t 60 start >/dev/null 2>&1; then
         show_log_tail "$i"
         die "node$i (port $(node_port "$i")) failed to start; is the port already in use?"
@@ -619,6 +660,7 @@ export PG_STANDBY_PORTS='$sports'
 export PG_SOCKET_DIR='$SOCK_DIR'
 export PG_DATA_DIRS='$dirs'
 export PG_LOG_DIR='$LOG_DIR'
+export PG_SSL_ROOT_CERT='$TLS_DIR/ca.crt'
 export PG_SUPERUSER='$SUPERUSER'
 export PG_SUPERUSER_PASSWORD='$SUPERUSER_PASSWORD'
 export PG_REPL_USER='$REPL_USER'

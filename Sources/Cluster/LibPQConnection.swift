@@ -1,4 +1,5 @@
 import CLibPQ
+import NIOConcurrencyHelpers
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -8,8 +9,18 @@ import Glibc
 public final class LibPQConnection {
     private let connection: OpaquePointer
 
+    /// Parameters every management connection gets unless it sets them itself: the TLS policy
+    /// to the nodes (`sslmode`, `sslrootcert`), set once at start-up.
+    private static let defaults = NIOLockedValueBox<[String: String]>([:])
+
+    /// Sets the parameters every later connection gets (see ``defaults``).
+    public static func setDefaultParameters(_ parameters: [String: String]) {
+        defaults.withLockedValue { $0 = parameters }
+    }
+
     /// Connection parameters as libpq keywords (host, port, user, password, dbname, connect_timeout…).
-    public init(parameters: [String: String]) throws(LibPQError) {
+    public init(parameters given: [String: String]) throws(LibPQError) {
+        let parameters = given.merging(Self.defaults.withLockedValue { $0 }) { mine, _ in mine }
         let keys = Array(parameters.keys) + ["application_name"]
         let values = keys.map { parameters[$0] ?? "swiftpool" }
         let connection = Self.withCStrings(keys) { keyPointers in

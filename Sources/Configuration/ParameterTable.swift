@@ -94,7 +94,9 @@ public enum ParameterTable {
             "Accept TLS connections from clients (SSLRequest and direct TLS, TLS 1.2 or later)."),
         .string("ssl_key", "", .reload, .ssl, implemented: true, "Private key file (PEM) of the certificate presented to clients; mode 0600 or less."),
         .string("ssl_cert", "", .reload, .ssl, implemented: true, "Certificate chain file (PEM) presented to clients, the server certificate first."),
-        .string("ssl_ca_cert", "", .restart, .ssl, "PEM file of CA certificates to verify backends."),
+        .string(
+            "ssl_ca_cert", "", .restart, .ssl, implemented: true,
+            "PEM file of the CA certificates that sign the backends' certificates (backend_sslmode = verify-full)."),
         .string("ssl_ca_cert_dir", "", .restart, .ssl, "Directory of CA certificates to verify backends."),
         .string("ssl_crl_file", "", .restart, .ssl, "Certificate revocation list for client certificates."),
         .string(
@@ -106,6 +108,10 @@ public enum ParameterTable {
         .string("ssl_ecdh_curve", "prime256v1", .restart, .ssl, "Curve for ECDH key exchange."),
         .string("ssl_dh_params_file", "", .restart, .ssl, "File with Diffie-Hellman parameters."),
         .string("ssl_passphrase_command", "", .restart, .ssl, "Command that prints the passphrase of ssl_key."),
+        .enumeration(
+            "backend_sslmode", ["auto", "disable", "prefer", "require", "verify-full"], "auto", .restart, .ssl,
+            implemented: true, extension: true,
+            "TLS to the backends, for sessions and for health and replication checks (libpq's sslmode): auto is prefer with ssl = on and disable without; verify-full checks the certificate against ssl_ca_cert and the node's host name."),
     ]
 
     static let pools: [ParameterDefinition] = [

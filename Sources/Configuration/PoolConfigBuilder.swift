@@ -43,7 +43,8 @@ struct PoolConfigBuilder {
             allowClearTextFrontendAuth: bool("allow_clear_text_frontend_auth"),
             ssl: SSLConfig(
                 enabled: bool("ssl"), certificateFile: path("ssl_cert"), keyFile: path("ssl_key"),
-                ciphers: string("ssl_ciphers") == SSLConfig.defaultCiphers ? "" : string("ssl_ciphers")),
+                ciphers: string("ssl_ciphers") == SSLConfig.defaultCiphers ? "" : string("ssl_ciphers"),
+                backendMode: string("backend_sslmode"), caFile: path("ssl_ca_cert")),
             logMinMessages: ServerMessageLevel(configValue: string("log_min_messages")) ?? .warning,
             logConnections: bool("log_connections"),
             logDisconnections: bool("log_disconnections"),

@@ -1,5 +1,5 @@
-/// The client-side TLS settings of pgpool.conf (`ssl`, `ssl_cert`, `ssl_key`, `ssl_ciphers`),
-/// paths resolved against the configuration directory.
+/// The TLS settings of pgpool.conf (`ssl`, `ssl_cert`, `ssl_key`, `ssl_ciphers`, `ssl_ca_cert`,
+/// `backend_sslmode`), paths resolved against the configuration directory.
 public struct SSLConfig: Sendable, Equatable {
     /// `ssl`: accept TLS connections from clients.
     public var enabled: Bool
@@ -9,12 +9,25 @@ public struct SSLConfig: Sendable, Equatable {
     public var keyFile: String
     /// `ssl_ciphers`; empty when it is Pgpool-II's default (the TLS library's list is used).
     public var ciphers: String
+    /// `backend_sslmode`: `auto` (prefer with `ssl = on`, disable without), `disable`, `prefer`,
+    /// `require` or `verify-full`.
+    public var backendMode: String
+    /// `ssl_ca_cert`, resolved: the CA that signs the nodes' certificates; empty when unset.
+    public var caFile: String
+
+    /// The libpq `sslmode` to the nodes, `auto` resolved.
+    public var effectiveBackendMode: String {
+        backendMode == "auto" ? (enabled ? "prefer" : "disable") : backendMode
+    }
 
     /// Pgpool-II's default `ssl_ciphers`, which names OpenSSL groups SwiftPool's TLS library
     /// does not know; its own default list is as strict.
     public static let defaultCiphers = "HIGH:MEDIUM:+3DES:!aNULL"
 
-    public init(enabled: Bool = false, certificateFile: String = "", keyFile: String = "", ciphers: String = "") {
+    public init(enabled: Bool = false, certificateFile: String = "", keyFile: String = "", ciphers: String = "",
+                backendMode: String = "auto", caFile: String = "") {
+        self.backendMode = backendMode
+        self.caFile = caFile
         self.enabled = enabled
         self.certificateFile = certificateFile
         self.keyFile = keyFile

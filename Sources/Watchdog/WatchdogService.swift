@@ -374,11 +374,12 @@ public actor WatchdogService: CoordinationMember {
         let config = self.config
         for member in config.peers {
             let alive: Bool = (try? await NIOThreadPool.singleton.runIfActive { () -> Bool in
-                guard let connection = try? LibPQConnection(
-                    host: member.host, port: member.pgpoolPort, user: config.lifecheckUser,
-                    password: config.lifecheckPassword.isEmpty ? nil : config.lifecheckPassword,
-                    database: config.lifecheckDatabase, connectTimeoutSeconds: 5)
-                else { return false }
+                var parameters = ["host": member.host, "port": "\(member.pgpoolPort)", "user": config.lifecheckUser,
+                                  "dbname": config.lifecheckDatabase, "connect_timeout": "5",
+                                  // A peer SwiftPool, not a node: the nodes' TLS policy does not apply.
+                                  "sslmode": "prefer"]
+                if !config.lifecheckPassword.isEmpty { parameters["password"] = config.lifecheckPassword }
+                guard let connection = try? LibPQConnection(parameters: parameters) else { return false }
                 return (try? connection.queryScalar(config.lifecheckQuery)) != nil
             }) ?? false
             if alive {

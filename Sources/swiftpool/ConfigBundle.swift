@@ -17,6 +17,8 @@ struct ConfigBundle {
     var authPolicy: ClientAuthPolicy?
     /// The certificate presented to clients, loaded and checked; nil when `ssl` is off.
     var clientTLS: ClientTLS?
+    /// TLS to the nodes (`backend_sslmode`, `ssl_ca_cert`).
+    var backendTLS: BackendTLS
     var routing: RoutingConfiguration?
     var nodes: [NodeInfo]
     var primaryDetector: PrimaryDetector
@@ -119,7 +121,7 @@ struct ConfigBundle {
         let routing = try RoutingConfig.make(config, file: files.config)
         return ConfigBundle(
             config: config, settings: settings(from: config), passwords: passwords, unusablePasswords: unusablePasswords, authPolicy: authPolicy,
-            clientTLS: try clientTLS(config.ssl, file: files.config),
+            clientTLS: try clientTLS(config.ssl, file: files.config), backendTLS: try backendTLS(config.ssl, file: files.config),
             routing: routing, nodes: nodes, primaryDetector: detector, pcpUsers: pcpUsers, diagnostics: diagnostics,
             notSupportedYet: notSupported)
     }
@@ -132,6 +134,16 @@ struct ConfigBundle {
             return try ClientTLS(files: TLSFiles(certificate: ssl.certificateFile, key: ssl.keyFile, ciphers: ssl.ciphers))
         } catch {
             throw StartupError("\(file): ssl is on but \(error.description)")
+        }
+    }
+
+    /// The TLS policy to the nodes; a CA file that cannot be read is a start-up error.
+    static func backendTLS(_ ssl: SSLConfig, file: String) throws -> BackendTLS {
+        let mode = BackendTLS.Mode(rawValue: ssl.effectiveBackendMode) ?? .disable
+        do {
+            return try BackendTLS(mode: mode, caFile: ssl.caFile)
+        } catch {
+            throw StartupError("\(file): backend_sslmode = \(mode.rawValue) but \(error.description)")
         }
     }
 

@@ -86,6 +86,8 @@ struct ProxyMain {
         -> (components: [Component], reloader: Reloader)
     {
         let current = NIOLockedValueBox(bundle)
+        // SwiftPool's own libpq connections follow the sessions' TLS policy to the nodes.
+        LibPQConnection.setDefaultParameters(bundle.backendTLS.libpqParameters)
         let cluster = ClusterState(nodes: bundle.nodes)
         restoreStatus(of: cluster, path: bundle.config.statusFilePath, logger: logger)
         let statusWriter = StatusFileWriter(path: bundle.config.statusFilePath, cluster: cluster, logger: logger)
@@ -103,7 +105,7 @@ struct ProxyMain {
             backendLost: { node, sawShutdown in
                 coordinatorSlot.withLockedValue { $0 }?.backendLost(node, afterShutdownMessage: sawShutdown)
             },
-            adminCommands: adminCommands, clientTLS: bundle.clientTLS)
+            adminCommands: adminCommands, clientTLS: bundle.clientTLS, backendTLS: bundle.backendTLS)
         let server = ProxyServer(runtime: runtime, group: group)
         let healthChecker = HealthChecker(
             cluster: cluster, logger: logger,

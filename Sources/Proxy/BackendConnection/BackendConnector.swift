@@ -7,6 +7,8 @@ struct BackendConnector {
     var credentials: CredentialStore
     var connectTimeout: TimeAmount
     var maxMessageLength: Int
+    /// TLS to the nodes' TCP ports; nil or `disable` for none.
+    var tls: BackendTLS?
 
     /// Connects to `node` and logs in with the client's startup parameters. `completion` runs
     /// on `eventLoop` exactly once.
@@ -54,23 +56,41 @@ struct BackendConnector {
                     finished = true
                     completion(result)
                 }
-                do {
-                    let context = try channel.pipeline.syncOperations.context(handlerType: BackendChannelHandler.self)
-                    let handler = context.handler as! BackendChannelHandler
-                    // The login shares the connect budget; a backend that never answers is closed.
-                    let loginTimer = eventLoop.assumeIsolated().scheduleTask(in: timeout) {
-                        guardedCompletion(.failure(.timedOut(node)))
-                        channel.close(promise: nil)
-                    }
-                    handler.begin(context: context, machine: machine, request: .init(
-                        node: node, key: key, maxMessageLength: maxMessageLength,
-                        completion: { result in
-                            loginTimer.cancel()
-                            guardedCompletion(result)
-                        }))
-                } catch {
+                // The TLS handshake and the login share the connect budget; a backend that never
+                // answers is closed.
+                let loginTimer = eventLoop.assumeIsolated().scheduleTask(in: timeout) {
+                    guardedCompletion(.failure(.timedOut(node)))
                     channel.close(promise: nil)
-                    guardedCompletion(.failure(.unreachable(node, error)))
+                }
+                let login = {
+                    do {
+                        let context = try channel.pipeline.syncOperations.context(handlerType: BackendChannelHandler.self)
+                        let handler = context.handler as! BackendChannelHandler
+                        handler.begin(context: context, machine: machine, request: .init(
+                            node: node, key: key, maxMessageLength: maxMessageLength,
+                            completion: { result in
+                                loginTimer.cancel()
+                                guardedCompletion(result)
+                            }))
+                    } catch {
+                        loginTimer.cancel()
+                        channel.close(promise: nil)
+                        guardedCompletion(.failure(.unreachable(node, error)))
+                    }
+                }
+                guard let tls, tls.asksForTLS, !node.isUnixSocket else { return login() }
+                BackendTLSUpgrade.start(on: channel, policy: tls, host: node.host).assumeIsolated().whenComplete { result in
+                    switch result {
+                    case .success:
+                        login()
+                    case .failure(let error):
+                        // Not a lost node: the node answers, but not as the TLS policy requires.
+                        loginTimer.cancel()
+                        channel.close(promise: nil)
+                        guardedCompletion(.failure(.loginFailed(node, .rejected(ErrorFields(
+                            severity: .fatal, sqlState: "08006", message: "cannot use \(node) over TLS: \(error)",
+                            hint: "Check backend_sslmode and ssl_ca_cert, and the node's ssl settings.")), askedMethod: .trust)))
+                    }
                 }
             }
         }

@@ -25,6 +25,8 @@ public final class ProxyRuntime: Sendable {
     public let backendLost: @Sendable (_ node: Int, _ afterShutdownMessage: Bool) -> Void
     /// SHOW POOL_* and PGPOOL SHOW/SET/RESET; nil passes them to the backends.
     public let adminCommands: AdminCommandService?
+    /// TLS to the nodes (`backend_sslmode`); nil for none.
+    public let backendTLS: BackendTLS?
     private let mutable: NIOLockedValueBox<Mutable>
 
     private struct Mutable {
@@ -40,11 +42,14 @@ public final class ProxyRuntime: Sendable {
     ///   - primaryNode: where sessions are served (the node the cluster state calls primary).
     ///   - routing: read/write splitting, or nil to serve every session from the primary only.
     ///   - clientTLS: the certificate presented to clients, or nil when `ssl` is off.
+    ///   - backendTLS: TLS to the nodes, or nil for none.
     public init(settings: ProxySettings, credentials: CredentialStore, authPolicy: ClientAuthPolicy?,
                 routing: RoutingConfiguration?, cluster: ClusterState, catalog: CatalogFactsCache,
                 logger: Logger, primaryNode: @escaping @Sendable () -> BackendNode?,
                 backendLost: @escaping @Sendable (Int, Bool) -> Void = { _, _ in },
-                adminCommands: AdminCommandService? = nil, clientTLS: ClientTLS? = nil) {
+                adminCommands: AdminCommandService? = nil, clientTLS: ClientTLS? = nil,
+                backendTLS: BackendTLS? = nil) {
+        self.backendTLS = backendTLS
         self.backendLost = backendLost
         self.adminCommands = adminCommands
         self.credentials = credentials

@@ -1,0 +1,124 @@
+"""TLS from SwiftPool to the PostgreSQL nodes (backend_sslmode, ssl_ca_cert): sessions and the
+libpq health and replication checks follow one policy. The test cluster serves TLS with a
+certificate for 127.0.0.1 signed by $SWIFTPOOL_CLUSTER_DIR/tls/ca.crt."""
+from __future__ import annotations
+
+import socket
+import struct
+import threading
+
+import pytest
+
+from conftest import USERS, free_port, psql
+from tls_certs import make_tls_files
+
+SSL_IN_USE = "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
+
+
+def backend_ssl(proxy) -> str:
+    out = psql(proxy.port, "app_readwrite", USERS["app_readwrite"], "swiftpool_test", SSL_IN_USE)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
+
+
+def checker_ssl(cluster) -> set[str]:
+    """Whether SwiftPool's own libpq connections (user repmgr) to the primary use TLS."""
+    out = psql(cluster.node_port(0), "postgres", USERS["postgres"], "postgres",
+               "SELECT DISTINCT s.ssl FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) "
+               "WHERE a.usename = 'repmgr' AND a.application_name = 'swiftpool'")
+    assert out.returncode == 0, out.stderr
+    return set(out.stdout.split())
+
+
+def ca_of(cluster) -> str:
+    return str(cluster.dir / "tls" / "ca.crt")
+
+
+FAST_CHECKS = {"health_check_period": 1, "sr_check_period": 1}
+
+
+def test_verify_full_encrypts_sessions_and_checks(swiftpool, cluster):
+    proxy = swiftpool({"backend_sslmode": "verify-full", "ssl_ca_cert": ca_of(cluster), **FAST_CHECKS})
+    assert backend_ssl(proxy) == "t"
+    # The checks run every second; one of them is on the primary while we look, or soon.
+    seen: set[str] = set()
+    for _ in range(50):
+        seen |= checker_ssl(cluster)
+        if seen:
+            break
+        socket.socket().close()
+        threading.Event().wait(0.1)
+    assert seen == {"t"}, f"SwiftPool's libpq connections use TLS: {seen}"
+
+
+def test_ssl_on_prefers_tls_to_backends_and_ssl_off_does_not(swiftpool, cluster, tmp_path):
+    certs = make_tls_files(tmp_path / "certs")
+    on = swiftpool({"ssl": True, "ssl_cert": str(certs.server_cert), "ssl_key": str(certs.server_key)})
+    assert backend_ssl(on) == "t"
+    off = swiftpool()
+    assert backend_ssl(off) == "f"
+
+
+def test_verify_full_refuses_a_certificate_from_another_ca(swiftpool, cluster, tmp_path):
+    certs = make_tls_files(tmp_path / "certs")
+    proxy = swiftpool({"backend_sslmode": "verify-full", "ssl_ca_cert": str(certs.other_ca_cert)})
+    out = psql(proxy.port, "app_readwrite", USERS["app_readwrite"], "swiftpool_test", "SELECT 1")
+    assert out.returncode != 0
+    assert "over TLS" in out.stderr and "could not be verified against ssl_ca_cert" in out.stderr, out.stderr
+
+
+class PlainOnlyBackend:
+    """A node that answers every SSLRequest 'N' (a PostgreSQL with ssl = off), then closes."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.asked = 0
+        self.server = socket.create_server(("127.0.0.1", self.port))
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        while True:
+            try:
+                conn, _ = self.server.accept()
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(10)
+                try:
+                    first = conn.recv(8)
+                    if first == struct.pack("!ii", 8, 80877103):
+                        self.asked += 1
+                        conn.sendall(b"N")
+                        conn.recv(1024)
+                except OSError:
+                    pass
+
+    def close(self):
+        self.server.close()
+
+
+@pytest.fixture
+def plain_backend():
+    backend = PlainOnlyBackend()
+    yield backend
+    backend.close()
+
+
+def test_require_refuses_a_backend_without_tls(swiftpool, plain_backend):
+    proxy = swiftpool({"backend_sslmode": "require", "backend_port0": plain_backend.port,
+                       "backend_flag0": "ALLOW_TO_FAILOVER|ALWAYS_PRIMARY",
+                       "health_check_period": 0, "sr_check_period": 0})
+    out = psql(proxy.port, "app_readwrite", USERS["app_readwrite"], "swiftpool_test", "SELECT 1")
+    assert out.returncode != 0
+    assert "the server does not support SSL, but backend_sslmode = require requires it" in out.stderr, out.stderr
+    assert plain_backend.asked >= 1
+    assert proxy.is_running()
+
+
+def test_verify_full_needs_a_readable_ca_file(swiftpool, tmp_path):
+    proxy = swiftpool({"backend_sslmode": "verify-full", "ssl_ca_cert": str(tmp_path / "missing-ca.crt")},
+                      start=False)
+    proxy.start(wait=False)
+    assert proxy.wait_exit(20) not in (None, 0)
+    assert "missing-ca.crt" in proxy.log()
