@@ -30,10 +30,15 @@ public final class HTTPServer: @unchecked Sendable {
         context = ServerContext(handler: handler, limits: limits, logger: logger)
     }
 
-    /// Listens on every address (`*` for all, `localhost` for the loopback addresses) at `port`.
-    public func start(addresses: [String], port: Int) throws {
+    /// Listens on every address (`*` for all, `localhost` for the loopback addresses) at `port`;
+    /// with `tls` (PEM key and certificate chain) it speaks HTTPS only.
+    public func start(addresses: [String], port: Int, tls: (key: String, certificate: String)? = nil) throws {
         let cls = Unmanaged.passUnretained(context).toOpaque()
         var started: [OpaquePointer] = []
+        // libmicrohttpd keeps the pointers of the key and certificate: C copies that live as long
+        // as the process (one pair per start).
+        let key = tls.map { strdup($0.key) } ?? nil
+        let certificate = tls.map { strdup($0.certificate) } ?? nil
         let hosts = listenHosts(addresses, any: "0.0.0.0")
         for address in hosts.isEmpty ? ["127.0.0.1"] : hosts {
             // poll(), not select(): with many clients SwiftPool's descriptors pass FD_SETSIZE.
@@ -43,14 +48,14 @@ public final class HTTPServer: @unchecked Sendable {
                 swiftpool_mhd_start(
                     flags, UInt16(port), socketAddress, accessHandler, cls, requestCompleted,
                     UInt32(context.limits.maxConnections), UInt32(context.limits.idleTimeoutSeconds),
-                    context.limits.headerMemory)
+                    context.limits.headerMemory, key, certificate)
             }
             guard let daemon else {
                 started.forEach { MHD_stop_daemon($0) }
                 throw HTTPServerError("cannot listen on \(address):\(port)")
             }
             started.append(daemon)
-            context.logger.info("HTTP server listening", metadata: ["address": "\(address):\(port)"])
+            context.logger.info("HTTP server listening", metadata: ["address": "\(address):\(port)", "tls": "\(tls != nil)"])
         }
         daemons.withLockedValue { $0 += started }
     }

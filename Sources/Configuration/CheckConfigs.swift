@@ -87,9 +87,15 @@ public struct HTTPConfig: Sendable, Equatable {
     public var bearerTokenFile: String
     /// `http_pgpool2_metrics`.
     public var pgpool2Metrics: Bool
+    /// `http_ssl_cert`, resolved; empty for plain HTTP.
+    public var certificateFile: String
+    /// `http_ssl_key`, resolved; empty for plain HTTP.
+    public var keyFile: String
 
     public init(listenAddresses: [String] = ["localhost"], port: Int = 9719, metricsNeedAuthentication: Bool = false,
-                bearerTokenFile: String = "", pgpool2Metrics: Bool = true) {
+                bearerTokenFile: String = "", pgpool2Metrics: Bool = true, certificateFile: String = "", keyFile: String = "") {
+        self.certificateFile = certificateFile
+        self.keyFile = keyFile
         self.listenAddresses = listenAddresses
         self.port = port
         self.metricsNeedAuthentication = metricsNeedAuthentication

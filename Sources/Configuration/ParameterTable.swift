@@ -554,6 +554,12 @@ public enum ParameterTable {
         .int(
             "http_port", "9719", 0, 65535, .restart, .swiftPool, implemented: true, extension: true,
             "Port of the HTTP server (9719 is the Pgpool-II exporter's); 0 turns the server off."),
+        .string(
+            "http_ssl_cert", "", .restart, .swiftPool, implemented: true, extension: true,
+            "PEM certificate chain of the HTTP server; with http_ssl_key it serves HTTPS only; '' for plain HTTP."),
+        .string(
+            "http_ssl_key", "", .restart, .swiftPool, implemented: true, extension: true,
+            "PEM private key of http_ssl_cert (mode 0600 or less)."),
         .bool(
             "http_metrics_auth", false, .reload, .swiftPool, implemented: true, extension: true,
             "Whether /metrics needs the same authentication as the admin API."),

@@ -79,7 +79,8 @@ struct PoolConfigBuilder {
             http: HTTPConfig(
                 listenAddresses: list("http_listen_addresses"),
                 port: int("http_port"), metricsNeedAuthentication: bool("http_metrics_auth"),
-                bearerTokenFile: path("http_bearer_token_file"), pgpool2Metrics: bool("http_pgpool2_metrics")),
+                bearerTokenFile: path("http_bearer_token_file"), pgpool2Metrics: bool("http_pgpool2_metrics"),
+                certificateFile: path("http_ssl_cert"), keyFile: path("http_ssl_key")),
             watchdog: watchdog,
             etcd: etcd,
             settings: settings)

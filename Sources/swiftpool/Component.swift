@@ -87,12 +87,12 @@ extension Component {
 
     /// The HTTP admin server. Stopping does not wait: an admin call may still wait for a failover
     /// command.
-    static func http(_ server: HTTPServer, addresses: [String], port: Int) -> Component {
+    static func http(_ server: HTTPServer, addresses: [String], port: Int, tls: TLSPEM?) -> Component {
         Component(
             description: "HTTP server",
             start: {
                 do {
-                    try server.start(addresses: addresses, port: port)
+                    try server.start(addresses: addresses, port: port, tls: tls.map { (key: $0.key, certificate: $0.certificate) })
                 } catch {
                     throw StartupError("cannot start the HTTP server: \(error)")
                 }

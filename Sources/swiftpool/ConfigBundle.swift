@@ -19,6 +19,8 @@ struct ConfigBundle {
     var clientTLS: ClientTLS?
     /// TLS to the nodes (`backend_sslmode`, `ssl_ca_cert`).
     var backendTLS: BackendTLS
+    /// The admin HTTP server's certificate and key (`http_ssl_cert`, `http_ssl_key`); nil for HTTP.
+    var httpTLS: TLSPEM?
     var routing: RoutingConfiguration?
     var nodes: [NodeInfo]
     var primaryDetector: PrimaryDetector
@@ -122,6 +124,7 @@ struct ConfigBundle {
         return ConfigBundle(
             config: config, settings: settings(from: config), passwords: passwords, unusablePasswords: unusablePasswords, authPolicy: authPolicy,
             clientTLS: try clientTLS(config.ssl, file: files.config), backendTLS: try backendTLS(config.ssl, file: files.config),
+            httpTLS: try httpTLS(config.http, file: files.config),
             routing: routing, nodes: nodes, primaryDetector: detector, pcpUsers: pcpUsers, diagnostics: diagnostics,
             notSupportedYet: notSupported)
     }
@@ -134,6 +137,17 @@ struct ConfigBundle {
             return try ClientTLS(files: TLSFiles(certificate: ssl.certificateFile, key: ssl.keyFile, ciphers: ssl.ciphers))
         } catch {
             throw StartupError("\(file): ssl is on but \(error.description)")
+        }
+    }
+
+    /// The HTTP server's certificate when `http_ssl_cert` or `http_ssl_key` is set (both are
+    /// needed).
+    static func httpTLS(_ http: HTTPConfig, file: String) throws -> TLSPEM? {
+        guard !http.certificateFile.isEmpty || !http.keyFile.isEmpty else { return nil }
+        do {
+            return try TLSPEM(files: TLSFiles(certificate: http.certificateFile, key: http.keyFile))
+        } catch {
+            throw StartupError("\(file): http_ssl_cert/http_ssl_key: \(error.description)")
         }
     }
 

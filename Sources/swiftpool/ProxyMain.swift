@@ -170,7 +170,8 @@ struct ProxyMain {
         if bundle.config.http.port > 0 {
             let router = AdminRouter(services: services, logger: logger)
             let http = HTTPServer(logger: logger) { router.handle($0) }
-            components.append(.http(http, addresses: bundle.config.http.listenAddresses, port: bundle.config.http.port))
+            components.append(.http(http, addresses: bundle.config.http.listenAddresses, port: bundle.config.http.port,
+                                    tls: bundle.httpTLS))
         }
         let pcp = PCPServer(
             group: group, responder: PCPResponder(services: services, logger: logger, stop: Self.signalSelf),

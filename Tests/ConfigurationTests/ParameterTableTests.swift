@@ -101,7 +101,7 @@ struct ParameterTableTests {
             "heartbeat_destination", "heartbeat_destination_port", "listen_backlog_multiplier",
             "coordination", "etcd_endpoints", "etcd_prefix", "etcd_ttl", "etcd_member_name", "etcd_username", "etcd_password",
             "etcd_ca_file", "etcd_cert_file", "etcd_key_file", "ssl", "ssl_key", "ssl_cert", "ssl_ciphers",
-            "ssl_ca_cert", "backend_sslmode",
+            "ssl_ca_cert", "backend_sslmode", "http_ssl_cert", "http_ssl_key",
         ]
         #expect(implemented == expected)
         #expect(Set(ParameterTable.all.filter(\.isExtension).map(\.name)) == [
@@ -110,6 +110,7 @@ struct ParameterTableTests {
             "http_listen_addresses", "http_port", "http_metrics_auth", "http_bearer_token_file", "http_pgpool2_metrics",
             "coordination", "etcd_endpoints", "etcd_prefix", "etcd_ttl", "etcd_member_name", "etcd_username", "etcd_password",
             "etcd_ca_file", "etcd_cert_file", "etcd_key_file", "backend_sslmode",
+            "http_ssl_cert", "http_ssl_key",
         ])
     }
 
