@@ -1,3 +1,4 @@
+import Cluster
 import Configuration
 import NIOConcurrencyHelpers
 import Proxy
@@ -30,7 +31,8 @@ public struct SQLAdminCommands: AdminCommandService {
         case .pgpoolSet(let name, let value):
             guard let definition = ParameterTable.definition(named: name) else { return unrecognized(name) }
             guard definition.context == .session else { return invalidContext(name) }
-            if let value, ValueParser.parse(value, as: definition) == nil {
+            if let value, ValueParser.parse(value, as: definition) == nil
+                || (name == "read_your_writes_position" && !value.isEmpty && ReplicationAnalysis.walPosition(value) == nil) {
                 return .error(sqlState: "22023", message: "invalid value for parameter \"\(name)\": \"\(value)\"")
             }
             return .done(tag: "SET")

@@ -54,6 +54,11 @@ public final class WALPositions: Sendable {
         }
     }
 
+    /// The standbys whose last known replay position is at least `position`.
+    public func standbys(replayedAtLeast position: UInt64) -> Set<Int> {
+        state.withLockedValue { state in Set(state.replay.filter { $0.value >= position }.keys) }
+    }
+
     /// Begins a sample of the primary's position (before it is read); returns its number.
     public func beginSample() -> Int {
         state.withLockedValue { state in

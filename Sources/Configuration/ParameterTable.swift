@@ -249,6 +249,9 @@ public enum ParameterTable {
             "read_your_writes_check_period", "50", 10, 60_000, unit: .milliseconds, .reload, .loadBalancing,
             implemented: true, extension: true,
             "With read_your_writes: how often the primary's WAL insert position and the standbys' replay positions are read."),
+        .string(
+            "read_your_writes_position", "", .session, .loadBalancing, implemented: true, extension: true,
+            "With read_your_writes, set by PGPOOL SET: a WAL position (e.g. another session's pg_current_wal_insert_lsn()) this session's reads wait for."),
     ]
 
     static let streamingReplicationCheck: [ParameterDefinition] = [

@@ -18,6 +18,7 @@ struct FakeSessionEnvironment: SessionEnvironment {
     mutating func leastDelayed() -> Int? { base.leastDelayed() }
     func currentWALSample() -> Int { base.currentWALSample() }
     func standbys(caughtUpAfter sample: Int) -> Set<Int> { base.standbys(caughtUpAfter: sample) }
+    func standbys(replayedAtLeast position: UInt64) -> Set<Int> { base.standbys(replayedAtLeast: position) }
 }
 
 /// The client session, event by event: login paths, forwarding, admin answers, errors and the end.

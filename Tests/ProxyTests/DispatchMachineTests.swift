@@ -24,6 +24,8 @@ struct FakeEnvironment: DispatchEnvironment {
     var caughtUp: [Int: Set<Int>] = [:]
     func currentWALSample() -> Int { walSample }
     func standbys(caughtUpAfter sample: Int) -> Set<Int> { caughtUp[sample] ?? [] }
+    var replayed: [Int: UInt64] = [:]
+    func standbys(replayedAtLeast position: UInt64) -> Set<Int> { Set(replayed.filter { $0.value >= position }.keys) }
 }
 
 /// Catalog answers: everything is an ordinary table unless it is listed as unknown.

@@ -67,6 +67,16 @@ struct ReadYourWritesTests {
         #expect(run("SELECT * FROM t", pick: 1) == 1)
     }
 
+    @Test mutating func aPositionFromAnotherSessionHoldsReadsUntilStandbysReplayedIt() {
+        machine.minimumPosition = 500
+        env.replayed = [1: 400, 2: 600]
+        #expect(run("SELECT * FROM t", pick: 1) == 0)
+        #expect(run("SELECT * FROM t", pick: 2) == 2)
+        env.replayed = [1: 500, 2: 600]
+        #expect(run("SELECT * FROM t", pick: 1) == 1)
+        #expect(machine.minimumPosition == nil, "every standby has it: forgotten")
+    }
+
     @Test mutating func aSetIsNoWrite() {
         env.walSample = 1
         _ = run("SET search_path = public")

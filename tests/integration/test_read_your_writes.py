@@ -168,3 +168,22 @@ def test_sql_prepare_behaves_as_on_one_server_under_statement_level_balancing(sw
             conn.execute(f"PREPARE w AS SELECT 1")
     assert cluster.query(f"SELECT count(*) FROM {TABLE} WHERE session = 7", port=cluster.primary_port(),
                          db=TEST_DB) == [["1"]]
+
+
+def test_a_position_carried_to_another_session_holds_its_reads(swiftpool, cluster, items, paused):
+    proxy = swiftpool(RYW)
+    warm(proxy)
+    with proxy.connect(prepare_threshold=None) as writer, proxy.connect(prepare_threshold=None) as reader:
+        writer.autocommit = reader.autocommit = True
+        with pytest.raises(psycopg.errors.InvalidParameterValue):
+            reader.execute("PGPOOL SET read_your_writes_position = 'not a position'")
+        stale_without = 0
+        for n in range(1, 21):
+            writer.execute(f"INSERT INTO {TABLE} VALUES (9, %s)", (n,))
+            position = writer.execute("SELECT pg_current_wal_insert_lsn()::text").fetchone()[0]
+            stale_without += reader.execute(f"SELECT count(*) FROM {TABLE} WHERE session = 9").fetchone()[0] < n
+            reader.execute(f"PGPOOL SET read_your_writes_position = '{position}'")
+            seen, port = reader.execute(f"SELECT count(*), inet_server_port() FROM {TABLE} WHERE session = 9").fetchone()
+            assert seen == n, f"turn {n}: the reader did not see the writer's row at {position} (port {port})"
+            assert port not in paused
+        assert stale_without > 0, "the reader saw every row without the position: the test could not tell"

@@ -135,6 +135,9 @@ extension ClientSessionHandler {
 
         func currentWALSample() -> Int { handler.runtime.walPositions.currentSample }
         func standbys(caughtUpAfter sample: Int) -> Set<Int> { handler.runtime.walPositions.standbys(caughtUpAfter: sample) }
+        func standbys(replayedAtLeast position: UInt64) -> Set<Int> {
+            handler.runtime.walPositions.standbys(replayedAtLeast: position)
+        }
 
         mutating func leastDelayed() -> Int? {
             guard let primary = handler.primaryConnection?.node.id else { return nil }

@@ -1,3 +1,4 @@
+import Cluster
 import Configuration
 import NIOCore
 import PostgresWire
@@ -118,6 +119,8 @@ extension ClientSessionMachine {
                     ?? configured.checkUnloggedTable
             }
         }
+        // read_your_writes_position: reads wait for standbys to replay it.
+        dispatch?.minimumPosition = pgpoolOverrides["read_your_writes_position"].flatMap(ReplicationAnalysis.walPosition)
         // log_min_messages: this session's own log level.
         actions.append(.setLogLevel(pgpoolOverrides["log_min_messages"].flatMap { ServerMessageLevel(configValue: $0) }))
     }

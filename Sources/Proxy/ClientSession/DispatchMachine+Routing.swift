@@ -65,18 +65,29 @@ extension DispatchMachine {
             return (query, routed)
         }
         var nodes = env.routingNodes()
-        if routing.settings.readYourWrites, let sample = lastWriteSample {
-            let caughtUp = env.standbys(caughtUpAfter: sample)
-            if nodes.readable.allSatisfy({ $0 == primary || caughtUp.contains($0) }) {
-                lastWriteSample = nil
-            } else {
-                nodes.caughtUp = caughtUp
-            }
+        if routing.settings.readYourWrites, lastWriteSample != nil || minimumPosition != nil {
+            nodes.caughtUp = standbysWithSessionWrites(readable: nodes.readable, &env)
         }
         let routed = routing.route(query, text: text, nodes: nodes, facts: facts,
                                    pick: { env.pick() }, leastDelayed: { env.leastDelayed() })
         if routed.reason == .standbyBehindSession { actions.append(.readOnPrimaryForSessionWrites) }
         return (query, routed)
+    }
+
+    /// read_your_writes: the standbys that have replayed the session's last write and the
+    /// position it was given; nil (and the requirements forgotten) once every readable standby has.
+    mutating func standbysWithSessionWrites<E: DispatchEnvironment>(readable: [Int], _ env: inout E) -> Set<Int>? {
+        func coversAll(_ caughtUp: Set<Int>) -> Bool { readable.allSatisfy { $0 == primary || caughtUp.contains($0) } }
+        var result: Set<Int>?
+        if let sample = lastWriteSample {
+            let caughtUp = env.standbys(caughtUpAfter: sample)
+            if coversAll(caughtUp) { lastWriteSample = nil } else { result = caughtUp }
+        }
+        if let position = minimumPosition {
+            let caughtUp = env.standbys(replayedAtLeast: position)
+            if coversAll(caughtUp) { minimumPosition = nil } else { result = result.map { $0.intersection(caughtUp) } ?? caughtUp }
+        }
+        return result
     }
 
     /// read_your_writes: whether a statement may have written on the primary (a BOTH statement,

@@ -24,6 +24,8 @@ protocol DispatchEnvironment {
     /// read_your_writes: the standbys that replayed the primary's position of the first sample
     /// after `sample`.
     func standbys(caughtUpAfter sample: Int) -> Set<Int>
+    /// read_your_writes: the standbys whose replay position is at least `position`.
+    func standbys(replayedAtLeast position: UInt64) -> Set<Int>
 }
 
 /// Catalog answers for one session, noting the questions it could not answer yet.
@@ -162,6 +164,9 @@ struct DispatchMachine {
     /// read_your_writes: the WAL sample current when the session's last write committed (nil:
     /// none since every standby caught up); reads go only to standbys that replayed a later one.
     var lastWriteSample: Int?
+    /// read_your_writes_position: a WAL position (from another session) the session's reads wait
+    /// for; nil once every readable standby has replayed it.
+    var minimumPosition: UInt64?
     /// Primary only: what each protocol-level statement counts as when it is executed.
     var statementCategories: [String: [StatementCategory]] = [:]
 
