@@ -77,6 +77,18 @@ struct ReadYourWritesTests {
         #expect(machine.minimumPosition == nil, "every standby has it: forgotten")
     }
 
+    @Test mutating func aStatementPreparedOnAStandbyRunsOnThePrimaryAfterAWrite() {
+        #expect(Set(runPrepared("s1", "SELECT * FROM t", parse: true, pick: 2)) == [2])
+        #expect(Set(runPrepared("s1", "", parse: false)) == [2])
+        env.walSample = 9
+        #expect(run("INSERT INTO t VALUES (1)") == 0)
+        // Parsed on the primary first (its answers hidden), then bound and executed there.
+        #expect(Set(runPrepared("s1", "", parse: false)) == [0])
+        env.caughtUp[9] = [1, 2]
+        #expect(run("SELECT 1", pick: 1) == 1)
+        #expect(Set(runPrepared("s1", "", parse: false)) == [2])
+    }
+
     @Test mutating func aSetIsNoWrite() {
         env.walSample = 1
         _ = run("SET search_path = public")
@@ -103,5 +115,22 @@ struct ReadYourWritesTests {
         #expect(positions.standbys(caughtUpAfter: sample).isEmpty)
         positions.recordReplay(nil, node: 2)
         #expect(positions.standbys(caughtUpAfter: atWrite).isEmpty)
+    }
+}
+
+extension ReadYourWritesTests {
+    /// Parse, Bind, Execute, Sync of a named statement (or Bind, Execute, Sync when `parse` is false).
+    mutating func runPrepared(_ name: String, _ text: String, parse parsing: Bool, pick: Int = 2) -> [Int] {
+        env.picks = [pick]
+        var messages: [RawMessage] = parsing ? [parse(name, text)] : []
+        messages += [bind("", name), execute(""), sync]
+        var actions: [DispatchMachine.Action] = []
+        machine.clientMessages(messages, &env, facts: facts, into: &actions)
+        let nodes = actions.compactMap { if case .write(let node, _, _) = $0 { node } else { nil } }
+        for node in Set(nodes) {
+            var more: [DispatchMachine.Action] = []
+            machine.backendReady(node, status: .idle, failed: false, &env, facts: facts, into: &more)
+        }
+        return nodes
     }
 }

@@ -187,3 +187,22 @@ def test_a_position_carried_to_another_session_holds_its_reads(swiftpool, cluste
             assert seen == n, f"turn {n}: the reader did not see the writer's row at {position} (port {port})"
             assert port not in paused
         assert stale_without > 0, "the reader saw every row without the position: the test could not tell"
+
+
+def test_a_statement_prepared_on_a_lagging_standby_is_not_used_after_a_write(swiftpool, cluster, items, paused):
+    """psycopg prepares the read (a named protocol-level statement) on a standby before the
+    session writes; executed again after the write, it must not run there."""
+    proxy = swiftpool(RYW)
+    warm(proxy)
+    first_ports = []
+    for session_id in range(200, 208):
+        with proxy.connect(prepare_threshold=0) as conn:
+            conn.autocommit = True
+            read = f"SELECT count(*), inet_server_port() FROM {TABLE} WHERE session = %s"
+            first_ports.append(conn.execute(read, (session_id,)).fetchone()[1])
+            for n in range(1, 6):
+                conn.execute(f"INSERT INTO {TABLE} VALUES (%s, %s)", (session_id, n))
+                seen, port = conn.execute(read, (session_id,)).fetchone()
+                assert seen == n, f"stale read on port {port}"
+                assert port not in paused
+    assert set(first_ports) & set(paused), f"no read was prepared on a paused standby first: {first_ports}"

@@ -182,12 +182,24 @@ extension DispatchMachine {
         }
         let writing = routing.writingTransaction
             && (routing.transactionStatus == .inTransaction || routing.settings.writeStickiness == .always)
+        var caughtUp: Set<Int>?
+        if routing.settings.readYourWrites, !usedStatements.isEmpty, lastWriteSample != nil || minimumPosition != nil {
+            caughtUp = standbysWithSessionWrites(readable: env.routingNodes().readable, &env)
+        }
         for name in usedStatements {
             // A statement from an earlier batch: where it was routed then (unknown: the primary,
             // which will report the error). In a transaction that wrote, a read prepared on a
-            // standby runs on the primary (parsed there first), as Pgpool-II decides again at Bind.
+            // standby runs on the primary (parsed there first), as Pgpool-II decides again at Bind;
+            // so does one prepared on a standby that has not replayed the session's last write.
             let decision = protocolStatements[name]?.routed.decision ?? .primary
-            if writing, case .node = decision { decisions.append(.primary) } else { decisions.append(decision) }
+            if writing, case .node = decision {
+                decisions.append(.primary)
+            } else if let caughtUp, case .node(let node) = decision, !caughtUp.contains(node) {
+                decisions.append(.primary)
+                actions.append(.readOnPrimaryForSessionWrites)
+            } else {
+                decisions.append(decision)
+            }
         }
         var target = Self.combine(decisions, current: currentRoute)
         if !endsWithSync, case .node = target {
