@@ -143,6 +143,13 @@ public enum MetricsRenderer {
             out.family("swiftpool_read_your_writes_primary_reads_total", .counter,
                        "Reads sent to the primary because no standby had replayed their session's last write (read_your_writes).")
             out.sample("swiftpool_read_your_writes_primary_reads_total", [], positions.primaryReadsTotal)
+            out.family("swiftpool_read_your_writes_waits_total", .counter,
+                       "Reads that waited for a standby to replay their session's write (read_your_writes_wait), by where they went.")
+            let waits = positions.waits
+            out.sample("swiftpool_read_your_writes_waits_total", [("outcome", "standby")], waits.onStandby)
+            out.sample("swiftpool_read_your_writes_waits_total", [("outcome", "primary")], waits.onPrimary)
+            out.family("swiftpool_read_your_writes_wait_seconds_total", .counter, "Time reads spent waiting for a standby (read_your_writes_wait).")
+            out.sample("swiftpool_read_your_writes_wait_seconds_total", [], positions.waitedSeconds)
             out.family("swiftpool_node_replay_position_age_seconds", .gauge,
                        "Seconds since the standby's replay position was last read (read_your_writes).")
             let ages = positions.replayPositionAges()

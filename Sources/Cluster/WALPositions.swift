@@ -21,6 +21,9 @@ public final class WALPositions: Sendable {
 
     private let state = NIOLockedValueBox(State())
     private let primaryReads = Atomic<Int>(0)
+    private let waitsOnStandby = Atomic<Int>(0)
+    private let waitsOnPrimary = Atomic<Int>(0)
+    private let waitedMilliseconds = Atomic<Int>(0)
     private let lastReplayRead = NIOLockedValueBox<[Int: ContinuousClock.Instant]>([:])
 
     public init() {}
@@ -30,6 +33,24 @@ public final class WALPositions: Sendable {
 
     /// Reads sent to the primary because no standby had replayed their session's last write.
     public var primaryReadsTotal: Int { primaryReads.load(ordering: .relaxed) }
+
+    /// A read waited (read_your_writes_wait), then went to a standby or the primary.
+    public func countWait(milliseconds: Int, onStandby: Bool) {
+        if onStandby {
+            waitsOnStandby.wrappingAdd(1, ordering: .relaxed)
+        } else {
+            waitsOnPrimary.wrappingAdd(1, ordering: .relaxed)
+        }
+        waitedMilliseconds.wrappingAdd(milliseconds, ordering: .relaxed)
+    }
+
+    /// Reads that waited, by where they went in the end.
+    public var waits: (onStandby: Int, onPrimary: Int) {
+        (waitsOnStandby.load(ordering: .relaxed), waitsOnPrimary.load(ordering: .relaxed))
+    }
+
+    /// Time reads spent waiting, in seconds.
+    public var waitedSeconds: Double { Double(waitedMilliseconds.load(ordering: .relaxed)) / 1000 }
 
     /// Seconds since each standby's replay position was last read successfully.
     public func replayPositionAges(now: ContinuousClock.Instant = .now) -> [Int: Double] {

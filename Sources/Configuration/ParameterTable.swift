@@ -249,6 +249,10 @@ public enum ParameterTable {
             "read_your_writes_check_period", "50", 10, 60_000, unit: .milliseconds, .reload, .loadBalancing,
             implemented: true, extension: true,
             "With read_your_writes: how often the primary's WAL insert position and the standbys' replay positions are read."),
+        .int(
+            "read_your_writes_wait", "0", 0, 60_000, unit: .milliseconds, .reload, .loadBalancing,
+            implemented: true, extension: true,
+            "With read_your_writes: how long a read waits for a standby to replay the session's write before it goes to the primary; 0 does not wait."),
         .string(
             "read_your_writes_position", "", .session, .loadBalancing, implemented: true, extension: true,
             "With read_your_writes, set by PGPOOL SET: a WAL position (e.g. another session's pg_current_wal_insert_lsn()) this session's reads wait for."),

@@ -15,6 +15,10 @@ enum RoutingConfig {
         settings.checkUnloggedTable = bool(config, "check_unlogged_table") ?? true
         settings.preferLowerDelayStandby = config.streamingReplicationCheck.preferLowerDelayStandby
         settings.readYourWrites = bool(config, "read_your_writes") ?? false
+        if case .integer(let wait)? = config.typedValue("read_your_writes_wait") { settings.readYourWritesWait = Int(wait) }
+        if case .integer(let period)? = config.typedValue("read_your_writes_check_period") {
+            settings.readYourWritesCheckPeriod = Int(period)
+        }
         switch config.typedValue("check_temp_table") {
         case .string(let mode)?: settings.checkTempTable = TempTableCheck(rawValue: mode.lowercased()) ?? (mode == "off" ? .none : .catalog)
         case .bool(let on)?: settings.checkTempTable = on ? .catalog : .none

@@ -81,7 +81,7 @@ struct ParameterTableTests {
             "primary_routing_query_pattern_list", "database_redirect_preference_list",
             "app_name_redirect_preference_list", "allow_sql_comments", "disable_load_balance_on_write",
             "dml_adaptive_object_relationship_list", "statement_level_load_balance", "check_temp_table",
-            "read_your_writes", "read_your_writes_check_period", "read_your_writes_position",
+            "read_your_writes", "read_your_writes_check_period", "read_your_writes_position", "read_your_writes_wait",
             "check_unlogged_table", "health_check_period", "health_check_timeout", "health_check_user",
             "health_check_password", "health_check_database", "health_check_max_retries", "health_check_retry_delay",
             "sr_check_period", "delay_threshold", "delay_threshold_by_time", "prefer_lower_delay_standby",
@@ -106,7 +106,7 @@ struct ParameterTableTests {
         #expect(implemented == expected)
         #expect(Set(ParameterTable.all.filter(\.isExtension).map(\.name)) == [
             "client_wait_timeout", "max_message_length", "num_event_loops", "delay_threshold_by_time", "failover_command_timeout",
-            "read_your_writes", "read_your_writes_check_period", "read_your_writes_position",
+            "read_your_writes", "read_your_writes_check_period", "read_your_writes_position", "read_your_writes_wait",
             "http_listen_addresses", "http_port", "http_metrics_auth", "http_bearer_token_file", "http_pgpool2_metrics",
             "coordination", "etcd_endpoints", "etcd_prefix", "etcd_ttl", "etcd_member_name", "etcd_username", "etcd_password",
             "etcd_ca_file", "etcd_cert_file", "etcd_key_file", "backend_sslmode",

@@ -89,6 +89,47 @@ struct ReadYourWritesTests {
         #expect(Set(runPrepared("s1", "", parse: false)) == [2])
     }
 
+    @Test mutating func aReadWaitsForAStandbyThenGoesThereOrToThePrimary() {
+        machine.updateRoutingSettings {
+            $0.readYourWritesWait = 100
+            $0.readYourWritesCheckPeriod = 50
+        }
+        env.walSample = 4
+        #expect(run("INSERT INTO t VALUES (1)") == 0)
+        env.picks = [2, 2, 2]
+        var actions: [DispatchMachine.Action] = []
+        machine.clientMessages([query("SELECT * FROM t")], &env, facts: facts, into: &actions)
+        #expect(actions == [.waitForStandbys(milliseconds: 50)])
+        env.caughtUp[4] = [2]
+        actions = []
+        machine.factsSettled(&env, facts: facts, into: &actions)
+        #expect(actions.contains(.write(node: 2, bytes: query("SELECT * FROM t").bytes, type: FrontendMessageType.query)))
+        #expect(actions.contains(.standbyWaitEnded(milliseconds: 50, onStandby: true)))
+        _ = ready(2)
+
+        // Never caught up: after two looks, the primary.
+        env.walSample = 5
+        #expect(run("INSERT INTO t VALUES (2)") == 0)
+        env.picks = [2, 2, 2]
+        actions = []
+        machine.clientMessages([query("SELECT * FROM t")], &env, facts: facts, into: &actions)
+        #expect(actions == [.waitForStandbys(milliseconds: 50)])
+        actions = []
+        machine.factsSettled(&env, facts: facts, into: &actions)
+        #expect(actions == [.waitForStandbys(milliseconds: 50)])
+        actions = []
+        machine.factsSettled(&env, facts: facts, into: &actions)
+        #expect(actions.contains(.standbyWaitEnded(milliseconds: 100, onStandby: false)))
+        #expect(actions.contains(.readOnPrimaryForSessionWrites))
+        #expect(actions.contains { if case .write(node: 0, _, _) = $0 { true } else { false } })
+    }
+
+    mutating func ready(_ node: Int) -> [DispatchMachine.Action] {
+        var actions: [DispatchMachine.Action] = []
+        machine.backendReady(node, status: .idle, failed: false, &env, facts: facts, into: &actions)
+        return actions
+    }
+
     @Test mutating func aSetIsNoWrite() {
         env.walSample = 1
         _ = run("SET search_path = public")

@@ -206,3 +206,24 @@ def test_a_statement_prepared_on_a_lagging_standby_is_not_used_after_a_write(swi
                 assert seen == n, f"stale read on port {port}"
                 assert port not in paused
     assert set(first_ports) & set(paused), f"no read was prepared on a paused standby first: {first_ports}"
+
+
+def test_a_read_waits_for_a_standby_instead_of_going_to_the_primary(swiftpool, cluster, items, paused):
+    import re
+    import requests
+    proxy = swiftpool({**RYW, "read_your_writes_wait": 1000})
+    warm(proxy)
+    ports = []
+    with proxy.connect(prepare_threshold=None) as conn:
+        conn.autocommit = True
+        for n in range(1, 11):
+            conn.execute(f"INSERT INTO {TABLE} VALUES (3, %s)", (n,))
+            seen, port = conn.execute(f"SELECT count(*), inet_server_port() FROM {TABLE} WHERE session = 3").fetchone()
+            assert seen == n
+            ports.append(port)
+    assert not set(ports) & set(paused)
+    running = set(cluster.standby_ports()) - set(paused)
+    assert sum(p in running for p in ports) >= 8, f"the reads did not wait for the standby that replays: {ports}"
+    text = requests.get(f"http://127.0.0.1:{proxy.http_port}/metrics", timeout=10).text
+    waited = re.search(r'^swiftpool_read_your_writes_waits_total\{outcome="standby"\} (\d+)', text, re.M)
+    assert waited and int(waited.group(1)) >= 8, text[-2000:]

@@ -112,7 +112,9 @@ extension ClientSessionHandler {
             connection(for: node)?.counters?.count(category)
         case .readOnPrimaryForSessionWrites:
             runtime.walPositions.countPrimaryRead()
-        case .waitForFacts, .terminate, .streamTo:
+        case .standbyWaitEnded(let milliseconds, let onStandby):
+            runtime.walPositions.countWait(milliseconds: milliseconds, onStandby: onStandby)
+        case .waitForFacts, .terminate, .streamTo, .waitForStandbys:
             // The session machine takes these itself.
             break
         }

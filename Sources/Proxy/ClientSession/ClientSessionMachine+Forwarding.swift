@@ -120,12 +120,14 @@ extension ClientSessionMachine {
         var factsToAwait: [CatalogFactsCache.Key]?
         var leases: [Int] = []
         var streamTo: [Int]?
+        var standbyWait: Int?
         for action in dispatchActions {
             switch action {
             case .terminate: terminate = true
             case .waitForFacts(let keys): factsToAwait = keys
             case .lease(let node): leases.append(node)
             case .streamTo(let nodes): streamTo = nodes
+            case .waitForStandbys(let milliseconds): standbyWait = milliseconds
             default: actions.append(.dispatch(action))
             }
         }
@@ -140,6 +142,10 @@ extension ClientSessionMachine {
             factsWaitID &+= 1
             actions.append(.startTimer(.facts, settings.catalogLookupWait))
             actions.append(.awaitFacts(keys, id: factsWaitID))
+        }
+        if let milliseconds = standbyWait {
+            factsWaitID &+= 1
+            actions.append(.startTimer(.facts, .milliseconds(Int64(milliseconds))))
         }
         for node in leases { actions.append(.dispatch(.lease(node: node))) }
         if let nodes = streamTo {

@@ -22,6 +22,7 @@ extension DispatchMachine {
             let text = body.readString(length: max(0, body.readableBytes - 1)) ?? ""
             var (query, routed) = route(text, &env, facts: facts, into: &actions)
             if let misses = factsToWaitFor(routed, facts: facts) { return waitForFacts(misses, holding: [message], into: &actions) }
+            if waitsForStandbys(routed, into: &actions) { return holdForStandbys([message], into: &actions) }
             if !factsAwaited.isEmpty { factsAwaited.removeAll() }
             forgetDeallocatedStatements(query)
             if let open = unsyncedRoute {
@@ -70,7 +71,6 @@ extension DispatchMachine {
         }
         let routed = routing.route(query, text: text, nodes: nodes, facts: facts,
                                    pick: { env.pick() }, leastDelayed: { env.leastDelayed() })
-        if routed.reason == .standbyBehindSession { actions.append(.readOnPrimaryForSessionWrites) }
         return (query, routed)
     }
 
@@ -88,6 +88,38 @@ extension DispatchMachine {
             if coversAll(caughtUp) { minimumPosition = nil } else { result = result.map { $0.intersection(caughtUp) } ?? caughtUp }
         }
         return result
+    }
+
+    /// read_your_writes: whether the read `routed` waits (again) for a standby to replay the
+    /// session's write (read_your_writes_wait); when not, counts where it goes.
+    mutating func waitsForStandbys(_ routed: RoutedQuery, into actions: inout [Action]) -> Bool {
+        let period = max(1, routing.settings.readYourWritesCheckPeriod)
+        guard routed.reason == .standbyBehindSession else {
+            if standbyChecksLeft != nil, case .node = routed.decision {
+                actions.append(.standbyWaitEnded(milliseconds: standbyChecks * period, onStandby: true))
+            }
+            standbyChecksLeft = nil
+            standbyChecks = 0
+            return false
+        }
+        let wait = routing.settings.readYourWritesWait
+        if standbyChecksLeft == nil, wait > 0 { standbyChecksLeft = max(1, (wait + period - 1) / period) }
+        if let left = standbyChecksLeft, left > 0 {
+            standbyChecksLeft = left - 1
+            standbyChecks += 1
+            return true
+        }
+        if standbyChecksLeft != nil { actions.append(.standbyWaitEnded(milliseconds: standbyChecks * period, onStandby: false)) }
+        standbyChecksLeft = nil
+        standbyChecks = 0
+        actions.append(.readOnPrimaryForSessionWrites)
+        return false
+    }
+
+    /// Holds `messages` for one read_your_writes_check_period, then routes them again.
+    mutating func holdForStandbys(_ messages: [RawMessage], into actions: inout [Action]) {
+        heldForFacts = messages
+        actions.append(.waitForStandbys(milliseconds: max(1, routing.settings.readYourWritesCheckPeriod)))
     }
 
     /// read_your_writes: whether a statement may have written on the primary (a BOTH statement,
@@ -151,6 +183,7 @@ extension DispatchMachine {
                     // Route the whole batch again once the facts are known.
                     return waitForFacts(misses, holding: batch, into: &actions)
                 }
+                if waitsForStandbys(routed, into: &actions) { return holdForStandbys(batch, into: &actions) }
                 decisions.append(routed.decision)
                 completed.append((query, routed))
                 parsedHere[name] = (query, routed)

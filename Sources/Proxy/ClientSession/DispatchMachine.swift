@@ -66,6 +66,12 @@ struct DispatchMachine {
         /// read_your_writes: a read goes to the primary because no standby has replayed the
         /// session's last write yet (counted).
         case readOnPrimaryForSessionWrites
+        /// read_your_writes_wait: route what is held again after `milliseconds` (the read waits
+        /// for a standby to replay the session's write).
+        case waitForStandbys(milliseconds: Int)
+        /// read_your_writes_wait: a read waited `milliseconds`, then went to a standby or (not
+        /// `onStandby`) the primary.
+        case standbyWaitEnded(milliseconds: Int, onStandby: Bool)
         /// Cancel requests of the client go to `node` from now on.
         case setCancelTarget(node: Int)
         /// Count a statement sent to `node`.
@@ -167,6 +173,11 @@ struct DispatchMachine {
     /// read_your_writes_position: a WAL position (from another session) the session's reads wait
     /// for; nil once every readable standby has replayed it.
     var minimumPosition: UInt64?
+    /// read_your_writes_wait: looks a held read has left before it goes to the primary (nil:
+    /// no read waits).
+    var standbyChecksLeft: Int?
+    /// read_your_writes_wait: looks the held read has taken so far.
+    var standbyChecks = 0
     /// Primary only: what each protocol-level statement counts as when it is executed.
     var statementCategories: [String: [StatementCategory]] = [:]
 

@@ -39,6 +39,11 @@ public struct RoutingSettings: Sendable {
     /// `read_your_writes` (SwiftPool): once a session's write commits, its reads go only to
     /// standbys that have replayed it, else to the primary.
     public var readYourWrites = false
+    /// `read_your_writes_wait` (milliseconds): how long a read waits for a standby to replay the
+    /// session's write before it goes to the primary; 0 does not wait.
+    public var readYourWritesWait = 0
+    /// `read_your_writes_check_period` (milliseconds): how often a waiting read looks again.
+    public var readYourWritesCheckPeriod = 50
 
     public init() {}
 
