@@ -56,6 +56,9 @@ public enum HbaMethod: String, Sendable, Equatable {
     case scramSHA256 = "scram-sha-256"
     /// Clear-text password.
     case password
+    /// A TLS client certificate signed by `ssl_ca_cert` whose common name is the user
+    /// (`hostssl` lines only).
+    case cert
 }
 
 /// One rule of pool_hba.conf.

@@ -96,7 +96,7 @@ public enum ParameterTable {
         .string("ssl_cert", "", .reload, .ssl, implemented: true, "Certificate chain file (PEM) presented to clients, the server certificate first."),
         .string(
             "ssl_ca_cert", "", .restart, .ssl, implemented: true,
-            "PEM file of the CA certificates that sign the backends' certificates (backend_sslmode = verify-full)."),
+            "PEM file of CA certificates: clients may present a certificate they signed (pool_hba cert authentication), and backend_sslmode = verify-full checks the backends' certificates against them."),
         .string("ssl_ca_cert_dir", "", .restart, .ssl, "Directory of CA certificates to verify backends."),
         .string("ssl_crl_file", "", .restart, .ssl, "Certificate revocation list for client certificates."),
         .string(

@@ -110,6 +110,9 @@ private struct HbaParser {
         }
         let methodField = try next("authentication method")
         let method = try self.method(methodField, line: line)
+        if method == .cert, type != .hostssl {
+            throw error(line, .malformedEntry, "cert authentication is only supported on hostssl connections")
+        }
         let options = fields[index...].flatMap { $0.map(\.text) }
         if !options.isEmpty {
             note(
@@ -184,7 +187,7 @@ private struct HbaParser {
     private func method(_ field: [HbaToken], line: Int) throws(ConfigError) -> HbaMethod {
         let word = field.first?.text.lowercased() ?? ""
         if field.count == 1, let method = HbaMethod(rawValue: word) { return method }
-        let unsupported = ["cert", "pam", "ldap", "gss", "sspi", "ident", "peer", "radius", "bsd", "krb5", "crypt"]
+        let unsupported = ["pam", "ldap", "gss", "sspi", "ident", "peer", "radius", "bsd", "krb5", "crypt"]
         if unsupported.contains(word) {
             throw error(line, .unsupported, "authentication method \"\(word)\" is not supported")
         }

@@ -134,7 +134,8 @@ struct ConfigBundle {
     static func clientTLS(_ ssl: SSLConfig, file: String) throws -> ClientTLS? {
         guard ssl.enabled else { return nil }
         do {
-            return try ClientTLS(files: TLSFiles(certificate: ssl.certificateFile, key: ssl.keyFile, ciphers: ssl.ciphers))
+            return try ClientTLS(files: TLSFiles(certificate: ssl.certificateFile, key: ssl.keyFile, ciphers: ssl.ciphers,
+                                                 clientCA: ssl.caFile))
         } catch {
             throw StartupError("\(file): ssl is on but \(error.description)")
         }

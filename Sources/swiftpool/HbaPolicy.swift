@@ -14,6 +14,11 @@ enum HbaPolicy {
             case .md5: return .authenticate(.md5)
             case .scramSHA256: return .authenticate(.scramSHA256)
             case .password: return .authenticate(.password)
+            case .cert:
+                // As PostgreSQL: the certificate was verified in the handshake; its CN must be the user.
+                guard let name = info.certificateCommonName else { return .failed("connection requires a valid client certificate") }
+                guard name == info.user else { return .failed("certificate authentication failed for user \"\(info.user)\"") }
+                return .authenticate(.trust)
             }
         }
     }

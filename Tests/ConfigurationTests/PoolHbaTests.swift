@@ -163,7 +163,13 @@ struct PoolHbaTests {
         #expect(hba.rules.map(\.method) == [.trust, .reject, .md5, .scramSHA256, .password])
     }
 
-    @Test(arguments: ["cert", "pam", "ldap", "gss", "sspi", "ident", "peer", "radius"])
+    @Test func certNeedsAHostsslLine() throws {
+        #expect(try parse("hostssl all all 0.0.0.0/0 cert").rules[0].method == .cert)
+        let error = hbaError("host all all all cert")
+        #expect(error?.description == "pool_hba.conf:1: cert authentication is only supported on hostssl connections")
+    }
+
+    @Test(arguments: ["pam", "ldap", "gss", "sspi", "ident", "peer", "radius"])
     func unsupportedMethodsAreErrors(method: String) {
         let error = hbaError("# header\nhost all all all \(method)")
         #expect(error?.kind == .unsupported)

@@ -333,3 +333,40 @@ def test_reload_reads_new_certificates_and_keeps_sessions(swiftpool, certs, tmp_
         assert renewed == ssl.PEM_cert_to_DER_cert(new_cert.read_text())
         # The session opened before the reload goes on with its TLS connection.
         assert session.execute("SELECT 2").fetchone()[0] == 2
+
+
+HBA_CERT = """
+hostssl    all  app_readwrite  127.0.0.1/32  cert
+host       all  postgres       127.0.0.1/32  scram-sha-256
+host       all  repmgr         127.0.0.1/32  scram-sha-256
+"""
+
+
+def test_cert_authentication_takes_the_user_from_the_certificate(swiftpool, certs, tmp_path):
+    from tls_certs import make_ca, make_signed
+    ca = (certs.ca_cert, certs.ca_cert.with_suffix(".key"))
+    right = make_signed(tmp_path, "client-rw", "app_readwrite", ca)
+    wrong_user = make_signed(tmp_path, "client-ro", "app_readonly", ca)
+    stranger_ca = make_ca(tmp_path, "stranger-ca")
+    stranger = make_signed(tmp_path, "client-stranger", "app_readwrite", stranger_ca)
+    proxy = swiftpool(tls_overrides(certs, ssl_ca_cert=str(certs.ca_cert)), pool_hba=HBA_CERT)
+
+    def connect(cert_and_key, sql="SELECT current_user"):
+        params = {"sslmode": "require"}
+        if cert_and_key:
+            params.update(sslcert=cert_and_key[0], sslkey=cert_and_key[1])
+        # No password: the certificate is the credential.
+        return run_psql(conninfo(proxy, **params), sql, None)
+
+    ok = connect(right)
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.strip() == "app_readwrite"
+    other = connect(wrong_user)
+    assert other.returncode != 0
+    assert 'certificate authentication failed for user "app_readwrite"' in other.stderr
+    none = connect(None)
+    assert none.returncode != 0
+    assert "connection requires a valid client certificate" in none.stderr
+    unknown_ca = connect(stranger)
+    assert unknown_ca.returncode != 0
+    assert "SSL" in unknown_ca.stderr or "certificate" in unknown_ca.stderr

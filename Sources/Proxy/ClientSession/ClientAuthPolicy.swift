@@ -5,8 +5,13 @@ public struct ClientConnectionInfo: Sendable, Equatable {
     public var user: String
     public var database: String
     public var isSSL: Bool
+    /// The common name of the client's TLS certificate (verified against `ssl_ca_cert`), if it
+    /// sent one.
+    public var certificateCommonName: String?
 
-    public init(remoteAddress: String?, user: String, database: String, isSSL: Bool = false) {
+    public init(remoteAddress: String?, user: String, database: String, isSSL: Bool = false,
+                certificateCommonName: String? = nil) {
+        self.certificateCommonName = certificateCommonName
         self.remoteAddress = remoteAddress
         self.user = user
         self.database = database
@@ -19,6 +24,9 @@ public enum ClientAuthDecision: Sendable, Equatable {
     case authenticate(AuthMethod)
     case reject
     case noEntry
+    /// The rule matched but the client cannot pass it (`cert` without the right certificate):
+    /// refused with this message (28000).
+    case failed(String)
 }
 
 /// Decides how to authenticate a client (pool_hba.conf when `enable_pool_hba` is on).

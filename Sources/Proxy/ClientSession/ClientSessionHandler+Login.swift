@@ -30,7 +30,8 @@ extension ClientSessionHandler {
             let database = startup.database ?? user
             let tls = context.map { TLSConnectionInfo(channel: $0.channel) } ?? TLSConnectionInfo()
             let verdict = runtime.authPolicy.map {
-                $0(ClientConnectionInfo(remoteAddress: remoteAddress, user: user, database: database, isSSL: tls.isTLS))
+                $0(ClientConnectionInfo(remoteAddress: remoteAddress, user: user, database: database, isSSL: tls.isTLS,
+                                        certificateCommonName: tls.peerCommonName))
             }
             let host = remoteAddress.map { "host \"\($0)\"" } ?? "local connection"
             let capturesClearText = settings.allowClearTextFrontendAuth && runtime.credentials.password(for: user) == nil

@@ -73,6 +73,9 @@ struct LoginMachine {
         case .reject?:
             state = .finished
             return .reject(ErrorFields(severity: .fatal, sqlState: "28000", message: "pool_hba.conf rejects connection for \(who), \(encryption)"))
+        case .failed(let message)?:
+            state = .finished
+            return .reject(ErrorFields(severity: .fatal, sqlState: "28000", message: message))
         case .authenticate(let method)?:
             state = .authenticatingClient(then: .leaseBackend)
             return .authenticateClient(method)

@@ -21,6 +21,13 @@ public final class ClientTLS: Sendable {
         configuration.minimumTLSVersion = .tlsv12
         configuration.applicationProtocols = [Self.alpnProtocol]
         if !files.ciphers.isEmpty { configuration.cipherSuites = files.ciphers }
+        if !files.clientCA.isEmpty {
+            // Clients may present a certificate (for `cert` authentication); one that is presented
+            // must be signed by these CAs.
+            configuration.trustRoots = .certificates(try TLSFileCheck.certificates(files.clientCA))
+            configuration.certificateVerification = .optionalVerification
+            configuration.sendCANameList = true
+        }
         do {
             context = try NIOSSLContext(configuration: configuration)
         } catch {
@@ -43,8 +50,11 @@ public struct TLSFiles: Sendable, Equatable {
     public var key: String
     /// OpenSSL cipher list for TLS 1.2 (`ssl_ciphers`); empty keeps the library's default.
     public var ciphers: String
+    /// PEM CA certificates that sign client certificates (`ssl_ca_cert`); empty: none asked for.
+    public var clientCA: String
 
-    public init(certificate: String, key: String, ciphers: String = "") {
+    public init(certificate: String, key: String, ciphers: String = "", clientCA: String = "") {
+        self.clientCA = clientCA
         self.certificate = certificate
         self.key = key
         self.ciphers = ciphers

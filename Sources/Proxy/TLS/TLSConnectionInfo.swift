@@ -8,6 +8,11 @@ struct TLSConnectionInfo {
     /// The client certificate, when the client sent one.
     var peerCertificate: NIOSSLCertificate?
 
+    /// The client certificate's subject common name (the last one, as PostgreSQL takes it).
+    var peerCommonName: String? {
+        peerCertificate?.subjectName.last { $0.type == .commonName }?.value
+    }
+
     /// A connection without TLS.
     init() {}
 
