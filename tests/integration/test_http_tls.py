@@ -62,7 +62,7 @@ scrape_configs:
     try:
         wait_for_port(prometheus_port, timeout=30, proc=server, log_path=log)
         query = urllib.parse.urlencode({"query": 'up{job="swiftpool"}'})
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while True:
             answer = requests.get(f"http://127.0.0.1:{prometheus_port}/api/v1/query?{query}", timeout=5).json()
             results = answer["data"]["result"]
@@ -71,9 +71,8 @@ scrape_configs:
             assert time.monotonic() < deadline, f"Prometheus did not scrape over HTTPS: {answer}\n{log.read_text()}"
             time.sleep(0.5)
         targets = requests.get(f"http://127.0.0.1:{prometheus_port}/api/v1/targets", timeout=5).json()
-        active = targets["data"]["activeTargets"]
-        assert active[0]["scrapeUrl"].startswith("https://"), active
-        assert active[0]["health"] == "up", active
+        active = [t for t in targets["data"]["activeTargets"] if t["labels"].get("job") == "swiftpool"]
+        assert active and active[0]["scrapeUrl"].startswith("https://"), active
     finally:
         server.terminate()
         server.wait(10)
