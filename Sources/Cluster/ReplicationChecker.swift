@@ -33,7 +33,7 @@ public final class ReplicationChecker: Sendable {
     private let cluster: ClusterState
     private let coordinator: FailoverCoordinator
     private let logger: Logger
-    private let task = NIOLockedValueBox<Task<Void, Never>?>(nil)
+    private let loop = BackgroundLoop()
     private let lastFailback = NIOLockedValueBox<[Int: AnyClock<Duration>.Instant]>([:])
     private let clock: AnyClock<Duration>
 
@@ -50,14 +50,11 @@ public final class ReplicationChecker: Sendable {
     public func start(_ settings: Settings) {
         stop()
         guard settings.check.isEnabled else { return }
-        task.withLockedValue { $0 = Task { [self] in await run(settings) } }
+        loop.start { [self] in await run(settings) }
     }
 
     public func stop() {
-        task.withLockedValue {
-            $0?.cancel()
-            $0 = nil
-        }
+        loop.stop()
     }
 
     /// Checks once right away, so that delays are known from the start, then every period. While

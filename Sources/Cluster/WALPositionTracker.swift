@@ -1,7 +1,5 @@
 import Clocks
-import Foundation
 import Logging
-import NIOConcurrencyHelpers
 import NIOPosix
 
 /// read_your_writes: every `read_your_writes_check_period` reads the primary's WAL insert
@@ -26,7 +24,7 @@ public final class WALPositionTracker: Sendable {
     private let cluster: ClusterState
     private let logger: Logger
     private let clock: AnyClock<Duration>
-    private let task = NIOLockedValueBox<Task<Void, Never>?>(nil)
+    private let loop = BackgroundLoop()
 
     public init(cluster: ClusterState, positions: WALPositions = WALPositions(), logger: Logger,
                 clock: AnyClock<Duration> = AnyClock(ContinuousClock())) {
@@ -40,14 +38,11 @@ public final class WALPositionTracker: Sendable {
     public func start(_ settings: Settings) {
         stop()
         guard settings.enabled, settings.period > .zero else { return }
-        task.withLockedValue { $0 = Task { [self] in await run(settings) } }
+        loop.start { [self] in await run(settings) }
     }
 
     public func stop() {
-        task.withLockedValue {
-            $0?.cancel()
-            $0 = nil
-        }
+        loop.stop()
     }
 
     private func run(_ settings: Settings) async {

@@ -3,12 +3,14 @@ replayed them, while other reads stay balanced; standbys are held back with pg_w
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 import time
 
 import asyncpg
 import psycopg
 import pytest
+import requests
 
 from conftest import HOST, TEST_DB, USERS
 
@@ -103,6 +105,22 @@ def write_then_read(proxy, turns: int = 25) -> list[tuple[int, int, int]]:
     return results
 
 
+def insert_then_read(proxy, session_id: int, turns: int, pause: float = 0) -> list[int]:
+    """One session inserting a row and reading its rows back, `turns` times; every read must see
+    every row. Returns the port that served each read."""
+    ports = []
+    with proxy.connect(prepare_threshold=None) as conn:
+        conn.autocommit = True
+        for n in range(1, turns + 1):
+            conn.execute(f"INSERT INTO {TABLE} VALUES (%s, %s)", (session_id, n))
+            time.sleep(pause)
+            seen, port = conn.execute(f"SELECT count(*), inet_server_port() FROM {TABLE} WHERE session = %s",
+                                      (session_id,)).fetchone()
+            assert seen == n, f"stale read on port {port}"
+            ports.append(port)
+    return ports
+
+
 def test_reads_after_writes_see_them_while_standbys_lag(swiftpool, cluster, items, paused):
     proxy = swiftpool(RYW)
     warm(proxy)
@@ -124,15 +142,7 @@ def test_without_the_mode_the_same_reads_are_stale(swiftpool, cluster, items, pa
 def test_reads_return_to_standbys_once_they_caught_up(swiftpool, cluster, items):
     proxy = swiftpool(RYW)
     warm(proxy)
-    ports = []
-    with proxy.connect(prepare_threshold=None) as conn:
-        conn.autocommit = True
-        for n in range(1, 11):
-            conn.execute(f"INSERT INTO {TABLE} VALUES (1, %s)", (n,))
-            time.sleep(0.3)
-            seen, port = conn.execute(f"SELECT count(*), inet_server_port() FROM {TABLE} WHERE session = 1").fetchone()
-            assert seen == n
-            ports.append(port)
+    ports = insert_then_read(proxy, session_id=1, turns=10, pause=0.3)
     on_standbys = [p for p in ports if p in cluster.standby_ports()]
     assert len(on_standbys) >= 8, f"reads stayed on the primary after the standbys caught up: {ports}"
 
@@ -209,18 +219,9 @@ def test_a_statement_prepared_on_a_lagging_standby_is_not_used_after_a_write(swi
 
 
 def test_a_read_waits_for_a_standby_instead_of_going_to_the_primary(swiftpool, cluster, items, paused):
-    import re
-    import requests
     proxy = swiftpool({**RYW, "read_your_writes_wait": 1000})
     warm(proxy)
-    ports = []
-    with proxy.connect(prepare_threshold=None) as conn:
-        conn.autocommit = True
-        for n in range(1, 11):
-            conn.execute(f"INSERT INTO {TABLE} VALUES (3, %s)", (n,))
-            seen, port = conn.execute(f"SELECT count(*), inet_server_port() FROM {TABLE} WHERE session = 3").fetchone()
-            assert seen == n
-            ports.append(port)
+    ports = insert_then_read(proxy, session_id=3, turns=10)
     assert not set(ports) & set(paused)
     running = set(cluster.standby_ports()) - set(paused)
     assert sum(p in running for p in ports) >= 8, f"the reads did not wait for the standby that replays: {ports}"
