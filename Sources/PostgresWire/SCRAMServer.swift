@@ -15,13 +15,14 @@ public struct SCRAMServer: Sendable {
     public enum Failure: Error, Equatable, Sendable, CustomStringConvertible {
         case unsupportedMechanism(String)
         case malformedClientMessage(String)
-        case channelBindingNotSupported
+        /// The client chose a mechanism or binding flag that contradicts what was offered.
+        case channelBindingNegotiation(String)
 
         public var description: String {
             switch self {
             case .unsupportedMechanism(let name): return "unsupported SASL mechanism \"\(name)\""
             case .malformedClientMessage(let text): return "malformed SCRAM message: \(text)"
-            case .channelBindingNotSupported: return "channel binding is not supported"
+            case .channelBindingNegotiation(let text): return "SCRAM channel binding negotiation error: \(text)"
             }
         }
     }
@@ -35,25 +36,55 @@ public struct SCRAMServer: Sendable {
     private var serverFirst = ""
     private var gs2Header = ""
     private var combinedNonce = ""
+    /// `tls-server-end-point` data of the TLS connection (nil without TLS: no binding offered).
+    private let channelBinding: [UInt8]?
+    /// What the client-final `c=` attribute must carry: the gs2 header, then the binding data
+    /// when the client uses channel binding.
+    private var expectedBinding: [UInt8] = []
 
-    public init(keys: SCRAMKeys, credentialIsValid: Bool = true, serverNonce: String = SCRAM.makeNonce()) {
+    /// - Parameter channelBinding: the connection's `tls-server-end-point` data; with it
+    ///   SCRAM-SHA-256-PLUS is offered (see ``mechanisms``).
+    public init(keys: SCRAMKeys, credentialIsValid: Bool = true, serverNonce: String = SCRAM.makeNonce(),
+                channelBinding: [UInt8]? = nil) {
         self.keys = keys
         self.credentialIsValid = credentialIsValid
         self.serverNonce = serverNonce
+        self.channelBinding = channelBinding
+    }
+
+    /// The SASL mechanisms to offer, as PostgreSQL lists them.
+    public var mechanisms: [String] {
+        channelBinding == nil ? [SCRAM.mechanism] : [ChannelBinding.mechanism, SCRAM.mechanism]
     }
 
     /// Handles SASLInitialResponse and returns the server-first message.
     public mutating func receiveClientFirst(mechanism: String, message: String) throws(Failure) -> String {
-        guard mechanism == SCRAM.mechanism else { throw .unsupportedMechanism(mechanism) }
-        // gs2-header: "n,," / "y,," (no channel binding), optional authzid between the commas.
+        guard mechanism == SCRAM.mechanism || (mechanism == ChannelBinding.mechanism && channelBinding != nil) else {
+            throw .unsupportedMechanism(mechanism)
+        }
+        // gs2-header: "n,," (no binding), "y,," (the client could bind but thinks the server
+        // cannot), "p=type,," (binding); an optional authzid between the commas.
         let parts = message.split(separator: ",", maxSplits: 2, omittingEmptySubsequences: false)
         guard parts.count == 3 else { throw .malformedClientMessage(message) }
-        switch parts[0] {
-        case "n", "y": break
-        case let flag where flag.hasPrefix("p="): throw .channelBindingNotSupported
-        default: throw .malformedClientMessage(message)
-        }
         gs2Header = "\(parts[0]),\(parts[1]),"
+        expectedBinding = Array(gs2Header.utf8)
+        switch (parts[0], mechanism == ChannelBinding.mechanism) {
+        case ("n", false):
+            break
+        case ("y", false):
+            // The server offered binding: a client that says it could bind was downgraded.
+            if channelBinding != nil { throw .channelBindingNegotiation("client supports channel binding but thinks the server does not") }
+        case ("p=\(ChannelBinding.tlsServerEndPoint)", true):
+            expectedBinding += channelBinding ?? []
+        case (let flag, true) where flag.hasPrefix("p="):
+            throw .channelBindingNegotiation("unsupported channel binding type \"\(flag.dropFirst(2))\"")
+        case (_, true):
+            throw .channelBindingNegotiation("client chose SCRAM-SHA-256-PLUS without channel binding")
+        case (let flag, false) where flag.hasPrefix("p="):
+            throw .channelBindingNegotiation("client requires channel binding with SCRAM-SHA-256")
+        default:
+            throw .malformedClientMessage(message)
+        }
         clientFirstBare = String(parts[2])
         guard let clientNonce = SCRAM.attributes(parts[2])["r"], !clientNonce.isEmpty else {
             throw .malformedClientMessage(message)
@@ -72,7 +103,8 @@ public struct SCRAMServer: Sendable {
               let proof = Data(base64Encoded: String(message[proofRange.upperBound...])) else {
             throw .malformedClientMessage(message)
         }
-        guard Data(base64Encoded: String(binding)) == Data(gs2Header.utf8), nonce == combinedNonce[...] else {
+        guard let given = Data(base64Encoded: String(binding)), ConstantTime.equal(Array(given), expectedBinding),
+              nonce == combinedNonce[...] else {
             return .failure
         }
         let authMessage = "\(clientFirstBare),\(serverFirst),\(withoutProof)"

@@ -63,8 +63,11 @@ struct SCRAMTests {
     @Test func serverRefusesChannelBindingAndOtherMechanisms() {
         let keys = SCRAMKeys(salt: [1], iterations: 4096, storedKey: [], serverKey: [])
         var server = SCRAMServer(keys: keys)
-        #expect(throws: SCRAMServer.Failure.channelBindingNotSupported) {
+        #expect(throws: SCRAMServer.Failure.channelBindingNegotiation("client requires channel binding with SCRAM-SHA-256")) {
             try server.receiveClientFirst(mechanism: "SCRAM-SHA-256", message: "p=tls-server-end-point,,n=,r=abc")
+        }
+        #expect(throws: SCRAMServer.Failure.unsupportedMechanism("SCRAM-SHA-256-PLUS"), "not offered without TLS") {
+            try server.receiveClientFirst(mechanism: "SCRAM-SHA-256-PLUS", message: "p=tls-server-end-point,,n=,r=abc")
         }
         #expect(throws: SCRAMServer.Failure.unsupportedMechanism("SCRAM-SHA-1")) {
             try server.receiveClientFirst(mechanism: "SCRAM-SHA-1", message: "n,,n=,r=abc")
@@ -136,5 +139,70 @@ struct AESPasswordTests {
         #expect(!ConstantTime.equal([] as [UInt8], [0] as [UInt8]))
         #expect(ConstantTime.equal("md5abc", "md5abc"))
         #expect(!ConstantTime.equal("md5abc", "md5abd"))
+    }
+
+    // MARK: Channel binding (SCRAM-SHA-256-PLUS)
+
+    /// A client-final for `serverFirst` with `binding` as the c= data, proving `keys`.
+    func clientFinal(serverFirst: String, clientFirstBare: String, binding: [UInt8], keys: SCRAMKeys) -> String {
+        let nonce = SCRAM.attributes(serverFirst[...])["r"]!
+        let withoutProof = "c=\(Data(binding).base64EncodedString()),r=\(nonce)"
+        let authMessage = "\(clientFirstBare),\(serverFirst),\(withoutProof)"
+        let proof = SCRAM.xor(keys.clientKey!, SCRAM.hmac(key: keys.storedKey, authMessage))
+        return "\(withoutProof),p=\(Data(proof).base64EncodedString())"
+    }
+
+    @Test func plusBindsToTheCertificateData() throws {
+        let keys = try SCRAMKeys.derive(password: "s3cret", salt: Array("0123456789abcdef".utf8), iterations: 4096)
+        let data: [UInt8] = Array(repeating: 7, count: 32)
+        let header = "p=tls-server-end-point,,"
+        var server = SCRAMServer(keys: keys, channelBinding: data)
+        #expect(server.mechanisms == ["SCRAM-SHA-256-PLUS", "SCRAM-SHA-256"])
+        let first = try server.receiveClientFirst(mechanism: "SCRAM-SHA-256-PLUS", message: header + "n=,r=abc")
+        let good = clientFinal(serverFirst: first, clientFirstBare: "n=,r=abc", binding: Array(header.utf8) + data, keys: keys)
+        guard case .success = try server.receiveClientFinal(good) else {
+            Issue.record("a correct binding was refused")
+            return
+        }
+        // Another certificate's data (a man in the middle) fails, even with the right password.
+        var other = SCRAMServer(keys: keys, channelBinding: data)
+        let otherFirst = try other.receiveClientFirst(mechanism: "SCRAM-SHA-256-PLUS", message: header + "n=,r=abc")
+        let wrong = clientFinal(serverFirst: otherFirst, clientFirstBare: "n=,r=abc",
+                                binding: Array(header.utf8) + Array(repeating: 8, count: 32), keys: keys)
+        #expect(try other.receiveClientFinal(wrong) == .failure)
+    }
+
+    @Test func aDowngradedOrInconsistentBindingIsRefused() {
+        let keys = SCRAMKeys(salt: [1], iterations: 4096, storedKey: [], serverKey: [])
+        var server = SCRAMServer(keys: keys, channelBinding: [1, 2, 3])
+        #expect(throws: SCRAMServer.Failure.self, "y: the client could bind, the server offered it") {
+            try server.receiveClientFirst(mechanism: "SCRAM-SHA-256", message: "y,,n=,r=abc")
+        }
+        #expect(throws: SCRAMServer.Failure.self, "PLUS without binding") {
+            try server.receiveClientFirst(mechanism: "SCRAM-SHA-256-PLUS", message: "n,,n=,r=abc")
+        }
+        #expect(throws: SCRAMServer.Failure.self, "an unknown binding type") {
+            try server.receiveClientFirst(mechanism: "SCRAM-SHA-256-PLUS", message: "p=tls-unique,,n=,r=abc")
+        }
+        // Plain SCRAM without binding is still accepted on TLS.
+        #expect(throws: Never.self) { try server.receiveClientFirst(mechanism: "SCRAM-SHA-256", message: "n,,n=,r=abc") }
+    }
+
+    @Test func theBindingHashFollowsTheCertificateSignature() {
+        func certificate(oid: [UInt8]) -> [UInt8] {
+            let algorithm: [UInt8] = [0x30, UInt8(oid.count + 2), 0x06, UInt8(oid.count)] + oid
+            let tbs: [UInt8] = [0x30, 0x03, 0x02, 0x01, 0x02]
+            let body = tbs + algorithm + [0x03, 0x01, 0x00]
+            return [0x30, UInt8(body.count)] + body
+        }
+        let sha384RSA: [UInt8] = [0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x0C]
+        let sha256ECDSA: [UInt8] = [0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x04, 0x03, 0x02]
+        let sha512ECDSA: [UInt8] = [0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x04, 0x03, 0x04]
+        #expect(ChannelBinding.signatureHash(certificateDER: certificate(oid: sha384RSA)) == .sha384)
+        #expect(ChannelBinding.signatureHash(certificateDER: certificate(oid: sha256ECDSA)) == .sha256)
+        #expect(ChannelBinding.signatureHash(certificateDER: certificate(oid: sha512ECDSA)) == .sha512)
+        #expect(ChannelBinding.signatureHash(certificateDER: [0x30, 0x80, 0xFF]) == .sha256, "garbage: SHA-256")
+        #expect(ChannelBinding.tlsServerEndPointData(certificateDER: certificate(oid: sha384RSA)).count == 48)
+        #expect(ChannelBinding.tlsServerEndPointData(certificateDER: certificate(oid: sha256ECDSA)).count == 32)
     }
 }

@@ -370,3 +370,20 @@ def test_cert_authentication_takes_the_user_from_the_certificate(swiftpool, cert
     unknown_ca = connect(stranger)
     assert unknown_ca.returncode != 0
     assert "SSL" in unknown_ca.stderr or "certificate" in unknown_ca.stderr
+
+
+def test_scram_channel_binding_is_offered_on_tls(swiftpool, certs):
+    """SCRAM-SHA-256-PLUS with tls-server-end-point: libpq's channel_binding=require logs in over
+    TLS, a wrong password still fails, and without TLS no binding is offered."""
+    proxy = swiftpool(tls_overrides(certs))
+    bound = run_psql(conninfo(proxy, sslmode="require", channel_binding="require"),
+                     "SELECT 1", USERS["app_readwrite"])
+    assert bound.returncode == 0, bound.stderr
+    wrong = run_psql(conninfo(proxy, sslmode="require", channel_binding="require"), "SELECT 1", "not-the-password")
+    assert wrong.returncode != 0 and "password authentication failed" in wrong.stderr, wrong.stderr
+    plain = run_psql(conninfo(proxy, sslmode="disable", channel_binding="require"), "SELECT 1", USERS["app_readwrite"])
+    assert plain.returncode != 0 and "channel binding" in plain.stderr, plain.stderr
+    # A client that prefers binding binds; one that disables it still logs in with plain SCRAM.
+    for mode in ("prefer", "disable"):
+        out = run_psql(conninfo(proxy, sslmode="require", channel_binding=mode), "SELECT 1", USERS["app_readwrite"])
+        assert out.returncode == 0, (mode, out.stderr)

@@ -29,6 +29,8 @@ public struct ClientAuthMachine {
     private let stored: PasswordCredential?
     private let clientSideKeys: SCRAMKeys?
     private let captureOnly: Bool
+    /// The TLS connection's `tls-server-end-point` data (nil without TLS).
+    private let channelBinding: [UInt8]?
     private var state = State.start
 
     /// The method the client's password is checked with here (nil when it is only captured for
@@ -38,12 +40,16 @@ public struct ClientAuthMachine {
     /// - Parameters:
     ///   - stored: the user's pool_passwd entry, nil when there is none.
     ///   - clientSideKeys: the cached SCRAM keys for the user (needed for scram-sha-256).
-    public init(method: AuthMethod, user: String, stored: PasswordCredential?, clientSideKeys: SCRAMKeys?) {
+    ///   - channelBinding: on a TLS connection, its `tls-server-end-point` data: SCRAM-SHA-256-PLUS
+    ///     is offered too.
+    public init(method: AuthMethod, user: String, stored: PasswordCredential?, clientSideKeys: SCRAMKeys?,
+                channelBinding: [UInt8]? = nil) {
         self.method = method
         self.user = user
         self.stored = stored
         self.clientSideKeys = clientSideKeys
         self.captureOnly = false
+        self.channelBinding = channelBinding
     }
 
     /// Asks for a clear-text password without checking it: the backend checks it
@@ -54,6 +60,7 @@ public struct ClientAuthMachine {
         self.stored = nil
         self.clientSideKeys = nil
         self.captureOnly = true
+        self.channelBinding = nil
     }
 
     /// The first step: the request to send, or `.authenticated` for trust.
@@ -73,8 +80,9 @@ public struct ClientAuthMachine {
         case .scramSHA256:
             // An unknown user still gets a full exchange with stable fake keys, then the same error.
             let keys = clientSideKeys ?? Self.decoyKeys(for: user)
-            state = .awaitingSASLInitial(SCRAMServer(keys: keys, credentialIsValid: clientSideKeys != nil))
-            return .send(encode { BackendMessageEncoder.authenticationSASL(mechanisms: [SCRAM.mechanism], into: &$0) })
+            let server = SCRAMServer(keys: keys, credentialIsValid: clientSideKeys != nil, channelBinding: channelBinding)
+            state = .awaitingSASLInitial(server)
+            return .send(encode { BackendMessageEncoder.authenticationSASL(mechanisms: server.mechanisms, into: &$0) })
         }
     }
 

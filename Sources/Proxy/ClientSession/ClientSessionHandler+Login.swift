@@ -51,9 +51,12 @@ extension ClientSessionHandler {
         guard let user = startup?.user, let context else { return }
         let credentials = runtime.credentials
         let stored = credentials.password(for: user)
+        // On TLS, SCRAM may bind to the certificate the client saw (SCRAM-SHA-256-PLUS).
+        let binding = method == .scramSHA256 && TLSConnectionInfo(channel: context.channel).isTLS
+            ? runtime.clientTLS.map { ChannelBinding.tlsServerEndPointData(certificateDER: $0.certificateDER) } : nil
         guard method == .scramSHA256, !credentials.hasClientSideKeys(for: user), case .plain = stored else {
             let keys = method == .scramSHA256 ? credentials.clientSideKeys(for: user) : nil
-            let auth = ClientAuthMachine(method: method, user: user, stored: stored, clientSideKeys: keys)
+            let auth = ClientAuthMachine(method: method, user: user, stored: stored, clientSideKeys: keys, channelBinding: binding)
             return run { machine, _, actions in machine.startClientAuthentication(auth, into: &actions) }
         }
         machine.derivingClientKeys()
@@ -63,7 +66,7 @@ extension ClientSessionHandler {
         derivation.assumeIsolated().whenComplete { [self] result in
             guard machine.isPreparingAuthentication else { return }
             let keys = (try? result.get()) ?? nil
-            let auth = ClientAuthMachine(method: method, user: user, stored: stored, clientSideKeys: keys)
+            let auth = ClientAuthMachine(method: method, user: user, stored: stored, clientSideKeys: keys, channelBinding: binding)
             run { machine, _, actions in machine.startClientAuthentication(auth, into: &actions) }
         }
     }
