@@ -64,7 +64,9 @@ scrape_configs:
         query = urllib.parse.urlencode({"query": 'up{job="swiftpool"}'})
         deadline = time.monotonic() + 60
         while True:
-            answer = requests.get(f"http://127.0.0.1:{prometheus_port}/api/v1/query?{query}", timeout=5).json()
+            reply = requests.get(f"http://127.0.0.1:{prometheus_port}/api/v1/query?{query}", timeout=5)
+            # While it starts, Prometheus answers its API with a plain-text 503.
+            answer = reply.json() if reply.status_code == 200 else {"data": {"result": []}, "status": reply.text}
             results = answer["data"]["result"]
             if results and results[0]["value"][1] == "1":
                 break
