@@ -26,7 +26,7 @@ from pathlib import Path
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from watchdog import DEMO, HOST, REPO, binary, free_port, wait_port  # noqa: E402
+from watchdog import HOST, REPO, binary, start_from_demo  # noqa: E402
 
 TABLE = "ryw_bench"
 MODES = {
@@ -47,22 +47,8 @@ def cluster_env() -> dict[str, str]:
 
 
 def start(mode: str, root: Path, period: int) -> tuple[subprocess.Popen, int]:
-    for f in DEMO.iterdir():
-        if f.is_file():
-            shutil.copy2(f, root / f.name)
-    (root / "pool_passwd").chmod(0o600)
-    port = free_port()
-    settings = {"port": port, "pcp_port": free_port(), "http_port": 0, "pid_file_name": f"'{root}/swiftpool.pid'",
-                "logdir": f"'{root}'", "socket_dir": f"'{root}'", "pcp_socket_dir": f"'{root}'",
-                "load_balance_mode": "on", "statement_level_load_balance": "on", "backend_weight0": 0,
-                "read_your_writes_check_period": period,
-                **MODES[mode]}
-    with open(root / "pgpool.conf", "a") as conf:
-        conf.write("\n" + "\n".join(f"{k} = {v}" for k, v in settings.items()) + "\n")
-    log = open(root / "log", "ab")
-    proc = subprocess.Popen([str(binary()), "-n", "-f", str(root / "pgpool.conf")], stdout=log, stderr=log)
-    wait_port(port)
-    return proc, port
+    return start_from_demo(root, {"load_balance_mode": "on", "statement_level_load_balance": "on", "backend_weight0": 0,
+                                  "read_your_writes_check_period": period, **MODES[mode]})
 
 
 def session(port: int, sid: int, reads: int, pause: float, until: float, out: dict, standby_ports: set[int],

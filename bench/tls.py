@@ -20,11 +20,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from watchdog import DEMO, HOST, REPO, binary, free_port, wait_port  # noqa: E402
+from watchdog import HOST, REPO, binary, free_port, start_from_demo, wait_port  # noqa: E402
 
 DB, USER, PASSWORD = "swiftpool_test", "app_readwrite", "readwrite456"
 
@@ -49,21 +48,8 @@ def pgbench(port: int, sslmode: str, seconds: float, clients: int, connect: bool
 
 
 def start_swiftpool(root: Path, cert: Path, key: Path) -> tuple[subprocess.Popen, int]:
-    for f in DEMO.iterdir():
-        if f.is_file():
-            shutil.copy2(f, root / f.name)
-    (root / "pool_passwd").chmod(0o600)
-    port = free_port()
-    settings = {"port": port, "pcp_port": free_port(), "http_port": 0, "pid_file_name": f"'{root}/swiftpool.pid'",
-                "logdir": f"'{root}'", "socket_dir": f"'{root}'", "pcp_socket_dir": f"'{root}'",
-                "load_balance_mode": "off", "ssl": "on", "ssl_cert": f"'{cert}'", "ssl_key": f"'{key}'",
-                "backend_sslmode": "'disable'"}
-    with open(root / "pgpool.conf", "a") as conf:
-        conf.write("\n" + "\n".join(f"{k} = {v}" for k, v in settings.items()) + "\n")
-    log = open(root / "log", "ab")
-    proc = subprocess.Popen([str(binary()), "-n", "-f", str(root / "pgpool.conf")], stdout=log, stderr=log)
-    wait_port(port)
-    return proc, port
+    return start_from_demo(root, {"load_balance_mode": "off", "ssl": "on", "ssl_cert": f"'{cert}'",
+                                  "ssl_key": f"'{key}'", "backend_sslmode": "'disable'"})
 
 
 def start_pgbouncer(root: Path, cert: Path, key: Path, primary: int) -> tuple[subprocess.Popen, int] | None:

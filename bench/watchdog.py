@@ -56,6 +56,24 @@ def wait_port(port: int, timeout: float = 20) -> None:
     raise RuntimeError(f"port {port} did not open")
 
 
+def start_from_demo(root: Path, settings: dict) -> tuple[subprocess.Popen, int]:
+    """Starts SwiftPool from a copy of config/demo in `root`, with its own port, files under
+    `root` and `settings` appended; returns the process and its port once it listens."""
+    for f in DEMO.iterdir():
+        if f.is_file():
+            shutil.copy2(f, root / f.name)
+    (root / "pool_passwd").chmod(0o600)
+    port = free_port()
+    own = {"port": port, "pcp_port": free_port(), "http_port": 0, "pid_file_name": f"'{root}/swiftpool.pid'",
+           "logdir": f"'{root}'", "socket_dir": f"'{root}'", "pcp_socket_dir": f"'{root}'"}
+    with open(root / "pgpool.conf", "a") as conf:
+        conf.write("\n" + "\n".join(f"{k} = {v}" for k, v in {**own, **settings}.items()) + "\n")
+    log = open(root / "log", "ab")
+    proc = subprocess.Popen([str(binary()), "-n", "-f", str(root / "pgpool.conf")], stdout=log, stderr=log)
+    wait_port(port)
+    return proc, port
+
+
 class Member:
     def __init__(self, root: Path, index: int, settings: dict[str, str], node_id: int | None):
         self.dir = root / f"m{index}"
