@@ -136,6 +136,24 @@ public enum ParameterTable {
         .list(
             "reset_query_list", ";", "ABORT; DISCARD ALL", .reload, .pools, implemented: true,
             "Statements, separated by ';', that clean a backend connection before it is cached."),
+        .enumeration(
+            "pool_mode", ["session", "transaction"], "session", .reload, .pools, implemented: true, extension: true,
+            "session: a client keeps its backend connections from login to logout; transaction: only for each transaction (or statement outside one, or extended-protocol exchange up to Sync), then they go back to a shared pool. Applies to new clients."),
+        .string(
+            "pool_mode_list", "", .reload, .pools, implemented: true, extension: true,
+            "Pool modes for some databases or users, first match wins: 'database:mode' or 'user@database:mode', '*' for any, separated by commas."),
+        .int(
+            "transaction_pool_size", "20", 1, 100_000, .reload, .pools, implemented: true, extension: true,
+            "Transaction mode: most backend connections to each node, shared by all transaction-mode clients (split over the event loops, at least one each)."),
+        .int(
+            "transaction_pool_timeout", "30", 1, intMax, unit: .seconds, .reload, .pools, implemented: true, extension: true,
+            "Transaction mode: how long a transaction waits for a free backend connection before the client gets FATAL 53300."),
+        .int(
+            "transaction_pool_prepared_statements", "100", 1, 100_000, .reload, .pools, implemented: true, extension: true,
+            "Transaction mode: protocol-level prepared statements kept per backend connection; the least recently used is closed beyond it."),
+        .bool(
+            "transaction_pool_pinning", true, .reload, .pools, implemented: true, extension: true,
+            "Transaction mode: keep a client on its backend connection once it uses what lives in one server session (LISTEN, session advisory locks, WITH HOLD cursors, temporary tables, LOAD, SQL PREPARE, SET ROLE, set_config); off refuses those statements with 0A000."),
     ]
 
     static let logging: [ParameterDefinition] = [

@@ -38,6 +38,10 @@ public struct BackendStreamObserver: Sendable {
     /// True when the stream ends exactly on a message boundary.
     public var isAtMessageBoundary: Bool { header.isEmpty && remaining == 0 }
 
+    /// Where the stream stands inside a message: header bytes of a split header seen so far, and
+    /// body bytes still to come.
+    public var position: (header: [UInt8], remaining: Int) { (header, remaining) }
+
     /// Scans `chunk` and calls `onEvent` for each completed message of a watched type.
     public mutating func scan(_ chunk: ByteBuffer, _ onEvent: (Event) throws -> Void) throws {
         var chunk = chunk

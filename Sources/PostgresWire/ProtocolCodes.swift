@@ -34,6 +34,8 @@ public enum BackendMessageType {
     public static let parameterStatus = UInt8(ascii: "S")
     public static let backendKeyData = UInt8(ascii: "K")
     public static let readyForQuery = UInt8(ascii: "Z")
+    public static let parseComplete = UInt8(ascii: "1")
+    public static let closeComplete = UInt8(ascii: "3")
     public static let errorResponse = UInt8(ascii: "E")
     public static let noticeResponse = UInt8(ascii: "N")
     public static let notificationResponse = UInt8(ascii: "A")

@@ -121,8 +121,10 @@ struct ConfigBundle {
             connectTimeoutSeconds: Int(config.healthCheckDefaults.connectTimeout.components.seconds))
 
         let routing = try RoutingConfig.make(config, file: files.config)
+        var settings = settings(from: config)
+        settings.poolModeRules = try poolModeRules(config, file: files.config)
         return ConfigBundle(
-            config: config, settings: settings(from: config), passwords: passwords, unusablePasswords: unusablePasswords, authPolicy: authPolicy,
+            config: config, settings: settings, passwords: passwords, unusablePasswords: unusablePasswords, authPolicy: authPolicy,
             clientTLS: try clientTLS(config.ssl, file: files.config), backendTLS: try backendTLS(config.ssl, file: files.config),
             httpTLS: try httpTLS(config.http, file: files.config),
             routing: routing, nodes: nodes, primaryDetector: detector, pcpUsers: pcpUsers, diagnostics: diagnostics,
@@ -226,10 +228,30 @@ struct ConfigBundle {
         settings.maxMessageLength = config.maxMessageLength
         settings.logConnections = config.logConnections
         settings.logDisconnections = config.logDisconnections
+        if case .string(let mode)? = config.typedValue("pool_mode") { settings.poolMode = PoolMode(rawValue: mode) ?? .session }
+        if case .integer(let size)? = config.typedValue("transaction_pool_size") { settings.transactionPoolSize = Int(size) }
+        if case .integer(let seconds)? = config.typedValue("transaction_pool_timeout") {
+            settings.transactionPoolTimeout = .seconds(seconds)
+        }
+        if case .integer(let count)? = config.typedValue("transaction_pool_prepared_statements") {
+            settings.transactionPoolPreparedStatements = Int(count)
+        }
+        if case .bool(let on)? = config.typedValue("transaction_pool_pinning") { settings.transactionPoolPinning = on }
         if config.healthCheckDefaults.connectTimeout > .zero {
             settings.backendConnectTimeout = TimeAmount(config.healthCheckDefaults.connectTimeout)
         }
         return settings
+    }
+
+    /// `pool_mode_list`; a malformed entry is a configuration error naming file and line.
+    static func poolModeRules(_ config: PoolConfig, file: String) throws -> PoolModeRules {
+        guard let text = config.value("pool_mode_list"), !text.isEmpty else { return PoolModeRules() }
+        do {
+            return try PoolModeRules(text)
+        } catch {
+            let line = config.settings["pool_mode_list"].map { ":\($0.line)" } ?? ""
+            throw StartupError("\(file)\(line): invalid value for parameter \"pool_mode_list\": \(error.description)")
+        }
     }
 
     /// Restart-only parameters whose value differs from the running configuration.

@@ -10,6 +10,9 @@ struct FakeSessionEnvironment: SessionEnvironment {
     let facts = FakeFacts()
 
     var allQuiescent: Bool { base.connected.allSatisfy { !base.busy.contains($0) } }
+    var holdsConnections: Bool { !base.connected.isEmpty }
+    var inTransaction: Set<Int> = []
+    var allOutsideTransaction: Bool { base.connected.allSatisfy { !inTransaction.contains($0) && !base.midMessage.contains($0) } }
     func isConnected(_ node: Int) -> Bool { base.isConnected(node) }
     func isQuiescent(_ node: Int) -> Bool { base.isQuiescent(node) }
     func isAtMessageBoundary(_ node: Int) -> Bool { base.isAtMessageBoundary(node) }

@@ -36,6 +36,8 @@ final class BackendConnection {
     var counters: NodeQueryCounters?
     /// Whether the channel is read (autoRead), as the owning session last set it.
     var isReading = true
+    /// Transaction mode: the statements, replies and settings that outlive one client.
+    var pooled: PooledConnection?
 
     /// The session that leased the connection; nil while it sits in the pool.
     weak var owner: BackendConnectionOwner?
@@ -67,6 +69,7 @@ final class BackendConnection {
 
     /// Called by the channel handler for every read after login.
     func received(_ bytes: ByteBuffer) {
+        let streamPosition = pooled == nil ? ([], 0) : observer.position
         do {
             try observer.scan(bytes) { event in
                 switch event.type {
@@ -88,6 +91,11 @@ final class BackendConnection {
                     let error = ErrorFields.decode(body: event.body)
                     lastError = error
                     errorSinceReady = true
+                    if pooled != nil, error.sqlState == "0A000", error.message?.contains("cached plan must not change result type") == true {
+                        // Statements shared on this connection are stale: each is closed and
+                        // prepared again when next used.
+                        pooled!.statements.removeAll()
+                    }
                     switch error.severity {
                     case "FATAL": counters?.count(ErrorSeverity.fatal)
                     case "PANIC": counters?.count(ErrorSeverity.panic)
@@ -101,8 +109,18 @@ final class BackendConnection {
             close()
             return
         }
+        var bytes = bytes
+        if pooled != nil {
+            let (output, skipped) = pooled!.replies.process(bytes, streamPosition: streamPosition)
+            if let output {
+                bytes = output
+                if !skipped.isEmpty { pooled!.skipped(skipped) }
+            } else if !readyEvents.isEmpty {
+                pooled!.replies.readyForQuery(count: readyEvents.count)
+            }
+        }
         if let owner {
-            owner.backend(self, didRead: bytes)
+            if bytes.readableBytes > 0 { owner.backend(self, didRead: bytes) }
             if !readyEvents.isEmpty {
                 var index = 0
                 while index < readyEvents.count {
@@ -125,15 +143,21 @@ final class BackendConnection {
 
     /// Tracks a message on its way to the backend; a busy period starts with the first message
     /// that expects a ReadyForQuery.
-    func noteSent(_ type: UInt8) {
+    /// `disposition` and `name`: what becomes of the reply to a Parse or Close in transaction mode.
+    func noteSent(_ type: UInt8, _ disposition: ReplyFilter.Disposition = .pass, name: String = "") {
         let wasIdle = tracker.pendingReadyForQuery == 0
         tracker.frontendSent(type)
+        pooled?.replies.sent(type, disposition, name: name)
         if wasIdle, tracker.pendingReadyForQuery > 0 { busySince = .now() }
     }
 
     /// Writes a message the proxy built itself, tracking it like client traffic.
-    func send(_ bytes: ByteBuffer, type: UInt8, flush: Bool = true) {
-        tracker.frontendSent(type)
+    /// `count`: how many messages of that type `bytes` holds.
+    func send(_ bytes: ByteBuffer, type: UInt8, count: Int = 1, flush: Bool = true) {
+        for _ in 0..<count {
+            tracker.frontendSent(type)
+            pooled?.replies.sent(type)
+        }
         if flush { channel.writeAndFlush(bytes, promise: nil) } else { channel.write(bytes, promise: nil) }
     }
 

@@ -8,7 +8,7 @@ final class BackendResetter: BackendConnectionOwner {
     private enum Stage { case draining, resetting, done }
 
     private let connection: BackendConnection
-    private let pool: BackendPool
+    private let giveBack: (BackendConnection) -> Void
     private let queries: [String]
     private let onFinish: () -> Void
     private var stage = Stage.draining
@@ -16,10 +16,12 @@ final class BackendResetter: BackendConnectionOwner {
     /// Keeps the resetter alive while it waits; the connection holds its owner weakly.
     private var keepAlive: BackendResetter?
 
-    /// `onFinish` runs once the connection is back in the pool or closed.
-    init(connection: BackendConnection, pool: BackendPool, queries: [String], onFinish: @escaping () -> Void = {}) {
+    /// `giveBack` takes the connection once it is clean; `onFinish` runs once the connection is
+    /// back in the pool or closed.
+    init(connection: BackendConnection, queries: [String], giveBack: @escaping (BackendConnection) -> Void,
+         onFinish: @escaping () -> Void = {}) {
         self.connection = connection
-        self.pool = pool
+        self.giveBack = giveBack
         self.queries = queries
         self.onFinish = onFinish
     }
@@ -66,11 +68,8 @@ final class BackendResetter: BackendConnectionOwner {
             let toRun = queries.filter { status != .idle || !Self.isAbort($0) }
             guard !toRun.isEmpty else { return finish(reusable: status == .idle) }
             var buffer = ByteBuffer()
-            for query in toRun {
-                FrontendMessageEncoder.query(query, into: &buffer)
-                connection.tracker.frontendSent(FrontendMessageType.query)
-            }
-            connection.channel.writeAndFlush(buffer, promise: nil)
+            for query in toRun { FrontendMessageEncoder.query(query, into: &buffer) }
+            connection.send(buffer, type: FrontendMessageType.query, count: toRun.count)
         case .resetting:
             finish(reusable: connection.lastError == nil && connection.tracker.transactionStatus == .idle)
         case .done:
@@ -84,7 +83,7 @@ final class BackendResetter: BackendConnectionOwner {
         timer?.cancel()
         connection.owner = nil
         if reusable {
-            pool.giveBack(connection)
+            giveBack(connection)
         } else {
             connection.terminate()
         }

@@ -31,6 +31,7 @@ extension ClientSessionHandler {
                 logger.log(level: level, message, metadata: metadata)
             case .identified(let parameters):
                 startup = parameters
+                choosePoolMode(parameters)
                 logger[metadataKey: "user"] = "\(parameters.user ?? "")"
                 logger[metadataKey: "database"] = "\(parameters.database ?? parameters.user ?? "")"
             case .forwardCancel(let key):
@@ -76,6 +77,8 @@ extension ClientSessionHandler {
                 logger.logLevel = level.flatMap { Logger.Level(rawValue: $0.logLevelName) } ?? runtime.logger.logLevel
             case .dropConnections(let terminate):
                 dropConnections(terminate: terminate)
+            case .releaseConnections:
+                releaseForTransactionPool()
             case .releaseAll(let closing, let holdsSlot, let cancelSlotRequest):
                 releaseAll(closing: closing, holdsSlot: holdsSlot, cancelSlotRequest: cancelSlotRequest)
             }
@@ -87,9 +90,13 @@ extension ClientSessionHandler {
         switch step {
         case .write(let node, let bytes, let type):
             guard let connection = connection(for: node) else { return }
-            connection.noteSent(type)
-            sessions.traffic.toBackends &+= bytes.readableBytes
-            connection.channel.write(bytes, promise: nil)
+            if connection.pooled != nil, Self.carriesStatementName(type) {
+                writeMapped(bytes, type: type, to: connection)
+            } else {
+                connection.noteSent(type)
+                sessions.traffic.toBackends &+= bytes.readableBytes
+                connection.channel.write(bytes, promise: nil)
+            }
             if !touched.contains(where: { $0 === connection }) { touched.append(connection) }
         case .track(let node, let type):
             connection(for: node)?.noteSent(type)
@@ -103,7 +110,7 @@ extension ClientSessionHandler {
             context?.write(wrapOutboundOut(bytes), promise: nil)
             wroteClient = true
         case .lease(let node):
-            leaseStandby(node)
+            if transactionMode { leaseForUnit(node) } else { leaseStandby(node) }
         case .setCancelTarget(let node):
             if let output = connection(for: node), let clientKey {
                 runtime.cancelRegistry.setTarget(.init(node: output.node, backendKey: output.backendKey), for: clientKey)
@@ -112,11 +119,30 @@ extension ClientSessionHandler {
             connection(for: node)?.counters?.count(category)
         case .readOnPrimaryForSessionWrites:
             runtime.walPositions.countPrimaryRead()
+        case .pinned(let reason):
+            runtime.transactionPool.pinned(reason)
+            logger.debug("client pinned to its backend connections", metadata: ["reason": "\(reason.rawValue)"])
+        case .refusedPinning(let reason):
+            runtime.transactionPool.refused(reason)
+        case .statementsDeallocated:
+            statementMapper.forgetAll()
+            for connection in allConnections { connection.pooled?.statements.removeAll() }
         case .standbyWaitEnded(let milliseconds, let onStandby):
             runtime.walPositions.countWait(milliseconds: milliseconds, onStandby: onStandby)
         case .waitForFacts, .terminate, .streamTo, .waitForStandbys:
             // The session machine takes these itself.
             break
+        }
+    }
+
+    /// Messages whose statement names transaction mode rewrites (and DEALLOCATE in a Query).
+    static func carriesStatementName(_ type: UInt8) -> Bool {
+        switch type {
+        case FrontendMessageType.parse, FrontendMessageType.bind, FrontendMessageType.describe,
+             FrontendMessageType.close, FrontendMessageType.query:
+            return true
+        default:
+            return false
         }
     }
 
@@ -151,6 +177,7 @@ extension ClientSessionHandler {
             if outstanding <= 0 { admission.release() }
         } : {}
         if connections.isEmpty { releaseSlot() }
+        if transactionMode { return releaseAllToTransactionPool(connections, closing: closing, releaseSlot: releaseSlot) }
         for connection in connections {
             connection.owner = nil
             if closing.contains(connection.node.id) {
@@ -159,8 +186,8 @@ extension ClientSessionHandler {
                 releaseSlot()
             } else {
                 setReading(connection, true)
-                BackendResetter(connection: connection, pool: pool, queries: settings.resetQueries, onFinish: releaseSlot)
-                    .start(timeout: settings.resetTimeout)
+                BackendResetter(connection: connection, queries: settings.resetQueries, giveBack: { [pool] in pool.giveBack($0) },
+                                onFinish: releaseSlot).start(timeout: settings.resetTimeout)
             }
         }
     }

@@ -11,9 +11,11 @@ extension ClientSessionHandler {
     /// than one node is usable, else one whose every decision is the primary.
     func makeDispatch(primary: Int) -> DispatchMachine {
         sessionFacts = SessionCatalogFacts(runtime.catalog.facts(for: startup?.database ?? ""))
-        guard let configuration = runtime.routing else { return .primaryOnly(primary) }
+        var primaryOnly = DispatchMachine.primaryOnly(primary, transactionPooling: transactionMode)
+        primaryOnly.pinningAllowed = settings.transactionPoolPinning
+        guard let configuration = runtime.routing else { return primaryOnly }
         let candidates = loadBalanceCandidates(primary: primary)
-        guard candidates.contains(where: { $0.id != primary && $0.isUp }) else { return .primaryOnly(primary) }
+        guard candidates.contains(where: { $0.id != primary && $0.isUp }) else { return primaryOnly }
         var system = SystemRandomNumberGenerator()
         random = SplitMix64(seed: system.next())
         let node = configuration.selector.select(
@@ -21,7 +23,10 @@ extension ClientSessionHandler {
             using: &random) ?? primary
         routingConfiguration = configuration
         logger.debug("load-balance node chosen", metadata: ["lb_node": "\(node)"])
-        return DispatchMachine(primary: primary, routing: RoutingSession(settings: configuration.settings, loadBalanceNode: node))
+        var dispatch = DispatchMachine(primary: primary, routing: RoutingSession(settings: configuration.settings, loadBalanceNode: node),
+                                       transactionPooling: transactionMode)
+        dispatch.pinningAllowed = settings.transactionPoolPinning
+        return dispatch
     }
 
     /// The nodes as load-balance candidates; recomputed only when the cluster state changed or
@@ -87,7 +92,7 @@ extension ClientSessionHandler {
     }
 
     /// Reroutes everything that waited for `id` and keeps the session off it.
-    private func standbyUnavailable(_ id: Int) {
+    func standbyUnavailable(_ id: Int) {
         markUnusable(id)
         run { machine, env, actions in machine.nodeUnavailable(id, &env, into: &actions) }
     }
@@ -116,18 +121,22 @@ extension ClientSessionHandler {
             guard handler.primaryConnection?.tracker.isQuiescent ?? true else { return false }
             return handler.standbyConnections.values.allSatisfy(\.tracker.isQuiescent)
         }
+        var holdsConnections: Bool { handler.primaryConnection != nil || !handler.standbyConnections.isEmpty }
+        var allOutsideTransaction: Bool {
+            handler.allConnections.allSatisfy { $0.tracker.transactionStatus == .idle && $0.isAtMessageBoundary }
+        }
         func isConnected(_ node: Int) -> Bool { handler.connection(for: node) != nil }
         func isQuiescent(_ node: Int) -> Bool { handler.connection(for: node)?.tracker.isQuiescent ?? true }
         func isAtMessageBoundary(_ node: Int) -> Bool { handler.connection(for: node)?.isAtMessageBoundary ?? true }
 
         mutating func routingNodes() -> RoutingNodes {
-            guard let primary = handler.primaryConnection?.node.id else { return RoutingNodes(primary: 0, readable: []) }
+            guard let primary = handler.primaryNodeID else { return RoutingNodes(primary: 0, readable: []) }
             _ = handler.loadBalanceCandidates(primary: primary)
             return RoutingNodes(primary: primary, readable: handler.routingReadable)
         }
 
         mutating func pick() -> Int? {
-            guard let primary = handler.primaryConnection?.node.id, let selector = handler.routingConfiguration?.selector else { return nil }
+            guard let primary = handler.primaryNodeID, let selector = handler.routingConfiguration?.selector else { return nil }
             let candidates = handler.loadBalanceCandidates(primary: primary)
             return selector.select(among: candidates, database: handler.startup?.database ?? "",
                                    applicationName: handler.startup?["application_name"], using: &handler.random)
@@ -140,7 +149,7 @@ extension ClientSessionHandler {
         }
 
         mutating func leastDelayed() -> Int? {
-            guard let primary = handler.primaryConnection?.node.id else { return nil }
+            guard let primary = handler.primaryNodeID else { return nil }
             return handler.leastDelayedStandby(primary: primary)
         }
     }

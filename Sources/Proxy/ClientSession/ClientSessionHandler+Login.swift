@@ -83,6 +83,8 @@ extension ClientSessionHandler {
         guard let startup, let node = runtime.primaryNode() else {
             return run { machine, _, actions in machine.primaryLeaseFailed(nil, into: &actions) }
         }
+        self.clientPassword = clientPassword
+        if transactionMode { return leaseLoginConnection(node) }
         pool.lease(node, key: PoolKey(nodeID: node.id, startup: startup), clientPassword: clientPassword) { [self] result in
             guard machine.isConnectingBackend else {
                 // The client left meanwhile: hand the connection back untouched.
@@ -105,8 +107,30 @@ extension ClientSessionHandler {
 
     /// Both sides are authenticated: registers the client's cancel key, sets up routing and lets
     /// the machine send the login reply.
+    /// Transaction mode: the login's connection comes from the transaction pool too.
+    private func leaseLoginConnection(_ node: BackendNode) {
+        leaseFromTransactionPool(node, attach: { [self] connection, reused in
+            guard machine.isConnectingBackend else { return giveBackToTransactionPool(connection) }
+            primaryConnection = connection
+            connection.owner = self
+            connection.counters = runtime.statistics.counters(for: node.id)
+            if !reused { runtime.cluster.markUsed(node.id) }
+            run { machine, _, actions in machine.primaryLeased(askedFor: connection.authMethod, into: &actions) }
+        }, failed: { [self] error in
+            guard machine.isConnectingBackend else { return }
+            switch error {
+            case .connect(let failure):
+                run { machine, _, actions in machine.primaryLeaseFailed(failure, into: &actions) }
+            case .timedOut, .settingsNotRestored:
+                let fields = ErrorFields(severity: .fatal, sqlState: "53300", message: "sorry, no backend connection is free: \(error)")
+                run { machine, _, actions in machine.fatal(fields, into: &actions) }
+            }
+        })
+    }
+
     func completeLogin() {
         guard let primaryConnection else { return }
+        primaryNodeID = primaryConnection.node.id
         let key = runtime.cancelRegistry.register()
         clientKey = key
         runtime.cancelRegistry.setTarget(.init(node: primaryConnection.node, backendKey: primaryConnection.backendKey), for: key)

@@ -9,15 +9,18 @@ extension ClientSessionHandler {
         run { machine, _, actions in machine.terminateForShutdown(atMessageBoundary: atBoundary, into: &actions) }
     }
 
-    /// Whether the session holds a connection to one of `nodes`.
+    /// Whether the session holds a connection to one of `nodes`, or its primary is among them.
     func usesAnyNode(of nodes: Set<Int>) -> Bool {
-        allConnections.contains { nodes.contains($0.node.id) }
+        if let primaryNodeID, nodes.contains(primaryNodeID) { return true }
+        return allConnections.contains { nodes.contains($0.node.id) }
     }
 
     /// `nodes` went down: a session whose primary is among them ends; one that only had an idle
     /// connection to a standby among them goes on without it.
     func nodesWentDown(_ nodes: Set<Int>) {
-        if let primaryConnection, nodes.contains(primaryConnection.node.id) { return terminateForFailover() }
+        // In transaction mode the session holds its primary's connection only during a unit of
+        // work, but its routing was set up for that primary.
+        if let primary = primaryNodeID ?? primaryConnection?.node.id, nodes.contains(primary) { return terminateForFailover() }
         for (id, connection) in standbyConnections where nodes.contains(id) {
             standbyConnections[id] = nil
             connection.owner = nil

@@ -49,6 +49,20 @@ final class ClientSessionHandler: ChannelInboundHandler {
     var random = SplitMix64(seed: 0)
     var sessionFacts: SessionCatalogFacts?
 
+    // Transaction mode (see ClientSessionHandler+Pooling.swift).
+    /// The client gives its connections back between units of work.
+    var transactionMode = false
+    /// The session's primary (its connection is held only during units of work in transaction mode).
+    var primaryNodeID: Int?
+    /// The clear-text password the client gave (allow_clear_text_frontend_auth), for new connections.
+    var clientPassword: String?
+    var statementMapper = StatementNameMapper()
+    var mappedScratch: [StatementNameMapper.Outgoing] = []
+    /// The client's settings when the current unit of work leased its first connection.
+    var settingsAtUnitStart: SessionSettings?
+    /// Leases waiting for a free connection, by node (cancelled when the session ends).
+    var leaseWaits: [Int: UInt64] = [:]
+
     /// Reused buffers: the machine's actions, the connections written to since the last flush.
     var spareActions: [ClientSessionMachine.Action] = []
     var touched: [BackendConnection] = []
@@ -167,6 +181,8 @@ final class ClientSessionHandler: ChannelInboundHandler {
         case .forwarding:
             if allConnections.contains(where: { !$0.tracker.isQuiescent }) || !(machine.dispatch?.isIdle ?? true) {
                 state = "active"
+            } else if transactionMode, machine.dispatch?.pooled?.isPinned == false, primaryConnection == nil {
+                state = "idle"
             } else {
                 switch primaryConnection?.tracker.transactionStatus ?? .idle {
                 case .idle: state = "idle"

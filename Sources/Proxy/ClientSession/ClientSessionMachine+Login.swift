@@ -281,5 +281,6 @@ extension ClientSessionMachine {
             heldBeforeForwarding = nil
             forward(held, &env, now: now, into: &actions)
         }
+        if dispatch.pooled != nil { releaseIfBetweenUnits(&env, into: &actions) }
     }
 }

@@ -105,6 +105,8 @@ struct ClientSessionMachine {
         case setLogLevel(ServerMessageLevel?)
         /// Let go of every backend connection: `terminate` (a polite Terminate) or close them.
         case dropConnections(terminate: Bool)
+        /// Transaction mode: a unit of work is over; give the connections back to the pool.
+        case releaseConnections
 
         // The end
         /// Release everything the session holds: backend connections (closing those in
@@ -164,6 +166,9 @@ struct ClientSessionMachine {
     /// The FATAL of a session that ended while its client waited for nothing, kept until the
     /// client sends something or ``idleFatalDelay`` passed.
     var lastWords: ByteBuffer?
+    /// Transaction mode: the client's server-session state when the session ended (its
+    /// connections are reset accordingly).
+    var pooledAtEnd: PooledSessionState?
     /// An error a backend sent while the client waited for nothing (its FATAL before it goes),
     /// by node: it reaches the client with the session's own FATAL, or before the next reply.
     var idleErrors: [Int: ByteBuffer] = [:]
@@ -303,6 +308,7 @@ struct ClientSessionMachine {
         let partial = splitter.isStreaming ? (streamNodes ?? []) : []
         streamNodes = nil
         streamBacklog = nil
+        pooledAtEnd = dispatch?.pooled
         dispatch = nil
         adminAnswer = .none
         actions.append(.releaseAll(closing: partial, holdsSlot: holdsSlot, cancelSlotRequest: awaitingSlot))
@@ -348,4 +354,8 @@ protocol SessionEnvironment: DispatchEnvironment {
     var facts: Facts { get }
     /// Whether every connection of the session has answered everything it was sent.
     var allQuiescent: Bool { get }
+    /// Whether the session holds any backend connection.
+    var holdsConnections: Bool { get }
+    /// Whether every connection of the session is outside a transaction, on a message boundary.
+    var allOutsideTransaction: Bool { get }
 }

@@ -19,8 +19,24 @@ extension DispatchMachine {
                 if heldForFacts != nil { return heldForFacts!.append(message) }
             }
             var body = message.body
-            let text = body.readString(length: max(0, body.readableBytes - 1)) ?? ""
-            var (query, routed) = route(text, &env, facts: facts, into: &actions)
+            var text = body.readString(length: max(0, body.readableBytes - 1)) ?? ""
+            var message = message
+            var effects: [SessionEffect] = []
+            var classified: QueryClassification?
+            if pooled != nil {
+                classified = SQLClassifier.classify(query: text)
+                effects = sessionEffects(classified!, text: text)
+                if let reason = refusedPin(effects) {
+                    actions.append(.refusedPinning(reason))
+                    text = Self.refusal(reason)
+                    var refusal = ByteBuffer()
+                    FrontendMessageEncoder.query(text, into: &refusal)
+                    message = RawMessage(type: FrontendMessageType.query, bytes: refusal)
+                    effects = []
+                    classified = nil
+                }
+            }
+            var (query, routed) = route(text, classified: classified, &env, facts: facts, into: &actions)
             if let misses = factsToWaitFor(routed, facts: facts) { return waitForFacts(misses, holding: [message], into: &actions) }
             if waitsForStandbys(routed, into: &actions) { return holdForStandbys([message], into: &actions) }
             if !factsAwaited.isEmpty { factsAwaited.removeAll() }
@@ -31,7 +47,9 @@ extension DispatchMachine {
                 routed.decision = open
                 unsyncedRoute = nil
             }
-            waiting.append(PendingMessage(message: message, decision: routed.decision, completes: [(query, routed)]))
+            var pending = PendingMessage(message: message, decision: routed.decision, completes: [(query, routed)])
+            pending.effects = effects
+            waiting.append(pending)
         case FrontendMessageType.copyData, FrontendMessageType.copyDone, FrontendMessageType.copyFail:
             waiting.append(PendingMessage(message: message, decision: waiting.last?.decision ?? currentRoute))
         case FrontendMessageType.terminate, FrontendMessageType.functionCall:
@@ -56,9 +74,9 @@ extension DispatchMachine {
 
     /// Classifies `text` and applies the session's routing policy to it.
     mutating func route<E: DispatchEnvironment, F: SessionFacts>(
-        _ text: String, _ env: inout E, facts: F, into actions: inout [Action]
+        _ text: String, classified: QueryClassification? = nil, _ env: inout E, facts: F, into actions: inout [Action]
     ) -> (QueryClassification, RoutedQuery) {
-        let query = SQLClassifier.classify(query: text)
+        let query = classified ?? SQLClassifier.classify(query: text)
         guard routing.settings.loadBalanceMode else {
             // Primary only: nothing to ask the cluster or the catalog.
             let routed = routing.route(query, text: text, nodes: RoutingNodes(primary: primary, readable: []),
@@ -154,7 +172,7 @@ extension DispatchMachine {
     mutating func routeExtendedBatch<E: DispatchEnvironment, F: SessionFacts>(
         _ env: inout E, facts: F, streamedHead: Bool = false, into actions: inout [Action]
     ) {
-        let batch = extendedBatch
+        var batch = extendedBatch
         extendedBatch.removeAll()
         extendedBatchBytes = 0
         let endsWithSync = batch.last?.type == FrontendMessageType.sync
@@ -166,6 +184,8 @@ extension DispatchMachine {
         var closedStatements: [String] = []
         var boundPortals: [String] = []
         var closedPortals: [String] = []
+        var parsedEffects: [String: [SessionEffect]] = [:]
+        var batchEffects: [SessionEffect] = []
         for (index, message) in batch.enumerated() {
             var body = message.body
             switch message.type {
@@ -177,8 +197,27 @@ extension DispatchMachine {
                 decisions.append(.primary)
             case FrontendMessageType.parse:
                 let name = body.readNullTerminatedString() ?? ""
-                let text = body.readNullTerminatedString() ?? ""
-                let (query, routed) = route(text, &env, facts: facts, into: &actions)
+                var text = body.readNullTerminatedString() ?? ""
+                var classified: QueryClassification?
+                if pooled != nil {
+                    classified = SQLClassifier.classify(query: text)
+                    let effects = sessionEffects(classified!, text: text)
+                    parsedEffects[name] = effects
+                    if let reason = refusedPin(effects) {
+                        actions.append(.refusedPinning(reason))
+                        text = Self.refusal(reason)
+                        parsedEffects[name] = []
+                        var refusal = ByteBuffer()
+                        refusal.writeMessage(type: FrontendMessageType.parse) {
+                            $0.writeNullTerminatedString(name)
+                            $0.writeNullTerminatedString(text)
+                            $0.writeInteger(Int16(0))
+                        }
+                        batch[index] = RawMessage(type: FrontendMessageType.parse, bytes: refusal)
+                        classified = nil
+                    }
+                }
+                let (query, routed) = route(text, classified: classified, &env, facts: facts, into: &actions)
                 if let misses = factsToWaitFor(routed, facts: facts) {
                     // Route the whole batch again once the facts are known.
                     return waitForFacts(misses, holding: batch, into: &actions)
@@ -190,6 +229,7 @@ extension DispatchMachine {
             case FrontendMessageType.bind:
                 let portal = body.readNullTerminatedString() ?? ""
                 let statement = body.readNullTerminatedString() ?? ""
+                if pooled != nil { batchEffects += parsedEffects[statement] ?? protocolStatements[statement]?.effects ?? [] }
                 if parsedHere[statement] == nil {
                     usedStatements.append(statement)
                     // Executing a statement prepared earlier counts like running it again.
@@ -254,9 +294,16 @@ extension DispatchMachine {
             }
             protocolStatements[name] = placement
         }
+        var groupEffects: [SessionEffect] = []
+        if pooled != nil {
+            unsyncedEffects += batchEffects
+            if endsWithSync { swap(&groupEffects, &unsyncedEffects) }
+        }
         for message in batch {
-            waiting.append(PendingMessage(message: message, decision: target,
-                                          completes: message.type == FrontendMessageType.sync ? completed : nil))
+            var pending = PendingMessage(message: message, decision: target,
+                                         completes: message.type == FrontendMessageType.sync ? completed : nil)
+            if message.type == FrontendMessageType.sync { pending.effects = groupEffects }
+            waiting.append(pending)
         }
         if streamedHead { waiting[waiting.count - 1].streamed = true }
         if !endsWithSync {
@@ -267,7 +314,7 @@ extension DispatchMachine {
         for (name, (query, routed)) in parsedHere {
             protocolStatements[name] = StatementPlacement(
                 parse: batch.first { $0.type == FrontendMessageType.parse && Self.statementName(of: $0) == name }!,
-                query: query, routed: routed, nodes: targetNodes)
+                query: query, routed: routed, nodes: targetNodes, effects: parsedEffects[name] ?? [])
         }
         for name in closedStatements {
             // Closed on the batch's nodes; elsewhere SwiftPool closes it itself.

@@ -45,6 +45,7 @@ extension DispatchMachine {
             }
             if let completes = next.completes, !next.swallowed {
                 routedQueries.append((completes, Self.outputNode(of: next.decision, primary: primary)))
+                if pooled != nil { completedEffects.append(next.effects) }
                 for (query, _) in completes {
                     for statement in query.statements {
                         let category = Self.category(of: statement.kind)

@@ -84,6 +84,13 @@ struct DispatchMachine {
         /// The head of a large message went to `nodes` (in a ``write(node:bytes:type:)`` before):
         /// the rest of its bytes go there as they arrive, then ``DispatchMachine/streamEnded(_:into:)``.
         case streamTo(nodes: [Int])
+        /// Transaction mode: the client is kept on its connections from now on, for this reason.
+        case pinned(PinReason)
+        /// Transaction mode: a pinning statement was refused (transaction_pool_pinning = off).
+        case refusedPinning(PinReason)
+        /// Transaction mode: DEALLOCATE ALL or DISCARD ALL ran: the connections' protocol-level
+        /// statements, and the client's, are gone.
+        case statementsDeallocated
     }
 
     /// What a session holds at most of a client's messages while they wait for a node
@@ -111,6 +118,8 @@ struct DispatchMachine {
         var swallowed: Bool
         /// Only the head of a large message: the rest streams from the client once it is sent.
         var streamed = false
+        /// Transaction mode: what the statements this message completes do to the session.
+        var effects: [SessionEffect] = []
 
         init(message: RawMessage, decision: RouteDecision,
              completes: [(query: QueryClassification, routed: RoutedQuery)]? = nil, swallowed: Bool = false) {
@@ -127,6 +136,8 @@ struct DispatchMachine {
         var query: QueryClassification
         var routed: RoutedQuery
         var nodes: Set<Int>
+        /// Transaction mode: what running the statement does to the session.
+        var effects: [SessionEffect] = []
     }
 
     /// What happens to a piece of a node's output.
@@ -180,22 +191,44 @@ struct DispatchMachine {
     var standbyChecks = 0
     /// Primary only: what each protocol-level statement counts as when it is executed.
     var statementCategories: [String: [StatementCategory]] = [:]
+    /// Transaction mode: the server-session state the client built (nil in session mode).
+    var pooled: PooledSessionState?
+    /// Transaction mode: whether statements that need one server session pin the client (else
+    /// they are refused).
+    var pinningAllowed = true
+    /// Transaction mode: the effects of each statement group sent, in the order of
+    /// ``routedQueries``.
+    var completedEffects: [[SessionEffect]] = []
+    /// Transaction mode: effects of an extended exchange sent without its Sync yet.
+    var unsyncedEffects: [SessionEffect] = []
 
-    init(primary: Int, routing: RoutingSession) {
+    /// `transactionPooling`: the client gives its connections back between units of work, so
+    /// every statement is classified (the session's state and pins are followed).
+    init(primary: Int, routing: RoutingSession, transactionPooling: Bool = false) {
         self.primary = primary
         self.routing = routing
-        self.everyDecisionIsPrimary = !routing.settings.loadBalanceMode
+        self.everyDecisionIsPrimary = !routing.settings.loadBalanceMode && !transactionPooling
+        if transactionPooling { pooled = PooledSessionState() }
     }
 
     /// A session without read/write splitting: every decision is the primary.
-    static func primaryOnly(_ primary: Int) -> DispatchMachine {
+    static func primaryOnly(_ primary: Int, transactionPooling: Bool = false) -> DispatchMachine {
         var settings = RoutingSettings()
         settings.loadBalanceMode = false
-        return DispatchMachine(primary: primary, routing: RoutingSession(settings: settings, loadBalanceNode: primary))
+        return DispatchMachine(primary: primary, routing: RoutingSession(settings: settings, loadBalanceNode: primary),
+                               transactionPooling: transactionPooling)
     }
 
     /// Nothing waits, nothing is held, no batch is open.
     var isIdle: Bool { waiting.isEmpty && extendedBatch.isEmpty && heldForFacts == nil }
+
+    /// Transaction mode: the client waits for no answer and nothing it sent is open (no
+    /// extended exchange without its Sync, no output held, no lease asked for): its connections
+    /// may go back to the pool, as far as forwarding is concerned.
+    var isBetweenUnits: Bool {
+        isIdle && unsyncedRoute == nil && heldPrimaryOutput == nil && !streamOpen && routedQueries.isEmpty
+            && leasing.isEmpty && !swallowing.values.contains { $0 > 0 }
+    }
 
     /// Bytes of client messages held: waiting for a node, in the open extended batch, or for
     /// catalog look-ups (see ``heldBytesLimit``).
@@ -263,6 +296,9 @@ struct DispatchMachine {
         let output = Self.outputNode(of: currentRoute, primary: primary)
         if node == output, let head = routedQueries.first, head.output == output {
             routedQueries.removeFirst()
+            if pooled != nil, !completedEffects.isEmpty {
+                completedStatementGroup(completedEffects.removeFirst(), status: status, failed: failed, into: &actions)
+            }
             for (query, routed) in head.statements {
                 routing.completed(query, routed: routed, succeeded: !failed, facts: facts)
                 if routing.settings.readYourWrites, Self.mayHaveWritten(query, routed) { writeUncommitted = true }

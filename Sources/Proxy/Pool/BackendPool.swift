@@ -2,9 +2,17 @@ import Logging
 import NIOCore
 
 /// The backend connections of one event loop: a cache of idle, reset connections keyed by
-/// node, user, database and startup parameters. Used only on its event loop.
+/// node, user, database and startup parameters (session mode), and the connections
+/// transaction-mode sessions share. Used only on its event loop.
 final class BackendPool {
     let eventLoop: EventLoop
+    /// Transaction mode's connections (this loop's share of `transaction_pool_size`).
+    let transactions: TransactionPool
+    /// Transaction mode: SwiftPool's names for protocol-level statements on this loop's connections.
+    var statementNames = StatementRegistry()
+    /// This loop's place among the loops, for its share of `transaction_pool_size`.
+    let loopIndex: Int
+    let loopCount: Int
     private var cache: IdleConnectionCache<BackendConnection>
     private let connector: BackendConnector
     private let cachingEnabled: Bool
@@ -12,8 +20,13 @@ final class BackendPool {
     private let logger: Logger
 
     init(eventLoop: EventLoop, connector: BackendConnector, capacity: Int, lifeTime: TimeAmount,
-         cachingEnabled: Bool, logger: Logger) {
+         cachingEnabled: Bool, transactionPoolSize: Int = 20, loopIndex: Int = 0, loopCount: Int = 1, logger: Logger) {
         self.eventLoop = eventLoop
+        self.loopIndex = loopIndex
+        self.loopCount = loopCount
+        self.transactions = TransactionPool(
+            eventLoop: eventLoop, connector: connector,
+            limit: TransactionPool.share(of: transactionPoolSize, loop: loopIndex, loops: loopCount), logger: logger)
         self.connector = connector
         self.cache = IdleConnectionCache(capacity: capacity, lifeTime: lifeTime)
         self.cachingEnabled = cachingEnabled
@@ -72,6 +85,7 @@ final class BackendPool {
     /// Closes the idle connections to a node that went down.
     func closeAll(toNode nodeID: Int) {
         cache.drain(node: nodeID).forEach { retire($0) }
+        transactions.closeAll(toNode: nodeID)
     }
 
     /// Closes every idle connection (shutdown).
@@ -79,6 +93,12 @@ final class BackendPool {
         sweeper?.cancel()
         sweeper = nil
         cache.drain().forEach { retire($0) }
+        transactions.closeAll()
+    }
+
+    /// Applies `transaction_pool_size` as it is now (after a reload).
+    func updateTransactionLimit(_ total: Int) {
+        transactions.setLimit(TransactionPool.share(of: total, loop: loopIndex, loops: loopCount))
     }
 
     private func retire(_ connection: BackendConnection) {

@@ -20,6 +20,8 @@ public final class ProxyRuntime: Sendable {
     public let statistics = QueryStatistics()
     /// Clients accepted and refused, slot waits.
     public let connections = ConnectionStatistics()
+    /// Transaction mode: leases, waits, pins, replays.
+    public let transactionPool = TransactionPoolStatistics()
     /// Tells the failover coordinator that a session lost its connection to a node (the flag:
     /// after the backend announced a shutdown, 57P01/57P02) or could not reach it.
     public let backendLost: @Sendable (_ node: Int, _ afterShutdownMessage: Bool) -> Void

@@ -37,7 +37,8 @@ public final class ProxyServer: Sendable {
                     pool: BackendPool(eventLoop: loop, connector: connector,
                                       capacity: settings.cacheCapacity(perLoopOf: loops.count),
                                       lifeTime: settings.connectionLifeTime, cachingEnabled: settings.connectionCache,
-                                      logger: runtime.logger),
+                                      transactionPoolSize: settings.transactionPoolSize, loopIndex: index,
+                                      loopCount: loops.count, logger: runtime.logger),
                     sessions: SessionRegistry(loopIndex: index, loopCount: loops.count)), eventLoop: loop)
             }.wait()
             return state

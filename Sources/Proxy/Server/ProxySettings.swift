@@ -31,6 +31,22 @@ public struct ProxySettings: Sendable, Equatable {
     /// How long a statement waits for a catalog look-up it needs (a relation or function seen
     /// for the first time) before it is sent to the primary instead.
     public var catalogLookupWait: TimeAmount = .seconds(2)
+    /// `pool_mode`: how long clients keep backend connections, unless `pool_mode_list` says otherwise.
+    public var poolMode = PoolMode.session
+    public var poolModeRules = PoolModeRules()
+    /// Transaction mode: most backend connections per node, over all event loops.
+    public var transactionPoolSize = 20
+    /// Transaction mode: how long a unit of work waits for a free connection.
+    public var transactionPoolTimeout: TimeAmount = .seconds(30)
+    /// Transaction mode: protocol-level statements kept prepared per backend connection.
+    public var transactionPoolPreparedStatements = 100
+    /// Transaction mode: pin a client that uses one-session features (else refuse them).
+    public var transactionPoolPinning = true
+
+    /// The pool mode of `user` connecting to `database`.
+    public func poolMode(user: String, database: String) -> PoolMode {
+        poolModeRules.mode(user: user, database: database, fallback: poolMode)
+    }
 
     public init() {}
 

@@ -1,0 +1,178 @@
+import Logging
+import NIOCore
+import PostgresWire
+
+/// Transaction mode's I/O: connections leased from the loop's transaction pool for each unit of
+/// work (settings replayed first), statement names rewritten as messages go out, connections
+/// given back between units and at the end.
+extension ClientSessionHandler {
+    /// Decides the session's pool mode once the startup packet named user and database.
+    func choosePoolMode(_ parameters: StartupParameters) {
+        let user = parameters.user ?? ""
+        transactionMode = settings.poolMode(user: user, database: parameters.database ?? user) == .transaction
+        if transactionMode { logger.debug("transaction pooling") }
+    }
+
+    /// Leases a connection to `node` from the transaction pool (waiting for one up to
+    /// transaction_pool_timeout), brings its settings to the client's, and passes it to
+    /// `attach`; `failed` gets the error.
+    func leaseFromTransactionPool(_ node: BackendNode, attach: @escaping (BackendConnection, Bool) -> Void,
+                                  failed: @escaping (TransactionLeaseError) -> Void) {
+        guard let startup else { return }
+        let current = runtime.settings
+        pool.updateTransactionLimit(current.transactionPoolSize)
+        let statistics = runtime.transactionPool
+        pool.transactions.onWait = { waited, _ in statistics.wait.record(.nanoseconds(waited.nanoseconds)) }
+        let id = pool.transactions.lease(node, key: PoolKey(nodeID: node.id, startup: startup), clientPassword: clientPassword,
+                                         timeout: current.transactionPoolTimeout) { [self] result in
+            leaseWaits[node.id] = nil
+            switch result {
+            case .success(let (connection, reused)):
+                statistics.leased()
+                if connection.pooled == nil {
+                    connection.pooled = PooledConnection(statementCapacity: current.transactionPoolPreparedStatements)
+                }
+                connection.pooled!.statements.capacity = current.transactionPoolPreparedStatements
+                let wanted = machine.dispatch?.pooled?.settings ?? SessionSettings()
+                guard let replay = wanted.replay(from: connection.pooled!.settings) else { return attach(connection, reused) }
+                statistics.replayed()
+                SessionReplay.run(replay, on: connection) { [self] succeeded in
+                    if succeeded {
+                        connection.pooled!.settings = wanted
+                        attach(connection, reused)
+                    } else {
+                        logger.warning("could not bring a pooled connection to the session's settings; closing it",
+                                       metadata: ["node": "\(node.id)", "error": "\(connection.lastError?.message ?? "closed")"])
+                        connection.owner = nil
+                        connection.close()
+                        failed(.settingsNotRestored(connection.lastError?.message ?? "the connection closed"))
+                    }
+                }
+            case .failure(let error):
+                if case .timedOut = error { statistics.timedOut() }
+                failed(error)
+            }
+        }
+        if let id { leaseWaits[node.id] = id }
+    }
+
+    /// Transaction mode: a connection to `id` for the unit of work routing started.
+    func leaseForUnit(_ id: Int) {
+        guard let info = runtime.cluster.snapshot.nodes.first(where: { $0.id == id }) else {
+            return id == primaryNodeID ? primaryUnavailable(nil) : standbyUnavailable(id)
+        }
+        let node = BackendNode(id: info.id, host: info.host, port: info.port)
+        leaseFromTransactionPool(node, attach: { [self] connection, reused in
+            guard machine.isForwarding, machine.dispatch != nil else { return giveBackToTransactionPool(connection) }
+            if !reused { runtime.cluster.markUsed(id) }
+            connection.owner = self
+            connection.counters = runtime.statistics.counters(for: id)
+            if id == primaryNodeID {
+                primaryConnection = connection
+            } else {
+                standbyConnections[id] = connection
+            }
+            if settingsAtUnitStart == nil { settingsAtUnitStart = machine.dispatch?.pooled?.settings }
+            if let clientKey, let route = machine.dispatch?.currentRoute,
+               DispatchMachine.outputNode(of: route, primary: primaryNodeID ?? id) == id {
+                runtime.cancelRegistry.setTarget(.init(node: connection.node, backendKey: connection.backendKey), for: clientKey)
+            }
+            run { machine, env, actions in machine.leased(id, &env, into: &actions) }
+        }, failed: { [self] error in
+            guard machine.isForwarding else { return }
+            if id == primaryNodeID { return primaryUnavailable(error) }
+            logger.warning("no connection to a load-balance node; reads go to the primary", metadata: ["node": "\(id)", "error": "\(error)"])
+            if case .connect(.unreachable(_, _)) = error { runtime.backendLost(id, false) }
+            standbyUnavailable(id)
+        })
+    }
+
+    private func primaryUnavailable(_ error: TransactionLeaseError?) {
+        let fields: ErrorFields
+        switch error {
+        case .timedOut(let wait)?:
+            fields = ErrorFields(severity: .fatal, sqlState: "53300",
+                                 message: "no backend connection became free within \(wait.nanoseconds / 1_000_000_000) s (transaction_pool_timeout)",
+                                 hint: "Raise transaction_pool_size, or shorten the transactions that hold connections.")
+        case .connect(let failure)?:
+            fields = ErrorFields(severity: .fatal, sqlState: "08006", message: "could not connect to the primary: \(failure)")
+        case .settingsNotRestored(let reason)?:
+            fields = ErrorFields(severity: .fatal, sqlState: "08006", message: "could not restore the session's settings on a pooled connection: \(reason)")
+        case nil:
+            fields = ErrorFields(severity: .fatal, sqlState: "57P03", message: "the primary is not available")
+        }
+        run { machine, _, actions in machine.unitLeaseFailed(fields, into: &actions) }
+    }
+
+    /// Gives every connection back to the transaction pool: a unit of work is over.
+    func releaseForTransactionPool() {
+        let settingsNow = machine.dispatch?.pooled?.settings ?? SessionSettings()
+        let changed = settingsAtUnitStart.map { $0 != settingsNow } ?? false
+        settingsAtUnitStart = nil
+        if let clientKey { runtime.cancelRegistry.setTarget(nil, for: clientKey) }
+        if let primaryConnection {
+            primaryConnection.pooled?.settings = settingsNow
+            giveBackToTransactionPool(primaryConnection)
+        }
+        for connection in standbyConnections.values {
+            // A SET of this unit may or may not have reached a standby: its settings are not known.
+            connection.pooled?.settings = changed ? nil : settingsNow
+            giveBackToTransactionPool(connection)
+        }
+        primaryConnection = nil
+        standbyConnections.removeAll()
+        touched.removeAll()
+    }
+
+    func giveBackToTransactionPool(_ connection: BackendConnection) {
+        connection.owner = nil
+        setReading(connection, true)
+        pool.transactions.giveBack(connection, clientPassword: connection.clientPassword)
+    }
+
+    /// Writes a client message to a transaction-mode connection, with SwiftPool's statement names.
+    func writeMapped(_ bytes: ByteBuffer, type: UInt8, to connection: BackendConnection) {
+        var out = mappedScratch
+        mappedScratch = []
+        let before = statementMapper.preparedAgain
+        statementMapper.map(bytes, type: type, cache: &connection.pooled!.statements, registry: &pool.statementNames, into: &out)
+        if statementMapper.preparedAgain != before { runtime.transactionPool.preparedAgain(statementMapper.preparedAgain - before) }
+        for message in out {
+            connection.noteSent(message.type, message.disposition, name: message.name)
+            sessions.traffic.toBackends &+= message.bytes.readableBytes
+            connection.channel.write(message.bytes, promise: nil)
+        }
+        out.removeAll(keepingCapacity: true)
+        mappedScratch = out
+    }
+
+    /// Session end in transaction mode: connections go back to the pool, reset first when the
+    /// client left something behind (`ABORT`, and `DISCARD ALL` for a pinned client).
+    func releaseAllToTransactionPool(_ connections: [BackendConnection], closing: [Int], releaseSlot: @escaping () -> Void) {
+        for (node, id) in leaseWaits { pool.transactions.cancel(id, node: node) }
+        leaseWaits.removeAll()
+        let state = machine.dispatch?.pooled ?? machine.pooledAtEnd
+        let pinned = state?.isPinned ?? false
+        let settingsNow = state?.settings ?? SessionSettings()
+        for connection in connections {
+            connection.owner = nil
+            if closing.contains(connection.node.id) {
+                connection.close()
+                releaseSlot()
+                continue
+            }
+            setReading(connection, true)
+            let isPrimary = connection.node.id == primaryNodeID
+            let queries = pinned ? ["ABORT", "DISCARD ALL"] : ["ABORT"]
+            BackendResetter(connection: connection, queries: queries, giveBack: { [pool] connection in
+                if pinned {
+                    connection.pooled?.statements.removeAll()
+                    connection.pooled?.settings = SessionSettings()
+                } else {
+                    connection.pooled?.settings = isPrimary ? settingsNow : nil
+                }
+                pool.transactions.giveBack(connection, clientPassword: connection.clientPassword)
+            }, onFinish: releaseSlot).start(timeout: settings.resetTimeout)
+        }
+    }
+}

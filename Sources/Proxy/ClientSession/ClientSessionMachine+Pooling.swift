@@ -1,0 +1,22 @@
+import PostgresWire
+
+/// Transaction mode: the session gives its backend connections back between units of work.
+extension ClientSessionMachine {
+    /// Gives the session's connections back when a unit of work is over: every connection has
+    /// answered everything and is outside a transaction, nothing of the client's waits or is
+    /// held, and nothing pins the client.
+    mutating func releaseIfBetweenUnits<E: SessionEnvironment>(_ env: inout E, into actions: inout [Action]) {
+        guard case .forwarding = phase, let dispatch, let pooled = dispatch.pooled, !pooled.isPinned,
+              env.holdsConnections, dispatch.isBetweenUnits, env.allQuiescent, env.allOutsideTransaction,
+              adminAnswer == .none, idleErrors.isEmpty, streamNodes == nil, !splitter.isStreaming else { return }
+        actions.append(.releaseConnections)
+    }
+
+    /// No connection to `node` could be had for a unit of work: with the primary the session
+    /// ends with `error`; another node's reads go elsewhere (``nodeUnavailable(_:_:into:)``).
+    mutating func unitLeaseFailed(_ error: ErrorFields, into actions: inout [Action]) {
+        guard case .forwarding = phase else { return }
+        actions.append(.log(.warning, "no backend connection for a transaction", ["error": "\(error.message ?? "")"]))
+        fatal(error, into: &actions)
+    }
+}

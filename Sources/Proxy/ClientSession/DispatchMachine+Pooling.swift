@@ -1,0 +1,62 @@
+import NIOCore
+import PostgresWire
+import Routing
+
+/// Transaction mode: what the client's statements do to its server session (settings to replay
+/// on the next connection, pins), followed as their answers arrive.
+extension DispatchMachine {
+    /// The effects of a query string the client sends, or nil outside transaction mode.
+    func sessionEffects(_ query: QueryClassification, text: String) -> [SessionEffect] {
+        guard pooled != nil else { return [] }
+        return SessionEffect.of(query, text: text)
+    }
+
+    /// The pin a statement would need when pinning is off: it is then refused.
+    func refusedPin(_ effects: [SessionEffect]) -> PinReason? {
+        guard pooled != nil, !pinningAllowed else { return nil }
+        for case .pin(let reason) in effects { return reason }
+        return nil
+    }
+
+    /// A statement the server answers with the refusal, so that the transaction it is in fails
+    /// as it would with any other error.
+    static func refusal(_ reason: PinReason) -> String {
+        let message = "\(reason.statementDescription) needs a server session of its own, and transaction_pool_pinning is off"
+        return "DO $swiftpool$ BEGIN RAISE EXCEPTION USING ERRCODE = '0A000', MESSAGE = '\(message)', "
+            + "HINT = 'Use session pooling for this client (pool_mode_list), or turn transaction_pool_pinning on.'; END $swiftpool$"
+    }
+
+    /// A statement group answered with ReadyForQuery.
+    mutating func completedStatementGroup(_ effects: [SessionEffect], status: TransactionStatus, failed: Bool,
+                                          into actions: inout [Action]) {
+        guard pooled != nil else { return }
+        let view: TransactionStatusView
+        switch status {
+        case .idle: view = .idle
+        case .inTransaction: view = .inTransaction
+        case .failed: view = .failed
+        }
+        for reason in pooled!.completed(effects, status: view, failed: failed) { actions.append(.pinned(reason)) }
+        if pooled!.takeDeallocation() {
+            protocolStatements.removeAll()
+            actions.append(.statementsDeallocated)
+        }
+    }
+}
+
+extension PinReason {
+    /// What the client did, for messages.
+    var statementDescription: String {
+        switch self {
+        case .listen: return "LISTEN"
+        case .advisoryLock: return "a session-level advisory lock"
+        case .holdCursor: return "a cursor WITH HOLD"
+        case .temporaryTable: return "a temporary table"
+        case .load: return "LOAD"
+        case .sqlPrepare: return "SQL PREPARE"
+        case .role: return "SET ROLE or SET SESSION AUTHORIZATION"
+        case .setConfig: return "set_config()"
+        case .savepointRollback: return "ROLLBACK TO SAVEPOINT after SET"
+        }
+    }
+}

@@ -1,0 +1,179 @@
+import Logging
+import NIOCore
+
+/// Why a transaction-mode session got no connection.
+enum TransactionLeaseError: Error, CustomStringConvertible {
+    case connect(BackendConnectError)
+    /// No connection became free within the wait.
+    case timedOut(TimeAmount)
+    /// The connection could not be brought to the client's settings.
+    case settingsNotRestored(String)
+
+    var description: String {
+        switch self {
+        case .connect(let error): return "\(error)"
+        case .timedOut(let wait): return "no backend connection became free within \(wait.nanoseconds / 1_000_000) ms"
+        case .settingsNotRestored(let reason): return "could not restore the session's settings: \(reason)"
+        }
+    }
+}
+
+/// The backend connections transaction-mode sessions of one event loop share: lent for one
+/// unit of work (a transaction, a statement outside one, an extended exchange up to its Sync),
+/// given back clean and idle. At most the loop's share of `transaction_pool_size` connections per
+/// node; a session beyond it waits, up to `transaction_pool_timeout`. Used only on its event loop.
+final class TransactionPool {
+    /// A connection is interchangeable with another of the same startup packet, opened with the
+    /// same clear-text client password (allow_clear_text_frontend_auth).
+    struct Key: Hashable {
+        var pool: PoolKey
+        var clientPassword: String?
+    }
+
+    typealias Completion = (Result<(BackendConnection, reused: Bool), TransactionLeaseError>) -> Void
+
+    private struct Waiter {
+        var node: BackendNode
+        var key: Key
+        var since: NIODeadline
+        var completion: Completion
+        var timer: Scheduled<Void>?
+    }
+
+    let eventLoop: EventLoop
+    private let connector: BackendConnector
+    private let logger: Logger
+    private var state: TransactionPoolState<BackendConnection, Key>
+    private var waiters: [UInt64: Waiter] = [:]
+    /// Reports how long a lease waited (the slot-wait histogram's sibling).
+    var onWait: ((TimeAmount, _ served: Bool) -> Void)?
+
+    init(eventLoop: EventLoop, connector: BackendConnector, limit: Int, logger: Logger) {
+        self.eventLoop = eventLoop
+        self.connector = connector
+        self.state = TransactionPoolState(limit: limit)
+        self.logger = logger
+    }
+
+    /// This loop's share of `total` connections per node over `loops` loops (at least one).
+    static func share(of total: Int, loop index: Int, loops: Int) -> Int {
+        let loops = max(1, loops)
+        return max(1, total / loops + (index < total % loops ? 1 : 0))
+    }
+
+    /// Changes the per-node limit (a reload).
+    func setLimit(_ limit: Int) {
+        guard limit != state.defaultLimit else { return }
+        state.setLimit(limit)
+    }
+
+    /// Lends a connection to `node`: an idle one, a new one, or the first that comes free
+    /// within `timeout`. Returns the waiter's id when the lease waits (for ``cancel(_:node:)``).
+    @discardableResult
+    func lease(_ node: BackendNode, key: PoolKey, clientPassword: String?, timeout: TimeAmount,
+               completion: @escaping Completion) -> UInt64? {
+        let key = Key(pool: key, clientPassword: clientPassword)
+        switch state.checkout(key, node: node.id) {
+        case .reuse(let connection):
+            completion(.success((connection, true)))
+        case .open:
+            open(node, key: key, completion: completion)
+        case .replace(let victim):
+            retire(victim)
+            open(node, key: key, completion: completion)
+        case .wait(let id):
+            var waiter = Waiter(node: node, key: key, since: .now(), completion: completion)
+            waiter.timer = eventLoop.assumeIsolated().scheduleTask(in: timeout) { [self] in
+                guard state.cancelWait(id, node: node.id), let waiter = waiters.removeValue(forKey: id) else { return }
+                onWait?(timeout, false)
+                waiter.completion(.failure(.timedOut(timeout)))
+            }
+            waiters[id] = waiter
+            return id
+        }
+        return nil
+    }
+
+    /// The session no longer wants the connection it waits for (its client left).
+    func cancel(_ id: UInt64, node: Int) {
+        guard state.cancelWait(id, node: node), let waiter = waiters.removeValue(forKey: id) else { return }
+        waiter.timer?.cancel()
+    }
+
+    /// Takes back a lent connection that is idle, outside a transaction and clean.
+    func giveBack(_ connection: BackendConnection, clientPassword: String?) {
+        guard !connection.isClosed else { return }
+        connection.owner = nil
+        connection.lastReleasedAt = .now()
+        let key = Key(pool: connection.key, clientPassword: clientPassword)
+        let (handoff, close) = state.checkin(connection, key: key, node: connection.node.id)
+        if close { retire(connection) }
+        if let handoff { perform(handoff) }
+    }
+
+    /// Per node: connections open or lent, idle, and sessions waiting.
+    var counts: [Int: (open: Int, idle: Int, waiting: Int)] { state.counts }
+
+    /// Closes the idle connections to a node that went down.
+    func closeAll(toNode node: Int) {
+        state.drain(node: node).forEach { retire($0) }
+    }
+
+    /// Closes every idle connection (shutdown).
+    func closeAll() {
+        state.drainAll().forEach { retire($0) }
+    }
+
+    // MARK: Connections
+
+    private func open(_ node: BackendNode, key: Key, completion: @escaping Completion) {
+        connector.connect(to: node, key: key.pool, clientPassword: key.clientPassword, on: eventLoop) { [self] result in
+            switch result {
+            case .success(let connection):
+                connection.clientPassword = key.clientPassword
+                connection.onClose = { [weak self, unowned connection] in
+                    self?.closed(connection, key: key)
+                }
+                completion(.success((connection, false)))
+            case .failure(let error):
+                if let handoff = state.closed(nil, key: key, node: node.id) { perform(handoff) }
+                completion(.failure(.connect(error)))
+            }
+        }
+    }
+
+    /// A counted connection closed, idle or lent.
+    private func closed(_ connection: BackendConnection, key: Key) {
+        if let handoff = state.closed(connection, key: key, node: connection.node.id) { perform(handoff) }
+    }
+
+    /// Closes a connection whose place is taken over or given up (not counted again on close).
+    private func retire(_ connection: BackendConnection) {
+        connection.onClose = nil
+        connection.owner = nil
+        logger.debug("closing backend connection", metadata: ["node": "\(connection.node.id)", "key": "\(connection.key)"])
+        connection.terminate()
+    }
+
+    private func perform(_ handoff: TransactionPoolState<BackendConnection, Key>.Handoff) {
+        switch handoff {
+        case .give(let connection, let id):
+            guard let waiter = take(id) else { return giveBack(connection, clientPassword: connection.clientPassword) }
+            waiter.completion(.success((connection, true)))
+        case .openFor(let id):
+            guard let waiter = take(id) else { return }
+            open(waiter.node, key: waiter.key, completion: waiter.completion)
+        case .replaceFor(let id, let victim):
+            retire(victim)
+            guard let waiter = take(id) else { return }
+            open(waiter.node, key: waiter.key, completion: waiter.completion)
+        }
+    }
+
+    private func take(_ id: UInt64) -> Waiter? {
+        guard let waiter = waiters.removeValue(forKey: id) else { return nil }
+        waiter.timer?.cancel()
+        onWait?(.now() - waiter.since, true)
+        return waiter
+    }
+}

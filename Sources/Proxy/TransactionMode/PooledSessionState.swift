@@ -1,0 +1,122 @@
+/// The server-session state a transaction-mode client has built up, as SwiftPool follows it:
+/// the `SET` values in effect (replayed on whichever connection the client gets next) and what
+/// pins the client to its connection. Effects of a statement count once its ReadyForQuery says
+/// it succeeded; inside a transaction they wait for its end, and a rollback drops them.
+struct PooledSessionState: Equatable {
+    /// `SET` statements in effect, one per parameter, in the order first set.
+    private(set) var settings: SessionSettings = SessionSettings()
+    /// Why the client keeps its connection (empty: it is given back between transactions).
+    private(set) var pins: Set<PinReason> = []
+    /// Effects of the open transaction, applied at its commit.
+    private var pending: [SessionEffect] = []
+    private var transactionFailed = false
+    /// `DEALLOCATE ALL` or `DISCARD ALL` ran since the last ``takeDeallocation()``: the
+    /// connection's protocol-level statements are gone.
+    private var deallocated = false
+
+    var isPinned: Bool { !pins.isEmpty }
+
+    /// A statement group (a Query, or an extended batch up to its Sync) answered with
+    /// ReadyForQuery `status`; `failed`: an error came with it.
+    /// Returns the pins it added (for the metrics).
+    @discardableResult
+    mutating func completed(_ effects: [SessionEffect], status: TransactionStatusView, failed: Bool) -> [PinReason] {
+        var added: [PinReason] = []
+        // Pins count at once, whatever the outcome: a session-level advisory lock taken in a
+        // transaction that fails stays taken. Pinning too often is only slower.
+        for case .pin(let reason) in effects where pins.insert(reason).inserted { added.append(reason) }
+        if failed {
+            if status == .idle {
+                // An implicit transaction (or the commit) failed: nothing of it or before it stays.
+                pending.removeAll()
+                transactionFailed = false
+            } else {
+                transactionFailed = true
+            }
+            return added
+        }
+        var rolledBack = transactionFailed
+        for effect in effects {
+            switch effect {
+            case .rollback: rolledBack = true
+            case .rollbackToSavepoint:
+                if pending.contains(where: \.changesSettings), pins.insert(.savepointRollback).inserted {
+                    added.append(.savepointRollback)
+                }
+            case .pin: break
+            default: pending.append(effect)
+            }
+        }
+        guard status == .idle else { return added }
+        if !rolledBack {
+            for effect in pending { apply(effect) }
+        }
+        pending.removeAll()
+        transactionFailed = false
+        return added
+    }
+
+    /// Whether protocol-level statements were deallocated on the connection since the last call.
+    mutating func takeDeallocation() -> Bool {
+        defer { deallocated = false }
+        return deallocated
+    }
+
+    private mutating func apply(_ effect: SessionEffect) {
+        switch effect {
+        case .set(let parameter, let text): settings.set(parameter, text)
+        case .reset(let parameter): settings.reset(parameter)
+        case .resetAll: settings = SessionSettings()
+        case .discardAll:
+            settings = SessionSettings()
+            pins.removeAll()
+            deallocated = true
+        case .deallocateAll: deallocated = true
+        case .pin, .begin, .commit, .rollback, .rollbackToSavepoint: break
+        }
+    }
+}
+
+/// ReadyForQuery's transaction status, as the pooled state needs it.
+enum TransactionStatusView: Equatable {
+    case idle, inTransaction, failed
+}
+
+/// Session-level `SET` values, one statement per parameter, in the order first set.
+struct SessionSettings: Equatable {
+    private(set) var statements: [(parameter: String, text: String)] = []
+
+    static func == (lhs: SessionSettings, rhs: SessionSettings) -> Bool {
+        lhs.statements.elementsEqual(rhs.statements) { $0.parameter == $1.parameter && $0.text == $1.text }
+    }
+
+    var isEmpty: Bool { statements.isEmpty }
+
+    mutating func set(_ parameter: String, _ text: String) {
+        if let index = statements.firstIndex(where: { $0.parameter == parameter }) {
+            statements[index].text = text
+        } else {
+            statements.append((parameter, text))
+        }
+    }
+
+    mutating func reset(_ parameter: String) {
+        statements.removeAll { $0.parameter == parameter }
+    }
+
+    /// What brings a connection whose settings are `current` (nil: not known) to these: nil when
+    /// nothing is needed, else `RESET ALL` and the `SET` statements.
+    func replay(from current: SessionSettings?) -> String? {
+        if let current, current == self { return nil }
+        return (["RESET ALL"] + statements.map(\.text)).joined(separator: "; ")
+    }
+}
+
+extension SessionEffect {
+    var changesSettings: Bool {
+        switch self {
+        case .set, .reset, .resetAll, .discardAll: return true
+        default: return false
+        }
+    }
+}

@@ -1,0 +1,196 @@
+import NIOCore
+import PostgresWire
+
+/// Follows the replies of a transaction-mode backend connection to Parse and Close messages, so
+/// that replies to SwiftPool's own messages are hidden and a CloseComplete can stand in for the
+/// ParseComplete of a statement the connection already had. Pure, fed in send order and with
+/// the connection's output.
+///
+/// Each ParseComplete answers the oldest unanswered Parse, each CloseComplete the oldest
+/// unanswered Close; after an ErrorResponse the backend skips every message up to the next Sync,
+/// so the Parse and Close messages sent before that Sync get no reply. The output is scanned
+/// only while a Parse or Close waits for its reply; otherwise each ReadyForQuery just retires a
+/// Sync or Query.
+struct ReplyFilter {
+    /// What becomes of a reply.
+    enum Disposition: Equatable {
+        case pass
+        case drop
+        /// A CloseComplete the client sees as ParseComplete.
+        case asParseComplete
+    }
+
+    enum Entry: Equatable {
+        case parse(Disposition, name: String)
+        case close(Disposition, name: String)
+        /// A Sync or Query: ends with ReadyForQuery.
+        case syncPoint
+    }
+
+    private var entries: [Entry] = []
+    private var head = 0
+    /// Parse and Close entries not answered yet.
+    private var awaited = 0
+    /// Bytes of the message being scanned that are still to come.
+    private var remaining = 0
+    /// The start of a message header that ended a read.
+    private var partialHeader: [UInt8] = []
+    /// How many bytes of `partialHeader` already went to the client (they ended a read that was
+    /// not scanned).
+    private var forwardedHeaderBytes = 0
+    /// Whether the previous read was scanned, so `remaining` and `partialHeader` are current.
+    private var scannedLastRead = false
+
+    /// Whether the next read must be scanned.
+    var isScanning: Bool { awaited > 0 || (scannedLastRead && (remaining > 0 || !partialHeader.isEmpty)) }
+
+    /// A message went to the backend.
+    mutating func sent(_ type: UInt8, _ disposition: Disposition = .pass, name: String = "") {
+        switch type {
+        case FrontendMessageType.parse:
+            entries.append(.parse(disposition, name: name))
+            awaited += 1
+        case FrontendMessageType.close:
+            entries.append(.close(disposition, name: name))
+            awaited += 1
+        case FrontendMessageType.sync, FrontendMessageType.query:
+            entries.append(.syncPoint)
+        default:
+            break
+        }
+    }
+
+    /// ReadyForQuery messages of a read that was not scanned.
+    mutating func readyForQuery(count: Int) {
+        for _ in 0..<count { _ = popThroughSyncPoint() }
+    }
+
+    /// Rewrites a read when it must be scanned; returns the bytes for the client (nil: the read
+    /// was not scanned, use it as it is) and the entries whose messages the backend skipped.
+    /// `streamPosition`: where the stream stood inside a message before this read (the framing
+    /// the connection tracks anyway), used when the previous read was not scanned.
+    mutating func process(_ bytes: ByteBuffer, streamPosition: (header: [UInt8], remaining: Int) = ([], 0))
+        -> (output: ByteBuffer?, skipped: [Entry]) {
+        guard isScanning else {
+            scannedLastRead = false
+            return (nil, [])
+        }
+        if !scannedLastRead {
+            remaining = streamPosition.remaining
+            partialHeader = streamPosition.header
+            forwardedHeaderBytes = streamPosition.header.count
+        }
+        scannedLastRead = true
+        var input = bytes
+        var alreadyForwarded = 0
+        if !partialHeader.isEmpty {
+            var joined = ByteBuffer(bytes: partialHeader)
+            joined.writeBuffer(&input)
+            input = joined
+            partialHeader.removeAll()
+            alreadyForwarded = forwardedHeaderBytes
+            forwardedHeaderBytes = 0
+        }
+        var output = ByteBuffer()
+        output.reserveCapacity(input.readableBytes)
+        var skipped: [Entry] = []
+        while input.readableBytes > 0 {
+            if remaining > 0 {
+                let take = min(remaining, input.readableBytes)
+                var slice = input.readSlice(length: take)!
+                output.writeBuffer(&slice)
+                remaining -= take
+                continue
+            }
+            guard input.readableBytes >= 5 else {
+                // Held back (not forwarded) until the rest of the header says what it is.
+                partialHeader = Array(input.readableBytesView)
+                forwardedHeaderBytes = alreadyForwarded
+                break
+            }
+            let type = input.getInteger(at: input.readerIndex, as: UInt8.self)!
+            let length = Int(input.getInteger(at: input.readerIndex + 1, as: Int32.self)!)
+            switch type {
+            case BackendMessageType.parseComplete, BackendMessageType.closeComplete:
+                var header = input.readSlice(length: 5)!
+                header.moveReaderIndex(forwardBy: alreadyForwarded)
+                alreadyForwarded = 0
+                switch answer(type) {
+                case .pass: output.writeBuffer(&header)
+                case .drop: break
+                case .asParseComplete:
+                    output.writeInteger(BackendMessageType.parseComplete)
+                    output.writeInteger(Int32(4))
+                }
+                remaining = max(0, length - 4)
+                continue
+            case BackendMessageType.errorResponse:
+                skipped.append(contentsOf: skipToSyncPoint())
+            case BackendMessageType.readyForQuery:
+                skipped.append(contentsOf: popThroughSyncPoint())
+            default:
+                break
+            }
+            var header = input.readSlice(length: 5)!
+            header.moveReaderIndex(forwardBy: alreadyForwarded)
+            alreadyForwarded = 0
+            output.writeBuffer(&header)
+            remaining = max(0, length - 4)
+        }
+        return (output, skipped)
+    }
+
+    /// The disposition of the reply to the oldest unanswered Parse (or Close).
+    private mutating func answer(_ type: UInt8) -> Disposition {
+        var index = head
+        while index < entries.count {
+            switch entries[index] {
+            case .parse(let disposition, _) where type == BackendMessageType.parseComplete,
+                 .close(let disposition, _) where type == BackendMessageType.closeComplete:
+                entries.remove(at: index)
+                awaited -= 1
+                compact()
+                return disposition
+            default:
+                index += 1
+            }
+        }
+        return .pass
+    }
+
+    /// An error: Parse and Close messages up to the next Sync are skipped by the backend.
+    private mutating func skipToSyncPoint() -> [Entry] {
+        var skipped: [Entry] = []
+        while head < entries.count, entries[head] != .syncPoint {
+            skipped.append(entries[head])
+            head += 1
+            awaited -= 1
+        }
+        compact()
+        return skipped
+    }
+
+    /// A ReadyForQuery: retires the oldest Sync or Query (and anything unanswered before it).
+    private mutating func popThroughSyncPoint() -> [Entry] {
+        var skipped: [Entry] = []
+        while head < entries.count {
+            let entry = entries[head]
+            head += 1
+            if entry == .syncPoint { break }
+            skipped.append(entry)
+            awaited -= 1
+        }
+        compact()
+        return skipped
+    }
+
+    private mutating func compact() {
+        if head == entries.count {
+            entries.removeAll(keepingCapacity: true)
+            head = 0
+        } else if head > 64, head * 2 > entries.count {
+            entries.removeFirst(head)
+            head = 0
+        }
+    }
+}

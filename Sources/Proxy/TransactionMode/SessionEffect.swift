@@ -1,0 +1,105 @@
+import Routing
+
+/// Why a transaction-mode client keeps its backend connection between transactions: what it did
+/// lives in one server session and a replay elsewhere would not bring it along.
+public enum PinReason: String, CaseIterable, Sendable {
+    case listen
+    case advisoryLock = "advisory_lock"
+    case holdCursor = "hold_cursor"
+    case temporaryTable = "temporary_table"
+    case load
+    case sqlPrepare = "sql_prepare"
+    /// `SET ROLE`, `SET SESSION AUTHORIZATION`: not reset by `RESET ALL`.
+    case role
+    /// `set_config()`: a change SwiftPool cannot see the value of.
+    case setConfig = "set_config"
+    /// `ROLLBACK TO SAVEPOINT` after a `SET` in the transaction: which values survived is not known.
+    case savepointRollback = "savepoint_rollback"
+}
+
+/// What one statement does to the server session beyond its transaction, as far as a
+/// transaction-mode session must follow it.
+enum SessionEffect: Equatable, Sendable {
+    /// `SET name …` (not `LOCAL`): `text` replays it.
+    case set(parameter: String, text: String)
+    /// `RESET name`.
+    case reset(parameter: String)
+    case resetAll
+    /// `DISCARD ALL`: settings, prepared statements, pins.
+    case discardAll
+    /// `DEALLOCATE ALL`.
+    case deallocateAll
+    case pin(PinReason)
+    case begin
+    case commit
+    case rollback
+    case rollbackToSavepoint
+
+    /// The effects of a query string (a simple Query, or the text of a Parse), in order.
+    static func of(_ query: QueryClassification, text: String) -> [SessionEffect] {
+        var effects: [SessionEffect] = []
+        let utf8 = Array(text.utf8)
+        for statement in query.statements {
+            effects.append(contentsOf: of(statement, text: utf8))
+        }
+        return effects
+    }
+
+    private static let advisoryLocks: Set<String> = [
+        "pg_advisory_lock", "pg_advisory_lock_shared", "pg_try_advisory_lock", "pg_try_advisory_lock_shared",
+    ]
+
+    private static func of(_ statement: StatementClassification, text: [UInt8]) -> [SessionEffect] {
+        var effects: [SessionEffect] = []
+        for call in statement.functionCalls {
+            let name = call.name.lowercased()
+            if advisoryLocks.contains(name) { effects.append(.pin(.advisoryLock)) }
+            if name == "set_config" { effects.append(.pin(.setConfig)) }
+        }
+        switch statement.kind {
+        case .set(let set):
+            switch set.parameter {
+            case _ where set.isLocal, "transaction", "transaction snapshot":
+                break
+            case "role", "session_authorization", "session authorization":
+                effects.append(.pin(.role))
+            default:
+                let range = statement.byteRange.clamped(to: 0..<text.count)
+                effects.append(.set(parameter: set.parameter, text: String(decoding: text[range], as: UTF8.self)))
+            }
+        case .reset(let parameter):
+            effects.append(parameter == "all" ? .resetAll : .reset(parameter: parameter))
+        case .discard:
+            let range = statement.byteRange.clamped(to: 0..<text.count)
+            let words = String(decoding: text[range], as: UTF8.self).lowercased().split(whereSeparator: \.isWhitespace)
+            if words.count >= 2, words[1] == "all" { effects.append(.discardAll) }
+        case .deallocate(nil):
+            effects.append(.deallocateAll)
+        case .listen:
+            effects.append(.pin(.listen))
+        case .declareCursor:
+            let range = statement.byteRange.clamped(to: 0..<text.count)
+            let words = String(decoding: text[range], as: UTF8.self).lowercased().split(whereSeparator: \.isWhitespace)
+            if zip(words, words.dropFirst()).contains(where: { $0 == "with" && $1 == "hold" }) {
+                effects.append(.pin(.holdCursor))
+            }
+        case .ddl(let ddl) where ddl.isTemporary && ddl.command == "create":
+            effects.append(.pin(.temporaryTable))
+        case .other(command: "load"):
+            effects.append(.pin(.load))
+        case .prepare:
+            effects.append(.pin(.sqlPrepare))
+        case .transaction(let command):
+            switch command {
+            case .begin: effects.append(.begin)
+            case .commit: effects.append(.commit)
+            case .rollback: effects.append(.rollback)
+            case .rollbackToSavepoint: effects.append(.rollbackToSavepoint)
+            default: break
+            }
+        default:
+            break
+        }
+        return effects
+    }
+}

@@ -1,0 +1,166 @@
+import NIOCore
+import PostgresWire
+
+/// A transaction-mode client's protocol-level prepared statements and the names SwiftPool gives
+/// them on backend connections. The client's Parse, Bind, Describe and Close messages are
+/// rewritten to those names as they go to whichever connection the client holds: a statement
+/// the connection lacks is parsed there first (its reply hidden), a Parse of a statement the
+/// connection already has becomes a Close of nothing whose reply the client sees as
+/// ParseComplete, and a client's Close only forgets the name (other clients may share the
+/// statement). Pure: the connection's cache and the loop's registry are passed in.
+struct StatementNameMapper {
+    struct Statement {
+        var serverName: String
+        /// The Parse message under ``serverName``, to prepare the statement on another connection.
+        var parse: ByteBuffer?
+    }
+
+    /// One message for the backend and what becomes of its reply.
+    struct Outgoing {
+        var bytes: ByteBuffer
+        var type: UInt8
+        var disposition: ReplyFilter.Disposition
+        /// The statement a Parse prepares (for the cache when the backend skips it).
+        var name: String
+    }
+
+    /// The client's statements by the client's names.
+    private(set) var statements: [String: Statement] = [:]
+    /// Statements SwiftPool had to prepare again on a connection that lacked them.
+    private(set) var preparedAgain = 0
+
+    /// A statement name that is never prepared: closing it is a no-op with a CloseComplete.
+    static let absentName = "swiftpool_absent"
+
+    /// Rewrites one client message for the connection whose statements `cache` holds.
+    mutating func map(_ bytes: ByteBuffer, type: UInt8, cache: inout PreparedStatementCache,
+                      registry: inout StatementRegistry, into out: inout [Outgoing]) {
+        var body = bytes
+        body.moveReaderIndex(forwardBy: 5)
+        switch type {
+        case FrontendMessageType.parse:
+            guard let name = body.readNullTerminatedString(), !name.isEmpty else { break }
+            let serverName = registry.name(for: body)
+            let parse = Self.parse(serverName, definition: body)
+            statements[name] = Statement(serverName: serverName, parse: parse)
+            if cache.contains(serverName) {
+                _ = cache.use(serverName)
+                out.append(Outgoing(bytes: Self.close(Self.absentName), type: FrontendMessageType.close,
+                                    disposition: .asParseComplete, name: ""))
+            } else {
+                prepare(serverName, parse, disposition: .pass, cache: &cache, into: &out)
+            }
+            return
+        case FrontendMessageType.bind:
+            guard let portal = body.readNullTerminatedString(), let name = body.readNullTerminatedString(),
+                  !name.isEmpty, let statement = statements[name] else { break }
+            ensure(statement, cache: &cache, into: &out)
+            var message = ByteBuffer()
+            message.writeMessage(type: FrontendMessageType.bind) {
+                $0.writeNullTerminatedString(portal)
+                $0.writeNullTerminatedString(statement.serverName)
+                $0.writeImmutableBuffer(body)
+            }
+            out.append(Outgoing(bytes: message, type: type, disposition: .pass, name: ""))
+            return
+        case FrontendMessageType.describe, FrontendMessageType.close:
+            guard body.readInteger(as: UInt8.self) == UInt8(ascii: "S"), let name = body.readNullTerminatedString(),
+                  !name.isEmpty, let statement = statements[name] else { break }
+            if type == FrontendMessageType.close {
+                statements[name] = nil
+                out.append(Outgoing(bytes: Self.close(Self.absentName), type: type, disposition: .pass, name: ""))
+                return
+            }
+            ensure(statement, cache: &cache, into: &out)
+            var message = ByteBuffer()
+            message.writeMessage(type: type) {
+                $0.writeInteger(UInt8(ascii: "S"))
+                $0.writeNullTerminatedString(statement.serverName)
+            }
+            out.append(Outgoing(bytes: message, type: type, disposition: .pass, name: ""))
+            return
+        case FrontendMessageType.query:
+            if let rewritten = deallocation(body, cache: &cache) {
+                out.append(Outgoing(bytes: rewritten, type: type, disposition: .pass, name: ""))
+                return
+            }
+        default:
+            break
+        }
+        out.append(Outgoing(bytes: bytes, type: type, disposition: .pass, name: ""))
+    }
+
+    /// The client's statements are gone on the server (DEALLOCATE ALL or DISCARD ALL ran).
+    mutating func forgetAll() { statements.removeAll() }
+
+    /// Prepares `statement` on the connection first when it lacks it.
+    private mutating func ensure(_ statement: Statement, cache: inout PreparedStatementCache, into out: inout [Outgoing]) {
+        if cache.contains(statement.serverName) {
+            _ = cache.use(statement.serverName)
+        } else if let parse = statement.parse {
+            preparedAgain += 1
+            prepare(statement.serverName, parse, disposition: .drop, cache: &cache, into: &out)
+        }
+    }
+
+    /// A Parse of `name`, after a hidden Close of the same name (a statement the cache forgot,
+    /// after an error or a DEALLOCATE that failed, may still be there), and the Close of the
+    /// least recently used statement when the cache is full.
+    private func prepare(_ name: String, _ parse: ByteBuffer, disposition: ReplyFilter.Disposition,
+                         cache: inout PreparedStatementCache, into out: inout [Outgoing]) {
+        out.append(Outgoing(bytes: Self.close(name), type: FrontendMessageType.close, disposition: .drop, name: ""))
+        out.append(Outgoing(bytes: parse, type: FrontendMessageType.parse, disposition: disposition, name: name))
+        if let victim = cache.use(name) {
+            out.append(Outgoing(bytes: Self.close(victim), type: FrontendMessageType.close, disposition: .drop, name: ""))
+        }
+    }
+
+    /// `DEALLOCATE [PREPARE] name` of one of the client's statements, for its server name;
+    /// `DEALLOCATE ALL` and `DISCARD ALL` empty the cache and the client's statements.
+    private mutating func deallocation(_ body: ByteBuffer, cache: inout PreparedStatementCache) -> ByteBuffer? {
+        let view = body.readableBytesView.prefix(200)
+        guard let first = view.first(where: { !Self.isSpace($0) }), first | 0x20 == UInt8(ascii: "d") else { return nil }
+        let text = String(decoding: view.prefix { $0 != 0 }, as: UTF8.self)
+        var words = text.split(whereSeparator: { $0.isWhitespace || $0 == ";" }).map(String.init)
+        guard let command = words.first?.lowercased(), command == "deallocate" || command == "discard" else { return nil }
+        if words.count > 1, words[1].lowercased() == "all" {
+            cache.removeAll()
+            statements.removeAll()
+            return nil
+        }
+        guard command == "deallocate", words.count >= 2 else { return nil }
+        if words[1].lowercased() == "prepare" { words.removeFirst() }
+        guard words.count == 2 else { return nil }
+        var name = words[1]
+        if name.hasPrefix("\""), name.hasSuffix("\""), name.count >= 2 {
+            name = String(name.dropFirst().dropLast())
+        } else {
+            name = name.lowercased()
+        }
+        guard let statement = statements.removeValue(forKey: name) else { return nil }
+        cache.remove(statement.serverName)
+        var message = ByteBuffer()
+        FrontendMessageEncoder.query("DEALLOCATE PREPARE \"\(statement.serverName)\"", into: &message)
+        return message
+    }
+
+    private static func isSpace(_ byte: UInt8) -> Bool { byte == 0x20 || (0x09...0x0D).contains(byte) }
+
+    static func parse(_ name: String, definition: ByteBuffer) -> ByteBuffer {
+        var message = ByteBuffer()
+        message.writeMessage(type: FrontendMessageType.parse) {
+            $0.writeNullTerminatedString(name)
+            $0.writeImmutableBuffer(definition)
+        }
+        return message
+    }
+
+    static func close(_ name: String) -> ByteBuffer {
+        var message = ByteBuffer()
+        message.writeMessage(type: FrontendMessageType.close) {
+            $0.writeInteger(UInt8(ascii: "S"))
+            $0.writeNullTerminatedString(name)
+        }
+        return message
+    }
+}

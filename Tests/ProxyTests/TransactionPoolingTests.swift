@@ -1,0 +1,398 @@
+import NIOCore
+import PostgresWire
+import Routing
+import Testing
+@testable import Proxy
+
+/// Transaction mode's pure parts: the pool's places and waiters, the client's session state
+/// and pins, statement names on shared connections, and the replies SwiftPool hides or rewrites.
+@Suite("Transaction pooling")
+struct TransactionPoolingTests {
+    final class Connection {}
+
+    // MARK: The pool
+
+    @Test func aNodeNeverHasMoreConnectionsThanItsLimitAndWaitersAreServedInOrder() throws {
+        var pool = TransactionPoolState<Connection, String>(limit: 2)
+        guard case .open = pool.checkout("a", node: 0), case .open = pool.checkout("a", node: 0) else {
+            Issue.record("the first two leases open connections")
+            return
+        }
+        guard case .wait(let first) = pool.checkout("a", node: 0), case .wait(let second) = pool.checkout("a", node: 0) else {
+            Issue.record("beyond the limit leases wait")
+            return
+        }
+        #expect(pool.counts[0]?.open == 2)
+        #expect(pool.counts[0]?.waiting == 2)
+        let one = Connection()
+        let (handoff, close) = pool.checkin(one, key: "a", node: 0)
+        #expect(!close)
+        guard case .give(let given, let waiter)? = handoff else {
+            Issue.record("a connection given back goes to the first waiter")
+            return
+        }
+        #expect(given === one && waiter == first)
+        // The second waiter's connection closes instead: its place opens a new one for it.
+        guard case .openFor(let next)? = pool.closed(one, key: "a", node: 0) else {
+            Issue.record("a closed connection's place goes to the next waiter")
+            return
+        }
+        #expect(next == second)
+        #expect(pool.counts[0]?.open == 2)
+        // Other nodes have their own limit.
+        guard case .open = pool.checkout("a", node: 1) else {
+            Issue.record("node 1 has its own places")
+            return
+        }
+    }
+
+    @Test func anIdleConnectionOfAnotherKeyMakesRoomInsteadOfAWait() {
+        var pool = TransactionPoolState<Connection, String>(limit: 1)
+        guard case .open = pool.checkout("a", node: 0) else { Issue.record("opens"); return }
+        let a = Connection()
+        _ = pool.checkin(a, key: "a", node: 0)
+        guard case .replace(let victim) = pool.checkout("b", node: 0) else { Issue.record("replaces the idle one"); return }
+        #expect(victim === a)
+        #expect(pool.counts[0]?.open == 1)
+        #expect(pool.counts[0]?.idle == 0)
+        // The same key reuses its idle connection.
+        let b = Connection()
+        _ = pool.checkin(b, key: "b", node: 0)
+        guard case .reuse(let reused) = pool.checkout("b", node: 0) else { Issue.record("reuses"); return }
+        #expect(reused === b)
+    }
+
+    @Test func aWaiterThatGaveUpIsNotServedAndALowerLimitClosesReturningConnections() {
+        var pool = TransactionPoolState<Connection, String>(limit: 1)
+        guard case .open = pool.checkout("a", node: 0), case .wait(let id) = pool.checkout("a", node: 0) else {
+            Issue.record("one open, one waiting"); return
+        }
+        let cancelled = pool.cancelWait(id, node: 0)
+        let cancelledAgain = pool.cancelWait(id, node: 0)
+        #expect(cancelled && !cancelledAgain)
+        let a = Connection()
+        #expect(pool.checkin(a, key: "a", node: 0).handoff == nil)
+        pool.setLimit(1)
+        guard case .reuse = pool.checkout("a", node: 0) else { Issue.record("reuses"); return }
+        var bigger = TransactionPoolState<Connection, String>(limit: 2)
+        _ = bigger.checkout("a", node: 0)
+        _ = bigger.checkout("a", node: 0)
+        bigger.setLimit(1)
+        #expect(bigger.checkin(Connection(), key: "a", node: 0).close)
+        #expect(bigger.counts[0]?.open == 1)
+    }
+
+    @Test func eachLoopGetsAShareOfTheNodeLimit() {
+        #expect(TransactionPool.share(of: 8, loop: 0, loops: 2) == 4)
+        #expect(TransactionPool.share(of: 8, loop: 1, loops: 2) == 4)
+        #expect((0..<3).map { TransactionPool.share(of: 8, loop: $0, loops: 3) } == [3, 3, 2])
+        #expect(TransactionPool.share(of: 1, loop: 1, loops: 2) == 1)
+    }
+
+    // MARK: Session state
+
+    func effects(_ text: String) -> [SessionEffect] {
+        SessionEffect.of(SQLClassifier.classify(query: text), text: text)
+    }
+
+    @Test func statementsThatChangeTheSessionAreRecognised() {
+        #expect(effects("SET search_path TO app, public") == [.set(parameter: "search_path", text: "SET search_path TO app, public")])
+        #expect(effects("set local statement_timeout = 5") == [])
+        #expect(effects("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE") == [])
+        #expect(effects("RESET timezone") == [.reset(parameter: "timezone")])
+        #expect(effects("RESET ALL") == [.resetAll])
+        #expect(effects("DISCARD ALL") == [.discardAll])
+        #expect(effects("DEALLOCATE ALL") == [.deallocateAll])
+        #expect(effects("LISTEN jobs") == [.pin(.listen)])
+        #expect(effects("SELECT pg_advisory_lock(42)") == [.pin(.advisoryLock)])
+        #expect(effects("SELECT pg_advisory_xact_lock(42)") == [])
+        #expect(effects("DECLARE c CURSOR WITH HOLD FOR SELECT 1") == [.pin(.holdCursor)])
+        #expect(effects("DECLARE c CURSOR FOR SELECT 1") == [])
+        #expect(effects("CREATE TEMP TABLE t (a int)") == [.pin(.temporaryTable)])
+        #expect(effects("PREPARE p AS SELECT 1") == [.pin(.sqlPrepare)])
+        #expect(effects("SET ROLE admin") == [.pin(.role)])
+        #expect(effects("SELECT set_config('search_path', 'x', false)") == [.pin(.setConfig)])
+        #expect(effects("SELECT * FROM t") == [])
+        #expect(effects("BEGIN; SET a.b = 1; COMMIT") == [.begin, .set(parameter: "a.b", text: "SET a.b = 1"), .commit])
+    }
+
+    @Test func aSetCountsWhenItsTransactionCommitsAndNotWhenItRollsBack() {
+        var state = PooledSessionState()
+        state.completed(effects("SET search_path TO a"), status: .idle, failed: false)
+        #expect(state.settings.statements.map(\.text) == ["SET search_path TO a"])
+        // Inside a transaction: pending until its end.
+        state.completed(effects("BEGIN"), status: .inTransaction, failed: false)
+        state.completed(effects("SET timezone = 'UTC'"), status: .inTransaction, failed: false)
+        #expect(state.settings.statements.count == 1)
+        state.completed(effects("ROLLBACK"), status: .idle, failed: false)
+        #expect(state.settings.statements.count == 1)
+        state.completed(effects("BEGIN"), status: .inTransaction, failed: false)
+        state.completed(effects("SET timezone = 'UTC'"), status: .inTransaction, failed: false)
+        state.completed(effects("COMMIT"), status: .idle, failed: false)
+        #expect(state.settings.statements.map(\.parameter) == ["search_path", "timezone"])
+        // A failed transaction's COMMIT is a rollback.
+        state.completed(effects("BEGIN"), status: .inTransaction, failed: false)
+        state.completed(effects("SET search_path TO b"), status: .inTransaction, failed: false)
+        state.completed([], status: .failed, failed: true)
+        state.completed(effects("COMMIT"), status: .idle, failed: false)
+        #expect(state.settings.statements.first?.text == "SET search_path TO a")
+        // SET LOCAL never counts; RESET removes; a failed statement does not count.
+        state.completed(effects("SET LOCAL search_path TO c"), status: .idle, failed: false)
+        state.completed(effects("RESET timezone"), status: .idle, failed: false)
+        state.completed(effects("SET work_mem = 'nonsense'"), status: .idle, failed: true)
+        #expect(state.settings.statements.map(\.text) == ["SET search_path TO a"])
+    }
+
+    @Test func pinsCountAtOnceAndDiscardAllClearsEverything() {
+        var state = PooledSessionState()
+        #expect(state.completed(effects("SELECT pg_advisory_lock(1)"), status: .inTransaction, failed: false) == [.advisoryLock])
+        #expect(state.isPinned)
+        state.completed(effects("ROLLBACK"), status: .idle, failed: false)
+        #expect(state.isPinned, "a session advisory lock survives the rollback of its transaction")
+        state.completed(effects("SET search_path TO x"), status: .idle, failed: false)
+        state.completed(effects("DISCARD ALL"), status: .idle, failed: false)
+        #expect(!state.isPinned)
+        #expect(state.settings.isEmpty)
+        let deallocation = state.takeDeallocation()
+        let secondDeallocation = state.takeDeallocation()
+        #expect(deallocation && !secondDeallocation)
+    }
+
+    @Test func aRollbackToASavepointAfterASetPins() {
+        var state = PooledSessionState()
+        state.completed(effects("BEGIN"), status: .inTransaction, failed: false)
+        state.completed(effects("SAVEPOINT s; SET search_path TO x"), status: .inTransaction, failed: false)
+        #expect(state.completed(effects("ROLLBACK TO SAVEPOINT s"), status: .inTransaction, failed: false) == [.savepointRollback])
+    }
+
+    @Test func settingsReplayOnlyWhenTheyDiffer() {
+        var mine = SessionSettings()
+        #expect(mine.replay(from: SessionSettings()) == nil)
+        #expect(mine.replay(from: nil) == "RESET ALL")
+        mine.set("search_path", "SET search_path TO a")
+        mine.set("timezone", "SET timezone = 'UTC'")
+        mine.set("search_path", "SET search_path TO b")
+        #expect(mine.replay(from: SessionSettings()) == "RESET ALL; SET search_path TO b; SET timezone = 'UTC'")
+        #expect(mine.replay(from: mine) == nil)
+    }
+
+    // MARK: Statement names
+
+    func rewritten(_ mapper: inout StatementNameMapper, _ message: RawMessage, cache: inout PreparedStatementCache,
+                   registry: inout StatementRegistry) -> [StatementNameMapper.Outgoing] {
+        var out: [StatementNameMapper.Outgoing] = []
+        mapper.map(message.bytes, type: message.type, cache: &cache, registry: &registry, into: &out)
+        return out
+    }
+
+    static func name(in message: ByteBuffer, skipping bytes: Int = 0) -> String {
+        var body = message
+        body.moveReaderIndex(forwardBy: 5 + bytes)
+        return body.readNullTerminatedString() ?? ""
+    }
+
+    @Test func clientsPreparingTheSameStatementShareItOnAConnection() {
+        var registry = StatementRegistry()
+        var cache = PreparedStatementCache(capacity: 10)
+        var a = StatementNameMapper()
+        var b = StatementNameMapper()
+        let first = rewritten(&a, parse("__asyncpg_stmt_1__", "SELECT $1"), cache: &cache, registry: &registry)
+        // A hidden Close of the name, then the Parse under SwiftPool's name.
+        #expect(first.map(\.type) == [FrontendMessageType.close, FrontendMessageType.parse])
+        #expect(first.map(\.disposition) == [.drop, .pass])
+        let serverName = Self.name(in: first[1].bytes)
+        #expect(serverName.hasPrefix("swiftpool_s"))
+        #expect(cache.contains(serverName))
+        // Another client, same name and text, on the same connection: nothing is parsed, the
+        // client gets its ParseComplete from a Close of nothing.
+        let second = rewritten(&b, parse("__asyncpg_stmt_1__", "SELECT $1"), cache: &cache, registry: &registry)
+        #expect(second.count == 1)
+        #expect(second[0].type == FrontendMessageType.close && second[0].disposition == .asParseComplete)
+        #expect(Self.name(in: second[0].bytes, skipping: 1) == StatementNameMapper.absentName)
+        // Bind uses SwiftPool's name.
+        let binding = rewritten(&b, bind("", "__asyncpg_stmt_1__"), cache: &cache, registry: &registry)
+        #expect(binding.count == 1)
+        #expect(Self.name(in: binding[0].bytes, skipping: 1) == serverName)
+    }
+
+    @Test func aStatementIsPreparedAgainOnAConnectionThatLacksIt() {
+        var registry = StatementRegistry()
+        var old = PreparedStatementCache(capacity: 10)
+        var fresh = PreparedStatementCache(capacity: 10)
+        var mapper = StatementNameMapper()
+        _ = rewritten(&mapper, parse("s", "SELECT 1"), cache: &old, registry: &registry)
+        let out = rewritten(&mapper, bind("", "s"), cache: &fresh, registry: &registry)
+        #expect(out.map(\.type) == [FrontendMessageType.close, FrontendMessageType.parse, FrontendMessageType.bind])
+        #expect(out.map(\.disposition) == [.drop, .drop, .pass])
+        #expect(mapper.preparedAgain == 1)
+        // An unnamed statement and an unknown name pass as they are.
+        let unnamed = parse("", "SELECT 2")
+        #expect(rewritten(&mapper, unnamed, cache: &fresh, registry: &registry).map(\.bytes) == [unnamed.bytes])
+        let unknown = bind("", "nope")
+        #expect(rewritten(&mapper, unknown, cache: &fresh, registry: &registry).map(\.bytes) == [unknown.bytes])
+    }
+
+    @Test func aClientsCloseForgetsOnlyItsNameAndTheLeastRecentlyUsedStatementIsClosed() {
+        var registry = StatementRegistry()
+        var cache = PreparedStatementCache(capacity: 2)
+        var mapper = StatementNameMapper()
+        _ = rewritten(&mapper, parse("a", "SELECT 'a'"), cache: &cache, registry: &registry)
+        _ = rewritten(&mapper, parse("b", "SELECT 'b'"), cache: &cache, registry: &registry)
+        let third = rewritten(&mapper, parse("c", "SELECT 'c'"), cache: &cache, registry: &registry)
+        #expect(third.map(\.type) == [FrontendMessageType.close, FrontendMessageType.parse, FrontendMessageType.close])
+        #expect(cache.count == 2)
+        let close = RawMessage(type: FrontendMessageType.close, bytes: StatementNameMapper.close("c"))
+        let closing = rewritten(&mapper, close, cache: &cache, registry: &registry)
+        #expect(closing.count == 1 && closing[0].disposition == .pass)
+        #expect(Self.name(in: closing[0].bytes, skipping: 1) == StatementNameMapper.absentName)
+        #expect(mapper.statements["c"] == nil)
+        #expect(cache.count == 2, "the shared statement stays on the connection")
+    }
+
+    @Test func deallocateOfAClientsStatementUsesSwiftPoolsName() {
+        var registry = StatementRegistry()
+        var cache = PreparedStatementCache(capacity: 10)
+        var mapper = StatementNameMapper()
+        let parsed = rewritten(&mapper, parse("mine", "SELECT 1"), cache: &cache, registry: &registry)
+        let serverName = Self.name(in: parsed[1].bytes)
+        let out = rewritten(&mapper, query("DEALLOCATE mine"), cache: &cache, registry: &registry)
+        var body = out[0].bytes
+        body.moveReaderIndex(forwardBy: 5)
+        #expect(body.readNullTerminatedString() == "DEALLOCATE PREPARE \"\(serverName)\"")
+        #expect(!cache.contains(serverName))
+        _ = rewritten(&mapper, parse("other", "SELECT 2"), cache: &cache, registry: &registry)
+        _ = rewritten(&mapper, query("DEALLOCATE ALL"), cache: &cache, registry: &registry)
+        #expect(cache.count == 0 && mapper.statements.isEmpty)
+    }
+
+    // MARK: Replies
+
+    func reply(_ types: [Character]) -> ByteBuffer {
+        var bytes = ByteBuffer()
+        for type in types {
+            bytes.writeInteger(UInt8(ascii: type.unicodeScalars.first!))
+            if type == "Z" {
+                bytes.writeInteger(Int32(5))
+                bytes.writeInteger(UInt8(ascii: "I"))
+            } else if type == "E" {
+                bytes.writeInteger(Int32(6))
+                bytes.writeInteger(UInt8(ascii: "S"))
+                bytes.writeInteger(UInt8(0))
+            } else {
+                bytes.writeInteger(Int32(4))
+            }
+        }
+        return bytes
+    }
+
+    func types(_ bytes: ByteBuffer) -> [Character] {
+        var bytes = bytes
+        var result: [Character] = []
+        while let type = bytes.readInteger(as: UInt8.self), let length = bytes.readInteger(as: Int32.self) {
+            result.append(Character(UnicodeScalar(type)))
+            bytes.moveReaderIndex(forwardBy: Int(length) - 4)
+        }
+        return result
+    }
+
+    @Test func hiddenRepliesAreDroppedAndACloseCompleteCanStandForAParseComplete() {
+        var filter = ReplyFilter()
+        filter.sent(FrontendMessageType.close, .drop)
+        filter.sent(FrontendMessageType.parse, .drop, name: "s1")
+        filter.sent(FrontendMessageType.close, .asParseComplete)
+        filter.sent(FrontendMessageType.bind)
+        filter.sent(FrontendMessageType.sync)
+        let (output, skipped) = filter.process(reply(["3", "1", "3", "2", "Z"]))
+        #expect(types(output!) == ["1", "2", "Z"])
+        #expect(skipped.isEmpty)
+        #expect(!filter.isScanning)
+        // Nothing awaited: reads pass untouched.
+        #expect(filter.process(reply(["T", "D", "C", "Z"])).output == nil)
+    }
+
+    @Test func afterAnErrorTheMessagesUpToSyncAreSkippedAndTheirStatementsReported() {
+        var filter = ReplyFilter()
+        filter.sent(FrontendMessageType.parse, .pass, name: "client")
+        filter.sent(FrontendMessageType.parse, .drop, name: "hidden")
+        filter.sent(FrontendMessageType.sync)
+        filter.sent(FrontendMessageType.parse, .drop, name: "later")
+        filter.sent(FrontendMessageType.sync)
+        let (output, skipped) = filter.process(reply(["E", "Z"]))
+        #expect(types(output!) == ["E", "Z"])
+        #expect(skipped == [.parse(.pass, name: "client"), .parse(.drop, name: "hidden")])
+        let (rest, none) = filter.process(reply(["1", "Z"]))
+        #expect(types(rest!) == ["Z"])
+        #expect(none.isEmpty)
+    }
+
+    /// Feeds `bytes` to `filter` in reads of `size` bytes, with the stream position a
+    /// connection's framing observer reports; returns what the client gets.
+    func deliver(_ bytes: ByteBuffer, in size: Int, to filter: inout ReplyFilter,
+                 observer: inout BackendStreamObserver) -> ByteBuffer {
+        var delivered = ByteBuffer()
+        var offset = 0
+        while offset < bytes.readableBytes {
+            var read = bytes.getSlice(at: bytes.readerIndex + offset, length: min(size, bytes.readableBytes - offset))!
+            offset += read.readableBytes
+            let position = observer.position
+            var readyForQuery = 0
+            try? observer.scan(read) { if $0.type == BackendMessageType.readyForQuery { readyForQuery += 1 } }
+            if var output = filter.process(read, streamPosition: position).output {
+                delivered.writeBuffer(&output)
+            } else {
+                filter.readyForQuery(count: readyForQuery)
+                delivered.writeBuffer(&read)
+            }
+        }
+        return delivered
+    }
+
+    @Test func aReplySplitAcrossReadsIsStillFound() {
+        for size in 1...7 {
+            var filter = ReplyFilter()
+            var observer = BackendStreamObserver(watching: [BackendMessageType.readyForQuery], maxMessageLength: 1 << 20)
+            filter.sent(FrontendMessageType.parse, .drop, name: "s")
+            filter.sent(FrontendMessageType.bind)
+            filter.sent(FrontendMessageType.sync)
+            let output = deliver(reply(["1", "2", "Z"]), in: size, to: &filter, observer: &observer)
+            #expect(types(output) == ["2", "Z"], "reads of \(size) bytes")
+        }
+    }
+
+    @Test func scanningThatStartsInsideAMessageKeepsItsFraming() {
+        for size in 1...9 {
+            var filter = ReplyFilter()
+            var observer = BackendStreamObserver(watching: [BackendMessageType.readyForQuery], maxMessageLength: 1 << 20)
+            filter.sent(FrontendMessageType.query)
+            // A row whose body holds bytes that look like a ParseComplete.
+            var row = ByteBuffer()
+            row.writeInteger(UInt8(ascii: "D"))
+            row.writeInteger(Int32(4 + 10))
+            row.writeBytes([UInt8(ascii: "1"), 0, 0, 0, 4, UInt8(ascii: "1"), 0, 0, 0, 4])
+            let first = row.readSlice(length: min(size, row.readableBytes))!
+            var delivered = deliver(first, in: size, to: &filter, observer: &observer)
+            // The client pipelines a Parse SwiftPool hides while the row is still arriving.
+            filter.sent(FrontendMessageType.parse, .drop, name: "s")
+            filter.sent(FrontendMessageType.sync)
+            var rest = row
+            var tail = reply(["C", "Z", "1", "Z"])
+            rest.writeBuffer(&tail)
+            var more = deliver(rest, in: size, to: &filter, observer: &observer)
+            delivered.writeBuffer(&more)
+            #expect(types(delivered) == ["D", "C", "Z", "Z"], "reads of \(size) bytes")
+        }
+    }
+
+    // MARK: Pool modes
+
+    @Test func poolModeListPicksTheFirstMatchingEntry() throws {
+        let rules = try PoolModeRules("reports:transaction, batch@warehouse:session, *@analytics : transaction")
+        #expect(rules.mode(user: "app", database: "reports", fallback: .session) == .transaction)
+        #expect(rules.mode(user: "batch", database: "warehouse", fallback: .transaction) == .session)
+        #expect(rules.mode(user: "other", database: "warehouse", fallback: .transaction) == .transaction)
+        #expect(rules.mode(user: "x", database: "analytics", fallback: .session) == .transaction)
+        #expect(throws: PoolModeRulesError.self) { try PoolModeRules("reports:statement") }
+        #expect(throws: PoolModeRulesError.self) { try PoolModeRules("reports") }
+        #expect(throws: PoolModeRulesError.self) { try PoolModeRules("@db:session") }
+    }
+}
