@@ -122,6 +122,8 @@ extension ClientSessionHandler {
         primaryConnection = nil
         standbyConnections.removeAll()
         touched.removeAll()
+        // The connections' end-of-read no longer reaches this session: flush what they sent.
+        context.flush()
     }
 
     func giveBackToTransactionPool(_ connection: BackendConnection) {
