@@ -1,11 +1,20 @@
 """Transaction pooling: many clients over few backend connections, with prepared statements
-and session settings that follow each client from one backend connection to the next."""
+and session settings that follow each client from one backend connection to the next, pins for
+what lives in one server session, and Pgpool-II's routing for each unit of work."""
 from __future__ import annotations
 
+import asyncio
+import threading
+import time
+
+import asyncpg
 import psycopg
 import pytest
 
-from conftest import TEST_DB
+from conftest import TEST_DB, USERS
+
+ROUTED = {"load_balance_mode": True, "backend_weight0": 0, "backend_weight1": 1,
+          "backend_weight2": 1, "backend_weight3": 1, "statement_level_load_balance": True}
 
 
 def transaction_mode(swiftpool, **overrides):
@@ -15,17 +24,279 @@ def transaction_mode(swiftpool, **overrides):
     return swiftpool(params)
 
 
+def backend_connections(cluster, port: int) -> int:
+    """Client backends SwiftPool opened to the node at `port` for the test's user."""
+    return int(scalar(cluster, "SELECT count(*) FROM pg_stat_activity WHERE usename = 'app_readwrite' "
+                      f"AND datname = '{TEST_DB}' AND backend_type = 'client backend'", port=port))
+
+
+def scalar(cluster, sql: str, port: int | None = None, db: str = TEST_DB) -> str:
+    """The first column of the first row of `sql`, run on a node as the superuser."""
+    return cluster.query(sql, port=port, db=db)[0][0]
+
+
+def pid(conn) -> int:
+    return conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+
+
 def test_a_client_moves_between_backend_connections_and_keeps_its_settings(swiftpool):
-    proxy = transaction_mode(swiftpool)
-    with proxy.connect() as a, proxy.connect() as b:
+    proxy = transaction_mode(swiftpool, transaction_pool_size=3)
+    with proxy.connect() as a, proxy.connect() as b, proxy.connect() as c:
         a.execute("SET search_path TO app_schema_a, public")
         a.execute("SET application_name = 'client-a'")
-        seen = set()
-        for _ in range(10):
-            with a.transaction():
-                seen.add(a.execute("SELECT pg_backend_pid()").fetchone()[0])
-                assert a.execute("SHOW search_path").fetchone()[0] == "app_schema_a, public"
-                assert a.execute("SELECT current_setting('application_name')").fetchone()[0] == "client-a"
+        first = pid(a)
+        # b and c hold connections in open transactions, one of them a's last one.
+        b.execute("BEGIN")
+        c.execute("BEGIN")
+        held = {pid(b), pid(c)}
+        with a.transaction():
+            moved = pid(a)
+            assert a.execute("SHOW search_path").fetchone()[0] == "app_schema_a, public"
+            assert a.execute("SELECT current_setting('application_name')").fetchone()[0] == "client-a"
+        assert moved not in held
+        assert first in held, "the test needs a's first connection to be taken by another client"
+        # The client that got a's old connection sees the defaults.
+        for other in (b, c):
+            assert other.execute("SHOW search_path").fetchone()[0] == '"$user", public'
+            assert other.execute("SHOW application_name").fetchone()[0] == ""
+            other.execute("COMMIT")
+
+
+def test_set_local_rolled_back_set_reset_and_discard_all(swiftpool):
+    proxy = transaction_mode(swiftpool, transaction_pool_size=2)
+    with proxy.connect() as a, proxy.connect() as churn:
+        a.execute("SET statement_timeout = '41s'")
+        with a.transaction():
+            a.execute("SET LOCAL statement_timeout = '42s'")
+            assert a.execute("SHOW statement_timeout").fetchone()[0] == "42s"
+        assert a.execute("SHOW statement_timeout").fetchone()[0] == "41s"
+        a.execute("BEGIN")
+        a.execute("SET timezone = 'Asia/Tokyo'")
+        a.execute("ROLLBACK")
+        for _ in range(4):
+            churn.execute("BEGIN")
+            churn.execute("SELECT 1")
+            assert a.execute("SHOW timezone").fetchone()[0] != "Asia/Tokyo"
+            assert a.execute("SHOW statement_timeout").fetchone()[0] == "41s"
+            churn.execute("COMMIT")
+        a.execute("BEGIN")
+        a.execute("SET timezone = 'Asia/Tokyo'")
+        a.execute("COMMIT")
+        churn.execute("BEGIN")
+        churn.execute("SELECT 1")
+        assert a.execute("SHOW timezone").fetchone()[0] == "Asia/Tokyo"
+        churn.execute("COMMIT")
+        a.execute("RESET timezone")
+        assert a.execute("SHOW timezone").fetchone()[0] != "Asia/Tokyo"
+        a.execute("DISCARD ALL")
+        churn.execute("BEGIN")
+        churn.execute("SELECT 1")
+        assert a.execute("SHOW statement_timeout").fetchone()[0] == "0"
+        churn.execute("COMMIT")
+
+
+def test_three_hundred_clients_share_eight_connections_per_node(swiftpool, cluster):
+    proxy = swiftpool({**ROUTED, "pool_mode": "transaction", "transaction_pool_size": 8, "num_event_loops": 2,
+                       "num_init_children": 400, "transaction_pool_timeout": 60})
+    cluster.sql("DROP TABLE IF EXISTS tp_load; CREATE TABLE tp_load (client int, n int); "
+                "GRANT ALL ON tp_load TO app_readwrite", db=TEST_DB)
+    most = {port: 0 for port in cluster.ports}
+    stop = threading.Event()
+
+    def watch():
+        while not stop.is_set():
+            for port in most:
+                most[port] = max(most[port], backend_connections(cluster, port))
+            time.sleep(0.05)
+
+    async def client(number: int):
+        conn = await asyncpg.connect(host="127.0.0.1", port=proxy.port, user="app_readwrite",
+                                     password=USERS["app_readwrite"], database=TEST_DB, timeout=60)
+        try:
+            for n in range(1, 6):
+                async with conn.transaction():
+                    await conn.execute("INSERT INTO tp_load VALUES ($1, $2)", number, n)
+                    assert await conn.fetchval("SELECT count(*) FROM tp_load WHERE client = $1", number) == n
+                assert await conn.fetchval("SELECT $1::int * 3 + $2::int", number, n) == number * 3 + n
+        finally:
+            await conn.close()
+
+    async def everyone():
+        await asyncio.gather(*(client(i) for i in range(300)))
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        asyncio.run(everyone())
+    finally:
+        stop.set()
+        watcher.join()
+    assert int(scalar(cluster, "SELECT count(*) FROM tp_load")) == 1500
+    assert int(scalar(cluster, "SELECT count(DISTINCT client) FROM tp_load")) == 300
+    print("backend connections per node at most:", most)
+    assert all(count <= 8 for count in most.values()), most
+    assert most[cluster.primary_port()] >= 2, most
+    assert sum(most[port] for port in cluster.standby_ports()) >= 2, "reads were not balanced: " + str(most)
+    cluster.sql("DROP TABLE tp_load", db=TEST_DB)
+
+
+def test_a_session_advisory_lock_pins_the_client_until_it_leaves(swiftpool, cluster):
+    proxy = transaction_mode(swiftpool, transaction_pool_size=2)
+    with proxy.connect() as a, proxy.connect() as b:
+        a.execute("SELECT pg_advisory_lock(7707)")
+        pinned = pid(a)
+        for _ in range(5):
             with b.transaction():
-                b.execute("SELECT pg_backend_pid()")
-                assert b.execute("SHOW search_path").fetchone()[0] == '"$user", public'
+                assert pid(b) != pinned
+            assert pid(a) == pinned
+            assert scalar(cluster, "SELECT pg_try_advisory_lock(7707)") == "f"
+        held = scalar(cluster, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = 7707 "
+                             f"AND pid = {pinned}")
+        assert held == "1"
+    # The client left: its connection was reset, the lock is free.
+    deadline = time.monotonic() + 10
+    while scalar(cluster, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = 7707",
+                        db=TEST_DB) != "0":
+        assert time.monotonic() < deadline, "the advisory lock outlived its client"
+        time.sleep(0.1)
+
+
+def test_listen_receives_notify_across_transactions(swiftpool):
+    proxy = transaction_mode(swiftpool, transaction_pool_size=2)
+    with proxy.connect() as listener, proxy.connect() as sender:
+        listener.execute("LISTEN tp_jobs")
+        for i in range(3):
+            with sender.transaction():
+                sender.execute("SELECT pg_notify('tp_jobs', %s)", (f"job-{i}",))
+            listener.execute("SELECT 1")
+        got = [n.payload for n in listener.notifies(timeout=5, stop_after=3)]
+        assert got == ["job-0", "job-1", "job-2"]
+
+
+def test_without_pinning_session_features_are_refused_and_the_session_goes_on(swiftpool):
+    proxy = transaction_mode(swiftpool, transaction_pool_pinning=False)
+    with proxy.connect() as conn:
+        for statement in ("LISTEN tp_refused", "SELECT pg_advisory_lock(7708)", "PREPARE tp_p AS SELECT 1",
+                          "CREATE TEMP TABLE tp_temp (a int)", "DECLARE c CURSOR WITH HOLD FOR SELECT 1"):
+            with pytest.raises(psycopg.errors.FeatureNotSupported) as refused:
+                conn.execute(statement)
+            assert "transaction_pool_pinning" in str(refused.value), statement
+            assert conn.execute("SELECT 41 + 1").fetchone()[0] == 42
+        # Advisory locks scoped to a transaction need no pin.
+        with conn.transaction():
+            assert conn.execute("SELECT pg_try_advisory_xact_lock(7709)").fetchone()[0] is True
+
+
+def test_waiting_for_a_connection_ends_with_53300_after_the_timeout(swiftpool):
+    proxy = transaction_mode(swiftpool, transaction_pool_size=1, transaction_pool_timeout=1)
+    with proxy.connect() as holder, proxy.connect() as waiter:
+        holder.execute("BEGIN")
+        holder.execute("SELECT 1")
+        started = time.monotonic()
+        with pytest.raises(psycopg.OperationalError) as failed:
+            waiter.execute("SELECT 2")
+        assert failed.value.sqlstate == "53300", failed.value
+        assert "transaction_pool_timeout" in str(failed.value)
+        assert time.monotonic() - started >= 0.9
+        # The holder is unaffected.
+        assert holder.execute("SELECT 3").fetchone()[0] == 3
+        holder.execute("COMMIT")
+    with proxy.connect() as later:
+        assert later.execute("SELECT 4").fetchone()[0] == 4
+
+
+def test_sql_prepare_pins_and_protocol_statements_survive_ddl(swiftpool, cluster):
+    cluster.sql("DROP TABLE IF EXISTS tp_ddl; CREATE TABLE tp_ddl (a int); INSERT INTO tp_ddl VALUES (1); "
+                "GRANT ALL ON tp_ddl TO app_readwrite", db=TEST_DB)
+    proxy = transaction_mode(swiftpool, transaction_pool_size=2)
+    with proxy.connect() as conn, proxy.connect(prepare_threshold=0) as prepared, proxy.connect() as churn:
+        conn.execute("PREPARE tp_double(int) AS SELECT $1 * 2")
+        for i in range(5):
+            churn.execute("SELECT 1")
+            assert conn.execute(f"EXECUTE tp_double({i})").fetchone()[0] == i * 2
+        conn.execute("DEALLOCATE tp_double")
+        for _ in range(3):
+            assert prepared.execute("SELECT * FROM tp_ddl").fetchall() == [(1,)]
+        cluster.sql("ALTER TABLE tp_ddl ADD COLUMN b int DEFAULT 5", db=TEST_DB)
+        rows = None
+        for _ in range(3):
+            try:
+                rows = prepared.execute("SELECT * FROM tp_ddl").fetchall()
+                break
+            except psycopg.errors.FeatureNotSupported as error:
+                assert "cached plan must not change result type" in str(error)
+        assert rows == [(1, 5)], "the statement never worked again after the DDL"
+    cluster.sql("DROP TABLE tp_ddl", db=TEST_DB)
+
+
+def test_cancel_reaches_the_backend_running_the_query(swiftpool):
+    proxy = transaction_mode(swiftpool, transaction_pool_size=2)
+    with proxy.connect() as other, proxy.connect() as conn:
+        other.execute("BEGIN")
+        other.execute("SELECT 1")
+        timer = threading.Timer(0.5, conn.cancel_safe)
+        timer.start()
+        started = time.monotonic()
+        with pytest.raises(psycopg.errors.QueryCanceled):
+            conn.execute("SELECT pg_sleep(30)")
+        timer.join()
+        assert time.monotonic() - started < 10
+        assert conn.execute("SELECT 5").fetchone()[0] == 5
+        other.execute("COMMIT")
+
+
+def test_a_client_that_leaves_inside_a_transaction_leaves_a_clean_connection(swiftpool):
+    proxy = transaction_mode(swiftpool, transaction_pool_size=1)
+    quitter = proxy.connect()
+    quitter.execute("BEGIN")
+    quitter.execute("SET LOCAL work_mem = '3MB'")
+    quitter.close()
+    with proxy.connect() as conn:
+        assert conn.execute("SELECT 1").fetchone()[0] == 1
+        assert conn.execute("SELECT now() = statement_timestamp()").fetchone()[0] is True, \
+            "the next client landed inside the left transaction"
+        assert conn.execute("SHOW work_mem").fetchone()[0] != "3MB"
+
+
+def test_routing_in_transaction_mode(swiftpool, cluster):
+    primary = cluster.primary_port()
+    proxy = swiftpool({**ROUTED, "pool_mode": "transaction", "transaction_pool_size": 2, "num_event_loops": 1,
+                       "disable_load_balance_on_write": "transaction"})
+    cluster.sql("DROP TABLE IF EXISTS tp_route; CREATE TABLE tp_route (a int); GRANT ALL ON tp_route TO app_readwrite",
+                db=TEST_DB)
+    deadline = time.monotonic() + 30
+    while not all(scalar(cluster, "SELECT to_regclass('tp_route') IS NOT NULL", port=port) == "t"
+                  for port in cluster.standby_ports()):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    with proxy.connect(prepare_threshold=None) as conn:
+        def port_of() -> int:
+            return int(conn.execute("SELECT current_setting('port')").fetchone()[0])
+        for _ in range(20):
+            if port_of() != primary:
+                break
+            time.sleep(0.1)
+        reads = [port_of() for _ in range(40)]
+        assert set(reads) <= set(cluster.standby_ports()), reads
+        assert len(set(reads)) >= 2, "reads were not balanced"
+        conn.execute("BEGIN")
+        conn.execute("INSERT INTO tp_route VALUES (1)")
+        assert port_of() == primary
+        assert conn.execute("SELECT count(*) FROM tp_route").fetchone()[0] == 1
+        conn.execute("COMMIT")
+        assert port_of() in cluster.standby_ports()
+        conn.execute("INSERT INTO tp_route VALUES (2)")
+    assert scalar(cluster, "SELECT count(*) FROM tp_route") == "2"
+    cluster.sql("DROP TABLE tp_route", db=TEST_DB)
+
+
+def test_pool_mode_list_picks_the_mode_per_user_and_database(swiftpool):
+    proxy = swiftpool({"pool_mode": "session", "pool_mode_list": f"app_readwrite@{TEST_DB}:transaction",
+                       "transaction_pool_size": 1, "num_event_loops": 1, "load_balance_mode": False})
+    with proxy.connect() as a, proxy.connect() as b:
+        # Transaction mode: both clients share the one connection.
+        assert pid(a) == pid(b)
+    with proxy.connect(user="app_readonly", password=USERS["app_readonly"]) as c, \
+            proxy.connect(user="app_readonly", password=USERS["app_readonly"]) as d:
+        # Session mode for this user: one backend connection each.
+        assert pid(c) != pid(d)
