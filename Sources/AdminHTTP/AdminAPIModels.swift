@@ -73,6 +73,8 @@ enum AdminAPIModels {
         var nodeId: Int
         var inUse: Int
         var idle: Int
+        /// Transaction-mode sessions waiting for a free connection to the node.
+        var waiting: Int
     }
 
     struct Pool: Encodable {
@@ -93,6 +95,9 @@ enum AdminAPIModels {
         var state: String
         var since: String
         var backendNodes: [Int]
+        var poolMode: String
+        var pinned: [String]
+        var preparedStatements: Int
     }
 
     /// Written by `jsonBody()` (SessionListJSON.swift); `Encodable` for the test that compares.

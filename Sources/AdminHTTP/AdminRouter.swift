@@ -110,7 +110,8 @@ public final class AdminRouter: Sendable {
                 let sessions = wait { await self.services.proxySnapshot() }.sessions.map {
                     AdminAPIModels.Session(id: $0.id, user: $0.user, database: $0.database, applicationName: $0.applicationName,
                                            clientAddress: $0.clientAddress, state: $0.state,
-                                           since: AdminAPIModels.timestamp($0.since) ?? "", backendNodes: $0.backendNodes)
+                                           since: AdminAPIModels.timestamp($0.since) ?? "", backendNodes: $0.backendNodes,
+                                           poolMode: $0.poolMode, pinned: $0.pinned, preparedStatements: $0.preparedStatements)
                 }
                 return HTTPResponse(status: 200, contentType: "application/json",
                                     body: AdminAPIModels.SessionList(sessions: sessions).jsonBody())
@@ -246,7 +247,8 @@ public final class AdminRouter: Sendable {
             clientsWaiting: services.runtime.admission.waitingCount, backendConnectionsMax: capacity,
             occupancyRatio: capacity > 0 ? Double(held) / Double(capacity) : 0,
             nodes: services.cluster.snapshot.nodes.map {
-                AdminAPIModels.PoolNode(nodeId: $0.id, inUse: inUse[$0.id] ?? 0, idle: proxy.idleConnections[$0.id] ?? 0)
+                AdminAPIModels.PoolNode(nodeId: $0.id, inUse: inUse[$0.id] ?? 0, idle: proxy.idleConnections[$0.id] ?? 0,
+                                        waiting: proxy.transactionPool[$0.id]?.waiting ?? 0)
             }))
     }
 
@@ -265,7 +267,8 @@ public final class AdminRouter: Sendable {
             maxClients: services.runtime.settings.numInitChildren, waitingClients: services.runtime.admission.waitingCount,
             poolCapacity: settings.poolCapacity, process: ProcessStats.current(startTime: services.startTime),
             pgpool2: settings.pgpool2Metrics, scrapes: count, lastScrapeDuration: last, watchdog: services.watchdogReport,
-            walPositions: services.runtime.walPositions)
+            walPositions: services.runtime.walPositions, transactionPool: services.runtime.transactionPool,
+            transactionPoolSize: services.runtime.settings.transactionPoolSize)
         let text = MetricsRenderer.render(input)
         let elapsed = ContinuousClock.now - started
         scrapes.withLockedValue { $0 = ($0.count + 1, AdminAPIModels.seconds(elapsed)) }

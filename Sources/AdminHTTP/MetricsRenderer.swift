@@ -28,12 +28,19 @@ public struct MetricsInput: Sendable {
     public var watchdog: WatchdogReport
     /// read_your_writes' positions (nil: not rendered).
     public var walPositions: WALPositions?
+    /// Transaction mode's counters.
+    public var transactionPool: TransactionPoolStatistics
+    /// `transaction_pool_size`: backend connections per node for transaction-mode sessions.
+    public var transactionPoolSize: Int
 
     public init(version: String, snapshot: ClusterState.Snapshot, queries: [Int: NodeQueryCounters],
                 health: [Int: HealthCheckStatistics], failovers: FailoverStatistics, connections: ConnectionStatistics,
                 proxy: ProxySnapshot, maxClients: Int, waitingClients: Int, poolCapacity: Int, process: ProcessStats,
                 pgpool2: Bool, scrapes: Int, lastScrapeDuration: Double, watchdog: WatchdogReport = .disabled,
-                walPositions: WALPositions? = nil) {
+                walPositions: WALPositions? = nil, transactionPool: TransactionPoolStatistics = TransactionPoolStatistics(),
+                transactionPoolSize: Int = 20) {
+        self.transactionPool = transactionPool
+        self.transactionPoolSize = transactionPoolSize
         self.watchdog = watchdog
         self.walPositions = walPositions
         self.version = version
@@ -59,6 +66,7 @@ public enum MetricsRenderer {
     public static func render(_ input: MetricsInput) -> String {
         var out = PrometheusWriter()
         renderNative(input, into: &out)
+        renderTransactionPool(input, into: &out)
         renderWatchdog(input.watchdog, into: &out)
         renderEtcd(input.watchdog, into: &out)
         renderProcess(input.process, into: &out)

@@ -23,6 +23,15 @@ extension AdminAPIModels.SessionList {
             Self.write(session.database, into: &out)
             out.append(contentsOf: #","id":"#.utf8)
             out.append(contentsOf: String(session.id).utf8)
+            out.append(contentsOf: #","pinned":["#.utf8)
+            for (n, reason) in session.pinned.enumerated() {
+                if n > 0 { out.append(UInt8(ascii: ",")) }
+                Self.write(reason, into: &out)
+            }
+            out.append(contentsOf: #"],"pool_mode":"#.utf8)
+            Self.write(session.poolMode, into: &out)
+            out.append(contentsOf: #","prepared_statements":"#.utf8)
+            out.append(contentsOf: String(session.preparedStatements).utf8)
             out.append(contentsOf: #","since":"#.utf8)
             Self.write(session.since, into: &out)
             out.append(contentsOf: #","state":"#.utf8)

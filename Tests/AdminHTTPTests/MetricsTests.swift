@@ -287,10 +287,11 @@ import Watchdog
     @Test func theWrittenJSONIsWhatJSONEncoderGives() {
         let list = AdminAPIModels.SessionList(sessions: [
             .init(id: 7, user: "alice", database: "app", applicationName: "psql", clientAddress: "127.0.0.1",
-                  state: "idle", since: "2023-11-14T22:13:20.125Z", backendNodes: [0, 2]),
+                  state: "idle", since: "2023-11-14T22:13:20.125Z", backendNodes: [0, 2], poolMode: "transaction",
+                  pinned: ["advisory_lock", "listen"], preparedStatements: 12),
             .init(id: 18_446_744_073_709_551_615, user: "q\"uote\\back/slash\n\r\t\u{8}\u{C}\u{1}\u{1F}é✓",
                   database: "", applicationName: "", clientAddress: "local", state: "idle in transaction (aborted)",
-                  since: "", backendNodes: []),
+                  since: "", backendNodes: [], poolMode: "session", pinned: [], preparedStatements: 0),
         ])
         #expect(list.jsonBody() == HTTPResponse.json(list).body)
         #expect(AdminAPIModels.SessionList(sessions: []).jsonBody() == HTTPResponse.json(AdminAPIModels.SessionList(sessions: [])).body)

@@ -198,7 +198,10 @@ final class ClientSessionHandler: ChannelInboundHandler {
         return ProxySnapshot.Session(
             id: sessionID, user: startup?.user ?? "", database: startup?.database ?? startup?.user ?? "",
             applicationName: startup?["application_name"] ?? "", clientAddress: remoteAddress ?? "local",
-            state: state, since: startedAt, backendNodes: allConnections.map(\.node.id))
+            state: state, since: startedAt, backendNodes: allConnections.map(\.node.id),
+            poolMode: transactionMode ? "transaction" : "session",
+            pinned: (machine.dispatch?.pooled?.pins.map(\.rawValue) ?? []).sorted(),
+            preparedStatements: transactionMode ? statementMapper.statements.count : 0)
     }
 
     /// Every connection of the session: the primary first.

@@ -28,6 +28,13 @@ final class SessionRegistry {
         sessions.values.map(\.snapshot).sorted { $0.id < $1.id }
     }
 
+    /// Statements prepared on the transaction-mode connections sessions hold now.
+    var heldStatementCount: Int {
+        sessions.values.reduce(0) { total, session in
+            total + session.allConnections.reduce(0) { $0 + ($1.pooled?.statements.count ?? 0) }
+        }
+    }
+
     func add(_ session: ClientSessionHandler) {
         sessions[ObjectIdentifier(session)] = session
     }

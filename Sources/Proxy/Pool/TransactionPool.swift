@@ -114,6 +114,9 @@ final class TransactionPool {
     /// Per node: connections open or lent, idle, and sessions waiting.
     var counts: [Int: (open: Int, idle: Int, waiting: Int)] { state.counts }
 
+    /// Statements prepared on the idle connections.
+    var idleStatementCount: Int { state.idleConnections.reduce(0) { $0 + ($1.pooled?.statements.count ?? 0) } }
+
     /// Closes the idle connections to a node that went down.
     func closeAll(toNode node: Int) {
         state.drain(node: node).forEach { retire($0) }

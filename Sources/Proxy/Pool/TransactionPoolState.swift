@@ -138,6 +138,9 @@ struct TransactionPoolState<Connection: AnyObject, Key: Hashable> {
     }
 
     /// Per node: connections counted (open, opening or lent), idle, and clients waiting.
+    /// Every idle connection, of every node.
+    var idleConnections: [Connection] { nodes.values.flatMap { $0.idle.values.joined() } }
+
     var counts: [Int: (open: Int, idle: Int, waiting: Int)] {
         nodes.mapValues { ($0.open, $0.idleCount, $0.waiters.count) }
     }

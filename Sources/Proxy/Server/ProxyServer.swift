@@ -95,11 +95,22 @@ public final class ProxyServer: Sendable {
         var result = ProxySnapshot()
         for (loop, state) in zip(loops, loopStates) {
             guard let part = try? await loop.submit({
-                (state.value.sessions.snapshot(), state.value.pool.idleCounts, state.value.sessions.traffic)
+                (state.value.sessions.snapshot(), state.value.pool.idleCounts, state.value.sessions.traffic,
+                 state.value.pool.transactions.counts,
+                 state.value.pool.transactions.idleStatementCount + state.value.sessions.heldStatementCount)
             }).get() else { continue }
             result.sessions += part.0
             result.idleConnections.merge(part.1, uniquingKeysWith: +)
             result.traffic = result.traffic + part.2
+            for (node, counts) in part.3 {
+                result.idleConnections[node, default: 0] += counts.idle
+                var total = result.transactionPool[node] ?? ProxySnapshot.TransactionPoolNode()
+                total.open += counts.open
+                total.idle += counts.idle
+                total.waiting += counts.waiting
+                result.transactionPool[node] = total
+            }
+            result.preparedStatementsCached += part.4
         }
         return result
     }

@@ -14,9 +14,20 @@ public struct ProxySnapshot: Sendable {
         public var since: Double
         /// Nodes the session holds connections to (the primary first).
         public var backendNodes: [Int]
+        /// `session` or `transaction` (pool_mode, pool_mode_list).
+        public var poolMode: String
+        /// Transaction mode: why the client keeps its backend connection (PinReason raw values,
+        /// sorted); empty when it is not pinned.
+        public var pinned: [String]
+        /// Transaction mode: the client's protocol-level named prepared statements.
+        public var preparedStatements: Int
 
         public init(id: UInt64, user: String, database: String, applicationName: String, clientAddress: String,
-                    state: String, since: Double, backendNodes: [Int]) {
+                    state: String, since: Double, backendNodes: [Int], poolMode: String = "session",
+                    pinned: [String] = [], preparedStatements: Int = 0) {
+            self.poolMode = poolMode
+            self.pinned = pinned
+            self.preparedStatements = preparedStatements
             self.id = id
             self.user = user
             self.database = database
@@ -41,9 +52,28 @@ public struct ProxySnapshot: Sendable {
         }
     }
 
+    /// The transaction-mode pool of one node, summed over the event loops.
+    public struct TransactionPoolNode: Sendable, Equatable {
+        /// Connections open (lent, idle or being opened).
+        public var open = 0
+        public var idle = 0
+        /// Transaction-mode sessions waiting for a connection.
+        public var waiting = 0
+
+        public init(open: Int = 0, idle: Int = 0, waiting: Int = 0) {
+            self.open = open
+            self.idle = idle
+            self.waiting = waiting
+        }
+    }
+
     public var sessions: [Session] = []
-    /// Idle pooled connections per node.
+    /// Idle pooled connections per node, in the session-mode cache and the transaction pool.
     public var idleConnections: [Int: Int] = [:]
+    /// The transaction pool per node.
+    public var transactionPool: [Int: TransactionPoolNode] = [:]
+    /// Protocol-level statements SwiftPool keeps prepared on transaction-mode connections.
+    public var preparedStatementsCached = 0
     public var traffic = Traffic()
 
     public init() {}

@@ -1,0 +1,56 @@
+import Metrics
+import Proxy
+
+/// `swiftpool_transaction_pool_*`: clients by pool mode, the transaction pool's connections and
+/// waits per node, pins, refusals, settings replays and prepared statements.
+extension MetricsRenderer {
+    static func renderTransactionPool(_ input: MetricsInput, into out: inout PrometheusWriter) {
+        let sessions = input.proxy.sessions
+        let stats = input.transactionPool
+        out.family("swiftpool_client_pool_mode_sessions", .gauge, "Client sessions by pool mode (pool_mode, pool_mode_list).")
+        for mode in ["session", "transaction"] {
+            out.sample("swiftpool_client_pool_mode_sessions", [("pool_mode", mode)], sessions.filter { $0.poolMode == mode }.count)
+        }
+        out.family("swiftpool_transaction_pool_connections", .gauge,
+                   "Transaction-mode backend connections per node: lent to a session for a unit of work (or being opened), or idle.")
+        for node in input.snapshot.nodes {
+            let pool = input.proxy.transactionPool[node.id] ?? ProxySnapshot.TransactionPoolNode()
+            out.sample("swiftpool_transaction_pool_connections", nodeLabels(node) + [("state", "in_use")], pool.open - pool.idle)
+            out.sample("swiftpool_transaction_pool_connections", nodeLabels(node) + [("state", "idle")], pool.idle)
+        }
+        out.family("swiftpool_transaction_pool_connections_max", .gauge, "Transaction-mode backend connections allowed per node (transaction_pool_size).")
+        out.sample("swiftpool_transaction_pool_connections_max", [], input.transactionPoolSize)
+        out.family("swiftpool_transaction_pool_waiting_clients", .gauge, "Transaction-mode sessions waiting for a free connection to the node.")
+        for node in input.snapshot.nodes {
+            out.sample("swiftpool_transaction_pool_waiting_clients", nodeLabels(node), input.proxy.transactionPool[node.id]?.waiting ?? 0)
+        }
+        out.family("swiftpool_transaction_pool_wait_seconds", .histogram,
+                   "Time a unit of work waited for a free connection (units served at once are not recorded).")
+        out.histogram("swiftpool_transaction_pool_wait_seconds", [], stats.wait.snapshot)
+        out.family("swiftpool_transaction_pool_leases_total", .counter, "Connections lent to transaction-mode sessions for a unit of work or a login.")
+        out.sample("swiftpool_transaction_pool_leases_total", [], stats.leasesTotal)
+        out.family("swiftpool_transaction_pool_timeouts_total", .counter,
+                   "Units of work that found no free connection within transaction_pool_timeout (the client got 53300).")
+        out.sample("swiftpool_transaction_pool_timeouts_total", [], stats.timeoutsTotal)
+        out.family("swiftpool_transaction_pool_settings_replays_total", .counter,
+                   "Connections brought to a client's session settings (RESET ALL and its SETs) before its unit of work.")
+        out.sample("swiftpool_transaction_pool_settings_replays_total", [], stats.replaysTotal)
+        out.family("swiftpool_transaction_pool_prepared_statements", .gauge,
+                   "Protocol-level statements SwiftPool keeps prepared on transaction-mode backend connections.")
+        out.sample("swiftpool_transaction_pool_prepared_statements", [], input.proxy.preparedStatementsCached)
+        out.family("swiftpool_transaction_pool_reprepares_total", .counter,
+                   "Statements prepared again because a client's unit of work landed on a connection that lacked them.")
+        out.sample("swiftpool_transaction_pool_reprepares_total", [], stats.preparedAgainTotal)
+        out.family("swiftpool_transaction_pool_pinned_clients", .gauge, "Transaction-mode sessions pinned to their backend connection.")
+        out.sample("swiftpool_transaction_pool_pinned_clients", [], sessions.filter { !$0.pinned.isEmpty }.count)
+        out.family("swiftpool_transaction_pool_pins_total", .counter, "Sessions pinned to their backend connection, by reason.")
+        for reason in PinReason.allCases {
+            out.sample("swiftpool_transaction_pool_pins_total", [("reason", reason.rawValue)], stats.pinsTotal(reason))
+        }
+        out.family("swiftpool_transaction_pool_refusals_total", .counter,
+                   "Statements refused with 0A000 because transaction_pool_pinning is off, by what they would have pinned.")
+        for reason in PinReason.allCases {
+            out.sample("swiftpool_transaction_pool_refusals_total", [("reason", reason.rawValue)], stats.refusalsTotal(reason))
+        }
+    }
+}
