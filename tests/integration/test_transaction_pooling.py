@@ -24,10 +24,10 @@ def transaction_mode(swiftpool, **overrides):
     return swiftpool(params)
 
 
-def backend_connections(cluster, port: int) -> int:
-    """Client backends SwiftPool opened to the node at `port` for the test's user."""
+def backend_connections(cluster, port: int, application_name: str) -> int:
+    """Client backends SwiftPool opened to the node at `port` for clients named `application_name`."""
     return int(scalar(cluster, "SELECT count(*) FROM pg_stat_activity WHERE usename = 'app_readwrite' "
-                      f"AND datname = '{TEST_DB}' AND backend_type = 'client backend'", port=port))
+                      f"AND datname = '{TEST_DB}' AND application_name = '{application_name}'", port=port))
 
 
 def scalar(cluster, sql: str, port: int | None = None, db: str = TEST_DB) -> str:
@@ -106,12 +106,13 @@ def test_three_hundred_clients_share_eight_connections_per_node(swiftpool, clust
     def watch():
         while not stop.is_set():
             for port in most:
-                most[port] = max(most[port], backend_connections(cluster, port))
+                most[port] = max(most[port], backend_connections(cluster, port, "tp-300"))
             time.sleep(0.05)
 
     async def client(number: int):
         conn = await asyncpg.connect(host="127.0.0.1", port=proxy.port, user="app_readwrite",
-                                     password=USERS["app_readwrite"], database=TEST_DB, timeout=60)
+                                     password=USERS["app_readwrite"], database=TEST_DB, timeout=60,
+                                     server_settings={"application_name": "tp-300"})
         try:
             for n in range(1, 6):
                 async with conn.transaction():
