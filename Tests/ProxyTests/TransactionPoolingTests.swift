@@ -232,6 +232,36 @@ struct TransactionPoolingTests {
         #expect(rewritten(&mapper, unknown, cache: &fresh, registry: &registry).map(\.bytes) == [unknown.bytes])
     }
 
+    @Test func theHeadOfALargeMessageKeepsItsWholeLengthWithTheNewName() {
+        var registry = StatementRegistry()
+        var cache = PreparedStatementCache(capacity: 10)
+        var mapper = StatementNameMapper()
+        // A Parse too large to hold: only its head is here; it is prepared under its own name.
+        let whole = parse("big", "SELECT '" + String(repeating: "x", count: 4000) + "'")
+        let head = whole.bytes.getSlice(at: whole.bytes.readerIndex, length: 1024)!
+        let parsed = rewritten(&mapper, RawMessage(type: whole.type, bytes: head), cache: &cache, registry: &registry)
+        #expect(parsed.count == 1)
+        let serverName = Self.name(in: parsed[0].bytes)
+        #expect(serverName.hasPrefix("swiftpool_s"))
+        let delta = serverName.utf8.count - "big".utf8.count
+        #expect(parsed[0].bytes.getInteger(at: parsed[0].bytes.readerIndex + 1, as: Int32.self)!
+                == whole.bytes.getInteger(at: whole.bytes.readerIndex + 1, as: Int32.self)! + Int32(delta))
+        #expect(parsed[0].bytes.readableBytes == 1024 + delta)
+        #expect(mapper.largeStatements == 1)
+        #expect(!cache.contains(serverName), "a statement that cannot be prepared again is not shared")
+        // A Bind too large to hold, of that statement: names replaced, length adjusted.
+        let bound = bind("", "big")
+        var bigBind = ByteBuffer()
+        bigBind.writeInteger(FrontendMessageType.bind)
+        bigBind.writeInteger(Int32(bound.bytes.readableBytes - 1 + 100_000))
+        bigBind.writeBytes(bound.bytes.readableBytesView.dropFirst(5))
+        let out = rewritten(&mapper, RawMessage(type: FrontendMessageType.bind, bytes: bigBind), cache: &cache, registry: &registry)
+        #expect(out.count == 1)
+        #expect(Self.name(in: out[0].bytes, skipping: 1) == serverName)
+        #expect(out[0].bytes.getInteger(at: out[0].bytes.readerIndex + 1, as: Int32.self)!
+                == Int32(bound.bytes.readableBytes - 1 + 100_000 + delta))
+    }
+
     @Test func aClientsCloseForgetsOnlyItsNameAndTheLeastRecentlyUsedStatementIsClosed() {
         var registry = StatementRegistry()
         var cache = PreparedStatementCache(capacity: 2)

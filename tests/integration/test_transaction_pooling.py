@@ -10,6 +10,7 @@ import time
 import asyncpg
 import psycopg
 import pytest
+import requests
 
 from conftest import TEST_DB, USERS
 
@@ -33,6 +34,24 @@ def backend_connections(cluster, port: int, application_name: str) -> int:
 def scalar(cluster, sql: str, port: int | None = None, db: str = TEST_DB) -> str:
     """The first column of the first row of `sql`, run on a node as the superuser."""
     return cluster.query(sql, port=port, db=db)[0][0]
+
+
+ADMIN = ("pcpadmin", "pcpadminpass")
+
+
+def api(proxy, path: str):
+    response = requests.get(f"http://127.0.0.1:{proxy.http_port}{path}", auth=ADMIN, timeout=10)
+    response.raise_for_status()
+    return response.json()
+
+
+def metric(proxy, sample: str) -> float:
+    """The value of one sample (name and labels as rendered) from /metrics."""
+    text = requests.get(f"http://127.0.0.1:{proxy.http_port}/metrics", timeout=10).text
+    for line in text.splitlines():
+        if line.startswith(sample + " "):
+            return float(line.split()[-1])
+    raise AssertionError(f"{sample} is not in /metrics")
 
 
 def pid(conn) -> int:
@@ -301,3 +320,60 @@ def test_pool_mode_list_picks_the_mode_per_user_and_database(swiftpool):
             proxy.connect(user="app_readonly", password=USERS["app_readonly"]) as d:
         # Session mode for this user: one backend connection each.
         assert pid(c) != pid(d)
+
+
+@pytest.mark.parametrize("prepare", [None, 0])
+def test_large_parameters_and_rows_stream_through_pooled_connections(swiftpool, prepare):
+    proxy = transaction_mode(swiftpool, transaction_pool_size=1)
+    payload = bytes(range(256)) * (24 * 1024)  # 6 MiB
+    with proxy.connect(prepare_threshold=prepare) as conn, proxy.connect() as churn:
+        for _ in range(3):
+            churn.execute("SELECT 1")
+            assert conn.execute("SELECT length(%b::bytea), md5(%b::bytea)", (payload, payload)).fetchone() == \
+                (len(payload), __import__("hashlib").md5(payload).hexdigest())
+            assert conn.execute("SELECT repeat('x', 5000000)").fetchone()[0] == "x" * 5000000
+
+
+def test_a_named_statement_too_large_to_hold_pins_its_client(swiftpool):
+    proxy = transaction_mode(swiftpool, transaction_pool_size=2)
+    literal = "y" * 400_000
+    with proxy.connect(prepare_threshold=0) as conn, proxy.connect() as churn:
+        for _ in range(3):
+            with churn.transaction():
+                churn.execute("SELECT 1")
+            assert conn.execute(f"SELECT length('{literal}') + %s", (1,)).fetchone()[0] == 400_001
+        sessions = api(proxy, "/api/v1/sessions")["sessions"]
+        pinned = [session["pinned"] for session in sessions if session["pool_mode"] == "transaction"]
+        assert ["large_statement"] in pinned, sessions
+
+
+def test_metrics_and_the_admin_api_show_modes_pins_waits_and_statements(swiftpool):
+    proxy = transaction_mode(swiftpool, transaction_pool_size=1, pool_mode_list="*@postgres:session")
+    with proxy.connect() as pinned, proxy.connect(prepare_threshold=0) as preparing, \
+            proxy.connect(dbname="postgres") as session_mode:
+        pinned.execute("SELECT pg_advisory_lock(7710)")
+        session_mode.execute("SELECT 1")
+        # One connection per node: the pinned client holds it, so a new one opens only once
+        # the pin ends; here the preparing client waits until the test lets the pin go.
+        released = threading.Timer(0.5, lambda: pinned.execute("DISCARD ALL"))
+        sessions = api(proxy, "/api/v1/sessions")["sessions"]
+        assert sorted(s["pool_mode"] for s in sessions) == ["session", "transaction", "transaction"], sessions
+        pins = [s["pinned"] for s in sessions if s["pinned"]]
+        assert pins == [["advisory_lock"]]
+        assert metric(proxy, "swiftpool_transaction_pool_pinned_clients") == 1
+        assert metric(proxy, 'swiftpool_transaction_pool_pins_total{reason="advisory_lock"}') == 1
+        assert metric(proxy, 'swiftpool_client_pool_mode_sessions{pool_mode="transaction"}') == 2
+        assert metric(proxy, 'swiftpool_client_pool_mode_sessions{pool_mode="session"}') == 1
+        released.start()
+        for i in range(3):
+            assert preparing.execute("SELECT %s::int + 1", (i,)).fetchone()[0] == i + 1
+        released.join()
+        waited = metric(proxy, "swiftpool_transaction_pool_wait_seconds_count")
+        assert waited >= 1, "the wait for the pinned connection was not recorded"
+        assert metric(proxy, "swiftpool_transaction_pool_pinned_clients") == 0
+        mine = [s for s in api(proxy, "/api/v1/sessions")["sessions"] if s["prepared_statements"] > 0]
+        assert len(mine) == 1 and mine[0]["pool_mode"] == "transaction"
+        assert metric(proxy, "swiftpool_transaction_pool_prepared_statements") >= 1
+        assert metric(proxy, "swiftpool_transaction_pool_leases_total") >= 4
+        pool = api(proxy, "/api/v1/pool")
+        assert all(node["waiting"] == 0 for node in pool["nodes"])

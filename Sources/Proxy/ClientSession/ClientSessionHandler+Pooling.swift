@@ -136,9 +136,13 @@ extension ClientSessionHandler {
     func writeMapped(_ bytes: ByteBuffer, type: UInt8, to connection: BackendConnection) {
         var out = mappedScratch
         mappedScratch = []
-        let before = statementMapper.preparedAgain
+        let (before, largeBefore) = (statementMapper.preparedAgain, statementMapper.largeStatements)
         statementMapper.map(bytes, type: type, cache: &connection.pooled!.statements, registry: &pool.statementNames, into: &out)
         if statementMapper.preparedAgain != before { runtime.transactionPool.preparedAgain(statementMapper.preparedAgain - before) }
+        if statementMapper.largeStatements != largeBefore, machine.dispatch?.pinningAllowed == true,
+           machine.dispatch?.pooled?.pin(.largeStatement) == true {
+            runtime.transactionPool.pinned(.largeStatement)
+        }
         for message in out {
             connection.noteSent(message.type, message.disposition, name: message.name)
             sessions.traffic.toBackends &+= message.bytes.readableBytes

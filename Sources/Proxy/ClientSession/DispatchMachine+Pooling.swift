@@ -57,6 +57,7 @@ extension PinReason {
         case .role: return "SET ROLE or SET SESSION AUTHORIZATION"
         case .setConfig: return "set_config()"
         case .savepointRollback: return "ROLLBACK TO SAVEPOINT after SET"
+        case .largeStatement: return "a named statement of 256 kB or more"
         }
     }
 }

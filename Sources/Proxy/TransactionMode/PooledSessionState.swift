@@ -16,6 +16,9 @@ struct PooledSessionState: Equatable {
 
     var isPinned: Bool { !pins.isEmpty }
 
+    /// Pins the client for a reason seen outside its statements' effects; true when new.
+    mutating func pin(_ reason: PinReason) -> Bool { pins.insert(reason).inserted }
+
     /// A statement group (a Query, or an extended batch up to its Sync) answered with
     /// ReadyForQuery `status`; `failed`: an error came with it.
     /// Returns the pins it added (for the metrics).

@@ -15,6 +15,8 @@ public enum PinReason: String, CaseIterable, Sendable {
     case setConfig = "set_config"
     /// `ROLLBACK TO SAVEPOINT` after a `SET` in the transaction: which values survived is not known.
     case savepointRollback = "savepoint_rollback"
+    /// A named statement too large to hold (it streamed through): prepared on this connection only.
+    case largeStatement = "large_statement"
 }
 
 /// What one statement does to the server session beyond its transaction, as far as a

@@ -28,16 +28,31 @@ struct StatementNameMapper {
     private(set) var statements: [String: Statement] = [:]
     /// Statements SwiftPool had to prepare again on a connection that lacked them.
     private(set) var preparedAgain = 0
+    /// Named statements whose Parse was too large to hold: each lives only on the connection it
+    /// went to, so the client must stay there.
+    private(set) var largeStatements = 0
 
     /// A statement name that is never prepared: closing it is a no-op with a CloseComplete.
     static let absentName = "swiftpool_absent"
 
     /// Rewrites one client message for the connection whose statements `cache` holds.
+    /// `bytes` may be only the head of a message too large to hold, whose rest follows
+    /// unchanged: its header keeps the whole message's length, adjusted for the new name.
     mutating func map(_ bytes: ByteBuffer, type: UInt8, cache: inout PreparedStatementCache,
                       registry: inout StatementRegistry, into out: inout [Outgoing]) {
         var body = bytes
         body.moveReaderIndex(forwardBy: 5)
+        let declaredLength = Int(bytes.getInteger(at: bytes.readerIndex + 1, as: Int32.self) ?? 4)
+        let isHead = declaredLength + 1 > bytes.readableBytes
         switch type {
+        case FrontendMessageType.parse where isHead:
+            guard let name = body.readNullTerminatedString(), !name.isEmpty else { break }
+            let serverName = registry.uniqueName()
+            statements[name] = Statement(serverName: serverName, parse: nil)
+            largeStatements += 1
+            out.append(Outgoing(bytes: Self.renamed(type, declaredLength: declaredLength, names: [(name, serverName)], rest: body),
+                                type: type, disposition: .pass, name: ""))
+            return
         case FrontendMessageType.parse:
             guard let name = body.readNullTerminatedString(), !name.isEmpty else { break }
             let serverName = registry.name(for: body)
@@ -55,12 +70,8 @@ struct StatementNameMapper {
             guard let portal = body.readNullTerminatedString(), let name = body.readNullTerminatedString(),
                   !name.isEmpty, let statement = statements[name] else { break }
             ensure(statement, cache: &cache, into: &out)
-            var message = ByteBuffer()
-            message.writeMessage(type: FrontendMessageType.bind) {
-                $0.writeNullTerminatedString(portal)
-                $0.writeNullTerminatedString(statement.serverName)
-                $0.writeImmutableBuffer(body)
-            }
+            let message = Self.renamed(type, declaredLength: declaredLength, names: [(portal, portal), (name, statement.serverName)],
+                                       rest: body)
             out.append(Outgoing(bytes: message, type: type, disposition: .pass, name: ""))
             return
         case FrontendMessageType.describe, FrontendMessageType.close:
@@ -145,6 +156,19 @@ struct StatementNameMapper {
     }
 
     private static func isSpace(_ byte: UInt8) -> Bool { byte == 0x20 || (0x09...0x0D).contains(byte) }
+
+    /// A message whose leading names are replaced, the rest of its bytes (`rest`, possibly only
+    /// the start of them) unchanged; its length is the declared one adjusted for the names.
+    static func renamed(_ type: UInt8, declaredLength: Int, names: [(old: String, new: String)], rest: ByteBuffer) -> ByteBuffer {
+        let delta = names.reduce(0) { $0 + $1.new.utf8.count - $1.old.utf8.count }
+        var message = ByteBuffer()
+        message.reserveCapacity(5 + rest.readableBytes + names.reduce(0) { $0 + $1.new.utf8.count + 1 })
+        message.writeInteger(type)
+        message.writeInteger(Int32(declaredLength + delta))
+        for (_, new) in names { message.writeNullTerminatedString(new) }
+        message.writeImmutableBuffer(rest)
+        return message
+    }
 
     static func parse(_ name: String, definition: ByteBuffer) -> ByteBuffer {
         var message = ByteBuffer()
