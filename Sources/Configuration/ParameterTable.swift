@@ -145,6 +145,9 @@ public enum ParameterTable {
         .int(
             "transaction_pool_size", "20", 1, 100_000, .reload, .pools, implemented: true, extension: true,
             "Transaction mode: most backend connections to each node, shared by all transaction-mode clients (split over the event loops, at least one each)."),
+        .string(
+            "transaction_pool_size_list", "", .reload, .pools, implemented: true, extension: true,
+            "Transaction mode: lower limits for some users or databases, per node and per user and database pair: 'database:size' or 'user@database:size', '*' for any, first match wins, separated by commas."),
         .int(
             "transaction_pool_timeout", "30", 1, intMax, unit: .seconds, .reload, .pools, implemented: true, extension: true,
             "Transaction mode: how long a transaction waits for a free backend connection before the client gets FATAL 53300."),

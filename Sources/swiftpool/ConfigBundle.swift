@@ -123,6 +123,9 @@ struct ConfigBundle {
         let routing = try RoutingConfig.make(config, file: files.config)
         var settings = settings(from: config)
         settings.poolModeRules = try poolModeRules(config, file: files.config)
+        settings.transactionPoolSizeRules = try userDatabaseRules("transaction_pool_size_list", config, file: files.config) {
+            (text) throws(PoolModeRulesError) in try PoolSizeRules(text)
+        }
         return ConfigBundle(
             config: config, settings: settings, passwords: passwords, unusablePasswords: unusablePasswords, authPolicy: authPolicy,
             clientTLS: try clientTLS(config.ssl, file: files.config), backendTLS: try backendTLS(config.ssl, file: files.config),
@@ -245,12 +248,20 @@ struct ConfigBundle {
 
     /// `pool_mode_list`; a malformed entry is a configuration error naming file and line.
     static func poolModeRules(_ config: PoolConfig, file: String) throws -> PoolModeRules {
-        guard let text = config.value("pool_mode_list"), !text.isEmpty else { return PoolModeRules() }
+        try userDatabaseRules("pool_mode_list", config, file: file) { (text) throws(PoolModeRulesError) in try PoolModeRules(text) }
+    }
+
+    /// A `[user@]database:value` list parameter; a malformed entry is a configuration error
+    /// naming file and line.
+    static func userDatabaseRules<Value>(_ name: String, _ config: PoolConfig, file: String,
+                                         parse: (String) throws(PoolModeRulesError) -> UserDatabaseRules<Value>) throws
+        -> UserDatabaseRules<Value> {
+        guard let text = config.value(name), !text.isEmpty else { return UserDatabaseRules() }
         do {
-            return try PoolModeRules(text)
+            return try parse(text)
         } catch {
-            let line = config.settings["pool_mode_list"].map { ":\($0.line)" } ?? ""
-            throw StartupError("\(file)\(line): invalid value for parameter \"pool_mode_list\": \(error.description)")
+            let line = config.settings[name].map { ":\($0.line)" } ?? ""
+            throw StartupError("\(file)\(line): invalid value for parameter \"\(name)\": \(error.description)")
         }
     }
 

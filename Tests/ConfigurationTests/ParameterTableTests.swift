@@ -103,13 +103,13 @@ struct ParameterTableTests {
             "etcd_ca_file", "etcd_cert_file", "etcd_key_file", "ssl", "ssl_key", "ssl_cert", "ssl_ciphers",
             "ssl_ca_cert", "backend_sslmode", "http_ssl_cert", "http_ssl_key",
             "pool_mode", "pool_mode_list", "transaction_pool_size", "transaction_pool_timeout",
-            "transaction_pool_prepared_statements", "transaction_pool_pinning",
+            "transaction_pool_prepared_statements", "transaction_pool_pinning", "transaction_pool_size_list",
         ]
         #expect(implemented == expected)
         #expect(Set(ParameterTable.all.filter(\.isExtension).map(\.name)) == [
             "client_wait_timeout", "max_message_length", "num_event_loops", "delay_threshold_by_time", "failover_command_timeout",
             "pool_mode", "pool_mode_list", "transaction_pool_size", "transaction_pool_timeout",
-            "transaction_pool_prepared_statements", "transaction_pool_pinning",
+            "transaction_pool_prepared_statements", "transaction_pool_pinning", "transaction_pool_size_list",
             "read_your_writes", "read_your_writes_check_period", "read_your_writes_position", "read_your_writes_wait",
             "http_listen_addresses", "http_port", "http_metrics_auth", "http_bearer_token_file", "http_pgpool2_metrics",
             "coordination", "etcd_endpoints", "etcd_prefix", "etcd_ttl", "etcd_member_name", "etcd_username", "etcd_password",

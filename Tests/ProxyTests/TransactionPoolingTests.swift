@@ -9,11 +9,15 @@ import Testing
 @Suite("Transaction pooling")
 struct TransactionPoolingTests {
     final class Connection {}
+    /// Keys are "group/key": the group is the part before the slash.
+    typealias Pool = TransactionPoolState<Connection, String, Substring>
+
+    static func group(_ key: String) -> Substring { key.split(separator: "/").first ?? "" }
 
     // MARK: The pool
 
     @Test func aNodeNeverHasMoreConnectionsThanItsLimitAndWaitersAreServedInOrder() throws {
-        var pool = TransactionPoolState<Connection, String>(limit: 2)
+        var pool = Pool(limit: 2, group: Self.group)
         guard case .open = pool.checkout("a", node: 0), case .open = pool.checkout("a", node: 0) else {
             Issue.record("the first two leases open connections")
             return
@@ -47,7 +51,7 @@ struct TransactionPoolingTests {
     }
 
     @Test func anIdleConnectionOfAnotherKeyMakesRoomInsteadOfAWait() {
-        var pool = TransactionPoolState<Connection, String>(limit: 1)
+        var pool = Pool(limit: 1, group: Self.group)
         guard case .open = pool.checkout("a", node: 0) else { Issue.record("opens"); return }
         let a = Connection()
         _ = pool.checkin(a, key: "a", node: 0)
@@ -63,7 +67,7 @@ struct TransactionPoolingTests {
     }
 
     @Test func aWaiterThatGaveUpIsNotServedAndALowerLimitClosesReturningConnections() {
-        var pool = TransactionPoolState<Connection, String>(limit: 1)
+        var pool = Pool(limit: 1, group: Self.group)
         guard case .open = pool.checkout("a", node: 0), case .wait(let id) = pool.checkout("a", node: 0) else {
             Issue.record("one open, one waiting"); return
         }
@@ -74,12 +78,41 @@ struct TransactionPoolingTests {
         #expect(pool.checkin(a, key: "a", node: 0).handoff == nil)
         pool.setLimit(1)
         guard case .reuse = pool.checkout("a", node: 0) else { Issue.record("reuses"); return }
-        var bigger = TransactionPoolState<Connection, String>(limit: 2)
+        var bigger = Pool(limit: 2, group: Self.group)
         _ = bigger.checkout("a", node: 0)
         _ = bigger.checkout("a", node: 0)
         bigger.setLimit(1)
         #expect(bigger.checkin(Connection(), key: "a", node: 0).close)
         #expect(bigger.counts[0]?.open == 1)
+    }
+
+    @Test func aGroupWithItsOwnLimitWaitsWithoutHoldingOthersBack() {
+        var pool = Pool(limit: 4, group: Self.group) { $0 == "small" ? 1 : nil }
+        guard case .open = pool.checkout("small/a", node: 0), case .wait(let waiting) = pool.checkout("small/b", node: 0) else {
+            Issue.record("the small group has one place"); return
+        }
+        // Another group still opens connections while the small group's client waits.
+        guard case .open = pool.checkout("big/a", node: 0), case .open = pool.checkout("big/b", node: 0) else {
+            Issue.record("other groups are not held back"); return
+        }
+        let small = Connection()
+        // The small group's connection comes back: its waiter gets the place (another key of the
+        // same group: the connection is replaced).
+        guard case .replaceFor(let id, let closing)? = pool.checkin(small, key: "small/a", node: 0).handoff else {
+            Issue.record("the waiter of the same group is served"); return
+        }
+        #expect(id == waiting && closing === small)
+        #expect(pool.counts[0]?.open == 3)
+        // An idle connection of a big key is not retired for the small group at its limit.
+        let big = Connection()
+        _ = pool.checkin(big, key: "big/a", node: 0)
+        guard case .wait = pool.checkout("small/c", node: 0) else { Issue.record("the small group is full"); return }
+        // A big-group client takes the fourth place; then a closing small connection lets the
+        // small waiter open one.
+        guard case .open = pool.checkout("big/c", node: 0) else { Issue.record("the fourth place"); return }
+        guard case .openFor = pool.closed(nil, key: "small/b", node: 0) else {
+            Issue.record("the small group's place goes to its waiter"); return
+        }
     }
 
     @Test func eachLoopGetsAShareOfTheNodeLimit() {

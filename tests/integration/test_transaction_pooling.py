@@ -377,3 +377,26 @@ def test_metrics_and_the_admin_api_show_modes_pins_waits_and_statements(swiftpoo
         assert metric(proxy, "swiftpool_transaction_pool_leases_total") >= 4
         pool = api(proxy, "/api/v1/pool")
         assert all(node["waiting"] == 0 for node in pool["nodes"])
+
+
+def test_a_user_with_its_own_pool_size_waits_while_others_go_on(swiftpool):
+    proxy = transaction_mode(swiftpool, transaction_pool_size=6, transaction_pool_timeout=1,
+                             transaction_pool_size_list="app_readonly@*:1")
+    reader = dict(user="app_readonly", password=USERS["app_readonly"])
+    with proxy.connect(**reader) as first, proxy.connect(**reader) as second:
+        first.execute("BEGIN")
+        first.execute("SELECT 1")
+        writers = [proxy.connect() for _ in range(3)]
+        try:
+            for writer in writers:
+                writer.execute("BEGIN")
+                writer.execute("SELECT 1")
+            # Four of six connections: one for app_readonly (its limit), three for app_readwrite.
+            assert len({pid(writer) for writer in writers} | {pid(first)}) == 4
+            with pytest.raises(psycopg.OperationalError) as failed:
+                second.execute("SELECT 2")
+            assert failed.value.sqlstate == "53300"
+        finally:
+            for writer in writers:
+                writer.close()
+        first.execute("COMMIT")

@@ -20,7 +20,7 @@ extension ClientSessionHandler {
                                   failed: @escaping (TransactionLeaseError) -> Void) {
         guard let startup else { return }
         let current = runtime.settings
-        pool.updateTransactionLimit(current.transactionPoolSize)
+        pool.updateTransactionLimit(current.transactionPoolSize, perUser: current.transactionPoolSizeRules)
         let statistics = runtime.transactionPool
         pool.transactions.onWait = { waited, _ in statistics.wait.record(.nanoseconds(waited.nanoseconds)) }
         let id = pool.transactions.lease(node, key: PoolKey(nodeID: node.id, startup: startup), clientPassword: clientPassword,

@@ -97,8 +97,9 @@ final class BackendPool {
     }
 
     /// Applies `transaction_pool_size` as it is now (after a reload).
-    func updateTransactionLimit(_ total: Int) {
+    func updateTransactionLimit(_ total: Int, perUser rules: PoolSizeRules = PoolSizeRules()) {
         transactions.setLimit(TransactionPool.share(of: total, loop: loopIndex, loops: loopCount))
+        transactions.setGroupLimits(rules) { [loopIndex, loopCount] in TransactionPool.share(of: $0, loop: loopIndex, loops: loopCount) }
     }
 
     private func retire(_ connection: BackendConnection) {

@@ -9,34 +9,35 @@ public enum PoolMode: String, Sendable, CaseIterable {
     case transaction
 }
 
-/// `pool_mode_list`: pool modes per database or per user and database, first match wins:
-/// `reports:transaction, batch@warehouse:session, *@analytics:transaction`. `*` matches any user
-/// or database.
-public struct PoolModeRules: Sendable, Equatable {
+/// A list of `[user@]database:value` entries, first match wins, `*` for any user or database:
+/// `pool_mode_list` (`reports:transaction, batch@warehouse:session, *@analytics:transaction`) and
+/// `transaction_pool_size_list` (`reports:5, batch@*:2`).
+public struct UserDatabaseRules<Value: Sendable & Equatable>: Sendable, Equatable {
     public struct Rule: Sendable, Equatable {
         /// nil: any user.
         public var user: String?
         /// nil: any database.
         public var database: String?
-        public var mode: PoolMode
+        public var value: Value
     }
 
     public private(set) var rules: [Rule] = []
 
     public init() {}
 
-    /// Parses the list; the error names the entry that is wrong.
-    public init(_ text: String) throws(PoolModeRulesError) {
+    /// Parses the list; `value` reads one entry's value or returns nil, and the error names the
+    /// entry that is wrong. `expected` says what a value looks like, for the error.
+    public init(_ text: String, expected: String, value: (String) -> Value?) throws(PoolModeRulesError) {
         for entry in text.split(separator: ",") {
             let item = entry.trimmingCharacters(in: .whitespaces)
             guard !item.isEmpty else { continue }
             guard let colon = item.lastIndex(of: ":") else {
-                throw PoolModeRulesError("\"\(item)\" is not database:mode or user@database:mode")
+                throw PoolModeRulesError("\"\(item)\" is not database:value or user@database:value")
             }
             let target = item[..<colon].trimmingCharacters(in: .whitespaces)
-            let modeName = item[item.index(after: colon)...].trimmingCharacters(in: .whitespaces).lowercased()
-            guard let mode = PoolMode(rawValue: modeName) else {
-                throw PoolModeRulesError("\"\(item)\": the mode must be session or transaction")
+            let text = item[item.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            guard let parsed = value(text) else {
+                throw PoolModeRulesError("\"\(item)\": the value must be \(expected)")
             }
             var user: String?
             var database = target
@@ -47,13 +48,37 @@ public struct PoolModeRules: Sendable, Equatable {
             guard !database.isEmpty, user.map({ !$0.isEmpty }) ?? true else {
                 throw PoolModeRulesError("\"\(item)\" names no database or no user")
             }
-            rules.append(Rule(user: user == "*" ? nil : user, database: database == "*" ? nil : database, mode: mode))
+            rules.append(Rule(user: user == "*" ? nil : user, database: database == "*" ? nil : database, value: parsed))
         }
+    }
+
+    /// The value for `user` connecting to `database`: the first rule that matches, if any.
+    public func value(user: String, database: String) -> Value? {
+        rules.first { ($0.user == nil || $0.user == user) && ($0.database == nil || $0.database == database) }?.value
+    }
+}
+
+/// `pool_mode_list`: pool modes per database or per user and database.
+public typealias PoolModeRules = UserDatabaseRules<PoolMode>
+
+extension UserDatabaseRules where Value == PoolMode {
+    public init(_ text: String) throws(PoolModeRulesError) {
+        try self.init(text, expected: "session or transaction") { PoolMode(rawValue: $0.lowercased()) }
     }
 
     /// The mode of `user` connecting to `database`: the first rule that matches, else `fallback`.
     public func mode(user: String, database: String, fallback: PoolMode) -> PoolMode {
-        rules.first { ($0.user == nil || $0.user == user) && ($0.database == nil || $0.database == database) }?.mode ?? fallback
+        value(user: user, database: database) ?? fallback
+    }
+}
+
+/// `transaction_pool_size_list`: the most transaction-mode connections per node for some users
+/// or databases (each user and database pair that matches has its own such limit).
+public typealias PoolSizeRules = UserDatabaseRules<Int>
+
+extension UserDatabaseRules where Value == Int {
+    public init(_ text: String) throws(PoolModeRulesError) {
+        try self.init(text, expected: "a number of connections of at least 1") { Int($0).flatMap { $0 >= 1 ? $0 : nil } }
     }
 }
 

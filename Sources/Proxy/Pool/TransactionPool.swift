@@ -30,6 +30,12 @@ final class TransactionPool {
         var clientPassword: String?
     }
 
+    /// The connections of one user and database, which may have a limit of their own.
+    struct Group: Hashable {
+        var user: String
+        var database: String
+    }
+
     typealias Completion = (Result<(BackendConnection, reused: Bool), TransactionLeaseError>) -> Void
 
     private struct Waiter {
@@ -43,7 +49,8 @@ final class TransactionPool {
     let eventLoop: EventLoop
     private let connector: BackendConnector
     private let logger: Logger
-    private var state: TransactionPoolState<BackendConnection, Key>
+    private var state: TransactionPoolState<BackendConnection, Key, Group>
+    private var sizeRules = PoolSizeRules()
     private var waiters: [UInt64: Waiter] = [:]
     /// Reports how long a lease waited (the slot-wait histogram's sibling).
     var onWait: ((TimeAmount, _ served: Bool) -> Void)?
@@ -51,7 +58,7 @@ final class TransactionPool {
     init(eventLoop: EventLoop, connector: BackendConnector, limit: Int, logger: Logger) {
         self.eventLoop = eventLoop
         self.connector = connector
-        self.state = TransactionPoolState(limit: limit)
+        self.state = TransactionPoolState(limit: limit, group: { Group(user: $0.pool.user, database: $0.pool.database) })
         self.logger = logger
     }
 
@@ -65,6 +72,14 @@ final class TransactionPool {
     func setLimit(_ limit: Int) {
         guard limit != state.defaultLimit else { return }
         state.setLimit(limit)
+    }
+
+    /// Changes the limits of users and databases (`transaction_pool_size_list`); `share` turns
+    /// a configured size into this loop's share of it.
+    func setGroupLimits(_ rules: PoolSizeRules, share: @escaping (Int) -> Int) {
+        guard rules != sizeRules else { return }
+        sizeRules = rules
+        state.groupLimit = { group in rules.value(user: group.user, database: group.database).map(share) }
     }
 
     /// Lends a connection to `node`: an idle one, a new one, or the first that comes free
@@ -158,7 +173,7 @@ final class TransactionPool {
         connection.terminate()
     }
 
-    private func perform(_ handoff: TransactionPoolState<BackendConnection, Key>.Handoff) {
+    private func perform(_ handoff: TransactionPoolState<BackendConnection, Key, Group>.Handoff) {
         switch handoff {
         case .give(let connection, let id):
             guard let waiter = take(id) else { return giveBack(connection, clientPassword: connection.clientPassword) }

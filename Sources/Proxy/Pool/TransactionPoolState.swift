@@ -2,12 +2,14 @@
 /// wait for. Pure: the caller opens, closes and times out what the state says.
 ///
 /// Each node has a limit (its share of `transaction_pool_size`): connections open, being opened
-/// or lent out count against it. A lease takes an idle connection with the same pool key (most
-/// recently returned first); else opens one while under the limit; else, when an idle
-/// connection of another key exists, retires it and opens one in its place; else waits, first
-/// come first served. A connection given back goes to the first waiter of its node (or is
-/// retired so that one with the waiter's key can be opened), else becomes idle.
-struct TransactionPoolState<Connection: AnyObject, Key: Hashable> {
+/// or lent out count against it. Keys fall into groups (a user and database) that may have a
+/// lower limit of their own (`transaction_pool_size_list`). A lease takes an idle connection with
+/// the same pool key (most recently returned first); else opens one while under both limits;
+/// else, when an idle connection of another key exists (of its own group, or with the group
+/// under its limit), retires it and opens one in its place; else waits, first come first served
+/// among the waiters that could be served. A connection given back goes to the first such waiter
+/// of its node (or is retired so that one with the waiter's key can be opened), else becomes idle.
+struct TransactionPoolState<Connection: AnyObject, Key: Hashable, Group: Hashable> {
     /// What a lease gets now.
     enum Checkout {
         case reuse(Connection)
@@ -36,6 +38,8 @@ struct TransactionPoolState<Connection: AnyObject, Key: Hashable> {
     private struct NodeState {
         var limit: Int
         var open = 0
+        /// Connections counted per group (only groups with some).
+        var groupOpen: [Group: Int] = [:]
         var idle: [Key: [Connection]] = [:]
         var idleCount = 0
         var waiters: [Waiter] = []
@@ -45,9 +49,31 @@ struct TransactionPoolState<Connection: AnyObject, Key: Hashable> {
     private var nextWaiter: UInt64 = 0
     /// The limit of a node seen for the first time.
     var defaultLimit: Int
+    /// The group of a key.
+    private let group: (Key) -> Group
+    /// The limit of a group per node (nil: only the node's).
+    var groupLimit: (Group) -> Int?
 
-    init(limit: Int) {
+    init(limit: Int, group: @escaping (Key) -> Group, groupLimit: @escaping (Group) -> Int? = { _ in nil }) {
         defaultLimit = max(1, limit)
+        self.group = group
+        self.groupLimit = groupLimit
+    }
+
+    /// Whether a group may have one more connection on a node.
+    private func hasRoom(_ group: Group, in state: NodeState) -> Bool {
+        guard let limit = groupLimit(group) else { return true }
+        return state.groupOpen[group, default: 0] < limit
+    }
+
+    private func isOverLimit(_ group: Group, in state: NodeState) -> Bool {
+        guard let limit = groupLimit(group) else { return false }
+        return state.groupOpen[group, default: 0] > limit
+    }
+
+    private static func count(_ group: Group, by change: Int, in state: inout NodeState) {
+        let value = state.groupOpen[group, default: 0] + change
+        state.groupOpen[group] = value > 0 ? value : nil
     }
 
     /// Changes every node's limit (a reload). Connections beyond it are closed as they come back.
@@ -61,15 +87,20 @@ struct TransactionPoolState<Connection: AnyObject, Key: Hashable> {
     mutating func checkout(_ key: Key, node nodeID: Int) -> Checkout {
         var state = node(nodeID)
         defer { nodes[nodeID] = state }
-        if state.waiters.isEmpty, let connection = state.idle[key]?.popLast() {
+        let wanted = group(key)
+        // Waiters and idle connections exist together only when none of these fits a waiter:
+        // taking one here passes no one.
+        if let connection = state.idle[key]?.popLast() {
             state.idleCount -= 1
             return .reuse(connection)
         }
-        if state.waiters.isEmpty, state.open < state.limit {
+        let room = hasRoom(wanted, in: state)
+        if room, state.open < state.limit {
             state.open += 1
+            Self.count(wanted, by: 1, in: &state)
             return .open
         }
-        if state.waiters.isEmpty, let victim = Self.takeAnyIdle(&state) {
+        if let victim = takeIdle(&state, for: wanted, groupHasRoom: room) {
             return .replace(victim)
         }
         nextWaiter &+= 1
@@ -82,14 +113,18 @@ struct TransactionPoolState<Connection: AnyObject, Key: Hashable> {
     mutating func checkin(_ connection: Connection, key: Key, node nodeID: Int) -> (handoff: Handoff?, close: Bool) {
         var state = node(nodeID)
         defer { nodes[nodeID] = state }
-        if state.open > state.limit {
-            // The limit went down: this one goes, and its place with it.
+        let owner = group(key)
+        if state.open > state.limit || isOverLimit(owner, in: state) {
+            // A limit went down: this one goes, and its place with it.
             state.open -= 1
+            Self.count(owner, by: -1, in: &state)
             return (nil, true)
         }
-        if !state.waiters.isEmpty {
-            let waiter = state.waiters.removeFirst()
+        if let index = state.waiters.firstIndex(where: { $0.key == key || group($0.key) == owner || hasRoom(group($0.key), in: state) }) {
+            let waiter = state.waiters.remove(at: index)
             if waiter.key == key { return (.give(connection, to: waiter.id), false) }
+            Self.count(owner, by: -1, in: &state)
+            Self.count(group(waiter.key), by: 1, in: &state)
             return (.replaceFor(waiter.id, closing: connection), false)
         }
         state.idle[key, default: []].append(connection)
@@ -108,9 +143,14 @@ struct TransactionPoolState<Connection: AnyObject, Key: Hashable> {
             state.idleCount -= 1
         }
         state.open = max(0, state.open - 1)
-        guard !state.waiters.isEmpty, state.open < state.limit else { return nil }
+        Self.count(group(key), by: -1, in: &state)
+        guard state.open < state.limit, let index = state.waiters.firstIndex(where: { hasRoom(group($0.key), in: state) }) else {
+            return nil
+        }
+        let waiter = state.waiters.remove(at: index)
         state.open += 1
-        return .openFor(state.waiters.removeFirst().id)
+        Self.count(group(waiter.key), by: 1, in: &state)
+        return .openFor(waiter.id)
     }
 
     /// Forgets a waiter (it timed out or its client left). Returns whether it was waiting.
@@ -125,6 +165,7 @@ struct TransactionPoolState<Connection: AnyObject, Key: Hashable> {
     mutating func drain(node nodeID: Int) -> [Connection] {
         guard var state = nodes[nodeID] else { return [] }
         let all = state.idle.values.flatMap { $0 }
+        for (key, list) in state.idle { Self.count(group(key), by: -list.count, in: &state) }
         state.idle.removeAll()
         state.idleCount = 0
         state.open -= all.count
@@ -145,11 +186,17 @@ struct TransactionPoolState<Connection: AnyObject, Key: Hashable> {
         nodes.mapValues { ($0.open, $0.idleCount, $0.waiters.count) }
     }
 
-    private static func takeAnyIdle(_ state: inout NodeState) -> Connection? {
-        guard let key = state.idle.first(where: { !$0.value.isEmpty })?.key else { return nil }
+    /// An idle connection to retire so that `wanted` can open one in its place: of its own group,
+    /// or of any group when `wanted` has room; its place moves to `wanted`.
+    private func takeIdle(_ state: inout NodeState, for wanted: Group, groupHasRoom: Bool) -> Connection? {
+        guard let key = state.idle.first(where: { !$0.value.isEmpty && (groupHasRoom || group($0.key) == wanted) })?.key else {
+            return nil
+        }
         let connection = state.idle[key]!.removeFirst()
         if state.idle[key]!.isEmpty { state.idle[key] = nil }
         state.idleCount -= 1
+        Self.count(group(key), by: -1, in: &state)
+        Self.count(wanted, by: 1, in: &state)
         return connection
     }
 }

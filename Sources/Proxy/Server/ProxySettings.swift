@@ -36,6 +36,8 @@ public struct ProxySettings: Sendable, Equatable {
     public var poolModeRules = PoolModeRules()
     /// Transaction mode: most backend connections per node, over all event loops.
     public var transactionPoolSize = 20
+    /// `transaction_pool_size_list`: lower limits per node for some users and databases.
+    public var transactionPoolSizeRules = PoolSizeRules()
     /// Transaction mode: how long a unit of work waits for a free connection.
     public var transactionPoolTimeout: TimeAmount = .seconds(30)
     /// Transaction mode: protocol-level statements kept prepared per backend connection.
