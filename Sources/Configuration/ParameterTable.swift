@@ -144,19 +144,19 @@ public enum ParameterTable {
             "Pool modes for some databases or users, first match wins: 'database:mode' or 'user@database:mode', '*' for any, separated by commas."),
         .int(
             "transaction_pool_size", "20", 1, 100_000, .reload, .pools, implemented: true, extension: true,
-            "Transaction mode: most backend connections to each node, shared by all transaction-mode clients (split over the event loops, at least one each)."),
+            "Transaction mode: most backend connections to each node, shared by all transaction-mode clients (split over the event loops, at least one each, so never fewer than num_event_loops)."),
         .string(
             "transaction_pool_size_list", "", .reload, .pools, implemented: true, extension: true,
             "Transaction mode: lower limits for some users or databases, per node and per user and database pair: 'database:size' or 'user@database:size', '*' for any, first match wins, separated by commas."),
         .int(
             "transaction_pool_timeout", "30", 1, intMax, unit: .seconds, .reload, .pools, implemented: true, extension: true,
-            "Transaction mode: how long a transaction waits for a free backend connection before the client gets FATAL 53300."),
+            "Transaction mode: how long a unit of work waits for a free backend connection; then FATAL 53300 for the primary (or at login), reads go to the primary for a standby."),
         .int(
             "transaction_pool_prepared_statements", "100", 1, 100_000, .reload, .pools, implemented: true, extension: true,
             "Transaction mode: protocol-level prepared statements kept per backend connection; the least recently used is closed beyond it."),
         .bool(
             "transaction_pool_pinning", true, .reload, .pools, implemented: true, extension: true,
-            "Transaction mode: keep a client on its backend connection once it uses what lives in one server session (LISTEN, session advisory locks, WITH HOLD cursors, temporary tables, LOAD, SQL PREPARE, SET ROLE, set_config); off refuses those statements with 0A000."),
+            "Transaction mode: keep a client on its backend connection once it uses what lives in one server session (LISTEN, session advisory locks, WITH HOLD cursors, temporary tables, LOAD, SQL PREPARE, SET ROLE, set_config); off refuses those statements with 0A000 (a ROLLBACK TO SAVEPOINT after SET and a named statement of 256 kB or more, known only once they ran, still pin)."),
     ]
 
     static let logging: [ParameterDefinition] = [

@@ -191,6 +191,45 @@ struct TransactionPoolingTests {
         #expect(deallocation && !secondDeallocation)
     }
 
+    @Test func aTransactionRecoveredByASavepointKeepsItsLaterSets() {
+        var state = PooledSessionState()
+        state.completed(effects("BEGIN"), status: .inTransaction, failed: false)
+        state.completed(effects("SAVEPOINT s"), status: .inTransaction, failed: false)
+        state.completed(effects("SELECT 1/0"), status: .failed, failed: true)
+        state.completed(effects("ROLLBACK TO SAVEPOINT s"), status: .inTransaction, failed: false)
+        state.completed(effects("SET search_path TO after"), status: .inTransaction, failed: false)
+        state.completed(effects("COMMIT"), status: .idle, failed: false)
+        #expect(state.settings.replay(from: SessionSettings()) == "RESET ALL; SET search_path TO after")
+        #expect(!state.isPinned)
+    }
+
+    @Test func chainedTransactionsCommitOrDropTheirSetsAtTheirOwnEnd() {
+        var state = PooledSessionState()
+        state.completed(effects("BEGIN"), status: .inTransaction, failed: false)
+        state.completed(effects("SET timezone = 'UTC'"), status: .inTransaction, failed: false)
+        state.completed(effects("ROLLBACK AND CHAIN"), status: .inTransaction, failed: false)
+        state.completed(effects("SET search_path TO kept"), status: .inTransaction, failed: false)
+        state.completed(effects("COMMIT AND CHAIN"), status: .inTransaction, failed: false)
+        #expect(state.settings.replay(from: SessionSettings()) == "RESET ALL; SET search_path TO kept")
+        state.completed(effects("COMMIT"), status: .idle, failed: false)
+        #expect(state.settings.replay(from: SessionSettings()) == "RESET ALL; SET search_path TO kept")
+    }
+
+    @Test func resetSpellingsMatchTheirSetsAndSessionCharacteristicsAreOneSetPerMode() {
+        var state = PooledSessionState()
+        state.completed(effects("SET TIME ZONE 'Asia/Tokyo'"), status: .idle, failed: false)
+        state.completed(effects("RESET TIME ZONE"), status: .idle, failed: false)
+        #expect(state.settings.isEmpty)
+        state.completed(effects("SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"),
+                        status: .idle, failed: false)
+        state.completed(effects("RESET default_transaction_read_only"), status: .idle, failed: false)
+        #expect(state.settings.replay(from: SessionSettings())
+                == "RESET ALL; SET default_transaction_isolation = 'repeatable read'")
+        // set_config(…, true) lasts for the transaction only: no pin.
+        #expect(effects("SELECT set_config('app.tenant', '42', true)") == [])
+        #expect(effects("SELECT set_config('app.tenant', '42', false)") == [.pin(.setConfig)])
+    }
+
     @Test func aRollbackToASavepointAfterASetPins() {
         var state = PooledSessionState()
         state.completed(effects("BEGIN"), status: .inTransaction, failed: false)
@@ -326,6 +365,26 @@ struct TransactionPoolingTests {
         _ = rewritten(&mapper, parse("other", "SELECT 2"), cache: &cache, registry: &registry)
         _ = rewritten(&mapper, query("DEALLOCATE ALL"), cache: &cache, registry: &registry)
         #expect(cache.count == 0 && mapper.statements.isEmpty)
+    }
+
+    @Test func aNameInUseIsRefusedByTheBackendAndDeallocateFindsItsStatement() {
+        var registry = StatementRegistry()
+        var first = PreparedStatementCache(capacity: 10)
+        var second = PreparedStatementCache(capacity: 10)
+        var mapper = StatementNameMapper()
+        let parsed = rewritten(&mapper, parse("mine", "SELECT 1"), cache: &first, registry: &registry)
+        let serverName = Self.name(in: parsed[1].bytes)
+        // Parsed again under the same name, on a connection that lacks it: prepared there
+        // (hidden), then parsed again under SwiftPool's name so that the backend answers 42P05.
+        let again = rewritten(&mapper, parse("mine", "SELECT 2"), cache: &second, registry: &registry)
+        #expect(again.map(\.type) == [FrontendMessageType.close, FrontendMessageType.parse, FrontendMessageType.parse])
+        #expect(again.map(\.disposition) == [.drop, .drop, .pass])
+        #expect(Self.name(in: again[2].bytes) == serverName)
+        // DEALLOCATE on a third connection: the statement is prepared there first.
+        var third = PreparedStatementCache(capacity: 10)
+        let out = rewritten(&mapper, query("DEALLOCATE mine"), cache: &third, registry: &registry)
+        #expect(out.map(\.type) == [FrontendMessageType.close, FrontendMessageType.parse, FrontendMessageType.query])
+        #expect(!third.contains(serverName))
     }
 
     // MARK: Replies

@@ -121,8 +121,11 @@ extension ClientSessionHandler {
             switch error {
             case .connect(let failure):
                 run { machine, _, actions in machine.primaryLeaseFailed(failure, into: &actions) }
-            case .timedOut, .settingsNotRestored:
-                let fields = ErrorFields(severity: .fatal, sqlState: "53300", message: "sorry, no backend connection is free: \(error)")
+            case .timedOut(let wait):
+                let fields = Self.poolTimeout(wait)
+                run { machine, _, actions in machine.fatal(fields, into: &actions) }
+            case .settingsNotRestored(let reason):
+                let fields = ErrorFields(severity: .fatal, sqlState: "08006", message: "could not prepare a pooled connection: \(reason)")
                 run { machine, _, actions in machine.fatal(fields, into: &actions) }
             }
         })

@@ -87,13 +87,18 @@ extension ClientSessionHandler {
         })
     }
 
+    /// The FATAL a client gets when no connection became free within transaction_pool_timeout.
+    static func poolTimeout(_ wait: TimeAmount) -> ErrorFields {
+        ErrorFields(severity: .fatal, sqlState: "53300",
+                    message: "no backend connection became free within \(wait.nanoseconds / 1_000_000_000) s (transaction_pool_timeout)",
+                    hint: "Raise transaction_pool_size, or shorten the transactions that hold connections.")
+    }
+
     private func primaryUnavailable(_ error: TransactionLeaseError?) {
         let fields: ErrorFields
         switch error {
         case .timedOut(let wait)?:
-            fields = ErrorFields(severity: .fatal, sqlState: "53300",
-                                 message: "no backend connection became free within \(wait.nanoseconds / 1_000_000_000) s (transaction_pool_timeout)",
-                                 hint: "Raise transaction_pool_size, or shorten the transactions that hold connections.")
+            fields = Self.poolTimeout(wait)
         case .connect(let failure)?:
             fields = ErrorFields(severity: .fatal, sqlState: "08006", message: "could not connect to the primary: \(failure)")
         case .settingsNotRestored(let reason)?:
@@ -139,8 +144,8 @@ extension ClientSessionHandler {
         let (before, largeBefore) = (statementMapper.preparedAgain, statementMapper.largeStatements)
         statementMapper.map(bytes, type: type, cache: &connection.pooled!.statements, registry: &pool.statementNames, into: &out)
         if statementMapper.preparedAgain != before { runtime.transactionPool.preparedAgain(statementMapper.preparedAgain - before) }
-        if statementMapper.largeStatements != largeBefore, machine.dispatch?.pinningAllowed == true,
-           machine.dispatch?.pooled?.pin(.largeStatement) == true {
+        // Known only as it goes out, so not refused ahead even when pinning is off.
+        if statementMapper.largeStatements != largeBefore, machine.dispatch?.pooled?.pin(.largeStatement) == true {
             runtime.transactionPool.pinned(.largeStatement)
         }
         for message in out {

@@ -26,7 +26,8 @@ final class BackendPool {
         self.loopCount = loopCount
         self.transactions = TransactionPool(
             eventLoop: eventLoop, connector: connector,
-            limit: TransactionPool.share(of: transactionPoolSize, loop: loopIndex, loops: loopCount), logger: logger)
+            limit: TransactionPool.share(of: transactionPoolSize, loop: loopIndex, loops: loopCount), lifeTime: lifeTime,
+            logger: logger)
         self.connector = connector
         self.cache = IdleConnectionCache(capacity: capacity, lifeTime: lifeTime)
         self.cachingEnabled = cachingEnabled
@@ -110,5 +111,5 @@ final class BackendPool {
     }
 
     /// Template databases must stay free of lingering connections (CREATE DATABASE needs that).
-    private static let neverCached: Set<String> = ["template0", "template1"]
+    static let neverCached: Set<String> = ["template0", "template1"]
 }

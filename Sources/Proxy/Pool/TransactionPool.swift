@@ -55,7 +55,11 @@ final class TransactionPool {
     /// Reports how long a lease waited (the slot-wait histogram's sibling).
     var onWait: ((TimeAmount, _ served: Bool) -> Void)?
 
-    init(eventLoop: EventLoop, connector: BackendConnector, limit: Int, logger: Logger) {
+    /// `connection_life_time`: an idle connection older than this is closed instead of lent.
+    private let lifeTime: TimeAmount
+
+    init(eventLoop: EventLoop, connector: BackendConnector, limit: Int, lifeTime: TimeAmount = .zero, logger: Logger) {
+        self.lifeTime = lifeTime
         self.eventLoop = eventLoop
         self.connector = connector
         self.state = TransactionPoolState(limit: limit, group: { Group(user: $0.pool.user, database: $0.pool.database) })
@@ -89,6 +93,11 @@ final class TransactionPool {
                completion: @escaping Completion) -> UInt64? {
         let key = Key(pool: key, clientPassword: clientPassword)
         switch state.checkout(key, node: node.id) {
+        case .reuse(let connection) where lifeTime > .zero && .now() - connection.lastReleasedAt >= lifeTime:
+            // Idle too long: closed, its place taken again at once.
+            retire(connection)
+            if let handoff = state.closed(nil, key: key, node: node.id) { perform(handoff) }
+            return lease(node, key: key.pool, clientPassword: clientPassword, timeout: timeout, completion: completion)
         case .reuse(let connection):
             completion(.success((connection, true)))
         case .open:
@@ -121,6 +130,12 @@ final class TransactionPool {
         connection.owner = nil
         connection.lastReleasedAt = .now()
         let key = Key(pool: connection.key, clientPassword: clientPassword)
+        if BackendPool.neverCached.contains(connection.key.database) {
+            // Template databases must stay free of lingering connections (CREATE DATABASE).
+            retire(connection)
+            if let handoff = state.closed(nil, key: key, node: connection.node.id) { perform(handoff) }
+            return
+        }
         let (handoff, close) = state.checkin(connection, key: key, node: connection.node.id)
         if close { retire(connection) }
         if let handoff { perform(handoff) }

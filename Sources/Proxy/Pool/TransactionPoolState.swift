@@ -82,10 +82,10 @@ struct TransactionPoolState<Connection: AnyObject, Key: Hashable, Group: Hashabl
         for id in nodes.keys { nodes[id]!.limit = defaultLimit }
     }
 
-    private func node(_ id: Int) -> NodeState { nodes[id] ?? NodeState(limit: defaultLimit) }
 
     mutating func checkout(_ key: Key, node nodeID: Int) -> Checkout {
-        var state = node(nodeID)
+        // Taken out and put back, so that its arrays are not copied when they change.
+        var state = nodes.removeValue(forKey: nodeID) ?? NodeState(limit: defaultLimit)
         defer { nodes[nodeID] = state }
         let wanted = group(key)
         // Waiters and idle connections exist together only when none of these fits a waiter:
@@ -111,7 +111,8 @@ struct TransactionPoolState<Connection: AnyObject, Key: Hashable, Group: Hashabl
     /// A lent connection comes back, clean and idle: it goes to a waiter, or is idle now, or
     /// (`close`: the node is above its limit after a reload) is closed and uncounted.
     mutating func checkin(_ connection: Connection, key: Key, node nodeID: Int) -> (handoff: Handoff?, close: Bool) {
-        var state = node(nodeID)
+        // Taken out and put back, so that its arrays are not copied when they change.
+        var state = nodes.removeValue(forKey: nodeID) ?? NodeState(limit: defaultLimit)
         defer { nodes[nodeID] = state }
         let owner = group(key)
         if state.open > state.limit || isOverLimit(owner, in: state) {
@@ -135,7 +136,8 @@ struct TransactionPoolState<Connection: AnyObject, Key: Hashable, Group: Hashabl
     /// A counted connection closed (idle in the pool or lent), or could not be opened: its place
     /// goes to the first waiter.
     mutating func closed(_ connection: Connection?, key: Key, node nodeID: Int) -> Handoff? {
-        var state = node(nodeID)
+        // Taken out and put back, so that its arrays are not copied when they change.
+        var state = nodes.removeValue(forKey: nodeID) ?? NodeState(limit: defaultLimit)
         defer { nodes[nodeID] = state }
         if let connection, var list = state.idle[key], let index = list.firstIndex(where: { $0 === connection }) {
             list.remove(at: index)
@@ -155,15 +157,14 @@ struct TransactionPoolState<Connection: AnyObject, Key: Hashable, Group: Hashabl
 
     /// Forgets a waiter (it timed out or its client left). Returns whether it was waiting.
     mutating func cancelWait(_ id: UInt64, node nodeID: Int) -> Bool {
-        guard var state = nodes[nodeID], let index = state.waiters.firstIndex(where: { $0.id == id }) else { return false }
-        state.waiters.remove(at: index)
-        nodes[nodeID] = state
+        guard let index = nodes[nodeID]?.waiters.firstIndex(where: { $0.id == id }) else { return false }
+        nodes[nodeID]!.waiters.remove(at: index)
         return true
     }
 
     /// Every idle connection of a node (it went down), taken out of the pool and uncounted.
     mutating func drain(node nodeID: Int) -> [Connection] {
-        guard var state = nodes[nodeID] else { return [] }
+        guard var state = nodes.removeValue(forKey: nodeID) else { return [] }
         let all = state.idle.values.flatMap { $0 }
         for (key, list) in state.idle { Self.count(group(key), by: -list.count, in: &state) }
         state.idle.removeAll()

@@ -38,11 +38,22 @@ struct PooledSessionState: Equatable {
             }
             return added
         }
-        var rolledBack = transactionFailed
+        var failedBefore = transactionFailed
         for effect in effects {
             switch effect {
-            case .rollback: rolledBack = true
+            case .commit:
+                // COMMIT (AND CHAIN too) ends the transaction: its effects count unless it had
+                // failed, when COMMIT is a rollback.
+                if !failedBefore { for pending in pending { apply(pending) } }
+                pending.removeAll()
+                failedBefore = false
+            case .rollback:
+                pending.removeAll()
+                failedBefore = false
             case .rollbackToSavepoint:
+                // The transaction goes on (recovered if it had failed); which of its SETs
+                // survived depends on where the savepoint was.
+                failedBefore = false
                 if pending.contains(where: \.changesSettings), pins.insert(.savepointRollback).inserted {
                     added.append(.savepointRollback)
                 }
@@ -50,12 +61,11 @@ struct PooledSessionState: Equatable {
             default: pending.append(effect)
             }
         }
+        transactionFailed = status == .failed
         guard status == .idle else { return added }
-        if !rolledBack {
-            for effect in pending { apply(effect) }
-        }
+        // Outside a transaction: statements that ran in their own implicit transaction.
+        for effect in pending { apply(effect) }
         pending.removeAll()
-        transactionFailed = false
         return added
     }
 

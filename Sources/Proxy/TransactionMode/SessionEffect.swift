@@ -1,3 +1,4 @@
+import Foundation
 import Routing
 
 /// Why a transaction-mode client keeps its backend connection between transactions: what it did
@@ -47,6 +48,26 @@ enum SessionEffect: Equatable, Sendable {
         return effects
     }
 
+    /// `RESET` spellings of parameters `SET` names otherwise.
+    private static let resetAliases = ["time zone": "timezone", "xml option": "xmloption",
+                                       "session authorization": "session_authorization"]
+
+    /// Whether a statement's `set_config(…, …, true)` calls are transaction-scoped (the third
+    /// argument the literal `true`): those need no pin. Looks at the text only.
+    private static func setsTransactionScope(_ statement: StatementClassification, text: [UInt8]) -> Bool {
+        let range = statement.byteRange.clamped(to: 0..<text.count)
+        let lowered = String(decoding: text[range], as: UTF8.self).lowercased()
+        let calls = lowered.components(separatedBy: "set_config(").dropFirst()
+        guard !calls.isEmpty else { return false }
+        return calls.allSatisfy { call in
+            // The arguments up to the closing parenthesis; literals holding commas or
+            // parentheses make this answer false, which only pins.
+            guard let end = call.firstIndex(of: ")") else { return false }
+            let arguments = call[..<end].split(separator: ",", omittingEmptySubsequences: false)
+            return arguments.count == 3 && arguments[2].trimmingCharacters(in: .whitespaces) == "true"
+        }
+    }
+
     private static let advisoryLocks: Set<String> = [
         "pg_advisory_lock", "pg_advisory_lock_shared", "pg_try_advisory_lock", "pg_try_advisory_lock_shared",
     ]
@@ -56,7 +77,7 @@ enum SessionEffect: Equatable, Sendable {
         for call in statement.functionCalls {
             let name = call.name.lowercased()
             if advisoryLocks.contains(name) { effects.append(.pin(.advisoryLock)) }
-            if name == "set_config" { effects.append(.pin(.setConfig)) }
+            if name == "set_config", !setsTransactionScope(statement, text: text) { effects.append(.pin(.setConfig)) }
         }
         switch statement.kind {
         case .set(let set):
@@ -65,12 +86,33 @@ enum SessionEffect: Equatable, Sendable {
                 break
             case "role", "session_authorization", "session authorization":
                 effects.append(.pin(.role))
+            case "session characteristics":
+                // The defaults of later transactions: one SET per mode written, so that a RESET
+                // of one of them matches.
+                let modes = statement.transactionModes ?? TransactionModes()
+                if let level = modes.isolationLevel {
+                    effects.append(.set(parameter: "default_transaction_isolation",
+                                        text: "SET default_transaction_isolation = '\(level.rawValue)'"))
+                }
+                if let readOnly = modes.readOnly {
+                    effects.append(.set(parameter: "default_transaction_read_only",
+                                        text: "SET default_transaction_read_only = \(readOnly ? "on" : "off")"))
+                }
+                if let deferrable = modes.deferrable {
+                    effects.append(.set(parameter: "default_transaction_deferrable",
+                                        text: "SET default_transaction_deferrable = \(deferrable ? "on" : "off")"))
+                }
             default:
                 let range = statement.byteRange.clamped(to: 0..<text.count)
                 effects.append(.set(parameter: set.parameter, text: String(decoding: text[range], as: UTF8.self)))
             }
         case .reset(let parameter):
-            effects.append(parameter == "all" ? .resetAll : .reset(parameter: parameter))
+            let name = resetAliases[parameter] ?? parameter
+            if name == "all" {
+                effects.append(.resetAll)
+            } else if name != "role", name != "session_authorization" {
+                effects.append(.reset(parameter: name))
+            }
         case .discard:
             let range = statement.byteRange.clamped(to: 0..<text.count)
             let words = String(decoding: text[range], as: UTF8.self).lowercased().split(whereSeparator: \.isWhitespace)

@@ -55,6 +55,15 @@ struct StatementNameMapper {
             return
         case FrontendMessageType.parse:
             guard let name = body.readNullTerminatedString(), !name.isEmpty else { break }
+            if let existing = statements[name] {
+                // PostgreSQL refuses a name in use (42P05): the statement is made sure to be on
+                // this connection, then parsed again under its name there, which the backend
+                // refuses the same way.
+                ensure(existing, cache: &cache, into: &out)
+                out.append(Outgoing(bytes: Self.parse(existing.serverName, definition: body), type: type, disposition: .pass,
+                                    name: ""))
+                return
+            }
             let serverName = registry.name(for: body)
             let parse = Self.parse(serverName, definition: body)
             statements[name] = Statement(serverName: serverName, parse: parse)
@@ -91,7 +100,7 @@ struct StatementNameMapper {
             out.append(Outgoing(bytes: message, type: type, disposition: .pass, name: ""))
             return
         case FrontendMessageType.query:
-            if let rewritten = deallocation(body, cache: &cache) {
+            if let rewritten = deallocation(body, cache: &cache, into: &out) {
                 out.append(Outgoing(bytes: rewritten, type: type, disposition: .pass, name: ""))
                 return
             }
@@ -128,7 +137,10 @@ struct StatementNameMapper {
 
     /// `DEALLOCATE [PREPARE] name` of one of the client's statements, for its server name;
     /// `DEALLOCATE ALL` and `DISCARD ALL` empty the cache and the client's statements.
-    private mutating func deallocation(_ body: ByteBuffer, cache: inout PreparedStatementCache) -> ByteBuffer? {
+    /// The statement is prepared on the connection first when it lacks it, so that the
+    /// DEALLOCATE finds it there.
+    private mutating func deallocation(_ body: ByteBuffer, cache: inout PreparedStatementCache,
+                                       into out: inout [Outgoing]) -> ByteBuffer? {
         let view = body.readableBytesView.prefix(200)
         guard let first = view.first(where: { !Self.isSpace($0) }), first | 0x20 == UInt8(ascii: "d") else { return nil }
         let text = String(decoding: view.prefix { $0 != 0 }, as: UTF8.self)
@@ -149,6 +161,7 @@ struct StatementNameMapper {
             name = name.lowercased()
         }
         guard let statement = statements.removeValue(forKey: name) else { return nil }
+        ensure(statement, cache: &cache, into: &out)
         cache.remove(statement.serverName)
         var message = ByteBuffer()
         FrontendMessageEncoder.query("DEALLOCATE PREPARE \"\(statement.serverName)\"", into: &message)

@@ -1,0 +1,190 @@
+#!/usr/bin/env python3
+"""bench/transaction_pooling.py — many clients over few backend connections: SwiftPool in
+transaction mode against PgBouncer in transaction mode and direct PostgreSQL.
+
+For each target, `pgbench -S` (simple protocol) and `pgbench -S -M prepared` (named prepared
+statements) with --clients clients (default 200) for --seconds each; reports throughput and its
+ratio to direct PostgreSQL and to PgBouncer, the most backend connections the target held at once
+(sampled from pg_stat_activity every 100 ms), and the proxy's resident memory at the end of the
+run. Both proxies send every query to the primary (SwiftPool with load_balance_mode = off) with
+--pool-size backend connections (SwiftPool: transaction_pool_size; PgBouncer: default_pool_size).
+Direct PostgreSQL runs only when max_connections leaves room for the clients; PgBouncer before
+1.21 has no prepared statements in transaction mode, so its `-M prepared` run fails, and the
+table says so.
+
+Run on purpose, never in CI:  bench/transaction_pooling.py [--seconds 10] [--clients 200]
+It uses $SWIFTPOOL_BIN, else .build/release/swiftpool, the cluster of scripts/pg-cluster.sh,
+and pgbench tables in swiftpool_test (initialised at scale 1 when missing).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from tls import DB, PASSWORD, USER, cluster_env  # noqa: E402
+from watchdog import HOST, REPO, binary, free_port, start_from_demo, wait_port  # noqa: E402
+
+
+def psql(port: int, sql: str) -> str:
+    env = {**os.environ, "PGPASSWORD": "postgrespass"}
+    return subprocess.run(["psql", "-X", "-A", "-t", "-h", HOST, "-p", str(port), "-U", "postgres", "-d", DB, "-c", sql],
+                          env=env, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def ensure_pgbench_tables(primary: int) -> None:
+    if psql(primary, "SELECT to_regclass('pgbench_accounts') IS NOT NULL") == "t":
+        return
+    env = {**os.environ, "PGPASSWORD": PASSWORD}
+    subprocess.run(["pgbench", "-i", "-s", "1", "-h", HOST, "-p", str(primary), "-U", USER, DB], env=env,
+                   capture_output=True, check=True)
+
+
+class Sampler:
+    """The most backend connections pgbench's clients use on the primary (through the target, they
+    carry its application_name), and the proxy's RSS."""
+
+    def __init__(self, primary: int, pid: int | None):
+        self.primary, self.pid = primary, pid
+        self.most_connections = 0
+        self.rss_kib = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run)
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            count = psql(self.primary, f"SELECT count(*) FROM pg_stat_activity WHERE usename = '{USER}' "
+                                       "AND application_name = 'pgbench'")
+            self.most_connections = max(self.most_connections, int(count))
+            if self.pid:
+                status = Path(f"/proc/{self.pid}/status").read_text()
+                self.rss_kib = int(re.search(r"VmRSS:\s+(\d+)", status).group(1))
+            time.sleep(0.1)
+
+    def __enter__(self) -> "Sampler":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        self.thread.join()
+
+
+def pgbench(port: int, seconds: float, clients: int, prepared: bool) -> tuple[float | None, str]:
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("PG")}, "PGPASSWORD": PASSWORD,
+           "PGSSLMODE": "disable"}
+    args = ["pgbench", "-n", "-S", "-h", HOST, "-p", str(port), "-U", USER, "-c", str(clients), "-j", "2",
+            "-T", str(int(seconds)), DB]
+    if prepared:
+        args[3:3] = ["-M", "prepared"]
+    out = subprocess.run(args, env=env, capture_output=True, text=True, timeout=seconds * 4 + 120)
+    match = re.search(r"tps = ([0-9.]+)", out.stdout)
+    failed = re.search(r"number of failed transactions: (\d+)", out.stdout)
+    if out.returncode != 0 or not match or (failed and int(failed.group(1)) > 0):
+        lines = [line for line in out.stderr.splitlines() if "error" in line.lower() or "fatal" in line.lower()]
+        return None, (lines[0] if lines else out.stderr.strip()[-200:])[:110]
+    return float(match.group(1)), ""
+
+
+def start_pgbouncer(root: Path, primary: int, clients: int, pool_size: int) -> tuple[subprocess.Popen, int]:
+    exe = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
+    if not Path(exe).exists():
+        raise FileNotFoundError("pgbouncer is not installed (apt-get install pgbouncer)")
+    port = free_port()
+    (root / "userlist.txt").write_text(f'"{USER}" "{PASSWORD}"\n')
+    (root / "pgbouncer.ini").write_text(f"""[databases]
+{DB} = host={HOST} port={primary} dbname={DB}
+
+[pgbouncer]
+listen_addr = {HOST}
+listen_port = {port}
+unix_socket_dir =
+auth_type = scram-sha-256
+auth_file = {root}/userlist.txt
+pool_mode = transaction
+max_client_conn = {clients + 100}
+default_pool_size = {pool_size}
+logfile = {root}/pgbouncer.log
+pidfile = {root}/pgbouncer.pid
+""")
+    run = [exe, str(root / "pgbouncer.ini")]
+    if os.getuid() == 0:
+        subprocess.run(["chown", "-R", "postgres:", str(root)], check=True)
+        run = ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", *run]
+    log = open(root / "stdout.log", "ab")
+    proc = subprocess.Popen(run, stdout=log, stderr=log)
+    wait_port(port)
+    return proc, port
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=10)
+    ap.add_argument("--clients", type=int, default=200)
+    ap.add_argument("--pool-size", type=int, default=20)
+    a = ap.parse_args()
+    subprocess.run([str(REPO / "scripts" / "pg-cluster.sh"), "up"], check=True, stdout=subprocess.DEVNULL)
+    primary = int(cluster_env()["PG_PRIMARY_PORT"])
+    ensure_pgbench_tables(primary)
+    root = Path(tempfile.mkdtemp(prefix="swiftpool-txpool-bench-"))
+    root.chmod(0o755)  # PgBouncer runs as postgres when this runs as root
+    (root / "sp").mkdir()
+    (root / "pgb").mkdir()
+    procs: list[subprocess.Popen] = []
+    try:
+        sp, sp_port = start_from_demo(root / "sp", {
+            "load_balance_mode": "off", "pool_mode": "'transaction'", "transaction_pool_size": a.pool_size,
+            "num_init_children": a.clients + 50, "log_min_messages": "warning"})
+        procs.append(sp)
+        targets: dict[str, tuple[int, int | None]] = {"swiftpool": (sp_port, sp.pid)}
+        try:
+            pgb, pgb_port = start_pgbouncer(root / "pgb", primary, a.clients, a.pool_size)
+            procs.append(pgb)
+            targets["pgbouncer"] = (pgb_port, pgb.pid)
+        except FileNotFoundError as error:
+            print(f"note: {error}")
+        room = int(psql(primary, "SELECT current_setting('max_connections')::int - "
+                                 "current_setting('superuser_reserved_connections')::int - count(*) FROM pg_stat_activity"))
+        if room >= a.clients + 5:
+            targets = {"direct": (primary, None), **targets}
+        else:
+            print(f"note: direct PostgreSQL skipped: max_connections leaves room for {room} clients, not {a.clients}")
+        print(f"binary {binary()}, {a.clients} clients, {a.seconds:.0f} s per run, pool size {a.pool_size}, primary only")
+        results: dict[tuple[str, bool], tuple[float | None, str, int, int]] = {}
+        for prepared in (False, True):
+            for name, (port, pid) in targets.items():
+                with Sampler(primary, pid) as sampler:
+                    tps, error = pgbench(port, a.seconds, a.clients, prepared)
+                results[(name, prepared)] = (tps, error, sampler.most_connections, sampler.rss_kib)
+        print(f"{'target':10} {'mode':9} {'tps':>9} {'x direct':>9} {'x pgbouncer':>12} {'backends':>9} {'RSS MiB':>8}")
+        for prepared in (False, True):
+            for name in targets:
+                tps, error, backends, rss = results[(name, prepared)]
+                direct = results.get(("direct", prepared), (None,))[0]
+                bouncer = results.get(("pgbouncer", prepared), (None,))[0]
+                mode = "prepared" if prepared else "simple"
+                if tps is None:
+                    print(f"{name:10} {mode:9} {'failed':>9}   {error}")
+                    continue
+                ratio = f"{tps / direct:8.2f}x" if direct else f"{'-':>9}"
+                versus = f"{tps / bouncer:11.2f}x" if bouncer else f"{'-':>12}"
+                memory = f"{rss / 1024:8.1f}" if rss else f"{'-':>8}"
+                print(f"{name:10} {mode:9} {tps:9.0f} {ratio} {versus} {backends:9d} {memory}")
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.wait(20)
+        shutil.rmtree(root, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
