@@ -2,17 +2,20 @@
 asyncpg (its statement cache and explicit prepare()), psycopg 3 (prepare_threshold=0), pgjdbc
 (prepareThreshold=1), node-postgres named queries and `pgbench -M prepared`.
 
-Each test runs its driver's clients over many transactions while other clients churn the pool
-(short transactions on new connections), checks every result the driver returns, and samples
-the primary's pg_stat_activity throughout: the proxy's backend connections never exceed
-transaction_pool_size on any node. There are more clients than backend connections, so each
-client's statements run on backend connections other than the one that first prepared them."""
+The driver tests run their clients over many transactions twice: alone, then while other
+clients churn the pool (short psycopg transactions on new connections). They check every result
+the driver returns, and sample pg_stat_activity throughout: the proxy's backend connections
+never exceed transaction_pool_size on any node. There are more clients than backend
+connections, so statements run on backend connections other than the one that first prepared
+them. Further tests follow patterns of single drivers: asyncpg statements prepared before they
+are used, psycopg clients idle after pipeline mode, and psycopg's rollback in pipeline mode."""
 from __future__ import annotations
 
 import asyncio
 import json
 import os
 import random
+import re
 import shutil
 import subprocess
 import threading
@@ -72,45 +75,51 @@ def proxy_backend_sockets(pid: int, backend_ports: list[int]) -> dict[int, set[i
 
 
 class BackendMonitor:
-    """Samples, every `interval` seconds, how many backend connections the proxy holds: on the
-    primary from pg_stat_activity (client backends whose client port is one of the proxy's
-    sockets to the primary), on every node from the proxy's own sockets."""
+    """Samples, every `interval` seconds, each node's pg_stat_activity: the client backends of
+    the pooled user whose client port is one of the proxy's sockets to that node (the proxy's
+    health and replication checks log in as another user and are not counted)."""
 
-    def __init__(self, cluster, proxy, interval: float = 0.05):
+    def __init__(self, cluster, proxy, limit: int = POOL_SIZE, interval: float = 0.05):
         self.cluster = cluster
         self.proxy = proxy
+        self.limit = limit
         self.interval = interval
         self.primary = cluster.primary_port()
         self.ports = cluster.ports
-        self.max_primary_activity = 0
-        self.max_sockets = {p: 0 for p in self.ports}
+        self.max_per_node = {p: 0 for p in self.ports}
+        self.pids: set[int] = set()
         self.samples = 0
         self.errors: list[str] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="backend-monitor", daemon=True)
 
-    def _sample(self, conn) -> None:
+    def _sample(self, conns) -> None:
         sockets = proxy_backend_sockets(self.proxy.pid, self.ports)
-        rows = conn.execute(
-            "SELECT client_port FROM pg_stat_activity "
-            "WHERE backend_type = 'client backend' AND client_port IS NOT NULL "
-            "AND usename = %s AND datname = %s", (USER, TEST_DB)).fetchall()
-        on_primary = sum(1 for (port,) in rows if port in sockets[self.primary])
-        self.max_primary_activity = max(self.max_primary_activity, on_primary)
-        for p, s in sockets.items():
-            self.max_sockets[p] = max(self.max_sockets[p], len(s))
+        for port, conn in conns.items():
+            rows = conn.execute(
+                "SELECT client_port, pid FROM pg_stat_activity "
+                "WHERE backend_type = 'client backend' AND client_port IS NOT NULL "
+                "AND usename = %s AND datname = %s", (USER, TEST_DB)).fetchall()
+            mine = [pid for (client_port, pid) in rows if client_port in sockets[port]]
+            self.max_per_node[port] = max(self.max_per_node[port], len(mine))
+            if port == self.primary:
+                self.pids.update(mine)
         self.samples += 1
 
     def _run(self) -> None:
+        conns = {}
         try:
-            with psycopg.connect(self.cluster.dsn(self.primary), autocommit=True,
-                                 connect_timeout=10) as conn:
-                while not self._stop.is_set():
-                    self._sample(conn)
-                    self._stop.wait(self.interval)
-                self._sample(conn)
+            for port in self.ports:
+                conns[port] = psycopg.connect(self.cluster.dsn(port), autocommit=True, connect_timeout=10)
+            while not self._stop.is_set():
+                self._sample(conns)
+                self._stop.wait(self.interval)
+            self._sample(conns)
         except Exception as e:  # reported by check()
             self.errors.append(f"{type(e).__name__}: {e}")
+        finally:
+            for conn in conns.values():
+                conn.close()
 
     def __enter__(self) -> "BackendMonitor":
         self._thread.start()
@@ -123,18 +132,10 @@ class BackendMonitor:
     def check(self) -> None:
         assert not self.errors, self.errors
         assert self.samples >= 5, f"only {self.samples} samples of pg_stat_activity"
-        assert 1 <= self.max_primary_activity <= POOL_SIZE, (
-            f"pg_stat_activity on the primary showed up to {self.max_primary_activity} backend "
-            f"connections of the proxy (transaction_pool_size {POOL_SIZE})")
-        over = {p: n for p, n in self.max_sockets.items() if n > POOL_SIZE}
-        assert not over, f"proxy held more than {POOL_SIZE} connections to nodes {over}"
-        # pg_stat_activity agrees with the proxy's own sockets.
-        final = self.cluster.query(
-            "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' "
-            f"AND usename = '{USER}' AND datname = '{TEST_DB}' AND client_port IN "
-            f"({','.join(str(p) for p in proxy_backend_sockets(self.proxy.pid, self.ports)[self.primary]) or '0'})",
-            port=self.primary)
-        assert int(final[0][0]) <= POOL_SIZE
+        over = {p: n for p, n in self.max_per_node.items() if n > self.limit}
+        assert not over, (f"pg_stat_activity showed more than transaction_pool_size ({self.limit}) "
+                          f"backend connections of the proxy on nodes {over}")
+        assert self.max_per_node[self.primary] >= 1, "no backend connection of the proxy seen on the primary"
 
 
 class Churn:
@@ -185,6 +186,29 @@ class Churn:
         assert not self.errors, self.errors
         assert self.connections >= 2 and self.transactions >= 6, (
             f"churn ran only {self.transactions} transactions on {self.connections} connections")
+
+
+def in_two_phases(cluster, proxy, workload) -> None:
+    """Runs `workload(phase)` twice: first alone, then while other clients churn the pool.
+    `workload` checks its own results and returns the backend pids its clients saw.
+
+    Alone, every client sends the same startup packet, so the pool's connections are reused
+    (statements already prepared on them are found there): no more backend connections are
+    ever opened than transaction_pool_size. With churn, clients come and go, and those whose
+    startup packet differs (another driver's) make the pool replace connections, so statements
+    are also prepared again on new ones."""
+    with BackendMonitor(cluster, proxy) as alone:
+        pids = set(workload("alone"))
+    alone.check()
+    opened = pids | alone.pids
+    assert len(opened) <= POOL_SIZE, (
+        f"{len(opened)} backend connections opened for clients that all send the same startup "
+        f"packet (transaction_pool_size {POOL_SIZE})")
+    with BackendMonitor(cluster, proxy) as monitor, Churn(proxy) as churn:
+        pids = set(workload("churn"))
+    churn.check()
+    monitor.check()
+    assert len(pids | monitor.pids) >= 2, pids | monitor.pids
 
 
 # --------------------------------------------------------------------------- asyncpg
@@ -240,55 +264,94 @@ async def asyncpg_client(port: int, c: int, iterations: int) -> dict:
     return {"pids": pids, "checks": checks}
 
 
-async def asyncpg_run(port: int, clients: int, iterations: int) -> list[dict]:
-    return await asyncio.gather(*(asyncpg_client(port, c, iterations) for c in range(clients)))
-
-
 def test_asyncpg_statement_cache_and_prepare_across_transactions(swiftpool, cluster):
     proxy = start_proxy(swiftpool)
-    t0 = time.monotonic()
-    with BackendMonitor(cluster, proxy) as monitor, Churn(proxy) as churn:
-        results = asyncio.run(asyncpg_run(proxy.port, ASYNCPG_CLIENTS, ASYNCPG_ITERATIONS))
-    elapsed = time.monotonic() - t0
-    per_client = ASYNCPG_ITERATIONS * 6 + (ASYNCPG_ITERATIONS - ASYNCPG_ITERATIONS // 3) + ASYNCPG_ITERATIONS // 10
-    assert [r["checks"] for r in results] == [per_client] * ASYNCPG_CLIENTS
-    pids = set().union(*(r["pids"] for r in results))
-    assert 2 <= len(pids) <= POOL_SIZE, pids
-    assert any(len(r["pids"]) >= 2 for r in results), "no client ever moved to another backend connection"
-    churn.check()
-    monitor.check()
-    assert elapsed < 60
+    clients, iterations = ASYNCPG_CLIENTS, ASYNCPG_ITERATIONS
+    per_client = iterations * 6 + (iterations - iterations // 3) + iterations // 10
+
+    def workload(phase):
+        async def run():
+            return await asyncio.wait_for(asyncio.gather(
+                *(asyncpg_client(proxy.port, c, iterations) for c in range(clients))), 50)
+        results = asyncio.run(run())
+        assert [r["checks"] for r in results] == [per_client] * clients
+        if phase == "churn":
+            assert any(len(r["pids"]) >= 2 for r in results), "no client ever moved to another backend connection"
+        return set().union(*(r["pids"] for r in results))
+
+    in_two_phases(cluster, proxy, workload)
 
 
-async def asyncpg_cache_churn_client(port: int, c: int, texts: int) -> int:
+async def asyncpg_cache_churn_client(port: int, c: int, texts: int) -> tuple[int, set[int]]:
     import asyncpg
     conn = await asyncpg.connect(host=HOST, port=port, user=USER, password=USERS[USER],
                                  database=TEST_DB, timeout=10)
     checks = 0
+    pids: set[int] = set()
     try:
         # More distinct texts than asyncpg's cache (100) holds: it closes the oldest statements
         # and, on the second pass, prepares them again under new names.
         for rnd in range(2):
             for j in range(texts):
                 async with conn.transaction():
-                    got = await conn.fetchval(f"SELECT $1::int * {j + 1} + {rnd}", c)
+                    got, pid = await conn.fetchrow(f"SELECT $1::int * {j + 1} + {rnd}, pg_backend_pid()", c)
                     assert got == c * (j + 1) + rnd, (c, j, rnd, got)
+                    pids.add(pid)
                     checks += 1
     finally:
         await conn.close()
-    return checks
+    return checks, pids
 
 
 def test_asyncpg_statement_cache_eviction(swiftpool, cluster):
-    """asyncpg's cache overflows (Close of evicted statements) and the proxy's per-connection
-    statement limit is small, so statements are closed and prepared again on both sides."""
+    """asyncpg's cache overflows (Close of evicted statements) and the proxy keeps only 16
+    statements per backend connection, so statements are closed and prepared again on both
+    sides."""
     proxy = start_proxy(swiftpool, transaction_pool_prepared_statements=16)
-    texts = 130
-    with BackendMonitor(cluster, proxy) as monitor, Churn(proxy) as churn:
-        checks = asyncio.run(asyncio.wait_for(asyncio.gather(
-            *(asyncpg_cache_churn_client(proxy.port, c, texts) for c in range(6))), 55))
-    assert checks == [2 * texts] * 6
-    churn.check()
+    clients, texts = 4, 110
+
+    def workload(phase):
+        async def run():
+            return await asyncio.wait_for(asyncio.gather(
+                *(asyncpg_cache_churn_client(proxy.port, c, texts) for c in range(clients))), 50)
+        results = asyncio.run(run())
+        assert [checks for checks, _ in results] == [2 * texts] * clients
+        return set().union(*(pids for _, pids in results))
+
+    in_two_phases(cluster, proxy, workload)
+
+
+def test_asyncpg_statements_prepared_up_front_then_used(swiftpool, cluster):
+    """Eight connections (twice transaction_pool_size) each prepare their statements at once and
+    use them afterwards. conn.prepare() returns after Parse, Describe and Flush (no Sync), so a
+    connection that has prepared is idle until the application executes something."""
+    import asyncpg
+    proxy = start_proxy(swiftpool, transaction_pool_timeout=10)
+    clients, iterations = 2 * POOL_SIZE, 20
+
+    async def run():
+        conns = await asyncio.gather(*(asyncpg.connect(host=HOST, port=proxy.port, user=USER,
+                                                       password=USERS[USER], database=TEST_DB, timeout=10)
+                                       for _ in range(clients)))
+        try:
+            statements = await asyncio.wait_for(asyncio.gather(
+                *(c.prepare("SELECT $1::int * 19 + $2::int, pg_backend_pid()") for c in conns)), 20)
+
+            async def use(c):
+                pids = set()
+                for i in range(iterations):
+                    async with conns[c].transaction():
+                        v, pid = await statements[c].fetchrow(i, c)
+                        assert v == i * 19 + c, (c, i, v)
+                        pids.add(pid)
+                return pids
+            return await asyncio.wait_for(asyncio.gather(*(use(c) for c in range(clients))), 30)
+        finally:
+            await asyncio.gather(*(c.close() for c in conns))
+
+    with BackendMonitor(cluster, proxy) as monitor:
+        results = asyncio.run(run())
+    assert len(results) == clients
     monitor.check()
 
 
@@ -298,7 +361,7 @@ PSYCOPG_CLIENTS = 6
 PSYCOPG_ITERATIONS = 60
 
 
-def psycopg_client(proxy, c: int, iterations: int, out: dict) -> None:
+def psycopg_client(proxy, c: int, iterations: int) -> dict:
     pids: set[int] = set()
     checks = 0
     with proxy.connect(prepare_threshold=0, autocommit=False) as conn:
@@ -324,34 +387,122 @@ def psycopg_client(proxy, c: int, iterations: int, out: dict) -> None:
                 assert [cu.fetchone()[0] for cu in curs] == [i, i - 1, i - 2, f"c{c}{i}"]
                 conn.commit()
                 checks += 4
-    out[c] = {"pids": pids, "checks": checks}
+        # prepare_threshold=0 prepared them from the first execution (psycopg's record of the
+        # statements it prepared since its last rollback, after which it sends DEALLOCATE ALL).
+        assert len(conn._prepared._names) >= 2, conn._prepared._names
+    return {"pids": pids, "checks": checks}
 
 
 def test_psycopg_prepare_threshold_zero(swiftpool, cluster):
     proxy = start_proxy(swiftpool)
-    results: dict[int, dict] = {}
-    errors: list[str] = []
+    clients, iterations = PSYCOPG_CLIENTS, PSYCOPG_ITERATIONS
+    per_client = iterations * 2 + 4 * len(range(0, iterations, 5))
 
-    def run(c):
-        try:
-            psycopg_client(proxy, c, PSYCOPG_ITERATIONS, results)
-        except Exception as e:
-            errors.append(f"client {c}: {type(e).__name__}: {e}")
+    def workload(phase):
+        results: dict[int, dict] = {}
+        errors: list[str] = []
 
-    with BackendMonitor(cluster, proxy) as monitor, Churn(proxy) as churn:
-        threads = [threading.Thread(target=run, args=(c,)) for c in range(PSYCOPG_CLIENTS)]
+        def run(c):
+            try:
+                results[c] = psycopg_client(proxy, c, iterations)
+            except Exception as e:
+                errors.append(f"client {c}: {type(e).__name__}: {e}")
+
+        threads = [threading.Thread(target=run, args=(c,)) for c in range(clients)]
         for t in threads:
             t.start()
         for t in threads:
-            t.join(55)
-    assert not errors, errors
-    per_client = PSYCOPG_ITERATIONS * 2 + 4 * len(range(0, PSYCOPG_ITERATIONS, 5))
-    assert sorted(results) == list(range(PSYCOPG_CLIENTS))
-    assert [results[c]["checks"] for c in range(PSYCOPG_CLIENTS)] == [per_client] * PSYCOPG_CLIENTS
-    pids = set().union(*(r["pids"] for r in results.values()))
-    assert 2 <= len(pids) <= POOL_SIZE, pids
-    assert any(len(r["pids"]) >= 2 for r in results.values()), "no client ever moved to another backend connection"
-    churn.check()
+            t.join(50)
+        assert not errors, errors
+        assert sorted(results) == list(range(clients))
+        assert [results[c]["checks"] for c in range(clients)] == [per_client] * clients
+        if phase == "churn":
+            assert any(len(r["pids"]) >= 2 for r in results.values()), \
+                "no client ever moved to another backend connection"
+        return set().union(*(r["pids"] for r in results.values()))
+
+    in_two_phases(cluster, proxy, workload)
+
+
+def test_psycopg_clients_idle_after_a_pipeline_hold_no_backend_connection(swiftpool, cluster):
+    """psycopg leaves pipeline mode with Sync and then Flush. Twice as many clients as backend
+    connections each run one pipeline and stay connected, idle: none of them may keep a backend
+    connection, so every one of them, and a client that comes later, gets one."""
+    proxy = start_proxy(swiftpool, transaction_pool_timeout=5)
+    idle = []
+    with BackendMonitor(cluster, proxy) as monitor:
+        try:
+            for c in range(2 * POOL_SIZE):
+                conn = proxy.connect(prepare_threshold=0, autocommit=False)
+                idle.append(conn)
+                with conn.pipeline():
+                    cur = conn.execute("SELECT %s::int * 17, %s::text", (c, f"p{c}"))
+                    conn.commit()
+                assert cur.fetchone() == (c * 17, f"p{c}")
+            with proxy.connect(prepare_threshold=0, autocommit=False) as late:
+                for i in range(5):
+                    assert late.execute("SELECT %s::int + 1", (i,)).fetchone() == (i + 1,)
+                    late.commit()
+            for c, conn in enumerate(idle):
+                assert conn.execute("SELECT %s::int * 17, %s::text", (c, f"p{c}")).fetchone() == (c * 17, f"p{c}")
+                conn.commit()
+        finally:
+            for conn in idle:
+                conn.close()
+    monitor.check()
+
+
+def test_psycopg_rollback_in_a_pipeline_leaves_other_clients_statements_working(swiftpool, cluster):
+    """psycopg's rollback() in pipeline mode sends ROLLBACK and DEALLOCATE ALL in one Sync group.
+    The statements of the connection it ran on are gone; a client that prepared the same text
+    and lands on that connection afterwards must still get its results. One backend
+    connection, so every client shares it."""
+    proxy = start_proxy(swiftpool, transaction_pool_size=1, num_event_loops=1, transaction_pool_timeout=5)
+    query = "SELECT %s::int * 23, pg_backend_pid()"
+    with BackendMonitor(cluster, proxy, limit=1) as monitor:
+        with proxy.connect(prepare_threshold=0, autocommit=False) as a, \
+                proxy.connect(prepare_threshold=0, autocommit=False) as b:
+            v, pid_a = a.execute(query, (1,)).fetchone()
+            a.commit()
+            assert v == 23
+            with b.pipeline():
+                cur = b.execute(query, (2,))
+                b.rollback()
+            v, pid_b = cur.fetchone()
+            assert (v, pid_b) == (46, pid_a)
+            # Outside the pipeline: ends the exchange psycopg left open with its Flush.
+            assert b.execute("SELECT %s::int", (3,)).fetchone() == (3,)
+            b.commit()
+            for i in range(4, 8):
+                assert a.execute(query, (i,)).fetchone() == (i * 23, pid_a)
+                a.commit()
+                assert b.execute(query, (i,)).fetchone() == (i * 23, pid_a)
+                b.commit()
+    monitor.check()
+
+
+def test_psycopg_deallocate_all_in_a_rolled_back_transaction_leaves_other_clients_statements_working(
+        swiftpool, cluster):
+    """DEALLOCATE ALL is not undone by a rollback. psycopg sends it with the extended protocol in
+    pipeline mode, inside the transaction the client then rolls back; the statements of that
+    backend connection are gone all the same, and a client that prepared the same text must
+    still get its results there. One backend connection, so every client shares it."""
+    proxy = start_proxy(swiftpool, transaction_pool_size=1, num_event_loops=1, transaction_pool_timeout=5)
+    query = "SELECT %s::int * 29, pg_backend_pid()"
+    with BackendMonitor(cluster, proxy, limit=1) as monitor:
+        with proxy.connect(prepare_threshold=0, autocommit=False) as a, \
+                proxy.connect(prepare_threshold=0, autocommit=False) as b:
+            v, pid = a.execute(query, (1,)).fetchone()
+            a.commit()
+            assert v == 29
+            with b.pipeline():
+                b.execute("DEALLOCATE ALL", prepare=False)
+            b.rollback()
+            for i in range(2, 6):
+                assert a.execute(query, (i,)).fetchone() == (i * 29, pid)
+                a.commit()
+                assert b.execute(query, (i,)).fetchone() == (i * 29, pid)
+                b.commit()
     monitor.check()
 
 
@@ -372,32 +523,35 @@ def test_pgjdbc_prepare_threshold_one(swiftpool, cluster, jdbc_table):
     assert java, "java missing: run scripts/install-deps.sh"
     proxy = start_proxy(swiftpool)
     threads, iterations = 6, 60
-    with BackendMonitor(cluster, proxy) as monitor, Churn(proxy) as churn:
+    rollbacks = len([i for i in range(iterations) if i % 7 == 3])
+    committed_iters = [i for i in range(iterations) if i % 7 != 3]
+    want_rows = threads * sum(1 + i % 4 for i in committed_iters)
+    want_sum = sum(t * 1000 + i * 10 + k for t in range(threads) for i in committed_iters for k in range(1 + i % 4))
+
+    def workload(phase):
+        cluster.sql(f"TRUNCATE {jdbc_table}", port=cluster.primary_port(), user=USER, db=TEST_DB)
         proc = subprocess.run(
             [java, "-cp", str(JDBC_JAR), str(DRIVERS_DIR / "JdbcPreparedTx.java"),
              "--url", f"jdbc:postgresql://{HOST}:{proxy.port}/{TEST_DB}", "--user", USER,
              "--password", USERS[USER], "--table", jdbc_table,
              "--threads", str(threads), "--iterations", str(iterations)],
-            capture_output=True, text=True, timeout=55)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert result["ok"] is True and result["errors"] == [], result
-    rollbacks = len([i for i in range(iterations) if i % 7 == 3])
-    assert result["rolled_back"] == threads * rollbacks
-    assert result["committed"] == threads * (iterations - rollbacks)
-    assert result["checks"] == threads * iterations * 7
-    assert result["server_prepared"] == threads * iterations, result
-    assert 2 <= result["distinct_backend_pids"] <= POOL_SIZE, result
-    assert max(result["pids_per_thread"]) >= 2, result
-    # What the committed transactions wrote, and nothing of the rolled-back ones.
-    committed_iters = [i for i in range(iterations) if i % 7 != 3]
-    want_rows = threads * sum(1 + i % 4 for i in committed_iters)
-    want_sum = sum(t * 1000 + i * 10 + k for t in range(threads) for i in committed_iters for k in range(1 + i % 4))
-    rows = cluster.query(f"SELECT count(*), sum(v), count(*) FILTER (WHERE iter % 7 = 3) FROM {jdbc_table}",
-                         port=cluster.primary_port(), user=USER, db=TEST_DB)
-    assert rows == [[str(want_rows), str(want_sum), "0"]]
-    churn.check()
-    monitor.check()
+            capture_output=True, text=True, timeout=50)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        result = json.loads(proc.stdout.strip().splitlines()[-1])
+        assert result["ok"] is True and result["errors"] == [], result
+        assert result["rolled_back"] == threads * rollbacks
+        assert result["committed"] == threads * (iterations - rollbacks)
+        assert result["checks"] == threads * iterations * 7
+        assert result["server_prepared"] == threads * iterations, result
+        if phase == "churn":
+            assert max(result["pids_per_thread"]) >= 2, result
+        # What the committed transactions wrote, and nothing of the rolled-back ones.
+        rows = cluster.query(f"SELECT count(*), sum(v), count(*) FILTER (WHERE iter % 7 = 3) FROM {jdbc_table}",
+                             port=cluster.primary_port(), user=USER, db=TEST_DB)
+        assert rows == [[str(want_rows), str(want_sum), "0"]]
+        return set(result["backend_pids"])
+
+    in_two_phases(cluster, proxy, workload)
 
 
 # --------------------------------------------------------------------------- node-postgres
@@ -405,43 +559,51 @@ def test_pgjdbc_prepare_threshold_one(swiftpool, cluster, jdbc_table):
 def test_node_postgres_named_queries(swiftpool, cluster, node_env):
     proxy = start_proxy(swiftpool)
     clients, iterations = 8, 40
-    with BackendMonitor(cluster, proxy) as monitor, Churn(proxy) as churn:
+    rollbacks = len([i for i in range(iterations) if i % 6 == 5])
+
+    def workload(phase):
         proc = subprocess.run(
             ["node", str(DRIVERS_DIR / "node_named_tx.js"), "--host", HOST, "--port", str(proxy.port),
              "--user", USER, "--password", USERS[USER], "--database", TEST_DB,
              "--clients", str(clients), "--iterations", str(iterations)],
-            env=node_env, capture_output=True, text=True, timeout=55)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert result["ok"] is True and result["errors"] == [], result
-    rollbacks = len([i for i in range(iterations) if i % 6 == 5])
-    assert result["rolled_back"] == clients * rollbacks
-    assert result["committed"] == clients * (iterations - rollbacks)
-    assert result["checks"] == clients * (iterations * 4 + rollbacks)
-    assert 2 <= result["distinct_backend_pids"] <= POOL_SIZE, result
-    assert max(result["pids_per_client"]) >= 2, result
-    churn.check()
-    monitor.check()
+            env=node_env, capture_output=True, text=True, timeout=50)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        result = json.loads(proc.stdout.strip().splitlines()[-1])
+        assert result["ok"] is True and result["errors"] == [], result
+        assert result["rolled_back"] == clients * rollbacks
+        assert result["committed"] == clients * (iterations - rollbacks)
+        assert result["checks"] == clients * (iterations * 4 + rollbacks)
+        if phase == "churn":
+            assert max(result["pids_per_client"]) >= 2, result
+        return set(result["backend_pids"])
+
+    in_two_phases(cluster, proxy, workload)
 
 
 # --------------------------------------------------------------------------- pgbench
 
 def test_pgbench_prepared_more_clients_than_backends(swiftpool, cluster, pgbench_db):
+    """20 pgbench clients (TPC-B, -M prepared) over 4 backend connections. One pgbench thread
+    per client: pgbench prepares each statement with a blocking call, and a thread that blocks
+    on a prepare cannot finish the transactions its other clients hold connections for."""
     proxy = start_proxy(swiftpool)
+    clients, per_client = 20, 30
     q = ("SELECT (SELECT count(*) FROM pgbench_history), "
          "(SELECT sum(abalance) FROM pgbench_accounts) = (SELECT sum(delta) FROM pgbench_history), "
          "(SELECT sum(bbalance) FROM pgbench_branches) = (SELECT sum(delta) FROM pgbench_history), "
          "(SELECT sum(tbalance) FROM pgbench_tellers) = (SELECT sum(delta) FROM pgbench_history)")
-    before = int(cluster.query(q, port=cluster.primary_port(), user=USER, db=TEST_DB)[0][0])
-    clients, per_client = 20, 40
-    with BackendMonitor(cluster, proxy) as monitor, Churn(proxy) as churn:
-        out = pgbench(proxy.port, "-M", "prepared", "-c", str(clients), "-j", "2", "-t", str(per_client),
-                      timeout=55)
-    assert processed(out) == (clients * per_client, clients * per_client), out
-    assert "number of failed transactions: 0" in out, out
-    history, accounts_ok, branches_ok, tellers_ok = cluster.query(
-        q, port=cluster.primary_port(), user=USER, db=TEST_DB)[0]
-    assert int(history) == before + clients * per_client
-    assert (accounts_ok, branches_ok, tellers_ok) == ("t", "t", "t")
-    churn.check()
-    monitor.check()
+
+    def workload(phase):
+        before = int(cluster.query(q, port=cluster.primary_port(), user=USER, db=TEST_DB)[0][0])
+        # -n: pgbench_history is not truncated, so it adds up over both phases.
+        out = pgbench(proxy.port, "-n", "-M", "prepared", "-c", str(clients), "-j", str(clients),
+                      "-t", str(per_client), timeout=50)
+        assert processed(out) == (clients * per_client, clients * per_client), out
+        assert re.search(r"number of failed transactions: 0 \(", out), out
+        history, accounts_ok, branches_ok, tellers_ok = cluster.query(
+            q, port=cluster.primary_port(), user=USER, db=TEST_DB)[0]
+        assert int(history) == before + clients * per_client
+        assert (accounts_ok, branches_ok, tellers_ok) == ("t", "t", "t")
+        return set()
+
+    in_two_phases(cluster, proxy, workload)

@@ -162,7 +162,15 @@ public class JdbcPreparedTx {
         out.append(", \"rolled_back\": ").append(rolledBack.get());
         out.append(", \"checks\": ").append(checks.get());
         out.append(", \"server_prepared\": ").append(serverPrepared.get());
-        out.append(", \"distinct_backend_pids\": ").append(backendPids.size());
+        out.append(", \"backend_pids\": [");
+        synchronized (backendPids) {
+            int n = 0;
+            for (int pid : backendPids) {
+                if (n++ > 0) out.append(", ");
+                out.append(pid);
+            }
+        }
+        out.append("]");
         out.append(", \"pids_per_thread\": [");
         for (int t = 0; t < threads; t++) {
             if (t > 0) out.append(", ");

@@ -30,7 +30,7 @@ const ECHO = { name: 'tp_echo', text: 'SELECT $1::text AS s, length($1::text) AS
 async function runClient(opts, c, stats) {
   const client = new Client({
     host: opts.host, port: Number(opts.port), user: opts.user, password: opts.password,
-    database: opts.database, application_name: `node_named_tx_${c}`, connectionTimeoutMillis: 10000,
+    database: opts.database, application_name: 'node_named_tx', connectionTimeoutMillis: 10000,
   });
   const pids = new Set();
   const fail = (msg) => { throw new Error(`client ${c}: ${msg}`); };
@@ -95,7 +95,7 @@ async function main() {
   console.log(JSON.stringify({
     ok: errors.length === 0, errors: errors.slice(0, 20), checks: stats.checks,
     committed: stats.committed, rolled_back: stats.rolledBack,
-    distinct_backend_pids: stats.pids.size, pids_per_client: stats.pidsPerClient,
+    backend_pids: Array.from(stats.pids), pids_per_client: stats.pidsPerClient,
   }));
   process.exit(errors.length === 0 ? 0 : 1);
 }
