@@ -49,11 +49,11 @@ def ensure_pgbench_tables(primary: int) -> None:
 
 
 class Sampler:
-    """The most backend connections pgbench's clients use on the primary (through the target, they
-    carry its application_name), and the proxy's RSS."""
+    """The most backend connections pgbench's clients use on the primary (they carry the run's own
+    application_name, through a proxy too), and the proxy's RSS."""
 
-    def __init__(self, primary: int, pid: int | None):
-        self.primary, self.pid = primary, pid
+    def __init__(self, primary: int, pid: int | None, application_name: str):
+        self.primary, self.pid, self.application_name = primary, pid, application_name
         self.most_connections = 0
         self.rss_kib = 0
         self.stop = threading.Event()
@@ -62,7 +62,7 @@ class Sampler:
     def run(self) -> None:
         while not self.stop.is_set():
             count = psql(self.primary, f"SELECT count(*) FROM pg_stat_activity WHERE usename = '{USER}' "
-                                       "AND application_name = 'pgbench'")
+                                       f"AND application_name = '{self.application_name}'")
             self.most_connections = max(self.most_connections, int(count))
             if self.pid:
                 status = Path(f"/proc/{self.pid}/status").read_text()
@@ -78,9 +78,9 @@ class Sampler:
         self.thread.join()
 
 
-def pgbench(port: int, seconds: float, clients: int, prepared: bool) -> tuple[float | None, str]:
+def pgbench(port: int, seconds: float, clients: int, prepared: bool, application_name: str) -> tuple[float | None, str]:
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("PG")}, "PGPASSWORD": PASSWORD,
-           "PGSSLMODE": "disable"}
+           "PGSSLMODE": "disable", "PGAPPNAME": application_name}
     args = ["pgbench", "-n", "-S", "-h", HOST, "-p", str(port), "-U", USER, "-c", str(clients), "-j", "2",
             "-T", str(int(seconds)), DB]
     if prepared:
@@ -130,6 +130,7 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--clients", type=int, default=200)
     ap.add_argument("--pool-size", type=int, default=20)
+    ap.add_argument("--event-loops", type=int, default=0, help="SwiftPool's num_event_loops (default: one per core)")
     a = ap.parse_args()
     subprocess.run([str(REPO / "scripts" / "pg-cluster.sh"), "up"], check=True, stdout=subprocess.DEVNULL)
     primary = int(cluster_env()["PG_PRIMARY_PORT"])
@@ -142,7 +143,8 @@ def main() -> int:
     try:
         sp, sp_port = start_from_demo(root / "sp", {
             "load_balance_mode": "off", "pool_mode": "'transaction'", "transaction_pool_size": a.pool_size,
-            "num_init_children": a.clients + 50, "log_min_messages": "warning"})
+            "num_init_children": a.clients + 50, "log_min_messages": "warning",
+            **({"num_event_loops": a.event_loops} if a.event_loops else {})})
         procs.append(sp)
         targets: dict[str, tuple[int, int | None]] = {"swiftpool": (sp_port, sp.pid)}
         try:
@@ -161,8 +163,9 @@ def main() -> int:
         results: dict[tuple[str, bool], tuple[float | None, str, int, int]] = {}
         for prepared in (False, True):
             for name, (port, pid) in targets.items():
-                with Sampler(primary, pid) as sampler:
-                    tps, error = pgbench(port, a.seconds, a.clients, prepared)
+                application_name = f"bench-{name}-{'prepared' if prepared else 'simple'}"
+                with Sampler(primary, pid, application_name) as sampler:
+                    tps, error = pgbench(port, a.seconds, a.clients, prepared, application_name)
                 results[(name, prepared)] = (tps, error, sampler.most_connections, sampler.rss_kib)
         print(f"{'target':10} {'mode':9} {'tps':>9} {'x direct':>9} {'x pgbouncer':>12} {'backends':>9} {'RSS MiB':>8}")
         for prepared in (False, True):

@@ -19,20 +19,22 @@ extension ClientSessionHandler {
     func leaseFromTransactionPool(_ node: BackendNode, attach: @escaping (BackendConnection, Bool) -> Void,
                                   failed: @escaping (TransactionLeaseError) -> Void) {
         guard let startup else { return }
-        let current = runtime.settings
-        pool.updateTransactionLimit(current.transactionPoolSize, perUser: current.transactionPoolSizeRules)
+        let runtime = runtime
+        let current = pool.transactionSettings(generation: runtime.settingsGeneration) { runtime.settings }
         let statistics = runtime.transactionPool
-        pool.transactions.onWait = { waited, _ in statistics.wait.record(.nanoseconds(waited.nanoseconds)) }
+        if pool.transactions.onWait == nil {
+            pool.transactions.onWait = { waited, _ in statistics.wait.record(.nanoseconds(waited.nanoseconds)) }
+        }
         let id = pool.transactions.lease(node, key: PoolKey(nodeID: node.id, startup: startup), clientPassword: clientPassword,
-                                         timeout: current.transactionPoolTimeout) { [self] result in
+                                         timeout: current.timeout) { [self] result in
             leaseWaits[node.id] = nil
             switch result {
             case .success(let (connection, reused)):
                 statistics.leased()
                 if connection.pooled == nil {
-                    connection.pooled = PooledConnection(statementCapacity: current.transactionPoolPreparedStatements)
+                    connection.pooled = PooledConnection(statementCapacity: current.preparedStatements)
                 }
-                connection.pooled!.statements.capacity = current.transactionPoolPreparedStatements
+                connection.pooled!.statements.capacity = current.preparedStatements
                 let wanted = machine.dispatch?.pooled?.settings ?? SessionSettings()
                 guard let replay = wanted.replay(from: connection.pooled!.settings) else { return attach(connection, reused) }
                 statistics.replayed()

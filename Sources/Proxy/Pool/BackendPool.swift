@@ -98,6 +98,20 @@ final class BackendPool {
     }
 
     /// Applies `transaction_pool_size` as it is now (after a reload).
+    /// The transaction-mode settings in effect, with the runtime's settings generation they came from.
+    private(set) var transactionSettings: (generation: Int, timeout: TimeAmount, preparedStatements: Int)?
+
+    /// Applies reloaded transaction-mode settings when `generation` is new; returns them.
+    func transactionSettings(generation: Int, current: () -> ProxySettings) -> (timeout: TimeAmount, preparedStatements: Int) {
+        if let cached = transactionSettings, cached.generation == generation {
+            return (cached.timeout, cached.preparedStatements)
+        }
+        let settings = current()
+        updateTransactionLimit(settings.transactionPoolSize, perUser: settings.transactionPoolSizeRules)
+        transactionSettings = (generation, settings.transactionPoolTimeout, settings.transactionPoolPreparedStatements)
+        return (settings.transactionPoolTimeout, settings.transactionPoolPreparedStatements)
+    }
+
     func updateTransactionLimit(_ total: Int, perUser rules: PoolSizeRules = PoolSizeRules()) {
         transactions.setLimit(TransactionPool.share(of: total, loop: loopIndex, loops: loopCount))
         transactions.setGroupLimits(rules) { [loopIndex, loopCount] in TransactionPool.share(of: $0, loop: loopIndex, loops: loopCount) }

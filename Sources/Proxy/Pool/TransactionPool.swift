@@ -42,8 +42,9 @@ final class TransactionPool {
         var node: BackendNode
         var key: Key
         var since: NIODeadline
+        var timeout: TimeAmount
         var completion: Completion
-        var timer: Scheduled<Void>?
+        var deadline: NIODeadline { since + timeout }
     }
 
     let eventLoop: EventLoop
@@ -52,6 +53,9 @@ final class TransactionPool {
     private var state: TransactionPoolState<BackendConnection, Key, Group>
     private var sizeRules = PoolSizeRules()
     private var waiters: [UInt64: Waiter] = [:]
+    /// Times out waiters: one timer for the earliest deadline, not one per waiter (most leases
+    /// wait when clients outnumber connections).
+    private var expiry: Scheduled<Void>?
     /// Reports how long a lease waited (the slot-wait histogram's sibling).
     var onWait: ((TimeAmount, _ served: Bool) -> Void)?
 
@@ -106,13 +110,8 @@ final class TransactionPool {
             retire(victim)
             open(node, key: key, completion: completion)
         case .wait(let id):
-            var waiter = Waiter(node: node, key: key, since: .now(), completion: completion)
-            waiter.timer = eventLoop.assumeIsolated().scheduleTask(in: timeout) { [self] in
-                guard state.cancelWait(id, node: node.id), let waiter = waiters.removeValue(forKey: id) else { return }
-                onWait?(timeout, false)
-                waiter.completion(.failure(.timedOut(timeout)))
-            }
-            waiters[id] = waiter
+            waiters[id] = Waiter(node: node, key: key, since: .now(), timeout: timeout, completion: completion)
+            scheduleExpiry()
             return id
         }
         return nil
@@ -120,8 +119,22 @@ final class TransactionPool {
 
     /// The session no longer wants the connection it waits for (its client left).
     func cancel(_ id: UInt64, node: Int) {
-        guard state.cancelWait(id, node: node), let waiter = waiters.removeValue(forKey: id) else { return }
-        waiter.timer?.cancel()
+        guard state.cancelWait(id, node: node) else { return }
+        waiters[id] = nil
+    }
+
+    private func scheduleExpiry() {
+        guard expiry == nil, let next = waiters.values.lazy.map(\.deadline).min() else { return }
+        expiry = eventLoop.assumeIsolated().scheduleTask(deadline: next) { [self] in
+            expiry = nil
+            let now = NIODeadline.now()
+            for (id, waiter) in waiters.filter({ $0.value.deadline <= now }) {
+                guard state.cancelWait(id, node: waiter.node.id), waiters.removeValue(forKey: id) != nil else { continue }
+                onWait?(waiter.timeout, false)
+                waiter.completion(.failure(.timedOut(waiter.timeout)))
+            }
+            scheduleExpiry()
+        }
     }
 
     /// Takes back a lent connection that is idle, outside a transaction and clean.
@@ -205,7 +218,6 @@ final class TransactionPool {
 
     private func take(_ id: UInt64) -> Waiter? {
         guard let waiter = waiters.removeValue(forKey: id) else { return nil }
-        waiter.timer?.cancel()
         onWait?(.now() - waiter.since, true)
         return waiter
     }

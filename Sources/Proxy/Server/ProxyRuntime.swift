@@ -3,6 +3,7 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import Routing
+import Synchronization
 
 /// Everything the sessions of all event loops share. Settings and policies can be swapped on
 /// reload; a session reads them once, when it starts.
@@ -30,6 +31,7 @@ public final class ProxyRuntime: Sendable {
     /// TLS to the nodes (`backend_sslmode`); nil for none.
     public let backendTLS: BackendTLS?
     private let mutable: NIOLockedValueBox<Mutable>
+    private let generation = Atomic<Int>(0)
 
     private struct Mutable {
         var settings: ProxySettings
@@ -66,6 +68,8 @@ public final class ProxyRuntime: Sendable {
     public var routing: RoutingConfiguration? { mutable.withLockedValue { $0.routing } }
 
     public var settings: ProxySettings { mutable.withLockedValue { $0.settings } }
+    /// Changes with every reload: a cheap check before copying ``settings`` on a hot path.
+    public var settingsGeneration: Int { generation.load(ordering: .acquiring) }
     public var authPolicy: ClientAuthPolicy? { mutable.withLockedValue { $0.authPolicy } }
     /// The certificate new client connections are offered; nil when `ssl` is off.
     public var clientTLS: ClientTLS? { mutable.withLockedValue { $0.clientTLS } }
@@ -86,6 +90,7 @@ public final class ProxyRuntime: Sendable {
             $0.authPolicy = authPolicy
             $0.routing = routing
         }
+        generation.add(1, ordering: .releasing)
         admission.resize(capacity: settings.numInitChildren, reserved: settings.reservedConnections)
     }
 }
