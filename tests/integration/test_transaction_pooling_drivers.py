@@ -131,7 +131,8 @@ class BackendMonitor:
 
     def check(self) -> None:
         assert not self.errors, self.errors
-        assert self.samples >= 5, f"only {self.samples} samples of pg_stat_activity"
+        # At least one sample while the clients ran and the final one after them.
+        assert self.samples >= 2, f"only {self.samples} samples of pg_stat_activity"
         over = {p: n for p, n in self.max_per_node.items() if n > self.limit}
         assert not over, (f"pg_stat_activity showed more than transaction_pool_size ({self.limit}) "
                           f"backend connections of the proxy on nodes {over}")
