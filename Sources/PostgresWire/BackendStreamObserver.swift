@@ -39,8 +39,8 @@ public struct BackendStreamObserver: Sendable {
     public var isAtMessageBoundary: Bool { header.isEmpty && remaining == 0 }
 
     /// Where the stream stands inside a message: header bytes of a split header seen so far, and
-    /// body bytes still to come.
-    public var position: (header: [UInt8], remaining: Int) { (header, remaining) }
+    /// body bytes still to come of a message of type `type`.
+    public var position: (header: [UInt8], remaining: Int, type: UInt8) { (header, remaining, currentType) }
 
     /// Scans `chunk` and calls `onEvent` for each completed message of a watched type.
     public mutating func scan(_ chunk: ByteBuffer, _ onEvent: (Event) throws -> Void) throws {

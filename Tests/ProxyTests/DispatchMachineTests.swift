@@ -606,3 +606,43 @@ extension DispatchMachineTests {
         #expect(categories("   ") == [])
     }
 }
+
+@Suite("Client session dispatch in transaction mode")
+struct PooledDispatchTests {
+    var env = FakeEnvironment()
+    let facts = FakeFacts()
+
+    func describeStatement(_ name: String) -> RawMessage {
+        message(FrontendMessageType.describe) {
+            $0.writeInteger(UInt8(ascii: "S"))
+            $0.writeNullTerminatedString(name)
+        }
+    }
+
+    @Test mutating func aStatementExchangeLeftOpenWithAFlushIsClosedByAQuietSync() {
+        var machine = DispatchMachine.primaryOnly(0, transactionPooling: true)
+        var actions: [DispatchMachine.Action] = []
+        machine.clientMessages([parse("s", "SELECT 1"), describeStatement("s"), message(FrontendMessageType.flush)],
+                               &env, facts: facts, into: &actions)
+        let writes = actions.compactMap { action -> String? in
+            switch action {
+            case .write(_, _, let type): String(UnicodeScalar(type))
+            case .writeQuietSync: "quiet sync"
+            default: nil
+            }
+        }
+        #expect(writes == ["P", "D", "H", "quiet sync"])
+        #expect(machine.unsyncedRoute == nil)
+    }
+
+    @Test mutating func anExchangeWithAPortalStaysOpenAndALoneFlushNeedsNoConnection() {
+        var machine = DispatchMachine.primaryOnly(0, transactionPooling: true)
+        var actions: [DispatchMachine.Action] = []
+        machine.clientMessages([message(FrontendMessageType.flush)], &env, facts: facts, into: &actions)
+        #expect(!actions.contains { if case .write = $0 { true } else { false } })
+        machine.clientMessages([parse("", "SELECT 1"), bind("", ""), execute(""), message(FrontendMessageType.flush)],
+                               &env, facts: facts, into: &actions)
+        #expect(!actions.contains { if case .writeQuietSync = $0 { true } else { false } })
+        #expect(machine.unsyncedRoute != nil)
+    }
+}

@@ -448,23 +448,24 @@ struct TransactionPoolingTests {
     }
 
     /// Feeds `bytes` to `filter` in reads of `size` bytes, with the stream position a
-    /// connection's framing observer reports; returns what the client gets.
+    /// connection's framing observer reports and the ReadyForQuery count it keeps, as
+    /// `BackendConnection` does; returns what the client gets.
     func deliver(_ bytes: ByteBuffer, in size: Int, to filter: inout ReplyFilter,
                  observer: inout BackendStreamObserver) -> ByteBuffer {
         var delivered = ByteBuffer()
         var offset = 0
+        var readyTotal = filter.readyCount
         while offset < bytes.readableBytes {
             var read = bytes.getSlice(at: bytes.readerIndex + offset, length: min(size, bytes.readableBytes - offset))!
             offset += read.readableBytes
             let position = observer.position
-            var readyForQuery = 0
-            try? observer.scan(read) { if $0.type == BackendMessageType.readyForQuery { readyForQuery += 1 } }
+            try? observer.scan(read) { if $0.type == BackendMessageType.readyForQuery { readyTotal += 1 } }
             if var output = filter.process(read, streamPosition: position).output {
                 delivered.writeBuffer(&output)
             } else {
-                filter.readyForQuery(count: readyForQuery)
                 delivered.writeBuffer(&read)
             }
+            if readyTotal > filter.readyCount { filter.readyForQuery(count: readyTotal - filter.readyCount) }
         }
         return delivered
     }
@@ -478,6 +479,22 @@ struct TransactionPoolingTests {
             filter.sent(FrontendMessageType.sync)
             let output = deliver(reply(["1", "2", "Z"]), in: size, to: &filter, observer: &observer)
             #expect(types(output) == ["2", "Z"], "reads of \(size) bytes")
+        }
+    }
+
+    @Test func theReadyForQueryOfAQuietSyncIsRemovedInAnyReadSize() {
+        for size in 1...7 {
+            var filter = ReplyFilter()
+            var observer = BackendStreamObserver(watching: [BackendMessageType.readyForQuery], maxMessageLength: 1 << 20)
+            filter.sent(FrontendMessageType.query)
+            filter.sent(FrontendMessageType.parse, name: "s")
+            filter.sent(FrontendMessageType.describe)
+            filter.sent(FrontendMessageType.flush)
+            filter.sent(FrontendMessageType.sync, .drop)
+            let output = deliver(reply(["C", "Z", "1", "t", "T", "Z"]), in: size, to: &filter, observer: &observer)
+            #expect(types(output) == ["C", "Z", "1", "t", "T"], "reads of \(size) bytes")
+            #expect(filter.readyCount == 2)
+            #expect(!filter.isScanning)
         }
     }
 

@@ -37,7 +37,11 @@ final class BackendConnection {
     /// Whether the channel is read (autoRead), as the owning session last set it.
     var isReading = true
     /// Transaction mode: the statements, replies and settings that outlive one client.
-    var pooled: PooledConnection?
+    var pooled: PooledConnection? {
+        didSet { if oldValue == nil, pooled != nil { pooled!.replies.startCounting(at: readyTotal) } }
+    }
+    /// ReadyForQuery messages received since login.
+    private var readyTotal = 0
 
     /// The session that leased the connection; nil while it sits in the pool.
     weak var owner: BackendConnectionOwner?
@@ -69,7 +73,7 @@ final class BackendConnection {
 
     /// Called by the channel handler for every read after login.
     func received(_ bytes: ByteBuffer) {
-        let streamPosition = pooled == nil ? ([], 0) : observer.position
+        let streamPosition = pooled == nil ? ([], 0, 0) : observer.position
         do {
             try observer.scan(bytes) { event in
                 switch event.type {
@@ -81,6 +85,7 @@ final class BackendConnection {
                         counters?.queryDuration.record(microseconds: Int((NIODeadline.now() - since).nanoseconds / 1000))
                     }
                     readyEvents.append((status, errorSinceReady))
+                    readyTotal += 1
                     errorSinceReady = false
                 case BackendMessageType.parameterStatus:
                     let (name, value) = try BackendMessageDecoder.parameterStatus(body: event.body)
@@ -115,9 +120,10 @@ final class BackendConnection {
             if let output {
                 bytes = output
                 if !skipped.isEmpty { pooled!.skipped(skipped) }
-            } else if !readyEvents.isEmpty {
-                pooled!.replies.readyForQuery(count: readyEvents.count)
             }
+            // ReadyForQuery messages the filter did not scan retire their Sync or Query now.
+            let unaccounted = readyTotal - pooled!.replies.readyCount
+            if unaccounted > 0 { pooled!.replies.readyForQuery(count: unaccounted) }
         }
         if let owner {
             if bytes.readableBytes > 0 { owner.backend(self, didRead: bytes) }

@@ -98,6 +98,11 @@ extension ClientSessionHandler {
                 connection.channel.write(bytes, promise: nil)
             }
             if !touched.contains(where: { $0 === connection }) { touched.append(connection) }
+        case .writeQuietSync(let node):
+            guard let connection = connection(for: node) else { return }
+            connection.noteSent(FrontendMessageType.sync, .drop)
+            connection.channel.write(DispatchMachine.syncMessage, promise: nil)
+            if !touched.contains(where: { $0 === connection }) { touched.append(connection) }
         case .track(let node, let type):
             connection(for: node)?.noteSent(type)
         case .writeRun(let node, let bytes):

@@ -175,7 +175,23 @@ extension DispatchMachine {
         var batch = extendedBatch
         extendedBatch.removeAll()
         extendedBatchBytes = 0
-        let endsWithSync = batch.last?.type == FrontendMessageType.sync
+        var endsWithSync = batch.last?.type == FrontendMessageType.sync
+        var quietSync = false
+        if pooled != nil {
+            if unsyncedRoute == nil, batch.allSatisfy({ $0.type == FrontendMessageType.flush }) {
+                // Nothing is open for a Flush to push out: no connection is needed for it.
+                return
+            }
+            if unsyncedRoute == nil { unsyncedStatementsOnly = true }
+            unsyncedStatementsOnly = unsyncedStatementsOnly && batch.allSatisfy(Self.isStatementMessage)
+            if !endsWithSync, unsyncedStatementsOnly, batch.last?.type == FrontendMessageType.flush, !streamedHead {
+                // A driver that prepares ahead (Parse, Describe, Flush) and binds later would
+                // hold its connection until then: SwiftPool closes the exchange itself.
+                batch.append(RawMessage(type: FrontendMessageType.sync, bytes: Self.syncMessage))
+                endsWithSync = true
+                quietSync = true
+            }
+        }
 
         var decisions: [RouteDecision] = []
         var completed: [(query: QueryClassification, routed: RoutedQuery)] = []
@@ -303,6 +319,7 @@ extension DispatchMachine {
             var pending = PendingMessage(message: message, decision: target,
                                          completes: message.type == FrontendMessageType.sync ? completed : nil)
             if message.type == FrontendMessageType.sync { pending.effects = groupEffects }
+            pending.quiet = quietSync && message.type == FrontendMessageType.sync
             waiting.append(pending)
         }
         if streamedHead { waiting[waiting.count - 1].streamed = true }
@@ -354,4 +371,23 @@ extension DispatchMachine {
             }
         }
     }
+
+    /// Parse, Describe or Close of a statement, or Flush: messages that leave no portal behind.
+    static func isStatementMessage(_ message: RawMessage) -> Bool {
+        switch message.type {
+        case FrontendMessageType.parse, FrontendMessageType.flush:
+            return true
+        case FrontendMessageType.describe, FrontendMessageType.close:
+            return message.body.getInteger(at: message.body.readerIndex, as: UInt8.self) == UInt8(ascii: "S")
+        default:
+            return false
+        }
+    }
+
+    static let syncMessage: ByteBuffer = {
+        var bytes = ByteBuffer()
+        bytes.writeInteger(FrontendMessageType.sync)
+        bytes.writeInteger(Int32(4))
+        return bytes
+    }()
 }

@@ -40,7 +40,11 @@ extension DispatchMachine {
                     bytes = ByteBuffer()
                     FrontendMessageEncoder.query("BEGIN", into: &bytes)
                 }
-                actions.append(.write(node: node, bytes: bytes, type: next.message.type))
+                if next.quiet {
+                    actions.append(.writeQuietSync(node: node))
+                } else {
+                    actions.append(.write(node: node, bytes: bytes, type: next.message.type))
+                }
                 if next.swallowed, next.message.type == FrontendMessageType.sync { swallowing[node, default: 0] += 1 }
             }
             if let completes = next.completes, !next.swallowed {

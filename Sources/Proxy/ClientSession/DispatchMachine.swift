@@ -91,6 +91,10 @@ struct DispatchMachine {
         /// Transaction mode: DEALLOCATE ALL or DISCARD ALL ran: the connections' protocol-level
         /// statements, and the client's, are gone.
         case statementsDeallocated
+        /// Transaction mode: write a Sync of SwiftPool's own to `node`, whose ReadyForQuery the
+        /// client does not see: it closes an exchange of statement messages the client left
+        /// open with a Flush, so that the connection can go back to the pool.
+        case writeQuietSync(node: Int)
     }
 
     /// What a session holds at most of a client's messages while they wait for a node
@@ -120,6 +124,8 @@ struct DispatchMachine {
         var streamed = false
         /// Transaction mode: what the statements this message completes do to the session.
         var effects: [SessionEffect] = []
+        /// A Sync of SwiftPool's own whose ReadyForQuery the client does not see.
+        var quiet = false
 
         init(message: RawMessage, decision: RouteDecision,
              completes: [(query: QueryClassification, routed: RoutedQuery)]? = nil, swallowed: Bool = false) {
@@ -159,6 +165,9 @@ struct DispatchMachine {
     var heldPrimaryOutput: ByteBuffer?
     /// Where the last batch without a Sync went: the next batches follow it until a Sync.
     var unsyncedRoute: RouteDecision?
+    /// Transaction mode: the open exchange (since the last Sync) holds only Parse, Describe and
+    /// Close of statements and Flush: no portal, nothing executed.
+    var unsyncedStatementsOnly = true
     /// Extended-protocol messages of the batch being received (up to its Sync).
     var extendedBatch: [RawMessage] = []
     var extendedBatchBytes = 0

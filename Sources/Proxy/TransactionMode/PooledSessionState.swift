@@ -28,6 +28,9 @@ struct PooledSessionState: Equatable {
         // Pins count at once, whatever the outcome: a session-level advisory lock taken in a
         // transaction that fails stays taken. Pinning too often is only slower.
         for case .pin(let reason) in effects where pins.insert(reason).inserted { added.append(reason) }
+        // Prepared statements are not transactional: a DEALLOCATE ALL holds even when its
+        // transaction rolls back (and after an error it may have run: preparing again is safe).
+        if effects.contains(.deallocateAll) { deallocated = true }
         if failed {
             if status == .idle {
                 // An implicit transaction (or the commit) failed: nothing of it or before it stays.
@@ -57,7 +60,7 @@ struct PooledSessionState: Equatable {
                 if pending.contains(where: \.changesSettings), pins.insert(.savepointRollback).inserted {
                     added.append(.savepointRollback)
                 }
-            case .pin: break
+            case .pin, .deallocateAll: break
             default: pending.append(effect)
             }
         }

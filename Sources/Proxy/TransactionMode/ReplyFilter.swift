@@ -8,9 +8,11 @@ import PostgresWire
 ///
 /// Each ParseComplete answers the oldest unanswered Parse, each CloseComplete the oldest
 /// unanswered Close; after an ErrorResponse the backend skips every message up to the next Sync,
-/// so the Parse and Close messages sent before that Sync get no reply. The output is scanned
-/// only while a Parse or Close waits for its reply; otherwise each ReadyForQuery just retires a
-/// Sync or Query.
+/// so the Parse and Close messages sent before that Sync get no reply. The ReadyForQuery of a
+/// quiet Sync (SwiftPool's own) is removed. The output is scanned only while a Parse, Close or
+/// quiet Sync waits for its reply; otherwise each ReadyForQuery just retires a Sync or Query
+/// (``readyForQuery(count:)``). Every ReadyForQuery is counted exactly once either way
+/// (``readyCount``).
 struct ReplyFilter {
     /// What becomes of a reply.
     enum Disposition: Equatable {
@@ -25,6 +27,8 @@ struct ReplyFilter {
         case close(Disposition, name: String)
         /// A Sync or Query: ends with ReadyForQuery.
         case syncPoint
+        /// SwiftPool's own Sync: its ReadyForQuery is removed.
+        case quietSyncPoint
     }
 
     private var entries: [Entry] = []
@@ -40,6 +44,10 @@ struct ReplyFilter {
     private var forwardedHeaderBytes = 0
     /// Whether the previous read was scanned, so `remaining` and `partialHeader` are current.
     private var scannedLastRead = false
+    /// The rest of the message being scanned is dropped (a quiet ReadyForQuery's status byte).
+    private var droppingRemaining = false
+    /// ReadyForQuery messages accounted for: seen while scanning or reported unscanned.
+    private(set) var readyCount = 0
 
     /// Whether the next read must be scanned.
     var isScanning: Bool { awaited > 0 || (scannedLastRead && (remaining > 0 || !partialHeader.isEmpty)) }
@@ -53,6 +61,9 @@ struct ReplyFilter {
         case FrontendMessageType.close:
             entries.append(.close(disposition, name: name))
             awaited += 1
+        case FrontendMessageType.sync where disposition == .drop:
+            entries.append(.quietSyncPoint)
+            awaited += 1
         case FrontendMessageType.sync, FrontendMessageType.query:
             entries.append(.syncPoint)
         default:
@@ -61,24 +72,36 @@ struct ReplyFilter {
     }
 
     /// ReadyForQuery messages of a read that was not scanned.
+    /// The connection had received `count` ReadyForQuery messages before the filter watched it.
+    mutating func startCounting(at count: Int) { readyCount = count }
+
     mutating func readyForQuery(count: Int) {
         for _ in 0..<count { _ = popThroughSyncPoint() }
+        readyCount += count
     }
 
     /// Rewrites a read when it must be scanned; returns the bytes for the client (nil: the read
     /// was not scanned, use it as it is) and the entries whose messages the backend skipped.
     /// `streamPosition`: where the stream stood inside a message before this read (the framing
     /// the connection tracks anyway), used when the previous read was not scanned.
-    mutating func process(_ bytes: ByteBuffer, streamPosition: (header: [UInt8], remaining: Int) = ([], 0))
+    mutating func process(_ bytes: ByteBuffer,
+                          streamPosition: (header: [UInt8], remaining: Int, type: UInt8) = ([], 0, 0))
         -> (output: ByteBuffer?, skipped: [Entry]) {
         guard isScanning else {
             scannedLastRead = false
             return (nil, [])
         }
+        var skipped: [Entry] = []
         if !scannedLastRead {
             remaining = streamPosition.remaining
             partialHeader = streamPosition.header
             forwardedHeaderBytes = streamPosition.header.count
+            droppingRemaining = false
+            if remaining > 0, streamPosition.type == BackendMessageType.readyForQuery {
+                // Its header went out unscanned: it is counted here, and shown.
+                skipped += popThroughSyncPoint().entries
+                readyCount += 1
+            }
         }
         scannedLastRead = true
         var input = bytes
@@ -93,15 +116,15 @@ struct ReplyFilter {
         }
         var output = ByteBuffer()
         output.reserveCapacity(input.readableBytes)
-        var skipped: [Entry] = []
         while input.readableBytes > 0 {
             if remaining > 0 {
                 let take = min(remaining, input.readableBytes)
                 var slice = input.readSlice(length: take)!
-                output.writeBuffer(&slice)
+                if !droppingRemaining { output.writeBuffer(&slice) }
                 remaining -= take
                 continue
             }
+            droppingRemaining = false
             guard input.readableBytes >= 5 else {
                 // Held back (not forwarded) until the rest of the header says what it is.
                 partialHeader = Array(input.readableBytesView)
@@ -127,7 +150,16 @@ struct ReplyFilter {
             case BackendMessageType.errorResponse:
                 skipped.append(contentsOf: skipToSyncPoint())
             case BackendMessageType.readyForQuery:
-                skipped.append(contentsOf: popThroughSyncPoint())
+                let (entries, quiet) = popThroughSyncPoint()
+                skipped += entries
+                readyCount += 1
+                if quiet {
+                    input.moveReaderIndex(forwardBy: 5)
+                    alreadyForwarded = 0
+                    remaining = max(0, length - 4)
+                    droppingRemaining = true
+                    continue
+                }
             default:
                 break
             }
@@ -161,7 +193,7 @@ struct ReplyFilter {
     /// An error: Parse and Close messages up to the next Sync are skipped by the backend.
     private mutating func skipToSyncPoint() -> [Entry] {
         var skipped: [Entry] = []
-        while head < entries.count, entries[head] != .syncPoint {
+        while head < entries.count, entries[head] != .syncPoint, entries[head] != .quietSyncPoint {
             skipped.append(entries[head])
             head += 1
             awaited -= 1
@@ -170,18 +202,25 @@ struct ReplyFilter {
         return skipped
     }
 
-    /// A ReadyForQuery: retires the oldest Sync or Query (and anything unanswered before it).
-    private mutating func popThroughSyncPoint() -> [Entry] {
+    /// A ReadyForQuery: retires the oldest Sync or Query (and anything unanswered before it);
+    /// `quiet`: it was SwiftPool's own Sync.
+    private mutating func popThroughSyncPoint() -> (entries: [Entry], quiet: Bool) {
         var skipped: [Entry] = []
+        var quiet = false
         while head < entries.count {
             let entry = entries[head]
             head += 1
             if entry == .syncPoint { break }
+            if entry == .quietSyncPoint {
+                awaited -= 1
+                quiet = true
+                break
+            }
             skipped.append(entry)
             awaited -= 1
         }
         compact()
-        return skipped
+        return (skipped, quiet)
     }
 
     private mutating func compact() {
