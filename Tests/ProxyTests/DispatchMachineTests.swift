@@ -646,3 +646,29 @@ struct PooledDispatchTests {
         #expect(machine.unsyncedRoute != nil)
     }
 }
+
+extension PooledDispatchTests {
+    @Test mutating func aRefusedStatementIsBoundWithoutItsParameters() {
+        var machine = DispatchMachine.primaryOnly(0, transactionPooling: true)
+        machine.pinningAllowed = false
+        var actions: [DispatchMachine.Action] = []
+        var withParameter = ByteBuffer()
+        withParameter.writeMessage(type: FrontendMessageType.bind) {
+            $0.writeNullTerminatedString("")
+            $0.writeNullTerminatedString("lock")
+            $0.writeInteger(Int16(0))
+            $0.writeInteger(Int16(1))
+            $0.writeInteger(Int32(2))
+            $0.writeString("42")
+            $0.writeInteger(Int16(0))
+        }
+        machine.clientMessages([parse("lock", "SELECT pg_advisory_lock($1)"),
+                                RawMessage(type: FrontendMessageType.bind, bytes: withParameter), execute(""), sync],
+                               &env, facts: facts, into: &actions)
+        #expect(actions.contains(.refusedPinning(.advisoryLock)))
+        let binds = actions.compactMap { action -> ByteBuffer? in
+            if case .write(_, let bytes, FrontendMessageType.bind) = action { bytes } else { nil }
+        }
+        #expect(binds == [bind("", "lock").bytes])
+    }
+}

@@ -191,6 +191,14 @@ struct TransactionPoolingTests {
         #expect(deallocation && !secondDeallocation)
     }
 
+    @Test func discardAllKeepsTheLoadPin() {
+        var state = PooledSessionState()
+        state.completed(effects("LOAD 'auto_explain'"), status: .idle, failed: false)
+        state.completed(effects("SELECT pg_advisory_lock(1)"), status: .idle, failed: false)
+        state.completed(effects("DISCARD ALL"), status: .idle, failed: false)
+        #expect(state.pins == [.load])
+    }
+
     @Test func aTransactionRecoveredByASavepointKeepsItsLaterSets() {
         var state = PooledSessionState()
         state.completed(effects("BEGIN"), status: .inTransaction, failed: false)

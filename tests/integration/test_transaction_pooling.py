@@ -202,6 +202,11 @@ def test_without_pinning_session_features_are_refused_and_the_session_goes_on(sw
                 conn.execute(statement)
             assert "transaction_pool_pinning" in str(refused.value), statement
             assert conn.execute("SELECT 41 + 1").fetchone()[0] == 42
+        # Through the extended protocol, with parameters: refused the same way.
+        for _ in range(2):
+            with pytest.raises(psycopg.errors.FeatureNotSupported):
+                conn.execute("SELECT pg_advisory_lock(%s)", (7712,), prepare=True)
+            assert conn.execute("SELECT %s::int", (5,)).fetchone()[0] == 5
         # Advisory locks scoped to a transaction need no pin.
         with conn.transaction():
             assert conn.execute("SELECT pg_try_advisory_xact_lock(7709)").fetchone()[0] is True

@@ -166,10 +166,12 @@ extension ClientSessionHandler {
         leaseWaits.removeAll()
         let state = machine.dispatch?.pooled ?? machine.pooledAtEnd
         let pinned = state?.isPinned ?? false
+        // A library LOAD brought in cannot be unloaded: such a connection is not shared again.
+        let loaded = state?.pins.contains(.load) ?? false
         let settingsNow = state?.settings ?? SessionSettings()
         for connection in connections {
             connection.owner = nil
-            if closing.contains(connection.node.id) {
+            if closing.contains(connection.node.id) || loaded {
                 connection.close()
                 releaseSlot()
                 continue

@@ -216,10 +216,12 @@ extension DispatchMachine {
                 var text = body.readNullTerminatedString() ?? ""
                 var classified: QueryClassification?
                 if pooled != nil {
+                    refusedStatements.remove(name)
                     classified = SQLClassifier.classify(query: text)
                     let effects = sessionEffects(classified!, text: text)
                     parsedEffects[name] = effects
                     if let reason = refusedPin(effects) {
+                        refusedStatements.insert(name)
                         actions.append(.refusedPinning(reason))
                         text = Self.refusal(reason)
                         parsedEffects[name] = []
@@ -246,6 +248,18 @@ extension DispatchMachine {
                 let portal = body.readNullTerminatedString() ?? ""
                 let statement = body.readNullTerminatedString() ?? ""
                 if pooled != nil { batchEffects += parsedEffects[statement] ?? protocolStatements[statement]?.effects ?? [] }
+                if refusedStatements.contains(statement) {
+                    // The refusal takes no parameters: bound without any, it raises its error.
+                    var bare = ByteBuffer()
+                    bare.writeMessage(type: FrontendMessageType.bind) {
+                        $0.writeNullTerminatedString(portal)
+                        $0.writeNullTerminatedString(statement)
+                        $0.writeInteger(Int16(0))
+                        $0.writeInteger(Int16(0))
+                        $0.writeInteger(Int16(0))
+                    }
+                    batch[index] = RawMessage(type: FrontendMessageType.bind, bytes: bare)
+                }
                 if parsedHere[statement] == nil {
                     usedStatements.append(statement)
                     // Executing a statement prepared earlier counts like running it again.

@@ -168,6 +168,9 @@ struct DispatchMachine {
     /// Transaction mode: the open exchange (since the last Sync) holds only Parse, Describe and
     /// Close of statements and Flush: no portal, nothing executed.
     var unsyncedStatementsOnly = true
+    /// Transaction mode: statements whose Parse was replaced by the refusal (it takes no
+    /// parameters, so their Binds are sent without any).
+    var refusedStatements: Set<String> = []
     /// Extended-protocol messages of the batch being received (up to its Sync).
     var extendedBatch: [RawMessage] = []
     var extendedBatchBytes = 0
@@ -403,6 +406,13 @@ struct DispatchMachine {
             if !extendedBatch.isEmpty { routeExtendedBatch(&env, facts: facts, into: &actions) }
             var pending = PendingMessage(message: head, decision: .primary, completes: [])
             pending.streamed = true
+            if pooled != nil, head.type == FrontendMessageType.query {
+                // Only the head is here: what its statements do to the session is read from
+                // it (a pin is kept even when pinning is off: the query is already on its way).
+                var body = head.body
+                let text = body.readString(length: body.readableBytes) ?? ""
+                pending.effects = sessionEffects(SQLClassifier.classify(query: text), text: text)
+            }
             waiting.append(pending)
             actions.append(.count(node: primary, .other))
         default:

@@ -85,7 +85,8 @@ struct PooledSessionState: Equatable {
         case .resetAll: settings = SessionSettings()
         case .discardAll:
             settings = SessionSettings()
-            pins.removeAll()
+            // A loaded library stays loaded: that pin lasts until the connection closes.
+            pins = pins.intersection([.load])
             deallocated = true
         case .deallocateAll: deallocated = true
         case .pin, .begin, .commit, .rollback, .rollbackToSavepoint: break
