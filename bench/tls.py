@@ -52,7 +52,10 @@ def start_swiftpool(root: Path, cert: Path, key: Path) -> tuple[subprocess.Popen
                                   "ssl_key": f"'{key}'", "backend_sslmode": "'disable'"})
 
 
-def start_pgbouncer(root: Path, cert: Path, key: Path, primary: int) -> tuple[subprocess.Popen, int] | None:
+def start_pgbouncer(root: Path, primary: int, *, max_client_conn: int = 100, pool_size: int = 20,
+                    extra: str = "") -> tuple[subprocess.Popen, int] | None:
+    """PgBouncer in transaction mode in front of the primary, files under `root`, `extra` lines
+    appended to its [pgbouncer] section; None when PgBouncer is not installed."""
     exe = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
     if not Path(exe).exists():
         return None
@@ -68,14 +71,11 @@ unix_socket_dir =
 auth_type = scram-sha-256
 auth_file = {root}/userlist.txt
 pool_mode = transaction
-max_client_conn = 100
-default_pool_size = 20
-client_tls_sslmode = allow
-client_tls_cert_file = {cert}
-client_tls_key_file = {key}
+max_client_conn = {max_client_conn}
+default_pool_size = {pool_size}
 logfile = {root}/pgbouncer.log
 pidfile = {root}/pgbouncer.pid
-""")
+{extra}""")
     run = [exe, str(root / "pgbouncer.ini")]
     if os.getuid() == 0:
         subprocess.run(["chown", "-R", "postgres:", str(root)], check=True)
@@ -109,7 +109,9 @@ def main() -> int:
         targets = {"direct": primary, "swiftpool": sp_port}
         shutil.copy2(cert, root / "pgb" / "server.crt")
         shutil.copy2(key, root / "pgb" / "server.key")
-        pgb = start_pgbouncer(root / "pgb", root / "pgb" / "server.crt", root / "pgb" / "server.key", primary)
+        pgb = start_pgbouncer(root / "pgb", primary, extra=f"client_tls_sslmode = allow\n"
+                              f"client_tls_cert_file = {root / 'pgb' / 'server.crt'}\n"
+                              f"client_tls_key_file = {root / 'pgb' / 'server.key'}\n")
         if pgb:
             procs.append(pgb[0])
             targets["pgbouncer"] = pgb[1]

@@ -30,8 +30,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tls import DB, PASSWORD, USER, cluster_env  # noqa: E402
-from watchdog import HOST, REPO, binary, free_port, start_from_demo, wait_port  # noqa: E402
+from tls import DB, PASSWORD, USER, cluster_env, start_pgbouncer  # noqa: E402
+from watchdog import HOST, REPO, binary, start_from_demo  # noqa: E402
 
 
 def psql(port: int, sql: str) -> str:
@@ -94,37 +94,6 @@ def pgbench(port: int, seconds: float, clients: int, prepared: bool, application
     return float(match.group(1)), ""
 
 
-def start_pgbouncer(root: Path, primary: int, clients: int, pool_size: int) -> tuple[subprocess.Popen, int]:
-    exe = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
-    if not Path(exe).exists():
-        raise FileNotFoundError("pgbouncer is not installed (apt-get install pgbouncer)")
-    port = free_port()
-    (root / "userlist.txt").write_text(f'"{USER}" "{PASSWORD}"\n')
-    (root / "pgbouncer.ini").write_text(f"""[databases]
-{DB} = host={HOST} port={primary} dbname={DB}
-
-[pgbouncer]
-listen_addr = {HOST}
-listen_port = {port}
-unix_socket_dir =
-auth_type = scram-sha-256
-auth_file = {root}/userlist.txt
-pool_mode = transaction
-max_client_conn = {clients + 100}
-default_pool_size = {pool_size}
-logfile = {root}/pgbouncer.log
-pidfile = {root}/pgbouncer.pid
-""")
-    run = [exe, str(root / "pgbouncer.ini")]
-    if os.getuid() == 0:
-        subprocess.run(["chown", "-R", "postgres:", str(root)], check=True)
-        run = ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", *run]
-    log = open(root / "stdout.log", "ab")
-    proc = subprocess.Popen(run, stdout=log, stderr=log)
-    wait_port(port)
-    return proc, port
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=10)
@@ -147,12 +116,12 @@ def main() -> int:
             **({"num_event_loops": a.event_loops} if a.event_loops else {})})
         procs.append(sp)
         targets: dict[str, tuple[int, int | None]] = {"swiftpool": (sp_port, sp.pid)}
-        try:
-            pgb, pgb_port = start_pgbouncer(root / "pgb", primary, a.clients, a.pool_size)
-            procs.append(pgb)
-            targets["pgbouncer"] = (pgb_port, pgb.pid)
-        except FileNotFoundError as error:
-            print(f"note: {error}")
+        pgb = start_pgbouncer(root / "pgb", primary, max_client_conn=a.clients + 100, pool_size=a.pool_size)
+        if pgb:
+            procs.append(pgb[0])
+            targets["pgbouncer"] = (pgb[1], pgb[0].pid)
+        else:
+            print("note: pgbouncer is not installed (apt-get install pgbouncer)")
         room = int(psql(primary, "SELECT current_setting('max_connections')::int - "
                                  "current_setting('superuser_reserved_connections')::int - count(*) FROM pg_stat_activity"))
         if room >= a.clients + 5:
