@@ -405,3 +405,25 @@ def test_a_user_with_its_own_pool_size_waits_while_others_go_on(swiftpool):
             for writer in writers:
                 writer.close()
         first.execute("COMMIT")
+
+
+def test_show_pool_pools_and_processes_show_connections_only_while_units_hold_them(swiftpool):
+    proxy = transaction_mode(swiftpool, transaction_pool_size=2)
+
+    def connected_pools(conn, application_pid: int) -> list[tuple[str, str]]:
+        rows = conn.execute("SHOW POOL_POOLS").fetchall()
+        columns = [c.name for c in conn.execute("SHOW POOL_POOLS").description]
+        pid_at, node_at, connected_at = columns.index("pool_pid"), columns.index("backend_id"), columns.index("pool_connected")
+        return [(row[node_at], row[connected_at]) for row in rows if int(row[pid_at]) == application_pid]
+
+    with proxy.connect(application_name="tp-show") as worker, proxy.connect() as admin:
+        sessions = api(proxy, "/api/v1/sessions")["sessions"]
+        worker_id = next(s["id"] for s in sessions if s["application_name"] == "tp-show")
+        assert ("0", "1") not in connected_pools(admin, worker_id)
+        worker.execute("BEGIN")
+        worker.execute("SELECT 1")
+        assert ("0", "1") in connected_pools(admin, worker_id), "a unit of work holds a connection to the primary"
+        processes = admin.execute("SHOW POOL_PROCESSES").fetchall()
+        assert sum(1 for row in processes if row[3] == TEST_DB) >= 2
+        worker.execute("COMMIT")
+        assert ("0", "1") not in connected_pools(admin, worker_id), "between units the client holds nothing"

@@ -97,7 +97,10 @@ final class BackendResetter: BackendConnectionOwner {
 
     func backendDidFinishReading(_ connection: BackendConnection) {}
 
-    func backend(_ connection: BackendConnection, didBecomeReady status: TransactionStatus, failed: Bool) {}
+    /// A read whose only message was a ReadyForQuery hidden by transaction mode reaches only here.
+    func backend(_ connection: BackendConnection, didBecomeReady status: TransactionStatus, failed: Bool) {
+        advance()
+    }
 
     func backend(_ connection: BackendConnection, didClose error: Error?) {
         guard stage != .done else { return }

@@ -178,9 +178,12 @@ extension ClientSessionHandler {
             }
             setReading(connection, true)
             let isPrimary = connection.node.id == primaryNodeID
-            let queries = pinned ? ["ABORT", "DISCARD ALL"] : ["ABORT"]
+            // The client left with answers outstanding: what those statements did to the session
+            // is not known, so everything is reset.
+            let unknown = pinned || !connection.tracker.isQuiescent
+            let queries = unknown ? ["ABORT", "DISCARD ALL"] : ["ABORT"]
             BackendResetter(connection: connection, queries: queries, giveBack: { [pool] connection in
-                if pinned {
+                if unknown {
                     connection.pooled?.statements.removeAll()
                     connection.pooled?.settings = SessionSettings()
                 } else {

@@ -248,6 +248,8 @@ extension ClientSessionMachine {
         guard bytes.getInteger(at: bytes.readerIndex, as: UInt8.self) == UInt8(ascii: "E"),
               let length = bytes.getInteger(at: bytes.readerIndex + 1, as: Int32.self),
               Int(length) + 1 == bytes.readableBytes,
+              // An answer whose ReadyForQuery SwiftPool hid is not idle: it goes to the client.
+              dispatch?.routedQueries.isEmpty ?? true,
               clientWaitsForNothing(env) else { return false }
         idleErrors[node] = bytes
         return true

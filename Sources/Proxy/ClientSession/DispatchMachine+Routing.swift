@@ -386,13 +386,18 @@ extension DispatchMachine {
         }
     }
 
-    /// Parse, Describe or Close of a statement, or Flush: messages that leave no portal behind.
+    /// Parse, Describe or Close of a named statement, or Flush: messages that leave no portal
+    /// behind and nothing another connection cannot have prepared again (an unnamed statement
+    /// must stay on its connection until its Sync).
     static func isStatementMessage(_ message: RawMessage) -> Bool {
+        var body = message.body
         switch message.type {
-        case FrontendMessageType.parse, FrontendMessageType.flush:
+        case FrontendMessageType.flush:
             return true
+        case FrontendMessageType.parse:
+            return body.readNullTerminatedString()?.isEmpty == false
         case FrontendMessageType.describe, FrontendMessageType.close:
-            return message.body.getInteger(at: message.body.readerIndex, as: UInt8.self) == UInt8(ascii: "S")
+            return body.readInteger(as: UInt8.self) == UInt8(ascii: "S") && body.readNullTerminatedString()?.isEmpty == false
         default:
             return false
         }

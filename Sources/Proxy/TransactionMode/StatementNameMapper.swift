@@ -55,15 +55,6 @@ struct StatementNameMapper {
             return
         case FrontendMessageType.parse:
             guard let name = body.readNullTerminatedString(), !name.isEmpty else { break }
-            if let existing = statements[name] {
-                // PostgreSQL refuses a name in use (42P05): the statement is made sure to be on
-                // this connection, then parsed again under its name there, which the backend
-                // refuses the same way.
-                ensure(existing, cache: &cache, into: &out)
-                out.append(Outgoing(bytes: Self.parse(existing.serverName, definition: body), type: type, disposition: .pass,
-                                    name: ""))
-                return
-            }
             let serverName = registry.name(for: body)
             let parse = Self.parse(serverName, definition: body)
             statements[name] = Statement(serverName: serverName, parse: parse)
