@@ -44,6 +44,9 @@ let package = Package(
             ]
         ),
         .target(name: "Configuration"),
+        // Client certificates checked against revocation lists (`ssl_crl_file`) with the system's
+        // OpenSSL: swift-nio-ssl's BoringSSL has no API for CRLs.
+        .target(name: "CX509Verify", linkerSettings: [.linkedLibrary("crypto")]),
         .target(name: "Metrics"),
         .systemLibrary(name: "CMicroHTTPD", pkgConfig: "libmicrohttpd", providers: [.apt(["libmicrohttpd-dev"])]),
         .target(name: "Routing", dependencies: ["PostgresWire"]),
@@ -61,7 +64,7 @@ let package = Package(
         .target(
             name: "Proxy",
             dependencies: [
-                "PostgresWire", "Configuration", "Cluster", "Routing", "Metrics",
+                "PostgresWire", "Configuration", "Cluster", "Routing", "Metrics", "CX509Verify",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

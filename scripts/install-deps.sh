@@ -52,10 +52,11 @@ is_installed() {
 # etcd-server and etcd-client run the three-member etcd of the etcd coordination tests
 # (tests/integration/etcd_cluster.py starts and stops it on free loopback ports).
 # openssl (the CLI) makes the test certificates: the cluster's (scripts/pg-cluster.sh) and the TLS tests'.
+# libssl-dev: the system OpenSSL checks client certificates against revocation lists (ssl_crl_file).
 # libpostgresql-jdbc-java (pgjdbc, /usr/share/java/postgresql.jar) is the JDBC driver of the transaction-pooling driver tests.
 APT_PKGS=(postgresql-15 postgresql-contrib postgresql-client libpq-dev libmicrohttpd-dev pkg-config pgpool2 prometheus
           chromium docker-compose iproute2 iputils-arping nftables etcd-server etcd-client openssl
-          libpostgresql-jdbc-java)
+          libssl-dev libpostgresql-jdbc-java)
 command -v python3 >/dev/null || APT_PKGS+=(python3 python3-pip)
 command -v node >/dev/null || APT_PKGS+=(nodejs)
 command -v java >/dev/null || APT_PKGS+=(default-jre-headless)

@@ -24,7 +24,16 @@ public final class HTTPServer: @unchecked Sendable {
     public typealias Handler = @Sendable (HTTPRequest) -> HTTPResponse
 
     private let context: ServerContext
-    private let daemons = NIOLockedValueBox<[OpaquePointer]>([])
+    private let running = NIOLockedValueBox<Running>(Running())
+
+    /// The daemons serving now (one per address) and the PEM copies libmicrohttpd reads.
+    private struct Running {
+        var daemons: [(daemon: OpaquePointer, address: String)] = []
+        /// The certificate new daemons start with.
+        var pem: PEMCopy?
+        /// Every copy a daemon may still read (a few kB per reload), freed when the server stops.
+        var kept: [PEMCopy] = []
+    }
 
     public init(limits: Limits = Limits(), logger: Logger, handler: @escaping Handler) {
         context = ServerContext(handler: handler, limits: limits, logger: logger)
@@ -33,38 +42,88 @@ public final class HTTPServer: @unchecked Sendable {
     /// Listens on every address (`*` for all, `localhost` for the loopback addresses) at `port`;
     /// with `tls` (PEM key and certificate chain) it speaks HTTPS only.
     public func start(addresses: [String], port: Int, tls: (key: String, certificate: String)? = nil) throws {
-        let cls = Unmanaged.passUnretained(context).toOpaque()
-        var started: [OpaquePointer] = []
-        // libmicrohttpd keeps the pointers of the key and certificate: C copies that live as long
-        // as the process (one pair per start).
-        let key = tls.map { strdup($0.key) } ?? nil
-        let certificate = tls.map { strdup($0.certificate) } ?? nil
+        let pem = tls.map { PEMCopy(key: $0.key, certificate: $0.certificate) }
+        var started: [(daemon: OpaquePointer, address: String)] = []
         let hosts = listenHosts(addresses, any: "0.0.0.0")
         for address in hosts.isEmpty ? ["127.0.0.1"] : hosts {
-            // poll(), not select(): with many clients SwiftPool's descriptors pass FD_SETSIZE.
-            let flags = MHD_USE_INTERNAL_POLLING_THREAD.rawValue | MHD_USE_THREAD_PER_CONNECTION.rawValue
-                | MHD_USE_POLL.rawValue | MHD_USE_ERROR_LOG.rawValue | (address.contains(":") ? MHD_USE_IPv6.rawValue : 0)
             let daemon = try Self.withSocketAddress(address, port: port) { socketAddress in
-                swiftpool_mhd_start(
-                    flags, UInt16(port), socketAddress, accessHandler, cls, requestCompleted,
-                    UInt32(context.limits.maxConnections), UInt32(context.limits.idleTimeoutSeconds),
-                    context.limits.headerMemory, key, certificate)
+                startDaemon(port: port, address: socketAddress, ipv6: address.contains(":"), listenSocket: -1, pem: pem)
             }
             guard let daemon else {
-                started.forEach { MHD_stop_daemon($0) }
+                started.forEach { MHD_stop_daemon($0.daemon) }
                 throw HTTPServerError("cannot listen on \(address):\(port)")
             }
-            started.append(daemon)
+            started.append((daemon, address))
             context.logger.info("HTTP server listening", metadata: ["address": "\(address):\(port)", "tls": "\(tls != nil)"])
         }
-        daemons.withLockedValue { $0 += started }
+        running.withLockedValue {
+            $0.daemons += started
+            $0.pem = pem
+            $0.kept += pem.map { [$0] } ?? []
+        }
+    }
+
+    /// Serves new connections with another certificate and key (a reload): each daemon hands
+    /// its listening socket to a new one and finishes its own requests; nothing stops listening.
+    /// Returns false, keeping the running certificate, when the new one cannot be used.
+    @discardableResult
+    public func replaceCertificate(key: String, certificate: String) -> Bool {
+        running.withLockedValue { running in
+            let pem = PEMCopy(key: key, certificate: certificate)
+            var replaced: [(daemon: OpaquePointer, address: String)] = []
+            var retired: [OpaquePointer] = []
+            var failed = false
+            for (old, address) in running.daemons {
+                let socket = MHD_quiesce_daemon(old)
+                guard socket >= 0 else {
+                    context.logger.error("HTTP server certificate not replaced: cannot hand over the listening socket", metadata: ["address": "\(address)"])
+                    replaced.append((old, address))
+                    failed = true
+                    continue
+                }
+                let ipv6 = address.contains(":")
+                // The new certificate, or the old one again when libmicrohttpd refuses it: the
+                // quiesced daemon no longer accepts, so someone must take the socket.
+                guard let fresh = startDaemon(port: 0, address: nil, ipv6: ipv6, listenSocket: socket, pem: pem)
+                        ?? startDaemon(port: 0, address: nil, ipv6: ipv6, listenSocket: socket, pem: running.pem) else {
+                    context.logger.error("HTTP server stopped listening: no daemon took over the socket", metadata: ["address": "\(address)"])
+                    retired.append(old)
+                    failed = true
+                    continue
+                }
+                replaced.append((fresh, address))
+                retired.append(old)
+            }
+            running.daemons = replaced
+            running.kept.append(pem)
+            if !failed { running.pem = pem }
+            // The old daemons finish their requests off the caller's thread.
+            let retiring = RetiringDaemons(daemons: retired, pems: running.kept,
+                                           grace: Double(context.limits.idleTimeoutSeconds + 1))
+            Thread.detachNewThread { retiring.stop() }
+            return !failed
+        }
     }
 
     /// Stops listening and waits for the running requests.
     public func stop() {
-        for daemon in daemons.withLockedValue({ daemons in defer { daemons = [] }; return daemons }) {
+        let stopping = running.withLockedValue { running in defer { running = Running() }; return running }
+        for (daemon, _) in stopping.daemons {
             MHD_stop_daemon(daemon)
         }
+        withExtendedLifetime(stopping.kept) {}
+    }
+
+    private func startDaemon(port: Int, address: UnsafePointer<sockaddr>?, ipv6: Bool, listenSocket: Int32,
+                             pem: PEMCopy?) -> OpaquePointer? {
+        // poll(), not select(): with many clients SwiftPool's descriptors pass FD_SETSIZE. ITC lets
+        // a reload hand the listening socket to a new daemon (MHD_quiesce_daemon).
+        let flags = MHD_USE_INTERNAL_POLLING_THREAD.rawValue | MHD_USE_THREAD_PER_CONNECTION.rawValue
+            | MHD_USE_POLL.rawValue | MHD_USE_ERROR_LOG.rawValue | MHD_USE_ITC.rawValue | (ipv6 ? MHD_USE_IPv6.rawValue : 0)
+        return swiftpool_mhd_start(
+            flags, UInt16(port), address, listenSocket, accessHandler, Unmanaged.passUnretained(context).toOpaque(),
+            requestCompleted, UInt32(context.limits.maxConnections), UInt32(context.limits.idleTimeoutSeconds),
+            context.limits.headerMemory, pem?.key, pem?.certificate)
     }
 
     private static func withSocketAddress<R>(_ address: String, port: Int, _ body: (UnsafePointer<sockaddr>) -> R) throws -> R {
@@ -84,6 +143,40 @@ public final class HTTPServer: @unchecked Sendable {
             throw HTTPServerError("\"\(address)\" is not an IP address")
         }
         return withUnsafePointer(to: &socketAddress) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1, body) }
+    }
+}
+
+/// Daemons replaced by a reload: they no longer accept, finish the requests they hold (for at most
+/// `grace` seconds, the idle timeout and a second) and stop, off the caller's thread, while the PEM
+/// copies they read stay alive.
+private struct RetiringDaemons: @unchecked Sendable {
+    let daemons: [OpaquePointer]
+    let pems: [PEMCopy]
+    let grace: Double
+
+    func stop() {
+        let deadline = Date().addingTimeInterval(grace)
+        while daemons.contains(where: { swiftpool_mhd_connection_count($0) > 0 }), Date() < deadline {
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        daemons.forEach { MHD_stop_daemon($0) }
+        withExtendedLifetime(pems) {}
+    }
+}
+
+/// C copies of a PEM key and certificate: libmicrohttpd keeps the pointers for its daemon's life.
+final class PEMCopy: @unchecked Sendable {
+    let key: UnsafeMutablePointer<CChar>
+    let certificate: UnsafeMutablePointer<CChar>
+
+    init(key: String, certificate: String) {
+        self.key = strdup(key)
+        self.certificate = strdup(certificate)
+    }
+
+    deinit {
+        free(key)
+        free(certificate)
     }
 }
 

@@ -126,12 +126,13 @@ public struct ParameterDefinition: Sendable, Equatable {
     /// One sentence on what the parameter does.
     public var summary: String
 
-    /// Whether the value is a secret that reports and APIs never show (passwords, wd_authkey).
+    /// Whether the value is a secret that reports and APIs never show (passwords, wd_authkey,
+    /// ssl_passphrase_command, which may print its passphrase itself).
     public var isSecret: Bool { Self.isSecret(name) }
 
     /// Whether a parameter name (with or without a node number) holds a secret.
     public static func isSecret(_ name: String) -> Bool {
-        name.contains("password") || name.contains("authkey") || name.contains("auth_key")
+        name.contains("password") || name.contains("authkey") || name.contains("auth_key") || name.contains("passphrase")
     }
 
     /// Creates a definition.

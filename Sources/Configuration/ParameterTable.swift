@@ -95,19 +95,29 @@ public enum ParameterTable {
         .string("ssl_key", "", .reload, .ssl, implemented: true, "Private key file (PEM) of the certificate presented to clients; mode 0600 or less."),
         .string("ssl_cert", "", .reload, .ssl, implemented: true, "Certificate chain file (PEM) presented to clients, the server certificate first."),
         .string(
-            "ssl_ca_cert", "", .restart, .ssl, implemented: true,
-            "PEM file of CA certificates: clients may present a certificate they signed (pool_hba cert authentication), and backend_sslmode = verify-full checks the backends' certificates against them."),
-        .string("ssl_ca_cert_dir", "", .restart, .ssl, "Directory of CA certificates to verify backends."),
-        .string("ssl_crl_file", "", .restart, .ssl, "Certificate revocation list for client certificates."),
+            "ssl_ca_cert", "", .reload, .ssl, implemented: true,
+            "PEM file of CA certificates: clients may present a certificate they signed (pool_hba cert authentication), and backend_sslmode = verify-full checks the backends' certificates against them; re-read on reload."),
+        .string(
+            "ssl_ca_cert_dir", "", .reload, .ssl, implemented: true,
+            "Directory of CA certificates in OpenSSL's hashed layout (openssl rehash), used beside ssl_ca_cert for client and backend certificates; re-read on reload."),
+        .string(
+            "ssl_crl_file", "", .reload, .ssl, implemented: true,
+            "PEM file of certificate revocation lists: a client certificate it revokes is refused (every CA of the chain needs its list); re-read on reload."),
         .string(
             "ssl_ciphers", "HIGH:MEDIUM:+3DES:!aNULL", .reload, .ssl, implemented: true,
             "Allowed TLS 1.2 cipher suites (OpenSSL syntax); the default keeps the TLS library's own secure list."),
         .bool(
             "ssl_prefer_server_ciphers", false, .restart, .ssl,
-            "Prefer the server's cipher order to the client's."),
-        .string("ssl_ecdh_curve", "prime256v1", .restart, .ssl, "Curve for ECDH key exchange."),
-        .string("ssl_dh_params_file", "", .restart, .ssl, "File with Diffie-Hellman parameters."),
-        .string("ssl_passphrase_command", "", .restart, .ssl, "Command that prints the passphrase of ssl_key."),
+            "Prefer the server's cipher order to the client's; the TLS library offers no such switch, so the client's order is used."),
+        .string(
+            "ssl_ecdh_curve", "prime256v1", .reload, .ssl, implemented: true,
+            "ECDH curve offered to clients (prime256v1, secp384r1, secp521r1 or X25519; a colon-separated list offers several in that order)."),
+        .string(
+            "ssl_dh_params_file", "", .restart, .ssl,
+            "File with Diffie-Hellman parameters; the TLS library offers no finite-field DHE suites, so ECDHE is always used."),
+        .string(
+            "ssl_passphrase_command", "", .reload, .ssl, implemented: true,
+            "Command that prints the passphrase of an encrypted ssl_key (%p is replaced by a prompt); run at start and on each reload."),
         .enumeration(
             "backend_sslmode", ["auto", "disable", "prefer", "require", "verify-full"], "auto", .restart, .ssl,
             implemented: true, extension: true,
@@ -583,10 +593,10 @@ public enum ParameterTable {
             "http_port", "9719", 0, 65535, .restart, .swiftPool, implemented: true, extension: true,
             "Port of the HTTP server (9719 is the Pgpool-II exporter's); 0 turns the server off."),
         .string(
-            "http_ssl_cert", "", .restart, .swiftPool, implemented: true, extension: true,
-            "PEM certificate chain of the HTTP server; with http_ssl_key it serves HTTPS only; '' for plain HTTP."),
+            "http_ssl_cert", "", .reload, .swiftPool, implemented: true, extension: true,
+            "PEM certificate chain of the HTTP server; with http_ssl_key it serves HTTPS only; '' for plain HTTP. Re-read on reload (switching HTTPS on or off needs a restart)."),
         .string(
-            "http_ssl_key", "", .restart, .swiftPool, implemented: true, extension: true,
+            "http_ssl_key", "", .reload, .swiftPool, implemented: true, extension: true,
             "PEM private key of http_ssl_cert (mode 0600 or less)."),
         .bool(
             "http_metrics_auth", false, .reload, .swiftPool, implemented: true, extension: true,

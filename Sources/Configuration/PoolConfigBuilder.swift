@@ -44,7 +44,9 @@ struct PoolConfigBuilder {
             ssl: SSLConfig(
                 enabled: bool("ssl"), certificateFile: path("ssl_cert"), keyFile: path("ssl_key"),
                 ciphers: string("ssl_ciphers") == SSLConfig.defaultCiphers ? "" : string("ssl_ciphers"),
-                backendMode: string("backend_sslmode"), caFile: path("ssl_ca_cert")),
+                backendMode: string("backend_sslmode"), caFile: path("ssl_ca_cert"), caDirectory: path("ssl_ca_cert_dir"),
+                crlFile: path("ssl_crl_file"), passphraseCommand: string("ssl_passphrase_command"),
+                ecdhCurve: string("ssl_ecdh_curve")),
             logMinMessages: ServerMessageLevel(configValue: string("log_min_messages")) ?? .warning,
             logConnections: bool("log_connections"),
             logDisconnections: bool("log_disconnections"),

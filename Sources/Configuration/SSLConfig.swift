@@ -1,4 +1,5 @@
 /// The TLS settings of pgpool.conf (`ssl`, `ssl_cert`, `ssl_key`, `ssl_ciphers`, `ssl_ca_cert`,
+/// `ssl_ca_cert_dir`, `ssl_crl_file`, `ssl_passphrase_command`, `ssl_ecdh_curve`,
 /// `backend_sslmode`), paths resolved against the configuration directory.
 public struct SSLConfig: Sendable, Equatable {
     /// `ssl`: accept TLS connections from clients.
@@ -14,6 +15,14 @@ public struct SSLConfig: Sendable, Equatable {
     public var backendMode: String
     /// `ssl_ca_cert`, resolved: the CA that signs the nodes' certificates; empty when unset.
     public var caFile: String
+    /// `ssl_ca_cert_dir`, resolved: a hashed directory of CA certificates; empty when unset.
+    public var caDirectory: String
+    /// `ssl_crl_file`, resolved: revocation lists for client certificates; empty when unset.
+    public var crlFile: String
+    /// `ssl_passphrase_command`: prints the passphrase of an encrypted `ssl_key`.
+    public var passphraseCommand: String
+    /// `ssl_ecdh_curve`: the ECDH curve(s) offered to clients.
+    public var ecdhCurve: String
 
     /// The libpq `sslmode` to the nodes, `auto` resolved.
     public var effectiveBackendMode: String {
@@ -25,9 +34,14 @@ public struct SSLConfig: Sendable, Equatable {
     public static let defaultCiphers = "HIGH:MEDIUM:+3DES:!aNULL"
 
     public init(enabled: Bool = false, certificateFile: String = "", keyFile: String = "", ciphers: String = "",
-                backendMode: String = "auto", caFile: String = "") {
+                backendMode: String = "auto", caFile: String = "", caDirectory: String = "", crlFile: String = "",
+                passphraseCommand: String = "", ecdhCurve: String = "") {
         self.backendMode = backendMode
         self.caFile = caFile
+        self.caDirectory = caDirectory
+        self.crlFile = crlFile
+        self.passphraseCommand = passphraseCommand
+        self.ecdhCurve = ecdhCurve
         self.enabled = enabled
         self.certificateFile = certificateFile
         self.keyFile = keyFile

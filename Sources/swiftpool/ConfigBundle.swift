@@ -140,7 +140,9 @@ struct ConfigBundle {
         guard ssl.enabled else { return nil }
         do {
             return try ClientTLS(files: TLSFiles(certificate: ssl.certificateFile, key: ssl.keyFile, ciphers: ssl.ciphers,
-                                                 clientCA: ssl.caFile))
+                                                 clientCA: ssl.caFile, clientCADirectory: ssl.caDirectory,
+                                                 revocationList: ssl.crlFile, passphraseCommand: ssl.passphraseCommand,
+                                                 curves: ssl.ecdhCurve))
         } catch {
             throw StartupError("\(file): ssl is on but \(error.description)")
         }
@@ -161,7 +163,7 @@ struct ConfigBundle {
     static func backendTLS(_ ssl: SSLConfig, file: String) throws -> BackendTLS {
         let mode = BackendTLS.Mode(rawValue: ssl.effectiveBackendMode) ?? .disable
         do {
-            return try BackendTLS(mode: mode, caFile: ssl.caFile)
+            return try BackendTLS(mode: mode, caFile: ssl.caFile, caDirectory: ssl.caDirectory)
         } catch {
             throw StartupError("\(file): backend_sslmode = \(mode.rawValue) but \(error.description)")
         }

@@ -170,6 +170,7 @@ struct ProxyMain {
         if bundle.config.http.port > 0 {
             let router = AdminRouter(services: services, logger: logger)
             let http = HTTPServer(logger: logger) { router.handle($0) }
+            reloader.onHTTPCertificateReload { http.replaceCertificate(key: $0.key, certificate: $0.certificate) }
             components.append(.http(http, addresses: bundle.config.http.listenAddresses, port: bundle.config.http.port,
                                     tls: bundle.httpTLS))
         }

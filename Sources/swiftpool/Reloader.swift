@@ -33,6 +33,45 @@ final class Reloader: Sendable {
         self.logger = logger
     }
 
+    /// Called with the HTTP server's new certificate when a reload read it again.
+    private let httpCertificateListeners = NIOLockedValueBox<[@Sendable (TLSPEM) -> Void]>([])
+
+    /// Registers the HTTP server, whose certificate a reload replaces.
+    func onHTTPCertificateReload(_ listener: @escaping @Sendable (TLSPEM) -> Void) {
+        httpCertificateListeners.withLockedValue { $0.append(listener) }
+    }
+
+    /// The backend TLS policy after a reload: `backend_sslmode` (and `ssl`, which decides
+    /// `auto`) need a restart, so the running mode stays; the CA file and directory are read again.
+    private func backendTLS(fresh: ConfigBundle, running: ConfigBundle) -> BackendTLS {
+        var ssl = fresh.config.ssl
+        ssl.backendMode = running.config.ssl.backendMode
+        ssl.enabled = running.config.ssl.enabled
+        do {
+            return try ConfigBundle.backendTLS(ssl, file: files.config)
+        } catch {
+            logger.error("backend TLS settings not reloaded; the running ones stay", metadata: ["error": "\(error)"])
+            return running.backendTLS
+        }
+    }
+
+    /// Hands a re-read HTTP certificate to the server and returns the one in effect; switching
+    /// HTTPS on or off needs a restart.
+    private func httpTLS(fresh: ConfigBundle, running: ConfigBundle) -> TLSPEM? {
+        switch (running.httpTLS, fresh.httpTLS) {
+        case (let old?, let new?):
+            guard old.certificate != new.certificate || old.key != new.key else { return old }
+            for listener in httpCertificateListeners.withLockedValue({ $0 }) { listener(new) }
+            logger.info("HTTP server certificate reloaded")
+            return new
+        case (nil, nil):
+            return nil
+        default:
+            logger.warning("http_ssl_cert/http_ssl_key switch HTTPS on or off, which needs a restart; the HTTP server keeps its protocol")
+            return running.httpTLS
+        }
+    }
+
     /// The bundle in effect.
     var bundle: ConfigBundle { current.withLockedValue { $0 } }
 
@@ -56,6 +95,10 @@ final class Reloader: Sendable {
                            routing: fresh.routing)
             // `ssl` itself needs a restart; certificate and key files are read again.
             if running.config.ssl.enabled { runtime.update(clientTLS: fresh.clientTLS ?? running.clientTLS) }
+            fresh.backendTLS = backendTLS(fresh: fresh, running: running)
+            runtime.update(backendTLS: fresh.backendTLS)
+            LibPQConnection.setDefaultParameters(fresh.backendTLS.libpqParameters)
+            fresh.httpTLS = httpTLS(fresh: fresh, running: running)
             runtime.credentials.replacePasswords(fresh.passwords, unusable: fresh.unusablePasswords)
             cluster.replaceNodes(fresh.nodes)
             current.withLockedValue { $0 = fresh }

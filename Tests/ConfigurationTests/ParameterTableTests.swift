@@ -101,7 +101,8 @@ struct ParameterTableTests {
             "heartbeat_destination", "heartbeat_destination_port", "listen_backlog_multiplier",
             "coordination", "etcd_endpoints", "etcd_prefix", "etcd_ttl", "etcd_member_name", "etcd_username", "etcd_password",
             "etcd_ca_file", "etcd_cert_file", "etcd_key_file", "ssl", "ssl_key", "ssl_cert", "ssl_ciphers",
-            "ssl_ca_cert", "backend_sslmode", "http_ssl_cert", "http_ssl_key",
+            "ssl_ca_cert", "backend_sslmode", "http_ssl_cert", "http_ssl_key", "ssl_ca_cert_dir", "ssl_crl_file",
+            "ssl_passphrase_command", "ssl_ecdh_curve",
             "pool_mode", "pool_mode_list", "transaction_pool_size", "transaction_pool_timeout",
             "transaction_pool_prepared_statements", "transaction_pool_pinning", "transaction_pool_size_list",
         ]

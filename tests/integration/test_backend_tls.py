@@ -122,3 +122,54 @@ def test_verify_full_needs_a_readable_ca_file(swiftpool, tmp_path):
     proxy.start(wait=False)
     assert proxy.wait_exit(20) not in (None, 0)
     assert "missing-ca.crt" in proxy.log()
+
+
+def test_verify_full_with_a_ca_directory_only(swiftpool, cluster, tmp_path):
+    """ssl_ca_cert_dir alone: sessions verify the nodes against the hashed directory, and the
+    libpq checks (which take no CA directory) against a bundle made of it."""
+    import shutil
+    import subprocess
+    directory = tmp_path / "cas"
+    directory.mkdir()
+    shutil.copy(ca_of(cluster), directory / "cluster-ca.pem")
+    subprocess.run(["openssl", "rehash", str(directory)], check=True, capture_output=True, timeout=60)
+    proxy = swiftpool({"backend_sslmode": "verify-full", "ssl_ca_cert_dir": str(directory), **FAST_CHECKS})
+    assert backend_ssl(proxy) == "t"
+    seen: set[str] = set()
+    deadline = time.monotonic() + 30
+    while not seen and time.monotonic() < deadline:
+        seen |= checker_ssl(cluster)
+        threading.Event().wait(0.02)
+    assert seen == {"t"}, f"SwiftPool's libpq connections use TLS: {seen}"
+
+
+def test_a_reload_reads_the_ca_file_again(swiftpool, cluster, tmp_path):
+    """The CA file is re-read on reload: replaced by another CA, new backend connections are
+    refused; restored, they verify again. No health checks run, so no node is failed."""
+    import shutil
+    certs = make_tls_files(tmp_path / "certs")
+    ca_file = tmp_path / "backend-ca.crt"
+    shutil.copy(ca_of(cluster), ca_file)
+    proxy = swiftpool({"backend_sslmode": "verify-full", "ssl_ca_cert": str(ca_file),
+                       "health_check_period": 0, "sr_check_period": 0, "connection_cache": False})
+    assert backend_ssl(proxy) == "t"
+    shutil.copy(certs.other_ca_cert, ca_file)
+    proxy.reload()
+    deadline = time.monotonic() + 10
+    while True:
+        out = psql(proxy.port, "app_readwrite", USERS["app_readwrite"], "swiftpool_test", "SELECT 1")
+        if out.returncode != 0:
+            break
+        assert time.monotonic() < deadline, "the reloaded CA file was not used"
+        time.sleep(0.2)
+    assert "could not be verified against ssl_ca_cert" in out.stderr, out.stderr
+    shutil.copy(ca_of(cluster), ca_file)
+    proxy.reload()
+    deadline = time.monotonic() + 10
+    while True:
+        out = psql(proxy.port, "app_readwrite", USERS["app_readwrite"], "swiftpool_test", SSL_IN_USE)
+        if out.returncode == 0:
+            break
+        assert time.monotonic() < deadline, out.stderr
+        time.sleep(0.2)
+    assert out.stdout.strip() == "t"

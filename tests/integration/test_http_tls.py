@@ -78,3 +78,57 @@ scrape_configs:
     finally:
         server.terminate()
         server.wait(10)
+
+
+def test_reload_replaces_the_certificate_without_closing_the_port(https_proxy, tmp_path):
+    """A renewed certificate is served after a reload; requests keep being answered throughout
+    (the listening socket passes from the old daemon to the new one)."""
+    import socket
+    import ssl
+    import threading
+    from tls_certs import make_signed
+    proxy, certs = https_proxy
+    url = f"https://localhost:{proxy.http_port}/metrics"
+
+    def served_certificate() -> bytes:
+        context = ssl.create_default_context(cafile=str(certs.ca_cert))
+        with socket.create_connection(("127.0.0.1", proxy.http_port), timeout=10) as sock:
+            with context.wrap_socket(sock, server_hostname="localhost") as tls:
+                return tls.getpeercert(binary_form=True)
+
+    first = served_certificate()
+    renewed_cert, renewed_key = make_signed(tmp_path, "http-renewed", "localhost",
+                                            (certs.ca_cert, certs.ca_cert.with_suffix(".key")), san="DNS:localhost")
+    failures: list[str] = []
+    answered = 0
+    stop = threading.Event()
+
+    def scrape() -> None:
+        nonlocal answered
+        while not stop.is_set():
+            try:
+                reply = requests.get(url, verify=str(certs.ca_cert), timeout=10)
+                if reply.status_code == 200:
+                    answered += 1
+                else:
+                    failures.append(f"status {reply.status_code}")
+            except requests.RequestException as error:
+                failures.append(str(error))
+
+    scraper = threading.Thread(target=scrape)
+    scraper.start()
+    try:
+        with open(proxy.conf_path, "a") as conf:
+            conf.write(f"http_ssl_cert = '{renewed_cert}'\nhttp_ssl_key = '{renewed_key}'\n")
+        proxy.reload()
+        deadline = time.monotonic() + 15
+        while served_certificate() == first:
+            assert time.monotonic() < deadline, f"the renewed certificate was not served:\n{proxy.log()[-2000:]}"
+            time.sleep(0.2)
+        assert served_certificate() == ssl.PEM_cert_to_DER_cert(renewed_cert.read_text())
+        time.sleep(0.5)
+    finally:
+        stop.set()
+        scraper.join(30)
+    assert answered > 0
+    assert failures == [], failures[:5]

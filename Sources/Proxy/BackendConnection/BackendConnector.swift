@@ -7,8 +7,9 @@ struct BackendConnector {
     var credentials: CredentialStore
     var connectTimeout: TimeAmount
     var maxMessageLength: Int
-    /// TLS to the nodes' TCP ports; nil or `disable` for none.
-    var tls: BackendTLS?
+    /// TLS to the nodes' TCP ports, as in effect when a connection opens (a reload may change
+    /// the CA); nil or `disable` for none.
+    var tls: @Sendable () -> BackendTLS? = { nil }
 
     /// Connects to `node` and logs in with the client's startup parameters. `completion` runs
     /// on `eventLoop` exactly once.
@@ -78,7 +79,7 @@ struct BackendConnector {
                         guardedCompletion(.failure(.unreachable(node, error)))
                     }
                 }
-                guard let tls, tls.asksForTLS, !node.isUnixSocket else { return login() }
+                guard let tls = tls(), tls.asksForTLS, !node.isUnixSocket else { return login() }
                 BackendTLSUpgrade.start(on: channel, policy: tls, host: node.host).assumeIsolated().whenComplete { result in
                     switch result {
                     case .success:

@@ -28,8 +28,6 @@ public final class ProxyRuntime: Sendable {
     public let backendLost: @Sendable (_ node: Int, _ afterShutdownMessage: Bool) -> Void
     /// SHOW POOL_* and PGPOOL SHOW/SET/RESET; nil passes them to the backends.
     public let adminCommands: AdminCommandService?
-    /// TLS to the nodes (`backend_sslmode`); nil for none.
-    public let backendTLS: BackendTLS?
     private let mutable: NIOLockedValueBox<Mutable>
     private let generation = Atomic<Int>(0)
 
@@ -39,6 +37,7 @@ public final class ProxyRuntime: Sendable {
         var routing: RoutingConfiguration?
         var primaryNode: @Sendable () -> BackendNode?
         var clientTLS: ClientTLS?
+        var backendTLS: BackendTLS?
     }
 
     /// - Parameters:
@@ -53,7 +52,6 @@ public final class ProxyRuntime: Sendable {
                 backendLost: @escaping @Sendable (Int, Bool) -> Void = { _, _ in },
                 adminCommands: AdminCommandService? = nil, clientTLS: ClientTLS? = nil,
                 backendTLS: BackendTLS? = nil) {
-        self.backendTLS = backendTLS
         self.backendLost = backendLost
         self.adminCommands = adminCommands
         self.credentials = credentials
@@ -62,7 +60,7 @@ public final class ProxyRuntime: Sendable {
         self.cluster = cluster
         self.catalog = catalog
         self.mutable = NIOLockedValueBox(Mutable(settings: settings, authPolicy: authPolicy, routing: routing, primaryNode: primaryNode,
-                                                 clientTLS: clientTLS))
+                                                 clientTLS: clientTLS, backendTLS: backendTLS))
     }
 
     public var routing: RoutingConfiguration? { mutable.withLockedValue { $0.routing } }
@@ -77,6 +75,14 @@ public final class ProxyRuntime: Sendable {
     /// Offers `tls` to new client connections (those already encrypted keep theirs).
     public func update(clientTLS tls: ClientTLS?) {
         mutable.withLockedValue { $0.clientTLS = tls }
+    }
+
+    /// TLS to the nodes (`backend_sslmode`) for connections opened from now on; nil for none.
+    public var backendTLS: BackendTLS? { mutable.withLockedValue { $0.backendTLS } }
+
+    /// Uses `tls` for backend connections opened from now on (a reloaded CA).
+    public func update(backendTLS tls: BackendTLS?) {
+        mutable.withLockedValue { $0.backendTLS = tls }
     }
 
     public func primaryNode() -> BackendNode? {

@@ -30,7 +30,7 @@ public final class ProxyServer: Sendable {
         self.loops = loops
         let settings = runtime.settings
         let connector = BackendConnector(credentials: runtime.credentials, connectTimeout: settings.backendConnectTimeout,
-                                         maxMessageLength: settings.maxMessageLength, tls: runtime.backendTLS)
+                                         maxMessageLength: settings.maxMessageLength) { [runtime] in runtime.backendTLS }
         self.loopStates = loops.enumerated().map { index, loop in
             let state = try! loop.submit {
                 NIOLoopBound(LoopState(

@@ -1,3 +1,5 @@
+import Foundation
+import Logging
 import NIOSSL
 
 /// The server side of client TLS: the certificate and key SwiftPool presents to clients
@@ -9,6 +11,8 @@ public final class ClientTLS: Sendable {
     let context: NIOSSLContext
     /// The server certificate, DER-encoded (for channel binding).
     public let certificateDER: [UInt8]
+    /// Checks client certificates against `ssl_crl_file` (nil: the TLS library checks them).
+    let revocationChecker: ClientCertificateVerifier?
 
     /// The ALPN protocol name of PostgreSQL 17's direct TLS negotiation.
     public static let alpnProtocol = "postgresql"
@@ -21,12 +25,23 @@ public final class ClientTLS: Sendable {
         configuration.minimumTLSVersion = .tlsv12
         configuration.applicationProtocols = [Self.alpnProtocol]
         if !files.ciphers.isEmpty { configuration.cipherSuites = files.ciphers }
-        if !files.clientCA.isEmpty {
+        configuration.curves = try TLSCurves.parse(files.curves)
+        if let trust = try TLSFileCheck.trustRoots(file: files.clientCA, directory: files.clientCADirectory) {
             // Clients may present a certificate (for `cert` authentication); one that is presented
             // must be signed by these CAs.
-            configuration.trustRoots = .certificates(try TLSFileCheck.certificates(files.clientCA))
+            configuration.trustRoots = trust.roots
+            configuration.additionalTrustRoots = trust.additional
             configuration.certificateVerification = .optionalVerification
             configuration.sendCANameList = true
+        }
+        if files.revocationList.isEmpty {
+            revocationChecker = nil
+        } else {
+            guard !files.clientCA.isEmpty || !files.clientCADirectory.isEmpty else {
+                throw TLSFileError(file: files.revocationList, problem: "ssl_crl_file needs ssl_ca_cert or ssl_ca_cert_dir, the CAs whose revocations it lists")
+            }
+            revocationChecker = try ClientCertificateVerifier(
+                caFile: files.clientCA, caDirectory: files.clientCADirectory, crlFile: files.revocationList)
         }
         do {
             context = try NIOSSLContext(configuration: configuration)
@@ -36,9 +51,18 @@ public final class ClientTLS: Sendable {
         certificateDER = checked.leafDER
     }
 
-    /// A handler that runs the server side of one TLS handshake.
-    func makeHandler() -> NIOSSLServerHandler {
-        NIOSSLServerHandler(context: context)
+    /// A handler that runs the server side of one TLS handshake; a client certificate refused by
+    /// the revocation check is logged with OpenSSL's reason.
+    func makeHandler(logger: Logger) -> NIOSSLServerHandler {
+        guard let revocationChecker else { return NIOSSLServerHandler(context: context) }
+        return NIOSSLServerHandler(context: context) { chain, promise in
+            if let problem = revocationChecker.problem(with: chain) {
+                logger.warning("client certificate refused", metadata: ["reason": "\(problem)"])
+                promise.succeed(.failed)
+            } else {
+                promise.succeed(.certificateVerified)
+            }
+        }
     }
 }
 
@@ -52,9 +76,24 @@ public struct TLSFiles: Sendable, Equatable {
     public var ciphers: String
     /// PEM CA certificates that sign client certificates (`ssl_ca_cert`); empty: none asked for.
     public var clientCA: String
+    /// A hashed directory of CA certificates (`ssl_ca_cert_dir`), beside or instead of `clientCA`.
+    public var clientCADirectory: String
+    /// PEM certificate revocation lists for client certificates (`ssl_crl_file`); empty: none.
+    public var revocationList: String
+    /// A command whose output is the key's passphrase (`ssl_passphrase_command`, `%p` the prompt).
+    public var passphraseCommand: String
+    /// The ECDH curves offered, colon-separated OpenSSL names (`ssl_ecdh_curve`); empty: the
+    /// library's default list.
+    public var curves: String
 
-    public init(certificate: String, key: String, ciphers: String = "", clientCA: String = "") {
+    public init(certificate: String, key: String, ciphers: String = "", clientCA: String = "",
+                clientCADirectory: String = "", revocationList: String = "", passphraseCommand: String = "",
+                curves: String = "") {
         self.clientCA = clientCA
+        self.clientCADirectory = clientCADirectory
+        self.revocationList = revocationList
+        self.passphraseCommand = passphraseCommand
+        self.curves = curves
         self.certificate = certificate
         self.key = key
         self.ciphers = ciphers

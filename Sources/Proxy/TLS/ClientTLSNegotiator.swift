@@ -71,7 +71,7 @@ final class ClientTLSNegotiator: ChannelInboundHandler, RemovableChannelHandler 
         guard let tls else { return finish(context: context, pending: pending) }
         do {
             let watcher = TLSHandshakeWatcher(requireALPN: direct, statistics: statistics, logger: logger)
-            try context.pipeline.syncOperations.addHandlers([tls.makeHandler(), watcher], position: .after(self))
+            try context.pipeline.syncOperations.addHandlers([tls.makeHandler(logger: logger), watcher], position: .after(self))
         } catch {
             context.close(promise: nil)
             return

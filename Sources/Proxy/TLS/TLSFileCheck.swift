@@ -16,12 +16,7 @@ enum TLSFileCheck {
         guard !files.key.isEmpty else { throw TLSFileError(file: "ssl_key", problem: "no private key file is set") }
         let chain = try certificates(files.certificate)
         try keyPermissions(files.key)
-        let key: NIOSSLPrivateKey
-        do {
-            key = try NIOSSLPrivateKey(file: files.key, format: .pem)
-        } catch {
-            throw TLSFileError(file: files.key, problem: "cannot read a PEM private key (\(error))")
-        }
+        let key = try privateKey(files.key, passphraseCommand: files.passphraseCommand)
         let leaf = chain[0]
         let expiry = Date(timeIntervalSince1970: TimeInterval(leaf.notValidAfter))
         guard expiry > now else {
@@ -48,6 +43,45 @@ enum TLSFileCheck {
         }
         guard !chain.isEmpty else { throw TLSFileError(file: path, problem: "contains no certificate") }
         return chain
+    }
+
+    /// The PEM private key at `path`; an encrypted key is opened with the passphrase that
+    /// `passphraseCommand` prints (empty: an encrypted key cannot be used).
+    static func privateKey(_ path: String, passphraseCommand: String) throws(TLSFileError) -> NIOSSLPrivateKey {
+        let failure = PassphraseFailure()
+        do {
+            if passphraseCommand.isEmpty { return try NIOSSLPrivateKey(file: path, format: .pem) }
+            return try NIOSSLPrivateKey(file: path, format: .pem) { (setter: NIOSSLPassphraseSetter<[UInt8]>) in
+                do throws(TLSFileError) {
+                    setter(try PassphraseCommand.run(passphraseCommand, keyFile: path))
+                } catch {
+                    failure.error = error
+                }
+            }
+        } catch {
+            if let commandError = failure.error { throw commandError }
+            let hint = passphraseCommand.isEmpty ? " (an encrypted key needs ssl_passphrase_command)" : " (is the passphrase right?)"
+            throw TLSFileError(file: path, problem: "cannot read a PEM private key (\(error))\(hint)")
+        }
+    }
+
+    /// The trust roots for certificates signed by the CAs of `file` (PEM) and/or `directory`
+    /// (c_rehash layout, as OpenSSL's CApath); nil when both are empty.
+    static func trustRoots(file: String, directory: String) throws(TLSFileError)
+        -> (roots: NIOSSLTrustRoots, additional: [NIOSSLAdditionalTrustRoots])? {
+        var isDirectory: ObjCBool = false
+        if !directory.isEmpty {
+            guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue,
+                  FileManager.default.isReadableFile(atPath: directory) else {
+                throw TLSFileError(file: directory, problem: "is not a readable directory of CA certificates")
+            }
+        }
+        switch (file.isEmpty, directory.isEmpty) {
+        case (true, true): return nil
+        case (true, false): return (.file(directory), [])
+        case (false, true): return (.certificates(try certificates(file)), [])
+        case (false, false): return (.certificates(try certificates(file)), [.file(directory)])
+        }
     }
 
     /// PostgreSQL's rule: a key file owned by the server's user must be mode 0600 or less; owned
