@@ -50,6 +50,38 @@ struct TransactionPoolingTests {
         }
     }
 
+    @Test func aRaisedLimitServesTheWaitersItMakesRoomFor() {
+        var pool = Pool(limit: 1, group: Self.group)
+        guard case .open = pool.checkout("a", node: 0), case .wait(let first) = pool.checkout("a", node: 0),
+              case .wait(let second) = pool.checkout("a", node: 0), case .wait(let third) = pool.checkout("a", node: 0) else {
+            Issue.record("one open, three waiting"); return
+        }
+        #expect(pool.serveWaiters().isEmpty)
+        pool.setLimit(3)
+        let served = pool.serveWaiters().compactMap { handoff -> UInt64? in
+            if case .openFor(let id) = handoff { return id }
+            return nil
+        }
+        #expect(served == [first, second])
+        #expect(pool.counts[0]?.open == 3)
+        #expect(pool.counts[0]?.waiting == 1)
+        // A group limit raised later lets the last one in, in place of an idle connection of
+        // another group.
+        var grouped = Pool(limit: 2, group: Self.group, groupLimit: { $0 == "g" ? 1 : nil })
+        guard case .open = grouped.checkout("g/a", node: 0), case .open = grouped.checkout("h/b", node: 0),
+              case .wait(let waiting) = grouped.checkout("g/c", node: 0) else {
+            Issue.record("the group is at its limit"); return
+        }
+        let idle = Connection()
+        _ = grouped.checkin(idle, key: "h/b", node: 0)
+        grouped.groupLimit = { _ in nil }
+        guard case .replaceFor(let id, let closing)? = grouped.serveWaiters().first else {
+            Issue.record("the waiter takes the idle connection's place"); return
+        }
+        #expect(id == waiting && closing === idle)
+        _ = third
+    }
+
     @Test func anIdleConnectionOfAnotherKeyMakesRoomInsteadOfAWait() {
         var pool = Pool(limit: 1, group: Self.group)
         guard case .open = pool.checkout("a", node: 0) else { Issue.record("opens"); return }
@@ -258,6 +290,17 @@ struct TransactionPoolingTests {
 
     // MARK: Statement names
 
+    @Test func theRegistryKeepsCopiesNotTheClientsReadBuffer() {
+        var read = ByteBufferAllocator().buffer(capacity: 1 << 20)
+        read.writeRepeatingByte(0x41, count: 1 << 20)
+        var registry = StatementRegistry()
+        let first = registry.name(for: read.getSlice(at: 100, length: 40)!)
+        #expect(registry.storageBytes < 4096)
+        var again = ByteBufferAllocator().buffer(capacity: 40)
+        again.writeRepeatingByte(0x41, count: 40)
+        #expect(registry.name(for: again) == first)
+    }
+
     func rewritten(_ mapper: inout StatementNameMapper, _ message: RawMessage, cache: inout PreparedStatementCache,
                    registry: inout StatementRegistry) -> [StatementNameMapper.Outgoing] {
         var out: [StatementNameMapper.Outgoing] = []
@@ -388,11 +431,18 @@ struct TransactionPoolingTests {
         #expect(again.map(\.disposition) == [.drop, .pass])
         let serverName = Self.name(in: again[1].bytes)
         #expect(serverName != oldName)
-        // DEALLOCATE on a third connection: the statement is prepared there first.
+        // DEALLOCATE on a third connection: a stand-in that always parses is prepared there
+        // first under that name, in an exchange ended by SwiftPool's own Sync (should it fail
+        // anyway, the DEALLOCATE is not skipped).
         var third = PreparedStatementCache(capacity: 10)
         let out = rewritten(&mapper, query("DEALLOCATE mine"), cache: &third, registry: &registry)
-        #expect(out.map(\.type) == [FrontendMessageType.close, FrontendMessageType.parse, FrontendMessageType.query])
-        #expect(Self.name(in: out[1].bytes) == serverName)
+        #expect(out.map(\.type) == [FrontendMessageType.parse, FrontendMessageType.sync, FrontendMessageType.query])
+        #expect(out.map(\.disposition) == [.drop, .drop, .pass])
+        #expect(Self.name(in: out[0].bytes) == serverName)
+        var standIn = out[0].bytes
+        standIn.moveReaderIndex(forwardBy: 5)
+        _ = standIn.readNullTerminatedString()
+        #expect(standIn.readNullTerminatedString() == "SELECT NULL")
         #expect(!third.contains(serverName))
     }
 
@@ -454,6 +504,35 @@ struct TransactionPoolingTests {
         let (rest, none) = filter.process(reply(["1", "Z"]))
         #expect(types(rest!) == ["Z"])
         #expect(none.isEmpty)
+    }
+
+    @Test func aFunctionCallEndsWithItsOwnReadyForQuery() {
+        var filter = ReplyFilter()
+        filter.sent(FrontendMessageType.functionCall)
+        filter.sent(FrontendMessageType.parse, .drop, name: "s")
+        filter.sent(FrontendMessageType.sync)
+        // The function call's error skips nothing after it: its ReadyForQuery ends it.
+        let (output, skipped) = filter.process(reply(["E", "Z", "1", "Z"]))
+        #expect(types(output!) == ["E", "Z", "Z"])
+        #expect(skipped.isEmpty)
+        #expect(filter.readyCount == 2)
+    }
+
+    @Test func anErrorInAnExchangeOfSwiftPoolsOwnMessagesIsHidden() {
+        var filter = ReplyFilter()
+        filter.sent(FrontendMessageType.parse, .drop, name: "s1")
+        filter.sent(FrontendMessageType.sync, .drop)
+        filter.sent(FrontendMessageType.query)
+        let (output, skipped) = filter.process(reply(["E", "Z", "C", "Z"]))
+        #expect(types(output!) == ["C", "Z"])
+        #expect(skipped == [.parse(.drop, name: "s1")])
+        #expect(filter.readyCount == 2)
+        // With a message of the client's in the exchange the error is the client's.
+        var shown = ReplyFilter()
+        shown.sent(FrontendMessageType.parse, .drop, name: "s1")
+        shown.sent(FrontendMessageType.parse, .pass, name: "s2")
+        shown.sent(FrontendMessageType.sync, .drop)
+        #expect(types(shown.process(reply(["E", "Z"])).output!) == ["E"])
     }
 
     /// Feeds `bytes` to `filter` in reads of `size` bytes, with the stream position a

@@ -254,6 +254,37 @@ def test_sql_prepare_pins_and_protocol_statements_survive_ddl(swiftpool, cluster
     cluster.sql("DROP TABLE tp_ddl", db=TEST_DB)
 
 
+def test_deallocate_of_a_statement_that_cannot_be_prepared_again_answers(swiftpool, cluster):
+    """SQL DEALLOCATE of a protocol-level statement, on a connection that lacks it, after DDL made
+    it impossible to prepare again: the client gets its DEALLOCATE, not a hang."""
+    cluster.sql("DROP TABLE IF EXISTS tp_gone; CREATE TABLE tp_gone (a int); GRANT ALL ON tp_gone TO app_readwrite",
+                db=TEST_DB)
+    proxy = transaction_mode(swiftpool, transaction_pool_size=2)
+    with proxy.connect(prepare_threshold=0) as client, proxy.connect() as holder:
+        # psycopg's first prepared statement is _pg3_0.
+        assert client.execute("SELECT count(*) FROM tp_gone").fetchone()[0] == 0
+        first = pid(client)
+        # The other client holds the connection that has the statement.
+        holder.execute("BEGIN")
+        assert pid(holder) == first
+        cluster.sql("DROP TABLE tp_gone", db=TEST_DB)
+        outcome: list[object] = []
+        done = threading.Event()
+
+        def deallocate():
+            try:
+                outcome.append(client.execute("DEALLOCATE _pg3_0", prepare=False).statusmessage)
+            except psycopg.Error as error:
+                outcome.append(error)
+            done.set()
+
+        threading.Thread(target=deallocate, daemon=True).start()
+        assert done.wait(10), "DEALLOCATE never answered"
+        assert outcome == ["DEALLOCATE"], outcome
+        assert pid(client) != first
+        holder.execute("COMMIT")
+
+
 def test_cancel_reaches_the_backend_running_the_query(swiftpool):
     proxy = transaction_mode(swiftpool, transaction_pool_size=2)
     with proxy.connect() as other, proxy.connect() as conn:

@@ -152,17 +152,24 @@ final class BackendConnection {
     /// `disposition` and `name`: what becomes of the reply to a Parse or Close in transaction mode.
     func noteSent(_ type: UInt8, _ disposition: ReplyFilter.Disposition = .pass, name: String = "") {
         let wasIdle = tracker.pendingReadyForQuery == 0
+        let ignored = Self.isIgnored(type, by: tracker)
         tracker.frontendSent(type)
-        pooled?.replies.sent(type, disposition, name: name)
+        if !ignored { pooled?.replies.sent(type, disposition, name: name) }
         if wasIdle, tracker.pendingReadyForQuery > 0 { busySince = .now() }
+    }
+
+    /// PostgreSQL ignores a Sync sent during COPY IN: no ReadyForQuery answers it.
+    private static func isIgnored(_ type: UInt8, by tracker: BackendProtocolTracker) -> Bool {
+        type == FrontendMessageType.sync && tracker.copyInProgress
     }
 
     /// Writes a message the proxy built itself, tracking it like client traffic.
     /// `count`: how many messages of that type `bytes` holds.
     func send(_ bytes: ByteBuffer, type: UInt8, count: Int = 1, flush: Bool = true) {
         for _ in 0..<count {
+            let ignored = Self.isIgnored(type, by: tracker)
             tracker.frontendSent(type)
-            pooled?.replies.sent(type)
+            if !ignored { pooled?.replies.sent(type) }
         }
         if flush { channel.writeAndFlush(bytes, promise: nil) } else { channel.write(bytes, promise: nil) }
     }

@@ -76,10 +76,11 @@ final class TransactionPool {
         return max(1, total / loops + (index < total % loops ? 1 : 0))
     }
 
-    /// Changes the per-node limit (a reload).
+    /// Changes the per-node limit (a reload); sessions waiting get the places a higher one makes.
     func setLimit(_ limit: Int) {
         guard limit != state.defaultLimit else { return }
         state.setLimit(limit)
+        state.serveWaiters().forEach(perform)
     }
 
     /// Changes the limits of users and databases (`transaction_pool_size_list`); `share` turns
@@ -88,6 +89,7 @@ final class TransactionPool {
         guard rules != sizeRules else { return }
         sizeRules = rules
         state.groupLimit = { group in rules.value(user: group.user, database: group.database).map(share) }
+        state.serveWaiters().forEach(perform)
     }
 
     /// Lends a connection to `node`: an idle one, a new one, or the first that comes free

@@ -83,6 +83,32 @@ struct TransactionPoolState<Connection: AnyObject, Key: Hashable, Group: Hashabl
     }
 
 
+    /// After a limit went up (a reload): the places it makes go to the waiters that now fit, first
+    /// come first served, as new connections or in place of idle ones of other keys.
+    mutating func serveWaiters() -> [Handoff] {
+        var handoffs: [Handoff] = []
+        for nodeID in Array(nodes.keys) {
+            var state = nodes.removeValue(forKey: nodeID)!
+            var index = 0
+            while index < state.waiters.count {
+                let waiter = state.waiters[index]
+                let wanted = group(waiter.key)
+                let room = hasRoom(wanted, in: state)
+                if room, state.open < state.limit {
+                    state.open += 1
+                    Self.count(wanted, by: 1, in: &state)
+                    handoffs.append(.openFor(state.waiters.remove(at: index).id))
+                } else if let victim = takeIdle(&state, for: wanted, groupHasRoom: room) {
+                    handoffs.append(.replaceFor(state.waiters.remove(at: index).id, closing: victim))
+                } else {
+                    index += 1
+                }
+            }
+            nodes[nodeID] = state
+        }
+        return handoffs
+    }
+
     mutating func checkout(_ key: Key, node nodeID: Int) -> Checkout {
         // Taken out and put back, so that its arrays are not copied when they change.
         var state = nodes.removeValue(forKey: nodeID) ?? NodeState(limit: defaultLimit)

@@ -47,9 +47,17 @@ struct StatementRegistry {
         if names.count >= Self.bound { names.removeAll() }
         next &+= 1
         let name = "swiftpool_s\(next)"
-        names[definition] = name
+        // A copy of its own: `definition` is a slice of a client's read buffer, which the key
+        // would otherwise keep alive whole for as long as the table holds it.
+        var key = ByteBufferAllocator().buffer(capacity: definition.readableBytes)
+        key.writeImmutableBuffer(definition)
+        names[key] = name
         return name
     }
+
+    /// The bytes of storage the table's keys hold (for tests: a key must not keep a whole read
+    /// buffer alive).
+    var storageBytes: Int { names.keys.reduce(0) { $0 + $1.storageCapacity } }
 
     /// A name for a statement that is not shared (its definition streamed through).
     mutating func uniqueName() -> String {

@@ -25,7 +25,7 @@ struct ReplyFilter {
     enum Entry: Equatable {
         case parse(Disposition, name: String)
         case close(Disposition, name: String)
-        /// A Sync or Query: ends with ReadyForQuery.
+        /// A Sync, Query or FunctionCall: ends with ReadyForQuery.
         case syncPoint
         /// SwiftPool's own Sync: its ReadyForQuery is removed.
         case quietSyncPoint
@@ -64,7 +64,7 @@ struct ReplyFilter {
         case FrontendMessageType.sync where disposition == .drop:
             entries.append(.quietSyncPoint)
             awaited += 1
-        case FrontendMessageType.sync, FrontendMessageType.query:
+        case FrontendMessageType.sync, FrontendMessageType.query, FrontendMessageType.functionCall:
             entries.append(.syncPoint)
         default:
             break
@@ -148,7 +148,17 @@ struct ReplyFilter {
                 remaining = max(0, length - 4)
                 continue
             case BackendMessageType.errorResponse:
+                let hidden = errorIsHidden
                 skipped.append(contentsOf: skipToSyncPoint())
+                if hidden {
+                    // An error in an exchange of SwiftPool's own messages only (a statement
+                    // prepared again before a DEALLOCATE): the client asked nothing of it.
+                    input.moveReaderIndex(forwardBy: 5)
+                    alreadyForwarded = 0
+                    remaining = max(0, length - 4)
+                    droppingRemaining = true
+                    continue
+                }
             case BackendMessageType.readyForQuery:
                 let (entries, quiet) = popThroughSyncPoint()
                 skipped += entries
@@ -188,6 +198,22 @@ struct ReplyFilter {
             }
         }
         return .pass
+    }
+
+    /// Whether an error now belongs to SwiftPool alone: every message up to the next Sync is
+    /// hidden, and that Sync is SwiftPool's own.
+    private var errorIsHidden: Bool {
+        var index = head
+        while index < entries.count {
+            switch entries[index] {
+            case .quietSyncPoint: return true
+            case .syncPoint, .parse(.pass, _), .parse(.asParseComplete, _), .close(.pass, _), .close(.asParseComplete, _):
+                return false
+            case .parse(.drop, _), .close(.drop, _):
+                index += 1
+            }
+        }
+        return false
     }
 
     /// An error: Parse and Close messages up to the next Sync are skipped by the backend.

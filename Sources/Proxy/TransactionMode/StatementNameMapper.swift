@@ -128,8 +128,8 @@ struct StatementNameMapper {
 
     /// `DEALLOCATE [PREPARE] name` of one of the client's statements, for its server name;
     /// `DEALLOCATE ALL` and `DISCARD ALL` empty the cache and the client's statements.
-    /// The statement is prepared on the connection first when it lacks it, so that the
-    /// DEALLOCATE finds it there.
+    /// A stand-in is prepared under that name on a connection that lacks the statement, so that
+    /// the DEALLOCATE finds it there.
     private mutating func deallocation(_ body: ByteBuffer, cache: inout PreparedStatementCache,
                                        into out: inout [Outgoing]) -> ByteBuffer? {
         let view = body.readableBytesView.prefix(200)
@@ -152,7 +152,21 @@ struct StatementNameMapper {
             name = name.lowercased()
         }
         guard let statement = statements.removeValue(forKey: name) else { return nil }
-        ensure(statement, cache: &cache, into: &out)
+        if !cache.contains(statement.serverName) {
+            // The connection lacks it: a stand-in under the same name that parses whatever DDL
+            // happened since, for the DEALLOCATE to find. A Sync of SwiftPool's own ends that
+            // exchange, so that should even the stand-in fail (an aborted transaction) the
+            // backend does not skip the DEALLOCATE, which then fails as it would directly; the
+            // stand-in's error and ReadyForQuery stay hidden.
+            var standIn = ByteBuffer()
+            standIn.writeNullTerminatedString("SELECT NULL")
+            standIn.writeInteger(Int16(0))
+            out.append(Outgoing(bytes: Self.parse(statement.serverName, definition: standIn), type: FrontendMessageType.parse,
+                                disposition: .drop, name: statement.serverName))
+            var sync = ByteBuffer()
+            FrontendMessageEncoder.sync(into: &sync)
+            out.append(Outgoing(bytes: sync, type: FrontendMessageType.sync, disposition: .drop, name: ""))
+        }
         cache.remove(statement.serverName)
         var message = ByteBuffer()
         FrontendMessageEncoder.query("DEALLOCATE PREPARE \"\(statement.serverName)\"", into: &message)
