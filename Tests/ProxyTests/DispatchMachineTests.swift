@@ -472,6 +472,24 @@ struct DispatchMachineTests {
         #expect(machine.isIdle)
     }
 
+    @Test mutating func aBatchThatBeginsATransactionOnThePrimaryKeepsItsReadsThere() {
+        // pgjdbc: BEGIN in one batch with the transaction's first statement.
+        var machine = routed()
+        env.connected = [0, 2]
+        let first = send(&machine, parse("", "BEGIN"), bind("", ""), execute(""),
+                         parse("", "SELECT * FROM t"), bind("", ""), execute(""), sync)
+        #expect(Set(writes(first)) == [0], "a mixed batch goes to the primary")
+        _ = ready(&machine, 0, .inTransaction)
+        // The standby is in no transaction: the transaction's reads stay on the primary.
+        #expect(Set(writes(send(&machine, parse("", "SELECT * FROM t"), bind("", ""), execute(""), sync))) == [0])
+        _ = ready(&machine, 0, .inTransaction)
+        #expect(Set(writes(send(&machine, query("SELECT * FROM t")))) == [0])
+        _ = ready(&machine, 0, .inTransaction)
+        _ = send(&machine, query("COMMIT"))
+        _ = ready(&machine, 0, .idle)
+        #expect(Set(writes(send(&machine, query("SELECT * FROM t")))) == [2], "balanced again after the transaction")
+    }
+
     @Test mutating func aBatchEndingInFlushGoesOutAndStaysOnThePrimaryUntilItsSync() {
         var machine = routed()
         env.connected = [0, 2]

@@ -318,3 +318,56 @@ struct SQLPrepareRoutingTests {
         #expect(run(&session, "EXECUTE q").decision == .primary)
     }
 }
+
+/// BEGIN and SET that reached the primary alone (a multi-statement query, an extended batch
+/// sent there): no standby has them, so reads follow them to the primary.
+@Suite("Routing after statements only the primary saw")
+struct PrimaryOnlyStateTests {
+    let nodes = RoutingNodes(primary: 0, readable: [1, 2])
+
+    func session() -> RoutingSession { RoutingSession(settings: RoutingSettings(), loadBalanceNode: 2) }
+
+    /// Routes `sql`, then reports it done where `ranOn` says (the batch's node), then the state.
+    @discardableResult
+    func run(_ session: inout RoutingSession, _ sql: String, ranOn: RouteDecision? = nil,
+             then state: TransactionStatus = .idle) -> RoutedQuery {
+        let query = SQLClassifier.classify(query: sql)
+        var routed = session.route(query, text: sql, nodes: nodes, facts: KnownFacts(), pick: { 2 })
+        if let ranOn { routed.decision = ranOn }
+        session.completed(query, routed: routed, succeeded: true, facts: KnownFacts())
+        session.readyForQuery(state)
+        return routed
+    }
+
+    @Test func aTransactionBegunOnThePrimaryAloneKeepsItsReadsThere() {
+        var s = session()
+        // BEGIN in one batch with a read: the batch went to the primary.
+        run(&s, "BEGIN", ranOn: .primary, then: .inTransaction)
+        #expect(run(&s, "SELECT * FROM t", then: .inTransaction).reason == .transactionOnPrimary)
+        run(&s, "COMMIT", then: .idle)
+        #expect(run(&s, "SELECT * FROM t").decision == .node(2))
+        // A BEGIN that reached both nodes leaves reads balanced.
+        run(&s, "BEGIN", then: .inTransaction)
+        #expect(run(&s, "SELECT * FROM t", then: .inTransaction).decision == .node(2))
+        run(&s, "COMMIT")
+    }
+
+    @Test func aMultiStatementBeginKeepsTheTransactionOnThePrimaryEvenIfItEndsAtOnce() {
+        var s = session()
+        #expect(run(&s, "BEGIN; SELECT 1", then: .inTransaction).reason == .multiStatement)
+        #expect(run(&s, "SELECT * FROM t", then: .inTransaction).decision == .primary)
+        run(&s, "COMMIT")
+        // Begun and ended within one query: nothing is left behind.
+        run(&s, "BEGIN; SELECT 1; COMMIT")
+        #expect(run(&s, "SELECT * FROM t").decision == .node(2))
+    }
+
+    @Test func aSetTheStandbysMissedKeepsTheSessionsReadsOnThePrimary() {
+        var s = session()
+        run(&s, "SET search_path TO app", ranOn: .primary)
+        #expect(run(&s, "SELECT * FROM t").reason == .sessionStateOnPrimary)
+        var other = session()
+        run(&other, "SET search_path TO app")
+        #expect(run(&other, "SELECT * FROM t").decision == .node(2))
+    }
+}

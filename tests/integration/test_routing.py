@@ -446,3 +446,32 @@ def test_a_statement_the_classifier_cannot_finish_is_an_error_from_postgresql_no
                 conn.execute(text)
         assert conn.execute("SELECT 'still here'").fetchone() == ("still here",)
     assert routed.is_running()
+
+
+def test_begin_or_set_in_one_batch_with_a_read_is_followed_by_the_reads_after_it(routed, cluster):
+    """Drivers (pgjdbc, psycopg pipelines) send BEGIN or SET in one extended batch with the next
+    statement; such a batch runs on the primary alone, so the transaction, and a SET's session,
+    exist only there. Later reads must follow them: the client never sees a standby's idle
+    status inside its transaction, and never a standby without its SET."""
+    primary = cluster.primary_port()
+    with routed.connect() as conn:
+        conn.autocommit = True
+        warm_up(conn)
+        with conn.pipeline():
+            conn.execute("BEGIN", prepare=False)
+            conn.execute("SELECT %s::int", (1,), prepare=False)
+        for _ in range(5):
+            assert conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS
+            assert conn.execute("SELECT current_setting('port')::int").fetchone()[0] == primary
+            assert conn.execute("SELECT current_setting('port')::int + %s", (0,)).fetchone()[0] == primary
+        conn.execute("COMMIT")
+        assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        assert port_of(conn) != primary, "reads are balanced again after the transaction"
+    with routed.connect() as conn:
+        conn.autocommit = True
+        warm_up(conn)
+        with conn.pipeline():
+            conn.execute("SET application_name = 'batched-set'", prepare=False)
+            conn.execute("SELECT %s::int", (1,), prepare=False)
+        for _ in range(5):
+            assert conn.execute("SELECT current_setting('application_name')").fetchone()[0] == "batched-set"

@@ -285,6 +285,34 @@ def test_deallocate_of_a_statement_that_cannot_be_prepared_again_answers(swiftpo
         holder.execute("COMMIT")
 
 
+def test_a_suspended_portal_outlives_statements_prepared_after_it_in_its_transaction(swiftpool):
+    """asyncpg's cursor reads a portal in pieces; statements prepared meanwhile in the same
+    transaction, beyond the connection's statement capacity, close the cursor's statement (the
+    least recently used) while its portal goes on, as PostgreSQL keeps a portal's plan."""
+    proxy = transaction_mode(swiftpool, transaction_pool_prepared_statements=1)
+
+    async def run():
+        conn = await asyncpg.connect(host="127.0.0.1", port=proxy.port, user="app_readwrite",
+                                     password=USERS["app_readwrite"], database=TEST_DB)
+        try:
+            async with conn.transaction():
+                statement = await conn.prepare("SELECT g FROM generate_series(1, 30) AS g")
+                cursor = await statement.cursor()
+                seen = list(await cursor.fetch(10))
+                for i in range(3):
+                    assert await conn.fetchval(f"SELECT {i} + $1::int", 1) == i + 1
+                seen += await cursor.fetch(10)
+                seen += await cursor.fetch(10)
+            assert [row[0] for row in seen] == list(range(1, 31))
+            # Later units close what went beyond the capacity; statements still work.
+            for i in range(3):
+                assert await conn.fetchval(f"SELECT {i} * $1::int", 2) == i * 2
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+
+
 def test_cancel_reaches_the_backend_running_the_query(swiftpool):
     proxy = transaction_mode(swiftpool, transaction_pool_size=2)
     with proxy.connect() as other, proxy.connect() as conn:

@@ -314,6 +314,12 @@ extension DispatchMachine {
         if let open = unsyncedRoute { target = open }
         unsyncedRoute = endsWithSync ? nil : target
         let targetNodes = Set(Self.nodes(of: target, primary: primary))
+        if case .primary = target {
+            // Where the batch really ran: a BEGIN or SET in it that alone would have reached
+            // every node reached the primary only, which routing must know (pgjdbc sends BEGIN
+            // in one batch with the transaction's first statement).
+            for index in completed.indices { completed[index].routed.decision = .primary }
+        }
 
         // Parse-before-bind: statements this batch uses must exist on its nodes.
         for name in Set(usedStatements) {

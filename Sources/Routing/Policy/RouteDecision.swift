@@ -18,5 +18,10 @@ public enum RouteDecision: Sendable, Equatable {
         case cursor, unknownFacts, noStandby
         /// read_your_writes: no standby the read could go to has replayed the session's last write.
         case standbyBehindSession
+        /// The transaction began on the primary alone (a multi-statement query or an extended
+        /// batch sent there): no standby is in it.
+        case transactionOnPrimary
+        /// A SET, RESET or DISCARD reached the primary alone: the standbys lack it.
+        case sessionStateOnPrimary
     }
 }

@@ -39,7 +39,10 @@ public struct RoutingSession: Sendable {
     public private(set) var writingTransaction = false
     private var transactionSerializable = false
     private var sessionSerializable = false
-    private var transactionStartedByMultiStatement = false
+    /// The transaction began where only the primary saw it (in a multi-statement query, in an
+    /// extended batch that went to the primary, or while no other node could take it): its reads
+    /// stay on the primary until it ends, as no standby is in it.
+    private var transactionOnPrimaryOnly = false
     /// dml_adaptive: relations written in the current explicit transaction.
     private var writtenInTransaction: Set<String> = []
     /// check_temp_table = trace: temporary tables this session created.
@@ -55,6 +58,10 @@ public struct RoutingSession: Sendable {
     /// Session state (SET, PREPARE of a BOTH statement, LISTEN, …) went to nodes besides the
     /// primary: a new load-balance node would lack it.
     public private(set) var standbysHoldSessionState = false
+    /// A SET, RESET or DISCARD reached the primary only (in a multi-statement query or an
+    /// extended batch that went there): the standbys lack it, so every read of the session stays
+    /// on the primary from now on.
+    public private(set) var sessionStateOnPrimaryOnly = false
 
     public init(settings: RoutingSettings, loadBalanceNode: Int) {
         self.settings = settings
@@ -79,7 +86,7 @@ public struct RoutingSession: Sendable {
                 let (node, reason) = loadBalanceTarget(nodes, leastDelayed: leastDelayed)
                 return decided(node == nodes.primary ? .primary : .node(node), reason)
             }
-            if query.statements.contains(where: \.isTransactionStart) { transactionStartedByMultiStatement = true }
+            if query.statements.contains(where: \.isTransactionStart) { transactionOnPrimaryOnly = true }
             return decided(.primary, .multiStatement)
         }
         if let name = statement.preparedStatementName {
@@ -106,7 +113,7 @@ public struct RoutingSession: Sendable {
             // As on one server: preparing a name that exists fails where it exists; a read is
             // prepared on every node a later EXECUTE may read from, a write on the primary.
             if let placed = sqlPreparedStatements[name] { return decided(placed, .preparedStatement) }
-            guard inner.destination == .either, !transactionStartedByMultiStatement else {
+            guard inner.destination == .either, !transactionOnPrimaryOnly else {
                 sqlPreparedStatements[name] = .primary
                 sqlPreparing.insert(name)
                 return decided(.primary, .write)
@@ -130,7 +137,7 @@ public struct RoutingSession: Sendable {
         case .both:
             if !settings.loadBalanceMode {
                 routed = decided(.primary, .loadBalanceOff)
-            } else if transactionStartedByMultiStatement, case .transaction = effective.kind {
+            } else if transactionOnPrimaryOnly, case .transaction = effective.kind {
                 routed = decided(.primary, .multiStatement)
             } else {
                 routed = decided(bothTargets(nodes), .both, plainBegin: effective.sendsPlainBeginToStandby)
@@ -167,6 +174,8 @@ public struct RoutingSession: Sendable {
     ) -> (Int, RouteDecision.Reason) {
         let primary = nodes.primary
         guard settings.loadBalanceMode else { return (primary, .loadBalanceOff) }
+        if sessionStateOnPrimaryOnly { return (primary, .sessionStateOnPrimary) }
+        if transactionOnPrimaryOnly, transactionStatus != .idle { return (primary, .transactionOnPrimary) }
         if writingTransaction, settings.writeStickiness == .always { return (primary, .writingTransaction) }
         guard statement.isSelectQuery else { return (primary, .notASelect) }
         // allow_sql_comments = off: a SELECT must start like one (any leading comment fails);
@@ -282,6 +291,7 @@ public struct RoutingSession: Sendable {
                 case .begin(let modes):
                     beginTransaction()
                     if modes.isolationLevel == .serializable { transactionSerializable = true }
+                    if settings.loadBalanceMode, routed.decision == .primary { transactionOnPrimaryOnly = true }
                 case .commit, .rollback, .commitPrepared, .rollbackPrepared, .prepareTransaction:
                     endTransaction()
                 default:
@@ -290,6 +300,10 @@ public struct RoutingSession: Sendable {
                 continue
             }
             guard succeeded else { continue }
+            if settings.loadBalanceMode, routed.decision == .primary, statement.destination == .both,
+               statement.changesSessionState {
+                sessionStateOnPrimaryOnly = true
+            }
             if statement.setsSerializable {
                 if case .set(let set) = statement.kind, set.parameter == "transaction" {
                     transactionSerializable = true
@@ -318,10 +332,12 @@ public struct RoutingSession: Sendable {
     public mutating func readyForQuery(_ state: TransactionStatus) {
         let wasInTransaction = transactionStatus != .idle
         transactionStatus = state
+        // Also when the transaction began and ended within one message (BEGIN; …; COMMIT).
+        if state == .idle { transactionOnPrimaryOnly = false }
         if wasInTransaction, state == .idle {
             // The transaction ended (COMMIT, ROLLBACK, or an implicit one).
             transactionSerializable = false
-            transactionStartedByMultiStatement = false
+            transactionOnPrimaryOnly = false
             writtenInTransaction.removeAll()
             if settings.writeStickiness == .transaction { writingTransaction = false }
         }
@@ -353,7 +369,7 @@ public struct RoutingSession: Sendable {
 
     private mutating func endTransaction() {
         transactionSerializable = false
-        transactionStartedByMultiStatement = false
+        transactionOnPrimaryOnly = false
         writtenInTransaction.removeAll()
         if settings.writeStickiness == .transaction { writingTransaction = false }
     }

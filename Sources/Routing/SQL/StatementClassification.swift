@@ -121,6 +121,14 @@ public struct StatementClassification: Sendable, Hashable {
         return false
     }
 
+    /// SET, RESET or DISCARD: session state every node reading for the session must share.
+    public var changesSessionState: Bool {
+        switch kind {
+        case .set, .reset, .discard: return true
+        default: return false
+        }
+    }
+
     /// Any transaction-control statement (BEGIN, COMMIT, SAVEPOINT, …): it changes no session state.
     public var isTransactionControl: Bool {
         if case .transaction = kind { return true }
