@@ -53,7 +53,7 @@ extension ClientSessionHandler {
         let stored = credentials.password(for: user)
         // On TLS, SCRAM may bind to the certificate the client saw (SCRAM-SHA-256-PLUS).
         let binding = method == .scramSHA256 && TLSConnectionInfo(channel: context.channel).isTLS
-            ? runtime.clientTLS.map { ChannelBinding.tlsServerEndPointData(certificateDER: $0.certificateDER) } : nil
+            ? clientTLS.map { ChannelBinding.tlsServerEndPointData(certificateDER: $0.certificateDER) } : nil
         guard method == .scramSHA256, !credentials.hasClientSideKeys(for: user), case .plain = stored else {
             let keys = method == .scramSHA256 ? credentials.clientSideKeys(for: user) : nil
             let auth = ClientAuthMachine(method: method, user: user, stored: stored, clientSideKeys: keys, channelBinding: binding)

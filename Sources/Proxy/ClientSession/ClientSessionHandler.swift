@@ -70,7 +70,13 @@ final class ClientSessionHandler: ChannelInboundHandler {
     /// Whether the client channel is read (backpressure), as last set.
     var readingClient = true
 
-    init(runtime: ProxyRuntime, pool: BackendPool, sessions: SessionRegistry, sessionID: UInt64) {
+    /// The certificate this connection's TLS handshake presents (taken when the connection was
+    /// accepted, so that a reload during the login cannot change what SCRAM binds to).
+    let clientTLS: ClientTLS?
+
+    init(runtime: ProxyRuntime, pool: BackendPool, sessions: SessionRegistry, sessionID: UInt64,
+         clientTLS: ClientTLS? = nil) {
+        self.clientTLS = clientTLS
         self.runtime = runtime
         self.pool = pool
         self.sessions = sessions

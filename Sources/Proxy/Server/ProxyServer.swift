@@ -164,9 +164,11 @@ public final class ProxyServer: Sendable {
                         throw ChannelError.ioOnClosedChannel
                     }
                     let state = loopStates[index].value
+                    // One certificate for the handshake and for SCRAM's channel binding.
+                    let tls = runtime.clientTLS
                     let handler = ClientSessionHandler(runtime: runtime, pool: state.pool, sessions: state.sessions,
-                                                       sessionID: state.sessions.makeSessionID())
-                    let negotiator = ClientTLSNegotiator(tls: runtime.clientTLS, statistics: runtime.connections.tls,
+                                                       sessionID: state.sessions.makeSessionID(), clientTLS: tls)
+                    let negotiator = ClientTLSNegotiator(tls: tls, statistics: runtime.connections.tls,
                                                          logger: runtime.logger)
                     try channel.pipeline.syncOperations.addHandlers([negotiator, handler])
                 }
