@@ -230,6 +230,39 @@ def test_waiting_for_a_connection_ends_with_53300_after_the_timeout(swiftpool):
         assert later.execute("SELECT 4").fetchone()[0] == 4
 
 
+def test_a_timeout_shortened_by_reload_applies_to_the_next_waiter(swiftpool):
+    proxy = transaction_mode(swiftpool, transaction_pool_size=1, transaction_pool_timeout=30)
+    with proxy.connect() as holder, proxy.connect() as patient, proxy.connect() as hurried:
+        holder.execute("BEGIN")
+        holder.execute("SELECT 1")
+        outcome: list[object] = []
+
+        def wait_long():
+            try:
+                outcome.append(patient.execute("SELECT 2").fetchone()[0])
+            except psycopg.Error as error:
+                outcome.append(error)
+
+        waiting = threading.Thread(target=wait_long, daemon=True)
+        waiting.start()
+        deadline = time.monotonic() + 10
+        while sum(node["waiting"] for node in api(proxy, "/api/v1/pool")["nodes"]) < 1:
+            assert time.monotonic() < deadline, "the first client never waited"
+            time.sleep(0.05)
+        with open(proxy.conf_path, "a") as conf:
+            conf.write("transaction_pool_timeout = 1\n")
+        proxy.reload()
+        time.sleep(0.5)
+        started = time.monotonic()
+        with pytest.raises(psycopg.OperationalError) as failed:
+            hurried.execute("SELECT 3")
+        assert failed.value.sqlstate == "53300", failed.value
+        assert time.monotonic() - started < 5, "the shortened timeout waited for the old timer"
+        holder.execute("COMMIT")
+        waiting.join(10)
+        assert outcome == [2], outcome
+
+
 def test_sql_prepare_pins_and_protocol_statements_survive_ddl(swiftpool, cluster):
     cluster.sql("DROP TABLE IF EXISTS tp_ddl; CREATE TABLE tp_ddl (a int); INSERT INTO tp_ddl VALUES (1); "
                 "GRANT ALL ON tp_ddl TO app_readwrite", db=TEST_DB)

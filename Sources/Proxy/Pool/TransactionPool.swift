@@ -56,6 +56,8 @@ final class TransactionPool {
     /// Times out waiters: one timer for the earliest deadline, not one per waiter (most leases
     /// wait when clients outnumber connections).
     private var expiry: Scheduled<Void>?
+    /// When `expiry` fires.
+    private var expiryDeadline: NIODeadline?
     /// Reports how long a lease waited (the slot-wait histogram's sibling).
     var onWait: ((TimeAmount, _ served: Bool) -> Void)?
 
@@ -112,8 +114,10 @@ final class TransactionPool {
             retire(victim)
             open(node, key: key, completion: completion)
         case .wait(let id):
-            waiters[id] = Waiter(node: node, key: key, since: .now(), timeout: timeout, completion: completion)
-            scheduleExpiry()
+            let waiter = Waiter(node: node, key: key, since: .now(), timeout: timeout, completion: completion)
+            waiters[id] = waiter
+            // Only a waiter due before the timer (a timeout shortened by a reload) moves it.
+            if expiryDeadline.map({ waiter.deadline < $0 }) ?? true { scheduleExpiry() }
             return id
         }
         return nil
@@ -126,9 +130,13 @@ final class TransactionPool {
     }
 
     private func scheduleExpiry() {
-        guard expiry == nil, let next = waiters.values.lazy.map(\.deadline).min() else { return }
+        guard let next = waiters.values.lazy.map(\.deadline).min() else { return }
+        if let expiryDeadline, expiryDeadline <= next { return }
+        expiry?.cancel()
+        expiryDeadline = next
         expiry = eventLoop.assumeIsolated().scheduleTask(deadline: next) { [self] in
             expiry = nil
+            expiryDeadline = nil
             let now = NIODeadline.now()
             for (id, waiter) in waiters.filter({ $0.value.deadline <= now }) {
                 guard state.cancelWait(id, node: waiter.node.id), waiters.removeValue(forKey: id) != nil else { continue }
