@@ -12,7 +12,11 @@ Direct PostgreSQL runs only when max_connections leaves room for the clients; Pg
 1.21 has no prepared statements in transaction mode, so its `-M prepared` run fails, and the
 table says so.
 
-Run on purpose, never in CI:  bench/transaction_pooling.py [--seconds 10] [--clients 200]
+Run on purpose, never in CI:
+  bench/transaction_pooling.py [--seconds 10] [--clients 200] [--rounds 3] [--binary2 PATH]
+With --rounds N the targets take turns N times and the table shows each one's median (this
+machine's throughput drifts by tens of per cent between minutes, so one run each compares
+little); --binary2 adds a second SwiftPool build ("swiftpool2") to the same rounds.
 It uses $SWIFTPOOL_BIN, else .build/release/swiftpool, the cluster of scripts/pg-cluster.sh,
 and pgbench tables in swiftpool_test (initialised at scale 1 when missing).
 """
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import re
 import shutil
 import subprocess
@@ -100,6 +105,8 @@ def main() -> int:
     ap.add_argument("--clients", type=int, default=200)
     ap.add_argument("--pool-size", type=int, default=20)
     ap.add_argument("--event-loops", type=int, default=0, help="SwiftPool's num_event_loops (default: one per core)")
+    ap.add_argument("--rounds", type=int, default=1, help="turns per target; the table shows medians")
+    ap.add_argument("--binary2", help="a second swiftpool binary in the same rounds (before/after a change)")
     a = ap.parse_args()
     subprocess.run([str(REPO / "scripts" / "pg-cluster.sh"), "up"], check=True, stdout=subprocess.DEVNULL)
     primary = int(cluster_env()["PG_PRIMARY_PORT"])
@@ -110,12 +117,24 @@ def main() -> int:
     (root / "pgb").mkdir()
     procs: list[subprocess.Popen] = []
     try:
-        sp, sp_port = start_from_demo(root / "sp", {
-            "load_balance_mode": "off", "pool_mode": "'transaction'", "transaction_pool_size": a.pool_size,
-            "num_init_children": a.clients + 50, "log_min_messages": "warning",
-            **({"num_event_loops": a.event_loops} if a.event_loops else {})})
+        settings = {"load_balance_mode": "off", "pool_mode": "'transaction'", "transaction_pool_size": a.pool_size,
+                    "num_init_children": a.clients + 50, "log_min_messages": "warning",
+                    **({"num_event_loops": a.event_loops} if a.event_loops else {})}
+        sp, sp_port = start_from_demo(root / "sp", settings)
         procs.append(sp)
         targets: dict[str, tuple[int, int | None]] = {"swiftpool": (sp_port, sp.pid)}
+        if a.binary2:
+            (root / "sp2").mkdir()
+            os.environ["SWIFTPOOL_BIN"], first = a.binary2, os.environ.get("SWIFTPOOL_BIN")
+            try:
+                sp2, sp2_port = start_from_demo(root / "sp2", settings)
+            finally:
+                if first is None:
+                    os.environ.pop("SWIFTPOOL_BIN")
+                else:
+                    os.environ["SWIFTPOOL_BIN"] = first
+            procs.append(sp2)
+            targets["swiftpool2"] = (sp2_port, sp2.pid)
         pgb = start_pgbouncer(root / "pgb", primary, max_client_conn=a.clients + 100, pool_size=a.pool_size)
         if pgb:
             procs.append(pgb[0])
@@ -128,14 +147,24 @@ def main() -> int:
             targets = {"direct": (primary, None), **targets}
         else:
             print(f"note: direct PostgreSQL skipped: max_connections leaves room for {room} clients, not {a.clients}")
-        print(f"binary {binary()}, {a.clients} clients, {a.seconds:.0f} s per run, pool size {a.pool_size}, primary only")
+        print(f"binary {binary()}{f', binary2 {a.binary2}' if a.binary2 else ''}, {a.clients} clients, "
+              f"{a.seconds:.0f} s per run, {a.rounds} round(s), pool size {a.pool_size}, primary only")
+        runs: dict[tuple[str, bool], list[tuple[float | None, str, int, int]]] = {}
+        for _ in range(a.rounds):
+            for prepared in (False, True):
+                for name, (port, pid) in targets.items():
+                    application_name = f"bench-{name}-{'prepared' if prepared else 'simple'}"
+                    with Sampler(primary, pid, application_name) as sampler:
+                        tps, error = pgbench(port, a.seconds, a.clients, prepared, application_name)
+                    runs.setdefault((name, prepared), []).append((tps, error, sampler.most_connections, sampler.rss_kib))
         results: dict[tuple[str, bool], tuple[float | None, str, int, int]] = {}
-        for prepared in (False, True):
-            for name, (port, pid) in targets.items():
-                application_name = f"bench-{name}-{'prepared' if prepared else 'simple'}"
-                with Sampler(primary, pid, application_name) as sampler:
-                    tps, error = pgbench(port, a.seconds, a.clients, prepared, application_name)
-                results[(name, prepared)] = (tps, error, sampler.most_connections, sampler.rss_kib)
+        for key, turns in runs.items():
+            done = [turn[0] for turn in turns if turn[0] is not None]
+            error = next((turn[1] for turn in turns if turn[0] is None), "")
+            results[key] = (statistics.median(done) if done and not error else None, error,
+                            max(turn[2] for turn in turns), max(turn[3] for turn in turns))
+            if a.rounds > 1 and done:
+                print(f"  {key[0]:10} {'prepared' if key[1] else 'simple':9} rounds: {' '.join(f'{t:.0f}' for t in done)}")
         print(f"{'target':10} {'mode':9} {'tps':>9} {'x direct':>9} {'x pgbouncer':>12} {'backends':>9} {'RSS MiB':>8}")
         for prepared in (False, True):
             for name in targets:

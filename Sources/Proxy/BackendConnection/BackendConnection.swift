@@ -36,12 +36,19 @@ final class BackendConnection {
     var counters: NodeQueryCounters?
     /// Whether the channel is read (autoRead), as the owning session last set it.
     var isReading = true
-    /// Transaction mode: the statements, replies and settings that outlive one client.
-    var pooled: PooledConnection? {
-        didSet { if oldValue == nil, pooled != nil { pooled!.replies.startCounting(at: readyTotal) } }
-    }
+    /// Transaction mode: the statements, replies and settings that outlive one client; set by
+    /// ``joinTransactionPool(statementCapacity:)``. (No observer: one would copy the whole value,
+    /// arrays and all, at every change made through it, on every read.)
+    var pooled: PooledConnection?
     /// ReadyForQuery messages received since login.
     private var readyTotal = 0
+
+    /// The connection serves transaction-mode sessions from now on (no-op when it already does).
+    func joinTransactionPool(statementCapacity: Int) {
+        guard pooled == nil else { return }
+        pooled = PooledConnection(statementCapacity: statementCapacity)
+        pooled!.replies.startCounting(at: readyTotal)
+    }
 
     /// The session that leased the connection; nil while it sits in the pool.
     weak var owner: BackendConnectionOwner?

@@ -31,9 +31,7 @@ extension ClientSessionHandler {
             switch result {
             case .success(let (connection, reused)):
                 statistics.leased()
-                if connection.pooled == nil {
-                    connection.pooled = PooledConnection(statementCapacity: current.preparedStatements)
-                }
+                connection.joinTransactionPool(statementCapacity: current.preparedStatements)
                 connection.pooled!.statements.capacity = current.preparedStatements
                 let wanted = machine.dispatch?.pooled?.settings ?? SessionSettings()
                 guard let replay = wanted.replay(from: connection.pooled!.settings) else { return attach(connection, reused) }

@@ -159,7 +159,7 @@ final class ClientSessionHandler: ChannelInboundHandler {
     /// Sets which channels are read, as the machine's ``ClientSessionMachine/readingPlan(backendsWritable:)``
     /// says; the backends are read only while the client takes writes.
     func updateReading() {
-        guard machine.isForwarding else { return }
+        guard case .forwarding = machine.phase else { return }
         var backendsWritable = primaryConnection?.channel.isWritable ?? true
         for connection in standbyConnections.values where !connection.channel.isWritable { backendsWritable = false }
         let plan = machine.readingPlan(backendsWritable: backendsWritable)

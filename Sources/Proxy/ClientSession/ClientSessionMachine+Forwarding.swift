@@ -217,7 +217,10 @@ extension ClientSessionMachine {
     /// less than ``DispatchMachine/heldBytesLimit`` of its messages, no admin answer runs and no
     /// streamed message waits for its head to go out; the primary while less than the limit of
     /// its output is held (the backends are read only while the client takes writes, too).
-    func readingPlan(backendsWritable: Bool) -> (client: Bool, primary: Bool) {
+    ///
+    /// `mutating` though it changes nothing: the handler asks on every read, and a non-mutating
+    /// call on its stored machine copies the whole machine first.
+    mutating func readingPlan(backendsWritable: Bool) -> (client: Bool, primary: Bool) {
         guard case .forwarding = phase else { return (true, true) }
         let held = splitter.bufferedByteCount + (dispatch?.heldClientBytes ?? 0) + (streamBacklog?.readableBytes ?? 0)
         let client = backendsWritable && !adminAnswer.pausesClient && !(splitter.isStreaming && streamNodes == nil)

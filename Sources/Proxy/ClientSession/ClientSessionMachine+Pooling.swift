@@ -6,8 +6,9 @@ extension ClientSessionMachine {
     /// answered everything and is outside a transaction, nothing of the client's waits or is
     /// held, and nothing pins the client.
     mutating func releaseIfBetweenUnits<E: SessionEnvironment>(_ env: inout E, into actions: inout [Action]) {
-        guard case .forwarding = phase, let dispatch, let pooled = dispatch.pooled, !pooled.isPinned,
-              env.holdsConnections, dispatch.isBetweenUnits, env.allQuiescent, env.allOutsideTransaction,
+        // Asked in place (`dispatch?.…`): binding `dispatch` would copy the whole machine.
+        guard case .forwarding = phase, dispatch?.pooled?.isPinned == false,
+              env.holdsConnections, dispatch?.isBetweenUnits == true, env.allQuiescent, env.allOutsideTransaction,
               adminAnswer == .none, idleErrors.isEmpty, streamNodes == nil, !splitter.isStreaming else { return }
         actions.append(.releaseConnections)
     }
