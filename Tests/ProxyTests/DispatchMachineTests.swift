@@ -331,8 +331,8 @@ struct DispatchMachineTests {
         var actions: [DispatchMachine.Action] = []
         let head = bind("", "s1")
         machine.largeMessage(head, &env, facts: facts, into: &actions)
-        // Parse-before-bind on the primary, then (once answered) the head and the stream.
-        #expect(writes(actions) == [0, 0])
+        // Close + Parse before the Bind on the primary, then (once answered) the head and the stream.
+        #expect(writes(actions) == [0, 0, 0])
         #expect(!actions.contains { if case .streamTo = $0 { true } else { false } })
         actions = ready(&machine, 0)
         #expect(actions.contains(.write(node: 0, bytes: head.bytes, type: FrontendMessageType.bind)))
@@ -446,10 +446,40 @@ struct DispatchMachineTests {
         _ = ready(&machine, 2)
         env.picks = [3]
         #expect(lose(&machine, 2).0)
-        // Parse + Sync of SwiftPool's own on node 3 first, then, once node 3 answered them, the
-        // client's batch.
-        #expect(writes(send(&machine, bind("", "s1"), execute(""), sync)) == [3, 3])
+        // Close + Parse + Sync of SwiftPool's own on node 3 first, then, once node 3 answered
+        // them, the client's batch.
+        #expect(writes(send(&machine, bind("", "s1"), execute(""), sync)) == [3, 3, 3])
         #expect(writes(ready(&machine, 3)) == [3, 3, 3])
+    }
+
+    /// The types of the messages written to `node`.
+    func types(_ actions: [DispatchMachine.Action], to node: Int) -> [UInt8] {
+        actions.compactMap { if case .write(node, _, let type) = $0 { type } else { nil } }
+    }
+
+    @Test mutating func aStatementForSeveralNodesForgetsALostOneAndNothingOfSwiftPoolsGoesToThePrimaryInstead() {
+        // psycopg prepares BEGIN and COMMIT: BOTH statements placed on the primary and node 2.
+        var machine = routed()
+        env.connected = [0, 2]
+        _ = send(&machine, parse("begin", "BEGIN"), sync)
+        _ = ready(&machine, 0)
+        _ = ready(&machine, 2)
+        env.picks = [3]
+        #expect(lose(&machine, 2).0)
+        // Any node the batch leases cannot be reached (a node going down and coming back).
+        var actions = send(&machine, bind("", "begin"), execute(""), sync)
+        for case .lease(let node) in actions {
+            env.readable.removeAll { $0 == node }
+            var failed: [DispatchMachine.Action] = []
+            machine.nodeUnavailable(node, &env, into: &failed)
+            actions += failed
+        }
+        // The client's batch runs on the primary, which has the statement; no Parse of
+        // SwiftPool's own reaches the primary (there, inside a transaction, its error would abort
+        // the transaction unseen and turn its COMMIT into a ROLLBACK).
+        #expect(!types(actions, to: 0).contains(FrontendMessageType.parse))
+        #expect(types(actions, to: 0).contains(FrontendMessageType.bind))
+        #expect(types(actions, to: 2).isEmpty)
     }
 
     @Test mutating func terminateEndsTheSessionAfterWhatCameBefore() {
@@ -509,14 +539,12 @@ struct DispatchMachineTests {
         _ = send(&machine, query("INSERT INTO t VALUES (1)"))
         _ = ready(&machine, 0, .inTransaction)
         let actions = send(&machine, bind("", "s1"), execute(""), sync)
-        // A Parse and a Sync of SwiftPool's own go to the primary first.
-        #expect(writes(actions) == [0, 0])
-        guard case .write(_, let first, let type) = actions.first(where: { if case .write = $0 { true } else { false } }) else {
-            Issue.record("no write")
-            return
-        }
-        #expect(type == FrontendMessageType.parse)
-        #expect(first == parse("s1", "SELECT * FROM t").bytes)
+        // A Close, a Parse and a Sync of SwiftPool's own go to the primary first (the Close
+        // keeps a Parse of a name the primary might have after all from failing, and with it the
+        // client's transaction).
+        #expect(types(actions, to: 0) == [FrontendMessageType.close, FrontendMessageType.parse, FrontendMessageType.sync])
+        let parsed = actions.compactMap { if case .write(0, let bytes, FrontendMessageType.parse) = $0 { bytes } else { nil } }
+        #expect(parsed == [parse("s1", "SELECT * FROM t").bytes])
         // Their answers are hidden, up to their ReadyForQuery; then the client's batch follows.
         #expect(machine.backendOutput(0, ByteBuffer(string: "1")) == .dropped)
         #expect(writes(ready(&machine, 0, .inTransaction)) == [0, 0, 0])

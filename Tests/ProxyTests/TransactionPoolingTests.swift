@@ -436,10 +436,11 @@ struct TransactionPoolingTests {
         // anyway, the DEALLOCATE is not skipped).
         var third = PreparedStatementCache(capacity: 10)
         let out = rewritten(&mapper, query("DEALLOCATE mine"), cache: &third, registry: &registry)
-        #expect(out.map(\.type) == [FrontendMessageType.parse, FrontendMessageType.sync, FrontendMessageType.query])
-        #expect(out.map(\.disposition) == [.drop, .drop, .pass])
-        #expect(Self.name(in: out[0].bytes) == serverName)
-        var standIn = out[0].bytes
+        #expect(out.map(\.type) == [FrontendMessageType.close, FrontendMessageType.parse, FrontendMessageType.sync,
+                                     FrontendMessageType.query])
+        #expect(out.map(\.disposition) == [.drop, .drop, .drop, .pass])
+        #expect(Self.name(in: out[1].bytes) == serverName)
+        var standIn = out[1].bytes
         standIn.moveReaderIndex(forwardBy: 5)
         _ = standIn.readNullTerminatedString()
         #expect(standIn.readNullTerminatedString() == "SELECT NULL")

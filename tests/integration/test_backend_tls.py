@@ -38,17 +38,21 @@ def ca_of(cluster) -> str:
 FAST_CHECKS = {"health_check_period": 1, "sr_check_period": 1}
 
 
-def test_verify_full_encrypts_sessions_and_checks(swiftpool, cluster):
-    proxy = swiftpool({"backend_sslmode": "verify-full", "ssl_ca_cert": ca_of(cluster), **FAST_CHECKS})
-    assert backend_ssl(proxy) == "t"
-    # The checks run every second and each connection lasts milliseconds: look until one of
-    # them is seen on the primary.
+def assert_checks_use_tls(cluster) -> None:
+    """SwiftPool's libpq checks reach the primary over TLS. They run every second and each
+    connection lasts milliseconds: look until one of them is seen."""
     seen: set[str] = set()
     deadline = time.monotonic() + 30
     while not seen and time.monotonic() < deadline:
         seen |= checker_ssl(cluster)
         threading.Event().wait(0.02)
     assert seen == {"t"}, f"SwiftPool's libpq connections use TLS: {seen}"
+
+
+def test_verify_full_encrypts_sessions_and_checks(swiftpool, cluster):
+    proxy = swiftpool({"backend_sslmode": "verify-full", "ssl_ca_cert": ca_of(cluster), **FAST_CHECKS})
+    assert backend_ssl(proxy) == "t"
+    assert_checks_use_tls(cluster)
 
 
 def test_ssl_on_prefers_tls_to_backends_and_ssl_off_does_not(swiftpool, cluster, tmp_path):
@@ -135,12 +139,7 @@ def test_verify_full_with_a_ca_directory_only(swiftpool, cluster, tmp_path):
     subprocess.run(["openssl", "rehash", str(directory)], check=True, capture_output=True, timeout=60)
     proxy = swiftpool({"backend_sslmode": "verify-full", "ssl_ca_cert_dir": str(directory), **FAST_CHECKS})
     assert backend_ssl(proxy) == "t"
-    seen: set[str] = set()
-    deadline = time.monotonic() + 30
-    while not seen and time.monotonic() < deadline:
-        seen |= checker_ssl(cluster)
-        threading.Event().wait(0.02)
-    assert seen == {"t"}, f"SwiftPool's libpq connections use TLS: {seen}"
+    assert_checks_use_tls(cluster)
 
 
 def test_a_reload_reads_the_ca_file_again(swiftpool, cluster, tmp_path):

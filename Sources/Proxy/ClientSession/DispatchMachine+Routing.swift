@@ -325,7 +325,9 @@ extension DispatchMachine {
         for name in Set(usedStatements) {
             guard var placement = protocolStatements[name] else { continue }
             for node in targetNodes.subtracting(placement.nodes).sorted() {
-                enqueueOwnBatch(placement.parse, to: node)
+                // Closed first, so that a node that has the name after all (SwiftPool's view of it
+                // was lost with a connection) takes the Parse instead of failing it.
+                enqueueOwnBatch([Self.closeStatement(name), placement.parse], to: node)
                 placement.nodes.insert(node)
             }
             protocolStatements[name] = placement
@@ -357,12 +359,7 @@ extension DispatchMachine {
             // Closed on the batch's nodes; elsewhere SwiftPool closes it itself.
             if let placement = protocolStatements.removeValue(forKey: name) {
                 for node in placement.nodes.subtracting(targetNodes).sorted() {
-                    var close = ByteBuffer()
-                    close.writeMessage(type: FrontendMessageType.close) {
-                        $0.writeInteger(UInt8(ascii: "S"))
-                        $0.writeNullTerminatedString(name)
-                    }
-                    enqueueOwnBatch(RawMessage(type: FrontendMessageType.close, bytes: close), to: node)
+                    enqueueOwnBatch([Self.closeStatement(name)], to: node)
                 }
             }
         }
@@ -371,14 +368,24 @@ extension DispatchMachine {
         if !factsAwaited.isEmpty { factsAwaited.removeAll() }
     }
 
-    /// Queues one message of SwiftPool's own, with a Sync, whose answers the client never sees.
-    mutating func enqueueOwnBatch(_ message: RawMessage, to node: Int) {
+    /// Queues messages of SwiftPool's own, with a Sync, whose answers the client never sees.
+    mutating func enqueueOwnBatch(_ messages: [RawMessage], to node: Int) {
         let decision: RouteDecision = node == primary ? .primary : .node(node)
         var sync = ByteBuffer()
         FrontendMessageEncoder.sync(into: &sync)
-        waiting.append(PendingMessage(message: message, decision: decision, swallowed: true))
+        for message in messages { waiting.append(PendingMessage(message: message, decision: decision, swallowed: true)) }
         waiting.append(PendingMessage(message: RawMessage(type: FrontendMessageType.sync, bytes: sync),
                                       decision: decision, swallowed: true))
+    }
+
+    /// A Close of the protocol-level statement `name`.
+    static func closeStatement(_ name: String) -> RawMessage {
+        var close = ByteBuffer()
+        close.writeMessage(type: FrontendMessageType.close) {
+            $0.writeInteger(UInt8(ascii: "S"))
+            $0.writeNullTerminatedString(name)
+        }
+        return RawMessage(type: FrontendMessageType.close, bytes: close)
     }
 
     /// SQL DEALLOCATE and DISCARD also remove protocol-level prepared statements.

@@ -341,10 +341,20 @@ struct DispatchMachine {
     mutating func nodeUnavailable<E: DispatchEnvironment>(_ node: Int, _ env: inout E, into actions: inout [Action]) {
         leasing.remove(node)
         if routing.loadBalanceNode == node { routing.replaceLoadBalanceNode(with: primary) }
+        redirectWaiting(awayFrom: node)
+        dispatch(&env, into: &actions)
+    }
+
+    /// What waits for `node`, which the session no longer reaches, goes to the other nodes of its
+    /// route (the primary when none is left). SwiftPool's own messages for that node alone (a
+    /// statement parsed before its Bind, with its Sync) are dropped instead: sent to the primary,
+    /// a Parse of a name the primary has fails, and inside the client's transaction that hidden
+    /// error would abort it, turning its COMMIT into a silent ROLLBACK.
+    private mutating func redirectWaiting(awayFrom node: Int) {
+        waiting.removeAll { $0.swallowed && $0.decision == .node(node) }
         for index in waiting.indices {
             waiting[index].decision = Self.removing(node, from: waiting[index].decision)
         }
-        dispatch(&env, into: &actions)
     }
 
     /// The session's connection to `node` (not the primary) is gone. `wasIdle`: it had answered
@@ -363,13 +373,13 @@ struct DispatchMachine {
         let reads: RouteDecision = routing.loadBalanceNode == primary ? .primary : .node(routing.loadBalanceNode)
         for name in protocolStatements.keys {
             protocolStatements[name]!.nodes.remove(node)
-            if protocolStatements[name]!.routed.decision == .node(node) { protocolStatements[name]!.routed.decision = reads }
+            let decision = protocolStatements[name]!.routed.decision
+            // A statement for several nodes (BEGIN, SET, …) no longer names the lost one.
+            protocolStatements[name]!.routed.decision = decision == .node(node) ? reads : Self.removing(node, from: decision)
         }
         portals = portals.filter { !Self.nodes(of: $0.value, primary: primary).contains(node) }
         if let open = unsyncedRoute, Self.nodes(of: open, primary: primary).contains(node) { unsyncedRoute = nil }
-        for index in waiting.indices {
-            waiting[index].decision = Self.removing(node, from: waiting[index].decision)
-        }
+        redirectWaiting(awayFrom: node)
         if Self.nodes(of: currentRoute, primary: primary).contains(node) {
             currentRoute = Self.removing(node, from: currentRoute)
             actions.append(.setCancelTarget(node: Self.outputNode(of: currentRoute, primary: primary)))

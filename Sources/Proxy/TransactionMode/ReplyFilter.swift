@@ -116,6 +116,13 @@ struct ReplyFilter {
         }
         var output = ByteBuffer()
         output.reserveCapacity(input.readableBytes)
+        /// Leaves out the message whose header starts `input`, its body as it arrives.
+        func dropMessage(length: Int) {
+            input.moveReaderIndex(forwardBy: 5)
+            alreadyForwarded = 0
+            remaining = max(0, length - 4)
+            droppingRemaining = true
+        }
         while input.readableBytes > 0 {
             if remaining > 0 {
                 let take = min(remaining, input.readableBytes)
@@ -153,10 +160,7 @@ struct ReplyFilter {
                 if hidden {
                     // An error in an exchange of SwiftPool's own messages only (a statement
                     // prepared again before a DEALLOCATE): the client asked nothing of it.
-                    input.moveReaderIndex(forwardBy: 5)
-                    alreadyForwarded = 0
-                    remaining = max(0, length - 4)
-                    droppingRemaining = true
+                    dropMessage(length: length)
                     continue
                 }
             case BackendMessageType.readyForQuery:
@@ -164,10 +168,7 @@ struct ReplyFilter {
                 skipped += entries
                 readyCount += 1
                 if quiet {
-                    input.moveReaderIndex(forwardBy: 5)
-                    alreadyForwarded = 0
-                    remaining = max(0, length - 4)
-                    droppingRemaining = true
+                    dropMessage(length: length)
                     continue
                 }
             default:

@@ -161,6 +161,7 @@ struct StatementNameMapper {
             var standIn = ByteBuffer()
             standIn.writeNullTerminatedString("SELECT NULL")
             standIn.writeInteger(Int16(0))
+            out.append(Outgoing(bytes: Self.close(statement.serverName), type: FrontendMessageType.close, disposition: .drop, name: ""))
             out.append(Outgoing(bytes: Self.parse(statement.serverName, definition: standIn), type: FrontendMessageType.parse,
                                 disposition: .drop, name: statement.serverName))
             var sync = ByteBuffer()
