@@ -140,6 +140,43 @@ def test_losing_a_standby_keeps_the_sessions_that_do_not_depend_on_it(swiftpool,
         cluster.wait_streaming()
 
 
+def test_prepared_begin_and_commit_keep_committing_after_a_standby_is_lost(swiftpool, cluster):
+    """psycopg prepares BEGIN and COMMIT; with statement-level balancing they live on every
+    node. After a standby is lost, the session goes on: every COMMIT it is told succeeded must
+    have committed on the primary (SwiftPool once re-parsed a statement meant for the lost node
+    on the primary instead, where the hidden error aborted the transaction and COMMIT became a
+    silent ROLLBACK)."""
+    cluster.sql("DROP TABLE IF EXISTS lost_standby_commits; CREATE TABLE lost_standby_commits (id int PRIMARY KEY); "
+                "GRANT ALL ON lost_standby_commits TO app_readwrite", db="swiftpool_test")
+    proxy = swiftpool({**READS, **HEALTH, "sr_check_period": 0, "statement_level_load_balance": True,
+                       "backend_weight1": 1, "backend_weight2": 1, "backend_weight3": 1})
+    acked: list[int] = []
+    try:
+        with proxy.connect(prepare_threshold=0) as conn:
+            conn.autocommit = True
+
+            def transaction(ident: int) -> None:
+                conn.execute("BEGIN")
+                conn.execute("INSERT INTO lost_standby_commits VALUES (%s)", (ident,))
+                conn.execute("SELECT count(*) FROM lost_standby_commits").fetchone()
+                conn.execute("COMMIT")
+                acked.append(ident)
+
+            for ident in range(5):
+                transaction(ident)
+            cluster.stop_node(3, immediate=True)
+            wait_for(lambda: "backend node 3 is now down" in proxy.log(), 30, lambda: proxy.log()[-3000:])
+            for ident in range(5, 15):
+                transaction(ident)
+        rows = {int(row[0]) for row in cluster.query("SELECT id FROM lost_standby_commits", db="swiftpool_test")}
+        assert [i for i in acked if i not in rows] == [], "acknowledged commits missing on the primary"
+        assert len(acked) == 15
+    finally:
+        cluster.start_node(3)
+        cluster.wait_streaming()
+        cluster.sql("DROP TABLE IF EXISTS lost_standby_commits", db="swiftpool_test")
+
+
 def test_failover_command_gets_every_placeholder(swiftpool, tmp_path):
     out = tmp_path / "failover.out"
     proxy = swiftpool(with_dead_node({
