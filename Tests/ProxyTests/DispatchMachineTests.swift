@@ -457,6 +457,27 @@ struct DispatchMachineTests {
         actions.compactMap { if case .write(node, _, let type) = $0 { type } else { nil } }
     }
 
+    @Test mutating func aPreparedBeginReachesTheNodesReadingNowNotThoseOfItsParse() {
+        // Statement-level balancing: a prepared BEGIN parsed while node 3 was out, used after it
+        // joined. A read of the transaction may go to node 3, so the BEGIN must go there too.
+        var machine = routed { $0.statementLevelLoadBalance = true }
+        env.connected = [0, 2, 3]
+        env.readable = [2]
+        _ = send(&machine, parse("begin", "BEGIN"), sync)
+        _ = ready(&machine, 0)
+        _ = ready(&machine, 2)
+        env.readable = [2, 3]
+        let actions = send(&machine, bind("", "begin"), execute(""), sync)
+        // Close + Parse + Sync of SwiftPool's own on node 3 first; once node 3 answered them, the
+        // client's batch goes to all three.
+        #expect(types(actions, to: 3) == [FrontendMessageType.close, FrontendMessageType.parse, FrontendMessageType.sync])
+        let batch = [FrontendMessageType.bind, FrontendMessageType.execute, FrontendMessageType.sync]
+        let after = ready(&machine, 3)
+        #expect(types(after, to: 0) == batch)
+        #expect(types(after, to: 2) == batch)
+        #expect(types(after, to: 3) == batch)
+    }
+
     @Test mutating func aStatementForSeveralNodesForgetsALostOneAndNothingOfSwiftPoolsGoesToThePrimaryInstead() {
         // psycopg prepares BEGIN and COMMIT: BOTH statements placed on the primary and node 2.
         var machine = routed()

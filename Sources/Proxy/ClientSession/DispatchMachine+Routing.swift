@@ -262,6 +262,10 @@ extension DispatchMachine {
                 }
                 if parsedHere[statement] == nil {
                     usedStatements.append(statement)
+                    if protocolStatements[statement]?.routed.reason == .both {
+                        protocolStatements[statement]!.routed.decision = routing.targetsNow(
+                            forEveryNodeStatement: protocolStatements[statement]!.query.singleStatement, nodes: env.routingNodes())
+                    }
                     // Executing a statement prepared earlier counts like running it again.
                     if let placement = protocolStatements[statement] { completed.append((placement.query, placement.routed)) }
                 }

@@ -156,6 +156,15 @@ public struct RoutingSession: Sendable {
         return routed
     }
 
+    /// Where a statement for every reading node that was prepared earlier (a protocol-level
+    /// BEGIN, COMMIT or SET, routed `.both`) goes now: the reading nodes change as nodes leave and
+    /// join, and a read of the transaction must never reach a node the BEGIN did not.
+    public func targetsNow(forEveryNodeStatement statement: StatementClassification?, nodes: RoutingNodes) -> RouteDecision {
+        guard settings.loadBalanceMode else { return .primary }
+        if transactionOnPrimaryOnly, statement?.isTransactionControl == true { return .primary }
+        return bothTargets(nodes)
+    }
+
     private func bothTargets(_ nodes: RoutingNodes) -> RouteDecision {
         var targets = [nodes.primary]
         // A load-balance node that went down or lags gets no new transaction, but one it is in
