@@ -26,10 +26,12 @@ def items(cluster):
     primary = cluster.primary_port()
     cluster.sql(f"DROP TABLE IF EXISTS {TABLE}; CREATE TABLE {TABLE} (session int, n int)", port=primary, db=TEST_DB)
     cluster.sql(f"GRANT ALL ON {TABLE} TO PUBLIC", port=primary, db=TEST_DB)
+    # The standbys must have replayed the GRANT too, not only the CREATE, before replay is paused.
+    lsn = cluster.query("SELECT pg_catalog.pg_current_wal_insert_lsn()", port=primary)[0][0]
     deadline = time.time() + 30
     for port in cluster.standby_ports():
-        while cluster.query(f"SELECT to_regclass('{TABLE}') IS NOT NULL", port=port, db=TEST_DB) != [["t"]]:
-            assert time.time() < deadline, "the table did not reach the standbys"
+        while cluster.query(f"SELECT pg_catalog.pg_last_wal_replay_lsn() >= '{lsn}'::pg_lsn", port=port) != [["t"]]:
+            assert time.time() < deadline, "the table and its grant did not reach the standbys"
             time.sleep(0.1)
     yield TABLE
     cluster.sql(f"DROP TABLE IF EXISTS {TABLE}", port=primary, db=TEST_DB)
