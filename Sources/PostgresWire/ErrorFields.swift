@@ -46,6 +46,17 @@ public struct ErrorFields: Equatable, Sendable {
         return ErrorFields(fields: fields)
     }
 
+    /// Decodes the ErrorResponse or NoticeResponse at the front of `bytes` (type and length
+    /// included); nil when no whole one is there.
+    public static func decode(messageAtFrontOf bytes: ByteBuffer) -> ErrorFields? {
+        var bytes = bytes
+        guard let type = bytes.readInteger(as: UInt8.self),
+              type == BackendMessageType.errorResponse || type == BackendMessageType.noticeResponse,
+              let length = bytes.readInteger(as: Int32.self), length >= 4,
+              let body = bytes.readSlice(length: Int(length) - 4) else { return nil }
+        return decode(body: body)
+    }
+
     /// Encodes the fields as a message body, in PostgreSQL's order.
     public func encodeBody(into buffer: inout ByteBuffer) {
         let order: [UInt8] = Array("SVCMDH".utf8)

@@ -13,6 +13,7 @@ struct FakeSessionEnvironment: SessionEnvironment {
     var holdsConnections: Bool { !base.connected.isEmpty }
     var inTransaction: Set<Int> = []
     var allOutsideTransaction: Bool { base.connected.allSatisfy { !inTransaction.contains($0) && !base.midMessage.contains($0) } }
+    var copyingIn: TransactionStatus?
     func isConnected(_ node: Int) -> Bool { base.isConnected(node) }
     func isQuiescent(_ node: Int) -> Bool { base.isQuiescent(node) }
     func isAtMessageBoundary(_ node: Int) -> Bool { base.isAtMessageBoundary(node) }
@@ -362,6 +363,65 @@ struct ClientSessionMachineTests {
         #expect(machine.dispatch?.routing.loadBalanceNode == 1)
     }
 
+    @Test mutating func aSessionEndingDuringTheClientsCopyFailsTheCopyAtItsEndThenSaysItsFatal() {
+        logIn()
+        _ = client(query("COPY t FROM STDIN"))
+        env.copyingIn = .inTransaction
+        // Half a CopyData message has arrived when the primary goes away.
+        var copyData = ByteBuffer()
+        copyData.writeInteger(UInt8(ascii: "d"))
+        copyData.writeInteger(Int32(4 + 100_000))
+        copyData.writeRepeatingByte(0x41, count: 10_000)
+        _ = client(copyData)
+        actions.removeAll()
+        machine.backendClosed(.init(node: 0, name: "node 0", wasPrimary: true, wasQuiescent: false, atMessageBoundary: true,
+                                    transactionStatus: .idle, lastSQLState: "57P01", copyInProgress: true), &env, into: &actions)
+        #expect(clientBytes(actions).readableBytes == 0)
+        #expect(has(actions) { if case .startTimer(.lastWords, ClientSessionMachine.copyEndDelay) = $0 { true } else { false } })
+        // The rest of that message, whose bytes spell a CopyDone, and another whole CopyData go unanswered.
+        var rest = ByteBuffer()
+        rest.writeRepeatingByte(UInt8(ascii: "c"), count: 90_000)
+        rest.writeImmutableBuffer(message(FrontendMessageType.copyData) { $0.writeString("1\tx\n") }.bytes)
+        #expect(clientBytes(client(rest)).readableBytes == 0)
+        // CopyDone and Sync (an extended-protocol copy): the copy fails as PostgreSQL fails one.
+        var end = message(FrontendMessageType.copyDone).bytes
+        end.writeImmutableBuffer(message(FrontendMessageType.sync).bytes)
+        let answer = client(end)
+        #expect(types(clientBytes(answer)) == "EZ")
+        #expect(has(answer) { if case .flushClient = $0 { true } else { false } })
+        #expect(sqlStates(answer) == ["08006"])
+        #expect(clientBytes(answer).getInteger(at: clientBytes(answer).writerIndex - 1, as: UInt8.self) == UInt8(ascii: "I"))
+        #expect(has(answer) { if case .startTimer(.lastWords, ClientSessionMachine.idleFatalDelay) = $0 { true } else { false } })
+        // The next query gets the FATAL.
+        let next = client(query("SELECT 1"))
+        #expect(sqlStates(next) == ["08006"])
+        #expect(has(next) { if case .sayLastWords = $0 { true } else { false } })
+    }
+
+    @Test mutating func aCopyThatNeverEndsGetsTheFatalAfterTheDelay() {
+        logIn()
+        _ = client(query("COPY t FROM STDIN"))
+        env.copyingIn = .inTransaction
+        actions.removeAll()
+        machine.terminateForFailover(atMessageBoundary: true, &env, into: &actions)
+        #expect(clientBytes(actions).readableBytes == 0)
+        actions.removeAll()
+        machine.timerFired(.lastWords, &env, now: start + .seconds(10), into: &actions)
+        #expect(sqlStates(actions) == ["57P01"])
+        #expect(types(clientBytes(actions)) == "E")
+    }
+
+    @Test mutating func aCopyFailInATransactionIsAnsweredWithAFailedTransaction() {
+        logIn()
+        _ = client(query("COPY t FROM STDIN"))
+        env.copyingIn = .inTransaction
+        actions.removeAll()
+        machine.terminateForFailover(atMessageBoundary: true, &env, into: &actions)
+        let answer = client(message(FrontendMessageType.copyFail) { $0.writeNullTerminatedString("stop") })
+        #expect(sqlStates(answer) == ["57P01"])
+        #expect(clientBytes(answer).getInteger(at: clientBytes(answer).writerIndex - 1, as: UInt8.self) == UInt8(ascii: "E"))
+    }
+
     @Test mutating func aFailoverMidMessageClosesWithoutAnError() {
         logIn()
         actions.removeAll()
@@ -374,7 +434,7 @@ struct ClientSessionMachineTests {
     @Test mutating func shutdownSaysGoodbyePolitely() {
         logIn()
         actions.removeAll()
-        machine.terminateForShutdown(atMessageBoundary: true, into: &actions)
+        machine.terminateForShutdown(atMessageBoundary: true, copyingIn: nil, into: &actions)
         #expect(has(actions) { if case .dropConnections(terminate: true) = $0 { true } else { false } })
         #expect(sqlStates(actions) == ["57P01"])
     }

@@ -1,6 +1,7 @@
 """Bad input and dead backends: clear errors, nothing lost, nobody else disturbed."""
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import socket
@@ -9,11 +10,12 @@ import subprocess
 import threading
 import time
 
+import asyncpg
 import psycopg
 import pytest
 import requests
 
-from conftest import USERS, auth_sqlstate, free_port, psql
+from conftest import TEST_DB, USERS, auth_sqlstate, free_port, psql
 
 
 def read_messages(sock, timeout=5.0):
@@ -179,6 +181,73 @@ def test_a_client_writing_as_its_session_ends_still_reads_the_fatal(swiftpool, c
         with pytest.raises(psycopg.OperationalError) as raised:
             victim.execute("SELECT 1")
     assert raised.value.sqlstate in ("57P01", "08006"), f"{raised.value!r} (sqlstate {raised.value.sqlstate})"
+
+
+def test_a_client_copying_in_as_its_session_ends_reads_the_fatal_when_its_copy_ends(swiftpool, cluster):
+    """psycopg streams COPY FROM STDIN and the session's backend goes away mid-copy. As
+    PostgreSQL does after a COPY error, SwiftPool discards the rest of the copy and fails its
+    end, then the next query gets the FATAL: SQLSTATEs, never a reset ("consuming input failed")."""
+    cluster.sql("DROP TABLE IF EXISTS copy_cut; CREATE TABLE copy_cut (n int, pad text); "
+                "GRANT ALL ON copy_cut TO PUBLIC", db=TEST_DB)
+    proxy = swiftpool()
+    pad = "x" * 1000
+    with proxy.connect(autocommit=True) as victim:
+        backend_pid = victim.execute("SELECT pg_backend_pid()").fetchone()[0]
+        started = None
+        with pytest.raises(psycopg.OperationalError) as raised:
+            with victim.cursor().copy("COPY copy_cut FROM STDIN") as copy:
+                for n in range(50000):
+                    copy.write_row((n, pad))
+                    if n == 2000:
+                        assert cluster.sql(f"SELECT pg_terminate_backend({backend_pid})").stdout.strip() == "t"
+                        started = time.monotonic()
+                    elif started and n % 1000 == 0:
+                        time.sleep(0.05)   # a source slower than the network
+        copied_after_the_loss = time.monotonic() - started
+        assert raised.value.sqlstate in ("57P01", "08006"), f"{raised.value!r} (sqlstate {raised.value.sqlstate})"
+        # Then the FATAL answers the next query.
+        with pytest.raises(psycopg.OperationalError) as fatal:
+            victim.execute("SELECT 1")
+        assert fatal.value.sqlstate in ("57P01", "08006"), f"{fatal.value!r} (sqlstate {fatal.value.sqlstate})"
+    # The copy went on well beyond the one second SwiftPool lingers after other FATALs.
+    assert copied_after_the_loss > 1.0, copied_after_the_loss
+    assert cluster.query("SELECT count(*) FROM copy_cut", db=TEST_DB) == [["0"]]
+    assert proxy.psql("SELECT 2", check=True).stdout.strip() == "2"
+    cluster.sql("DROP TABLE copy_cut", db=TEST_DB)
+
+
+def test_an_asyncpg_copy_cut_off_by_its_backend_fails_with_a_sqlstate(swiftpool, cluster):
+    """The same with asyncpg, whose copy is extended-protocol (CopyDone then Sync)."""
+    cluster.sql("DROP TABLE IF EXISTS copy_cut_async; CREATE TABLE copy_cut_async (n int, pad text); "
+                "GRANT ALL ON copy_cut_async TO PUBLIC", db=TEST_DB)
+    proxy = swiftpool()
+
+    async def scenario():
+        conn = await asyncpg.connect(host="127.0.0.1", port=proxy.port, user="app_readwrite",
+                                     password=USERS["app_readwrite"], database=TEST_DB)
+        pid = await conn.fetchval("SELECT pg_backend_pid()")
+
+        async def rows():
+            for n in range(30):
+                if n == 5:
+                    await asyncio.to_thread(cluster.sql, f"SELECT pg_terminate_backend({pid})")
+                yield f"{n}\t{'x' * 1000}\n".encode()
+                await asyncio.sleep(0.05)
+
+        with pytest.raises(asyncpg.PostgresError) as copy_error:
+            await conn.copy_to_table("copy_cut_async", source=rows())
+        with pytest.raises(asyncpg.PostgresError) as next_error:
+            await conn.fetchval("SELECT 1")
+        await conn.close()
+        return copy_error.value.sqlstate, next_error.value.sqlstate
+
+    copy_state, next_state = asyncio.run(scenario())
+    assert copy_state in ("57P01", "08006"), copy_state
+    # asyncpg names a FATAL that ends its Parse exchange "connection does not exist" (08003);
+    # straight from PostgreSQL it would be an InterfaceError without a SQLSTATE.
+    assert next_state in ("57P01", "08006", "08003"), next_state
+    assert cluster.query("SELECT count(*) FROM copy_cut_async", db=TEST_DB) == [["0"]]
+    cluster.sql("DROP TABLE copy_cut_async", db=TEST_DB)
 
 
 def test_client_vanishing_mid_transaction_releases_locks(swiftpool, cluster):

@@ -42,7 +42,8 @@ extension ClientSessionHandler: BackendConnectionOwner {
         let lost = ClientSessionMachine.LostConnection(
             node: connection.node.id, name: "\(connection.node)", wasPrimary: wasPrimary,
             wasQuiescent: connection.tracker.isQuiescent, atMessageBoundary: connection.isAtMessageBoundary,
-            transactionStatus: connection.tracker.transactionStatus, lastSQLState: connection.lastError?.sqlState)
+            transactionStatus: connection.tracker.transactionStatus, lastSQLState: connection.lastError?.sqlState,
+            copyInProgress: connection.tracker.copyInProgress)
         run { machine, env, actions in machine.backendClosed(lost, &env, into: &actions) }
     }
 

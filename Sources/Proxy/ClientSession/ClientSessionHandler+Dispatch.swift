@@ -125,6 +125,7 @@ extension ClientSessionHandler {
         var allOutsideTransaction: Bool {
             handler.allConnections.allSatisfy { $0.tracker.transactionStatus == .idle && $0.isAtMessageBoundary }
         }
+        var copyingIn: TransactionStatus? { handler.copyingIn }
         func isConnected(_ node: Int) -> Bool { handler.connection(for: node) != nil }
         func isQuiescent(_ node: Int) -> Bool { handler.connection(for: node)?.tracker.isQuiescent ?? true }
         func isAtMessageBoundary(_ node: Int) -> Bool { handler.connection(for: node)?.isAtMessageBoundary ?? true }

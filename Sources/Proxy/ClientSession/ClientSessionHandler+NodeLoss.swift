@@ -6,8 +6,14 @@ extension ClientSessionHandler {
     /// Shuts the session down for SwiftPool's own shutdown.
     func terminateForShutdown() {
         let atBoundary = allConnections.allSatisfy(\.isAtMessageBoundary)
-        run { machine, _, actions in machine.terminateForShutdown(atMessageBoundary: atBoundary, into: &actions) }
+        let copying = copyingIn
+        run { machine, _, actions in
+            machine.terminateForShutdown(atMessageBoundary: atBoundary, copyingIn: copying, into: &actions)
+        }
     }
+
+    /// The transaction status of a connection that waits for the client's COPY data.
+    var copyingIn: TransactionStatus? { allConnections.first(where: \.tracker.copyInProgress)?.tracker.transactionStatus }
 
     /// Whether the session holds a connection to one of `nodes`, or its primary is among them.
     func usesAnyNode(of nodes: Set<Int>) -> Bool {

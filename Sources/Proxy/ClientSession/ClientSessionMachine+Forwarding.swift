@@ -27,7 +27,8 @@ extension ClientSessionMachine {
             actions.append(.updateReading)
             return
         }
-        if !idleErrors.isEmpty { releaseIdleErrors(&env, into: &actions) }
+        // A FATAL kept during the client's copy waits for its connection to close.
+        if !idleErrors.isEmpty, env.copyingIn == nil { releaseIdleErrors(&env, into: &actions) }
         forward(bytes, &env, now: now, into: &actions)
     }
 
@@ -238,7 +239,8 @@ extension ClientSessionMachine {
     // MARK: Errors a backend sends on its own
 
     /// Keeps `bytes` from `node` when they are an error the backend sent on its own while the
-    /// client waited for nothing (or follow one already kept). Returns whether it kept them.
+    /// client waited for nothing, or a FATAL sent during the client's copy (or follow one already
+    /// kept). Returns whether it kept them.
     ///
     /// Only a read that is exactly one whole ErrorResponse counts: the trackers have already seen
     /// the bytes, so the reply to a query (an ErrorResponse with its ReadyForQuery in the same
@@ -253,7 +255,7 @@ extension ClientSessionMachine {
               Int(length) + 1 == bytes.readableBytes,
               // An answer whose ReadyForQuery SwiftPool hid is not idle: it goes to the client.
               dispatch?.routedQueries.isEmpty ?? true,
-              clientWaitsForNothing(env) else { return false }
+              clientWaitsForNothing(env) || (env.copyingIn != nil && ["FATAL", "PANIC"].contains(ErrorFields.decode(messageAtFrontOf: bytes)?.severity)) else { return false }
         idleErrors[node] = bytes
         return true
     }

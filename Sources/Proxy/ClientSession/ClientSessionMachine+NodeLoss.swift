@@ -17,6 +17,13 @@ extension ClientSessionMachine {
         var transactionStatus: TransactionStatus
         /// The SQLSTATE of the last error it sent.
         var lastSQLState: String?
+        /// It waited for the client's COPY data.
+        var copyInProgress = false
+
+        /// How the session's FATAL treats the client's copy (see ``fatal(_:waitForClient:copyingIn:into:)``).
+        func copyingIn<E: SessionEnvironment>(_ env: E) -> TransactionStatus? {
+            copyInProgress ? transactionStatus : env.copyingIn
+        }
     }
 
     /// The session's connection to a node closed (the handler already let go of it).
@@ -38,7 +45,7 @@ extension ClientSessionMachine {
         fatal(ErrorFields(severity: .fatal, sqlState: "08006",
                           message: "\(lost.name) closed the connection unexpectedly",
                           hint: "The backend may have crashed or been shut down; reconnect to continue."),
-              waitForClient: idle, into: &actions)
+              waitForClient: idle, copyingIn: lost.copyingIn(env), into: &actions)
     }
 
     /// Whether the session can go on without its connection to `node` (a standby, already let
@@ -61,21 +68,22 @@ extension ClientSessionMachine {
             ErrorFields(severity: .fatal, sqlState: "57P01", message: "terminating connection because a backend node went down (failover)",
                         hint: "Reconnect: new sessions use the nodes that are up."),
             reason: "failover", politely: false, atMessageBoundary: atMessageBoundary, waitForClient: clientWaitsForNothing(env),
-            into: &actions)
+            copyingIn: env.copyingIn, into: &actions)
     }
 
     /// Ends the session for SwiftPool's own shutdown.
-    mutating func terminateForShutdown(atMessageBoundary: Bool, into actions: inout [Action]) {
+    mutating func terminateForShutdown(atMessageBoundary: Bool, copyingIn: TransactionStatus?, into actions: inout [Action]) {
         endWithBackendsGone(
             ErrorFields(severity: .fatal, sqlState: "57P01", message: "terminating connection due to administrator command"),
-            reason: "shutdown", politely: true, atMessageBoundary: atMessageBoundary, waitForClient: false, into: &actions)
+            reason: "shutdown", politely: true, atMessageBoundary: atMessageBoundary, waitForClient: false,
+            copyingIn: copyingIn, into: &actions)
     }
 
     /// Lets go of every backend connection (with a Terminate when `politely`), then tells the
     /// client `error` unless that would land inside a half-forwarded message.
     private mutating func endWithBackendsGone(
         _ error: ErrorFields, reason: String, politely: Bool, atMessageBoundary: Bool, waitForClient: Bool,
-        into actions: inout [Action]
+        copyingIn: TransactionStatus?, into actions: inout [Action]
     ) {
         // A Terminate must not land inside a message being streamed to the backend.
         actions.append(.dropConnections(terminate: politely && !splitter.isStreaming))
@@ -84,6 +92,6 @@ extension ClientSessionMachine {
             actions.append(.closeClient)
             return
         }
-        fatal(error, waitForClient: waitForClient, into: &actions)
+        fatal(error, waitForClient: waitForClient, copyingIn: copyingIn, into: &actions)
     }
 }

@@ -120,6 +120,9 @@ struct ClientSessionMachine {
     static let maxBytesBeforeLogin = 65_536
     /// How long the FATAL of a session that ended while idle waits for the client's next message.
     static let idleFatalDelay = TimeAmount.seconds(3)
+    /// How long the FATAL of a session that ended during the client's COPY FROM STDIN waits for
+    /// the end of the copy.
+    static let copyEndDelay = TimeAmount.seconds(10)
 
     var phase = Phase.awaitingStartup
     /// The session's settings (PGPOOL SET may change client_idle_limit).
@@ -166,6 +169,12 @@ struct ClientSessionMachine {
     /// The FATAL of a session that ended while its client waited for nothing, kept until the
     /// client sends something or ``idleFatalDelay`` passed.
     var lastWords: ByteBuffer?
+    /// Set while ``lastWords`` wait for the end of the client's COPY FROM STDIN, with the
+    /// answer its end gets.
+    var copyEnd: (scanner: CopyEndScanner, answer: ByteBuffer)?
+    /// The end of a cut-off copy was answered with ReadyForQuery: Syncs right after it were
+    /// answered by it too.
+    var copyEndAnswered = false
     /// Transaction mode: the client's server-session state when the session ended (its
     /// connections are reset accordingly).
     var pooledAtEnd: PooledSessionState?
@@ -216,9 +225,27 @@ struct ClientSessionMachine {
             held.writeImmutableBuffer(bytes)
             heldBeforeForwarding = held
         case .closed:
-            // The client speaks again: the FATAL kept for this moment goes out now.
-            sayLastWords(into: &actions)
+            readAfterTheEnd(bytes, into: &actions)
         }
+    }
+
+    /// Bytes from a client whose session has ended.
+    private mutating func readAfterTheEnd(_ bytes: ByteBuffer, into actions: inout [Action]) {
+        var bytes = bytes
+        if var (scanner, answer) = copyEnd {
+            // Copy data nobody reads any more: discarded until the copy ends.
+            guard case .ended(let after) = scanner.scan(bytes) else { return copyEnd = (scanner, answer) }
+            copyEnd = nil
+            copyEndAnswered = true
+            actions.append(.writeClient(answer))
+            actions.append(.flushClient)
+            actions.append(.startTimer(.lastWords, Self.idleFatalDelay))
+            bytes = after
+        }
+        if copyEndAnswered { bytes = CopyEndScanner.droppingSyncs(bytes) }
+        guard bytes.readableBytes > 0 else { return }
+        // The client speaks again: the FATAL kept for this moment goes out now.
+        sayLastWords(into: &actions)
     }
 
     /// The client connection closed.
@@ -266,18 +293,40 @@ struct ClientSessionMachine {
     /// often arrive right behind the previous reply: libpq then reads it while idle and hands it
     /// to the notice receiver, asyncpg and node-postgres keep it aside, and the client's next
     /// query fails with "server closed the connection" and no SQLSTATE.
-    mutating func fatal(_ error: ErrorFields, waitForClient: Bool = false, into actions: inout [Action]) {
+    ///
+    /// With `copyingIn` (the client is sending COPY data; the status of its transaction) the
+    /// rest of the copy is read and discarded for up to ``copyEndDelay``, and its end gets what
+    /// PostgreSQL answers a failed copy: the error (as an ERROR) and ReadyForQuery. The FATAL
+    /// then waits for the client's next message as above. A client cut off while it writes
+    /// would see a reset instead, and libpq reads a FATAL followed by end-of-file at the end of
+    /// a copy as two results (psycopg fails on that).
+    mutating func fatal(_ error: ErrorFields, waitForClient: Bool = false, copyingIn: TransactionStatus? = nil,
+                        into actions: inout [Action]) {
         if !counted {
             counted = true
             actions.append(.connectionRejected(sqlState: error.sqlState))
         }
-        var words = ByteBuffer()
-        for node in idleErrors.keys.sorted() { words.writeImmutableBuffer(idleErrors[node]!) }
+        let kept = idleErrors.keys.sorted().map { idleErrors[$0]! }
         idleErrors.removeAll()
+        var words = ByteBuffer()
+        if copyingIn == nil { for bytes in kept { words.writeImmutableBuffer(bytes) } }
         BackendMessageEncoder.errorResponse(error, into: &words)
         end(reason: error.message ?? "error", into: &actions)
         lastWords = words
-        if waitForClient {
+        if let copyingIn {
+            // One error answers the copy's end (libpq takes each as a result): the backend's own
+            // FATAL when it sent one, which says why.
+            var failure = kept.first.flatMap { ErrorFields.decode(messageAtFrontOf: $0) } ?? error
+            failure.fields[UInt8(ascii: "S")] = ErrorFields.Severity.error.rawValue
+            failure.fields[UInt8(ascii: "V")] = ErrorFields.Severity.error.rawValue
+            var answer = ByteBuffer()
+            BackendMessageEncoder.errorResponse(failure, into: &answer)
+            BackendMessageEncoder.readyForQuery(copyingIn == .idle ? .idle : .failed, into: &answer)
+            copyEnd = (CopyEndScanner(skipping: splitter.streamRemaining), answer)
+            actions.append(.readClient)
+            actions.append(.startTimer(.lastWords, Self.copyEndDelay))
+            if let held = splitter.takeBuffered() { readAfterTheEnd(held, into: &actions) }
+        } else if waitForClient {
             actions.append(.readClient)
             actions.append(.startTimer(.lastWords, Self.idleFatalDelay))
         } else {
@@ -288,6 +337,8 @@ struct ClientSessionMachine {
     private mutating func sayLastWords(into actions: inout [Action]) {
         guard let words = lastWords else { return }
         lastWords = nil
+        copyEnd = nil
+        copyEndAnswered = false
         actions.append(.cancelTimer(.lastWords))
         actions.append(.sayLastWords(words))
     }
@@ -358,4 +409,7 @@ protocol SessionEnvironment: DispatchEnvironment {
     var holdsConnections: Bool { get }
     /// Whether every connection of the session is outside a transaction, on a message boundary.
     var allOutsideTransaction: Bool { get }
+    /// The transaction status of a connection of the session that waits for the client's COPY
+    /// data; nil when none does.
+    var copyingIn: TransactionStatus? { get }
 }
