@@ -9,9 +9,12 @@
 #   %M %P        old main node id, old primary node id
 #   %N %S        old primary host, port
 #
-# A failed standby needs nothing (exit 0).  When the old primary failed, the
-# new main node is promoted with "pg_ctl -D %R -w -t 60 promote", locally when
-# %H is this machine, otherwise over ssh as $FAILOVER_SSH_USER (see README.md).
+# A failed standby needs nothing (exit 0).  When the old primary failed, it is
+# first stopped if it still runs (a switchover, or a primary SwiftPool gave up
+# on while it was alive), and the new main node waits for its last WAL; then
+# the new main node is promoted with "pg_ctl -D %R -w -t 60 promote".  Commands
+# run locally when the node's host is this machine, otherwise over ssh as
+# $FAILOVER_SSH_USER (see README.md).
 # One log line per step on stdout; exit status non-zero when promotion failed.
 set -uo pipefail
 
@@ -81,10 +84,69 @@ fi
 '
 
 # ------------------------------------------------------------------ promote
+# Runs on the old primary: $3 seconds for a fast stop, then an immediate one.
+# Prints "shutdown checkpoint at LSN" after a clean stop.
+STOP_SCRIPT=$NODE_PROLOGUE'
+running() { "$PGBIN/pg_ctl" -D "$D" status >/dev/null 2>&1; }
+running || { echo "not running"; exit 0; }
+[[ -f $D/standby.signal ]] && { echo "runs as a standby; left alone"; exit 0; }
+if ! "$PGBIN/pg_ctl" -D "$D" -m fast -w -t "$1" stop >/dev/null 2>&1 && running; then
+    echo "a fast stop did not end within $1s: stopping it immediately"
+    if ! "$PGBIN/pg_ctl" -D "$D" -m immediate -w -t 30 stop >/dev/null 2>&1 && running; then
+        echo "it still runs after an immediate stop" >&2; exit 1
+    fi
+    echo "stopped immediately"; exit 0
+fi
+control=$(LC_ALL=C "$PGBIN/pg_controldata" "$D")
+if [[ $(sed -n "s/^Database cluster state: *//p" <<<"$control") == "shut down" ]]; then
+    echo "shutdown checkpoint at $(sed -n "s/^Latest checkpoint location: *//p" <<<"$control")"
+else
+    echo "stopped"
+fi
+'
+
+# The old primary must take no more writes, and its standbys must have nothing
+# the new primary lacks, or they could not follow it without pg_rewind: a fast
+# stop sends its last WAL (the shutdown checkpoint) to the standbys still
+# connected, then the new main node is promoted once it has received it.
+stop_old_primary() {
+    local where=local out lsn waited=0 limit=${FAILOVER_CATCHUP_TIMEOUT:-10}
+    case ${FAILOVER_STOP_OLD_PRIMARY:-on} in
+        off|no|false|0) log "not stopping the old primary node $FAILED_ID (FAILOVER_STOP_OLD_PRIMARY=off)"; return ;;
+    esac
+    if [[ -z $FAILED_DIR ]]; then
+        log "no data directory for the old primary node $FAILED_ID (%D is empty): not stopping it"
+        return
+    fi
+    is_local_host "$FAILED_HOST" || where="ssh ${FAILOVER_SSH_USER:-postgres}@$FAILED_HOST"
+    if ! out=$(on_node "$FAILED_HOST" "$FAILED_DIR" "$STOP_SCRIPT" "${PG_BIN:-}" "$FAILED_DIR" \
+                "${FAILOVER_STOP_TIMEOUT:-10}" 2>&1); then
+        [[ -z $out ]] || printf '%s\n' "$out" | sed "s/^/$PROG: /"
+        log "warning: could not stop the old primary node $FAILED_ID via $where; promoting anyway (fence it)"
+        return
+    fi
+    log "old primary node $FAILED_ID via $where: ${out//$'\n'/; }"
+    lsn=$(sed -n 's/^shutdown checkpoint at //p' <<<"$out")
+    [[ -n $lsn ]] || return 0
+    SUPERUSER=${FAILOVER_PGUSER:-${FOLLOW_PGUSER:-postgres}}
+    find_psql
+    while [[ $(sql "$NEW_MAIN_HOST" "$NEW_MAIN_PORT" "SELECT pg_last_wal_receive_lsn() > '$lsn'::pg_lsn" 2>/dev/null) != t ]]; do
+        if (( waited >= limit * 10 )); then
+            log "node $NEW_MAIN_ID has not received WAL past $lsn within ${limit}s; promoting it anyway" \
+                "(the old primary will need pg_rewind)"
+            return
+        fi
+        sleep 0.1
+        waited=$((waited + 1))
+    done
+    log "node $NEW_MAIN_ID has received the old primary's WAL up to its shutdown checkpoint"
+}
+
+T0=$(now_us)
+stop_old_primary
 where=local
 is_local_host "$NEW_MAIN_HOST" || where="ssh ${FAILOVER_SSH_USER:-postgres}@$NEW_MAIN_HOST"
 log "promoting node $NEW_MAIN_ID ($NEW_MAIN_HOST:$NEW_MAIN_PORT, $NEW_MAIN_DIR) via $where"
-T0=$(now_us)
 if ! out=$(on_node "$NEW_MAIN_HOST" "$NEW_MAIN_DIR" "$PROMOTE_SCRIPT" "${PG_BIN:-}" "$NEW_MAIN_DIR" 2>&1); then
     [[ -z $out ]] || printf '%s\n' "$out" | sed "s/^/$PROG: /"
     die "promoting node $NEW_MAIN_ID ($NEW_MAIN_HOST:$NEW_MAIN_PORT) failed"

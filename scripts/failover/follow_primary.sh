@@ -52,16 +52,7 @@ T0=$(now_us)
 # Prints the output of a node command with our prefix.
 relay() { [[ -z $1 ]] || printf '%s\n' "$1" | sed "s/^/$PROG:   /"; }
 
-PSQL=""
-for c in ${PG_BIN:+$PG_BIN/psql} $(ls -d /usr/lib/postgresql/*/bin/psql /usr/pgsql-*/bin/psql 2>/dev/null | sort -V | tail -n 1); do
-    [[ -x $c ]] && { PSQL=$c; break; }
-done
-[[ -n $PSQL ]] || PSQL=$(command -v psql) || die "psql not found (set PG_BIN)"
-
-sql() {  # sql HOST PORT SQL: one value (or rows), as $SUPERUSER on database postgres
-    PGCONNECT_TIMEOUT=5 "$PSQL" -X -w -A -t -q -v ON_ERROR_STOP=1 -h "$1" -p "$2" -U "$SUPERUSER" \
-        -d postgres -c "$3"
-}
+find_psql
 
 # Quote a conninfo value when needed.
 conn_quote() {
@@ -270,10 +261,12 @@ if [[ -n $SLOT ]]; then
 fi
 
 # ------------------------------------------------------------------ follow
-# A running standby that has not replayed WAL past the point where the new
-# primary's timeline forked off its own only needs the new primary_conninfo.
-# (Received but unreplayed WAL past that point, e.g. a partial record, does
-# not matter: the standby streams again from where its replay stands.)
+# A running standby that has neither replayed nor received WAL past the point
+# where the new primary's timeline forked off its own only needs the new
+# primary_conninfo. WAL received past that point counts: the standby replays
+# what it has in pg_wal before it asks the new primary for more, and would
+# never stream (say, from a switchover's old primary that kept writing while
+# the new one was promoted).
 # A stopped standby is started first: pg_rewind refuses a standby that was
 # not shut down cleanly, and the standby may well be able to follow as it is.
 if (( !RUNNING && STANDBY )); then
@@ -292,7 +285,7 @@ if (( RUNNING && STANDBY )); then
                 greatest((SELECT timeline_id FROM pg_control_checkpoint()),
                          (SELECT max(('x' || substr(name, 1, 8))::bit(32)::int) FROM pg_ls_waldir()
                            WHERE name LIKE '%.history')))::text || ' ' ||
-                pg_last_wal_replay_lsn()::text" 2>/dev/null) || info=""
+                greatest(pg_last_wal_replay_lsn(), pg_last_wal_receive_lsn())::text" 2>/dev/null) || info=""
     read -r node_tli node_lsn <<<"$info"
     if [[ -n ${node_tli:-} && -n ${node_lsn:-} && $node_tli != "$NEW_TLI" ]]; then
         hist=""
@@ -303,7 +296,7 @@ if (( RUNNING && STANDBY )); then
             log "node $NODE_ID is on timeline $node_tli, which is not in the history of timeline $NEW_TLI"
             need_rewind=1
         elif [[ $(sql "$NODE_HOST" "$NODE_PORT" "SELECT '$node_lsn'::pg_lsn > '$switch'::pg_lsn") == t ]]; then
-            log "node $NODE_ID has replayed WAL up to $node_lsn, past $switch where timeline $NEW_TLI forked off timeline $node_tli"
+            log "node $NODE_ID has WAL up to $node_lsn, past $switch where timeline $NEW_TLI forked off timeline $node_tli"
             need_rewind=1
         fi
     fi

@@ -35,3 +35,18 @@ on_node() {
             "${FAILOVER_SSH_USER:-postgres}@$host" "bash -s -- $(printf '%q ' "$@")" <<<"$script"
     fi
 }
+
+# Sets PSQL to the newest psql of the PostgreSQL installation ($PG_BIN first).
+find_psql() {
+    local c
+    PSQL=""
+    for c in ${PG_BIN:+$PG_BIN/psql} $(ls -d /usr/lib/postgresql/*/bin/psql /usr/pgsql-*/bin/psql 2>/dev/null | sort -V | tail -n 1); do
+        [[ -x $c ]] && { PSQL=$c; return 0; }
+    done
+    PSQL=$(command -v psql) || die "psql not found (set PG_BIN)"
+}
+
+sql() {  # sql HOST PORT SQL: one value (or rows), as $SUPERUSER on database postgres
+    PGCONNECT_TIMEOUT=5 "$PSQL" -X -w -A -t -q -v ON_ERROR_STOP=1 -h "$1" -p "$2" -U "$SUPERUSER" \
+        -d postgres -c "$3"
+}

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import psycopg
+import requests
 
 from conftest import REPO_ROOT
 from private_cluster import PrivateCluster
@@ -18,26 +19,31 @@ SCRIPTS = REPO_ROOT / "scripts" / "failover"
 PLACEHOLDERS = "%d %h %p %D %m %H %M %P %r %R %N %S"
 
 
+def start_proxy(swiftpool, pc: PrivateCluster, monkeypatch):
+    """SwiftPool in front of `pc` with the sample failover scripts, quick checks and auto_failback."""
+    for key, value in pc.failover_env().items():
+        monkeypatch.setenv(key, value)
+    nodes = {}
+    for i in pc.nodes:
+        nodes.update({f"backend_hostname{i}": "127.0.0.1", f"backend_port{i}": pc.node_port(i),
+                      f"backend_data_directory{i}": str(pc.node_dir(i)), f"backend_application_name{i}": f"node{i}"})
+    return swiftpool({
+        **nodes, "load_balance_mode": True, "sr_check_period": 1, "auto_failback": True,
+        "auto_failback_interval": 1, "health_check_period": 1, "health_check_timeout": 3,
+        "health_check_max_retries": 1, "health_check_retry_delay": 1, "connect_timeout": 1000,
+        "health_check_user": "repmgr", "health_check_password": "", "search_primary_node_timeout": 60,
+        "failover_command": f"{SCRIPTS}/failover.sh {PLACEHOLDERS}",
+        "follow_primary_command": f"{SCRIPTS}/follow_primary.sh {PLACEHOLDERS}",
+        "failover_command_timeout": 120})
+
+
 def test_primary_killed_under_write_load(swiftpool, tmp_path, monkeypatch):
     # The servers run as the OS user postgres, which cannot enter pytest's private tmp_path.
     pc = PrivateCluster(Path(f"/tmp/swiftpool-failover-{os.getpid()}"), base_port=15711, standbys=3)
     pc.up()
     try:
         pc.enable_sync_replication("node1")
-        for key, value in pc.failover_env().items():
-            monkeypatch.setenv(key, value)
-        nodes = {}
-        for i in pc.nodes:
-            nodes.update({f"backend_hostname{i}": "127.0.0.1", f"backend_port{i}": pc.node_port(i),
-                          f"backend_data_directory{i}": str(pc.node_dir(i)), f"backend_application_name{i}": f"node{i}"})
-        proxy = swiftpool({
-            **nodes, "load_balance_mode": True, "sr_check_period": 1, "auto_failback": True,
-            "auto_failback_interval": 1, "health_check_period": 1, "health_check_timeout": 3,
-            "health_check_max_retries": 1, "health_check_retry_delay": 1, "connect_timeout": 1000,
-            "health_check_user": "repmgr", "health_check_password": "", "search_primary_node_timeout": 60,
-            "failover_command": f"{SCRIPTS}/failover.sh {PLACEHOLDERS}",
-            "follow_primary_command": f"{SCRIPTS}/follow_primary.sh {PLACEHOLDERS}",
-            "failover_command_timeout": 120})
+        proxy = start_proxy(swiftpool, pc, monkeypatch)
         with psycopg.connect(proxy.dsn(), autocommit=True) as conn:
             conn.execute("DROP TABLE IF EXISTS acked")
             conn.execute("CREATE TABLE acked (id int PRIMARY KEY)")
@@ -93,6 +99,90 @@ def test_primary_killed_under_write_load(swiftpool, tmp_path, monkeypatch):
         # The followers come back by auto_failback and take reads again.
         wait_for(lambda: "backend node 2 is attached" in proxy.log() and "backend node 3 is attached" in proxy.log(),
                  60, lambda: proxy.log()[-4000:])
+        assert proxy.psql("SELECT count(*) > 0 FROM acked", check=True).stdout.strip() == "t"
+    finally:
+        pc.down()
+
+
+def test_switchover_through_the_api_under_write_load(swiftpool, monkeypatch):
+    """POST /api/v1/nodes/1/promote?switchover=true with writers running: node1 becomes the
+    primary, the old primary and the other standbys follow it, no acknowledged commit is lost,
+    every failed write carries a SQLSTATE and none is a write sent to a standby meanwhile, and
+    the standbys need no pg_rewind (the old primary is stopped cleanly before the promotion)."""
+    pc = PrivateCluster(Path(f"/tmp/swiftpool-switchover-{os.getpid()}"), base_port=15721, standbys=3)
+    pc.up()
+    try:
+        pc.enable_sync_replication("node1")
+        proxy = start_proxy(swiftpool, pc, monkeypatch)
+        with psycopg.connect(proxy.dsn(), autocommit=True) as conn:
+            conn.execute("DROP TABLE IF EXISTS acked")
+            conn.execute("CREATE TABLE acked (id int PRIMARY KEY)")
+
+        acknowledged: list[int] = []
+        successes: list[float] = []
+        failures: list[tuple[float, str | None, str]] = []
+        stop = threading.Event()
+
+        def writer(first_id: int):
+            next_id = first_id
+            while not stop.is_set():
+                try:
+                    with psycopg.connect(proxy.dsn(), autocommit=True, connect_timeout=5) as conn:
+                        while not stop.is_set():
+                            next_id += 1
+                            conn.execute("INSERT INTO acked VALUES (%s)", (next_id,))
+                            acknowledged.append(next_id)
+                            successes.append(time.monotonic())
+                except psycopg.Error as error:
+                    failures.append((time.monotonic(), error.sqlstate, str(error).strip()[:200]))
+                    time.sleep(0.05)
+
+        threads = [threading.Thread(target=writer, args=(n * 10_000_000,)) for n in range(4)]
+        for thread in threads:
+            thread.start()
+        try:
+            wait_for(lambda: len(acknowledged) > 200, 20, "no writes through SwiftPool")
+            started = time.monotonic()
+            response = requests.post(f"http://127.0.0.1:{proxy.http_port}/api/v1/nodes/1/promote?switchover=true",
+                                     auth=("pcpadmin", "pcpadminpass"), headers={"X-SwiftPool-Client": "tests"},
+                                     timeout=180)
+            returned = time.monotonic()
+            assert response.status_code == 200, response.text
+            wait_for(lambda: any(t > returned for t in successes), 30, lambda: proxy.log()[-4000:], interval=0.2)
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join(30)
+        assert not any(thread.is_alive() for thread in threads), "a writer hung"
+
+        during = [t for t in successes if t >= started]
+        gaps = [b - a for a, b in zip([started] + during, during)]
+        outage = max(gaps, default=returned - started)
+        print(f"switchover: the API answered after {returned - started:.2f} s; longest stretch without a "
+              f"successful write {outage:.2f} s; {len(failures)} failed writes "
+              f"({sorted({f[1] or 'none' for f in failures})})")
+        assert [f for f in failures if f[1] is None] == [], "a failed write carried no SQLSTATE"
+        # Sessions on the old primary end (57P01); logins during the switchover wait for the new
+        # primary instead of writing to a standby (25006).
+        assert [f for f in failures if f[1] == "25006"] == [], failures
+        assert response.json()["node"]["role"] == "primary"
+        assert pc.role(1) == "primary"
+        for node in (0, 2, 3):
+            wait_for(lambda: pc.upstream_port(node) == pc.node_port(1), 60,
+                     lambda: f"node{node} does not follow node1\n" + proxy.log()[-4000:])
+        rows = {int(r) for r in pc.sql(1, "SELECT id FROM acked", db="swiftpool_test").split()}
+        missing = [i for i in acknowledged if i not in rows]
+        assert not missing, f"{len(missing)} acknowledged commits missing on the new primary"
+        # The old primary was stopped cleanly before the promotion, so nothing diverged: the
+        # standbys only change their primary_conninfo.
+        log = proxy.log()
+        assert "old primary node 0 via local: shutdown checkpoint at" in log
+        assert "has received the old primary's WAL up to its shutdown checkpoint" in log
+        for node in (2, 3):
+            assert f"running pg_rewind on node {node}" not in log, f"node{node} needed pg_rewind"
+        # The old primary and the followers come back by auto_failback and take reads again.
+        for node in (0, 2, 3):
+            wait_for(lambda: f"backend node {node} is attached" in proxy.log(), 60, lambda: proxy.log()[-4000:])
         assert proxy.psql("SELECT count(*) > 0 FROM acked", check=True).stdout.strip() == "t"
     finally:
         pc.down()
