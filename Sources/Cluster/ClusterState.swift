@@ -24,6 +24,8 @@ public final class ClusterState: Sendable {
         public var mainNodeID: Int? { nodes.filter(\.status.isUsable).map(\.id).min() }
     }
 
+    /// Closed while a failover replaces the primary (see ``PrimaryGate``).
+    public let primaryGate = PrimaryGate()
     private let state: NIOLockedValueBox<Snapshot>
     private let changes = Synchronization.Atomic<Int>(0)
     private let statusObservers = NIOLockedValueBox<[@Sendable (Snapshot) -> Void]>([])

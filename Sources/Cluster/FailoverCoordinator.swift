@@ -253,6 +253,7 @@ public actor FailoverCoordinator {
         }
         busy.store(true, ordering: .relaxed)
         defer { busy.store(false, ordering: .relaxed) }
+        if plan.searchPrimary { cluster.primaryGate.close() }
         cluster.setStatuses(Dictionary(uniqueKeysWithValues: plan.nodes.map { ($0, NodeStatus.down) }))
         statistics.record(reason, nodes: plan.nodes.count)
         for id in plan.nodes {
@@ -363,6 +364,7 @@ public actor FailoverCoordinator {
 
     private func record(primary: Int?) async {
         cluster.setPrimary(primary)
+        cluster.primaryGate.open()
         if let primary {
             logger.warning("primary node is \(primary)")
         } else {

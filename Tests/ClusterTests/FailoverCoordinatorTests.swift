@@ -15,6 +15,8 @@ import Testing
         let primaryAnswers = NIOLockedValueBox<[Int?]>([])
         let primaries = NIOLockedValueBox<[Int?]>([])
         let reachable = NIOLockedValueBox<Set<Int>>([])
+        /// Whether the primary gate was closed at each primary search.
+        let gateClosedAtSearch = NIOLockedValueBox<[Bool]>([])
     }
 
     let output = FileManager.default.temporaryDirectory.appendingPathComponent("coordinator-\(UUID()).out").path
@@ -30,7 +32,10 @@ import Testing
             endSessions: { nodes in recorder.ended.withLockedValue { $0.append(nodes) } },
             primaryChanged: { node in recorder.primaries.withLockedValue { $0.append(node?.id) } },
             probe: { node in recorder.reachable.withLockedValue { $0.contains(node.id) } },
-            findPrimary: { _ in recorder.primaryAnswers.withLockedValue { $0.isEmpty ? nil : $0.removeFirst() } })
+            findPrimary: { _ in
+                recorder.gateClosedAtSearch.withLockedValue { $0.append(cluster.primaryGate.isClosed) }
+                return recorder.primaryAnswers.withLockedValue { $0.isEmpty ? nil : $0.removeFirst() }
+            })
         return (FailoverCoordinator(cluster: cluster, settings: failover, hooks: hooks, logger: Logger(label: "test"), clock: clock),
                 cluster, recorder)
     }
@@ -72,6 +77,23 @@ import Testing
         #expect(cluster.snapshot.nodes.map(\.status) == [.down, .waiting, .down, .down])
         #expect(coordinator.statistics.byReason[.healthCheck] == 1)
         #expect(coordinator.statistics.byReason[.followPrimary] == 2)
+    }
+
+    @Test func loginsWaitFromThePrimarysLossUntilTheSearchEnds() async throws {
+        defer { try? FileManager.default.removeItem(atPath: output) }
+        let (coordinator, cluster, recorder) = make(FailoverConfig(
+            failoverCommand: "echo failover %d >> \(output)", searchPrimaryTimeout: .seconds(10)))
+        #expect(await refusal { try await coordinator.detach(3, immediate: true) } == nil)
+        #expect(!cluster.primaryGate.isClosed, "a standby's loss leaves the primary alone")
+        let opened = NIOLockedValueBox(false)
+        recorder.primaryAnswers.withLockedValue { $0 = [nil, 1] }
+        coordinator.reportFailure(of: 0, reason: .healthCheck)
+        try await waitUntil { cluster.primaryGate.isClosed || cluster.snapshot.primaryNodeID == 1 }
+        let ticket = cluster.primaryGate.whenOpen { opened.withLockedValue { $0 = true } }
+        try await waitUntil { cluster.snapshot.primaryNodeID == 1 }
+        #expect(recorder.gateClosedAtSearch.withLockedValue { $0 } == [true, true])
+        #expect(!cluster.primaryGate.isClosed)
+        #expect(ticket == nil || opened.withLockedValue { $0 }, "a login waiting meanwhile goes on")
     }
 
     @Test func backendErrorsAreConfirmedFirst() async throws {

@@ -167,6 +167,7 @@ extension ClientSessionHandler {
         sessions.remove(self)
         if cancelSlotRequest, let id = slotRequestID { _ = runtime.admission.cancel(id) }
         slotRequestID = nil
+        cancelPrimaryGateWait()
         if let clientKey {
             runtime.cancelRegistry.unregister(clientKey)
             self.clientKey = nil

@@ -79,7 +79,12 @@ extension ClientSessionHandler {
         }
     }
 
+    /// How long a login waits at most for a failover to settle the primary (Pgpool-II's children
+    /// wait 30 s too); then it goes on with the node that serves meanwhile.
+    static let primaryGateWait: TimeAmount = .seconds(30)
+
     func leasePrimary(clientPassword: String?) {
+        if primaryGateWait == nil, waitForPrimaryGate(clientPassword: clientPassword) { return }
         guard let startup, let node = runtime.primaryNode() else {
             return run { machine, _, actions in machine.primaryLeaseFailed(nil, into: &actions) }
         }
@@ -103,6 +108,43 @@ extension ClientSessionHandler {
                 run { machine, _, actions in machine.primaryLeaseFailed(failure, into: &actions) }
             }
         }
+    }
+
+    /// While a failover replaces the primary, the login waits for the new one instead of
+    /// landing on a standby (where its writes would fail with 25006). False when no failover
+    /// runs. A login waits once.
+    private func waitForPrimaryGate(clientPassword: String?) -> Bool {
+        guard let context else { return false }
+        let gate = runtime.cluster.primaryGate
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        guard let ticket = gate.whenOpen({ loopBound.eventLoop.execute { loopBound.value.primaryGateOpened() } }) else {
+            return false
+        }
+        let timeout = context.eventLoop.assumeIsolated().scheduleTask(in: Self.primaryGateWait) { [self] in
+            gate.cancel(ticket)
+            primaryGateOpened()
+        }
+        primaryGateWait = PrimaryGateWait(ticket: ticket, timeout: timeout, clientPassword: clientPassword, done: false)
+        logger.debug("login waits for the failover to settle the primary")
+        return true
+    }
+
+    private func primaryGateOpened() {
+        guard var wait = primaryGateWait, !wait.done else { return }
+        wait.done = true
+        primaryGateWait = wait
+        wait.timeout.cancel()
+        guard machine.isConnectingBackend else { return }
+        leasePrimary(clientPassword: wait.clientPassword)
+    }
+
+    /// The session ended: it waits for nothing any more.
+    func cancelPrimaryGateWait() {
+        guard var wait = primaryGateWait, !wait.done else { return }
+        wait.done = true
+        primaryGateWait = wait
+        wait.timeout.cancel()
+        runtime.cluster.primaryGate.cancel(wait.ticket)
     }
 
     /// Both sides are authenticated: registers the client's cancel key, sets up routing and lets
@@ -147,4 +189,12 @@ extension ClientSessionHandler {
             logger.info("client connected", metadata: ["node": "\(primaryConnection.node.id)", "remote": "\(remoteAddress ?? "local")"])
         }
     }
+}
+
+/// A login's wait for the ``PrimaryGate`` to open.
+struct PrimaryGateWait {
+    let ticket: UInt64
+    let timeout: Scheduled<Void>
+    let clientPassword: String?
+    var done: Bool
 }

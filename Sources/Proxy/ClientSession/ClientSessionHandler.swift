@@ -62,6 +62,8 @@ final class ClientSessionHandler: ChannelInboundHandler {
     var settingsAtUnitStart: SessionSettings?
     /// Leases waiting for a free connection, by node (cancelled when the session ends).
     var leaseWaits: [Int: UInt64] = [:]
+    /// The login's wait for a failover to settle the primary, once it began.
+    var primaryGateWait: PrimaryGateWait?
 
     /// Reused buffers: the machine's actions, the connections written to since the last flush.
     var spareActions: [ClientSessionMachine.Action] = []

@@ -232,7 +232,7 @@ struct ClientSessionMachine {
     /// Bytes from a client whose session has ended.
     private mutating func readAfterTheEnd(_ bytes: ByteBuffer, into actions: inout [Action]) {
         var bytes = bytes
-        if var (scanner, answer) = copyEnd {
+        if case (var scanner, let answer)? = copyEnd {
             // Copy data nobody reads any more: discarded until the copy ends.
             guard case .ended(let after) = scanner.scan(bytes) else { return copyEnd = (scanner, answer) }
             copyEnd = nil
