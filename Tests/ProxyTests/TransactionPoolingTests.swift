@@ -220,7 +220,19 @@ struct TransactionPoolingTests {
         #expect(state.settings.isEmpty)
         let deallocation = state.takeDeallocation()
         let secondDeallocation = state.takeDeallocation()
-        #expect(deallocation && !secondDeallocation)
+        #expect(deallocation == .held && secondDeallocation == .none)
+    }
+
+    @Test func aDeallocationWhoseGroupFailedIsReportedAsFailed() {
+        var state = PooledSessionState()
+        state.completed(effects("BEGIN"), status: .inTransaction, failed: false)
+        state.completed(effects("DISCARD ALL"), status: .failed, failed: true)
+        #expect(state.takeDeallocation() == .failed)
+        state.completed(effects("DEALLOCATE ALL"), status: .failed, failed: true)
+        #expect(state.takeDeallocation() == .failed)
+        state.completed(effects("ROLLBACK"), status: .idle, failed: false)
+        state.completed(effects("DEALLOCATE ALL"), status: .inTransaction, failed: false)
+        #expect(state.takeDeallocation() == .held, "DEALLOCATE ALL is not transactional: it holds at once")
     }
 
     @Test func discardAllKeepsTheLoadPin() {
@@ -416,6 +428,28 @@ struct TransactionPoolingTests {
         _ = rewritten(&mapper, parse("other", "SELECT 2"), cache: &cache, registry: &registry)
         _ = rewritten(&mapper, query("DEALLOCATE ALL"), cache: &cache, registry: &registry)
         #expect(cache.count == 0 && mapper.statements.isEmpty)
+        mapper.deallocationAnswered(held: true)
+        #expect(mapper.statements.isEmpty)
+    }
+
+    @Test func aDeallocateAllThatFailedGivesTheClientItsStatementsBack() {
+        var registry = StatementRegistry()
+        var cache = PreparedStatementCache(capacity: 10)
+        var mapper = StatementNameMapper()
+        _ = rewritten(&mapper, parse("kept", "SELECT 1"), cache: &cache, registry: &registry)
+        _ = rewritten(&mapper, parse("renewed", "SELECT 2"), cache: &cache, registry: &registry)
+        let oldName = mapper.statements["renewed"]?.serverName
+        _ = rewritten(&mapper, query("DISCARD ALL"), cache: &cache, registry: &registry)
+        #expect(mapper.statements.isEmpty && cache.count == 0, "statements sent before the answer see them gone")
+        _ = rewritten(&mapper, parse("renewed", "SELECT 3"), cache: &cache, registry: &registry)
+        let newName = mapper.statements["renewed"]?.serverName
+        mapper.deallocationAnswered(held: false)
+        #expect(mapper.statements["kept"] != nil)
+        #expect(mapper.statements["renewed"]?.serverName == newName && newName != oldName,
+                "a name prepared anew since keeps its new statement")
+        // The connection lacks nothing it thinks it has: "kept" is prepared again before a Bind.
+        let bind = rewritten(&mapper, bind("", "kept"), cache: &cache, registry: &registry)
+        #expect(bind.map(\.type) == [FrontendMessageType.close, FrontendMessageType.parse, FrontendMessageType.bind])
     }
 
     @Test func aNameParsedAgainTakesTheNewStatementAndDeallocateFindsIt() {

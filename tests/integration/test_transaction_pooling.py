@@ -4,6 +4,8 @@ what lives in one server session, and Pgpool-II's routing for each unit of work.
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import threading
 import time
 
@@ -112,6 +114,34 @@ def test_set_local_rolled_back_set_reset_and_discard_all(swiftpool):
         churn.execute("SELECT 1")
         assert a.execute("SHOW statement_timeout").fetchone()[0] == "0"
         churn.execute("COMMIT")
+
+
+def test_a_backend_that_does_not_answer_the_settings_replay_fails_that_client_only(swiftpool):
+    proxy = transaction_mode(swiftpool, transaction_pool_size=1)
+    with proxy.connect() as a, proxy.connect() as b:
+        a.execute("SET statement_timeout = '43s'")
+        shared = pid(b)  # the one connection, now back at b's (default) settings
+        outcome: list[str | None] = []
+
+        def statement():
+            try:
+                a.execute("SELECT 1")
+                outcome.append("answered")
+            except psycopg.Error as error:
+                outcome.append(error.sqlstate)
+
+        os.kill(shared, signal.SIGSTOP)
+        try:
+            thread = threading.Thread(target=statement)
+            thread.start()
+            thread.join(40)
+            assert not thread.is_alive(), "a's statement hangs on a backend that never answers its settings"
+        finally:
+            os.kill(shared, signal.SIGCONT)
+        assert outcome == ["08006"]
+    with proxy.connect() as c:
+        assert pid(c) != shared, "the connection that did not answer went back to the pool"
+        assert c.execute("SELECT 1").fetchone()[0] == 1
 
 
 def test_three_hundred_clients_share_eight_connections_per_node(swiftpool, cluster):
@@ -316,6 +346,32 @@ def test_deallocate_of_a_statement_that_cannot_be_prepared_again_answers(swiftpo
         assert outcome == ["DEALLOCATE"], outcome
         assert pid(client) != first
         holder.execute("COMMIT")
+
+
+def test_a_discard_all_that_fails_leaves_the_clients_statements_in_place(swiftpool):
+    from psycopg.pq import ExecStatus
+    proxy = transaction_mode(swiftpool, transaction_pool_size=2)
+    with proxy.connect() as conn:
+        pgconn = conn.pgconn  # libpq itself: the statement name is the test's, not a driver's
+
+        def run(sql: bytes):
+            return pgconn.exec_(sql)
+
+        def execute_mine(value: int):
+            result = pgconn.exec_prepared(b"mine", [str(value).encode()])
+            if result.status != ExecStatus.TUPLES_OK:
+                return result.error_field(psycopg.pq.DiagnosticField.SQLSTATE)
+            return int(result.get_value(0, 0))
+
+        assert pgconn.prepare(b"mine", b"SELECT $1::int + 1").status == ExecStatus.COMMAND_OK
+        assert execute_mine(1) == 2
+        run(b"BEGIN")
+        refused = run(b"DISCARD ALL")
+        assert refused.error_field(psycopg.pq.DiagnosticField.SQLSTATE) == b"25001"
+        run(b"ROLLBACK")
+        assert execute_mine(2) == 3, "the DISCARD ALL that failed took the client's statement"
+        assert run(b"DISCARD ALL").status == ExecStatus.COMMAND_OK
+        assert execute_mine(3) == b"26000", "after a DISCARD ALL that ran the statement is gone, as directly"
 
 
 def test_a_suspended_portal_outlives_statements_prepared_after_it_in_its_transaction(swiftpool):

@@ -129,8 +129,8 @@ extension ClientSessionHandler {
             logger.debug("client pinned to its backend connections", metadata: ["reason": "\(reason.rawValue)"])
         case .refusedPinning(let reason):
             runtime.transactionPool.refused(reason)
-        case .statementsDeallocated:
-            statementMapper.forgetAll()
+        case .statementsDeallocated(let held):
+            statementMapper.deallocationAnswered(held: held)
             for connection in allConnections { connection.pooled?.statements.removeAll() }
         case .standbyWaitEnded(let milliseconds, let onStandby):
             runtime.walPositions.countWait(milliseconds: milliseconds, onStandby: onStandby)

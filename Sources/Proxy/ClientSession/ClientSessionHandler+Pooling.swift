@@ -36,16 +36,18 @@ extension ClientSessionHandler {
                 let wanted = machine.dispatch?.pooled?.settings ?? SessionSettings()
                 guard let replay = wanted.replay(from: connection.pooled!.settings) else { return attach(connection, reused) }
                 statistics.replayed()
-                SessionReplay.run(replay, on: connection) { [self] succeeded in
+                SessionReplay.run(replay, on: connection, timeout: settings.resetTimeout) { [self] succeeded in
                     if succeeded {
                         connection.pooled!.settings = wanted
                         attach(connection, reused)
                     } else {
+                        let reason = connection.lastError?.message
+                            ?? (connection.isClosed ? "the connection closed" : "no answer within \(settings.resetTimeout)")
                         logger.warning("could not bring a pooled connection to the session's settings; closing it",
-                                       metadata: ["node": "\(node.id)", "error": "\(connection.lastError?.message ?? "closed")"])
+                                       metadata: ["node": "\(node.id)", "error": "\(reason)"])
                         connection.owner = nil
                         connection.close()
-                        failed(.settingsNotRestored(connection.lastError?.message ?? "the connection closed"))
+                        failed(.settingsNotRestored(reason))
                     }
                 }
             case .failure(let error):

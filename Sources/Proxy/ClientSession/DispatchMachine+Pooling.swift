@@ -37,9 +37,13 @@ extension DispatchMachine {
         case .failed: view = .failed
         }
         for reason in pooled!.completed(effects, status: view, failed: failed) { actions.append(.pinned(reason)) }
-        if pooled!.takeDeallocation() {
+        switch pooled!.takeDeallocation() {
+        case .none: break
+        case .held:
             protocolStatements.removeAll()
-            actions.append(.statementsDeallocated)
+            actions.append(.statementsDeallocated(held: true))
+        case .failed:
+            actions.append(.statementsDeallocated(held: false))
         }
     }
 }

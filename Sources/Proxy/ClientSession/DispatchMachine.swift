@@ -88,9 +88,10 @@ struct DispatchMachine {
         case pinned(PinReason)
         /// Transaction mode: a pinning statement was refused (transaction_pool_pinning = off).
         case refusedPinning(PinReason)
-        /// Transaction mode: DEALLOCATE ALL or DISCARD ALL ran: the connections' protocol-level
-        /// statements, and the client's, are gone.
-        case statementsDeallocated
+        /// Transaction mode: a DEALLOCATE ALL or DISCARD ALL was answered. `held`: the client's
+        /// protocol-level statements are gone; otherwise its group failed and the client keeps
+        /// them. The connections' caches are emptied either way (preparing again is safe).
+        case statementsDeallocated(held: Bool)
         /// Transaction mode: write a Sync of SwiftPool's own to `node`, whose ReadyForQuery the
         /// client does not see: it closes an exchange of statement messages the client left
         /// open with a Flush, so that the connection can go back to the pool.

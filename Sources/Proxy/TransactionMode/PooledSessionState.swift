@@ -10,9 +10,18 @@ struct PooledSessionState: Equatable {
     /// Effects of the open transaction, applied at its commit.
     private var pending: [SessionEffect] = []
     private var transactionFailed = false
-    /// `DEALLOCATE ALL` or `DISCARD ALL` ran since the last ``takeDeallocation()``: the
-    /// connection's protocol-level statements are gone.
-    private var deallocated = false
+    /// What became of the `DEALLOCATE ALL` or `DISCARD ALL` answered since the last
+    /// ``takeDeallocation()``.
+    private var deallocation: Deallocation = .none
+
+    enum Deallocation: Equatable {
+        case none
+        /// It ran: the client's protocol-level statements are gone.
+        case held
+        /// Its statement group failed: it may not have run (DISCARD ALL in a transaction block,
+        /// anything in an aborted transaction), so the client keeps its statements.
+        case failed
+    }
 
     var isPinned: Bool { !pins.isEmpty }
 
@@ -29,8 +38,11 @@ struct PooledSessionState: Equatable {
         // transaction that fails stays taken. Pinning too often is only slower.
         for case .pin(let reason) in effects where pins.insert(reason).inserted { added.append(reason) }
         // Prepared statements are not transactional: a DEALLOCATE ALL holds even when its
-        // transaction rolls back (and after an error it may have run: preparing again is safe).
-        if effects.contains(.deallocateAll) { deallocated = true }
+        // transaction rolls back. In a group that failed it may have run or not; keeping the
+        // client's statements then errs on the side that works (they are prepared again).
+        if effects.contains(.deallocateAll) || effects.contains(.discardAll) {
+            deallocation = failed && deallocation != .held ? .failed : .held
+        }
         if failed {
             if status == .idle {
                 // An implicit transaction (or the commit) failed: nothing of it or before it stays.
@@ -72,10 +84,10 @@ struct PooledSessionState: Equatable {
         return added
     }
 
-    /// Whether protocol-level statements were deallocated on the connection since the last call.
-    mutating func takeDeallocation() -> Bool {
-        defer { deallocated = false }
-        return deallocated
+    /// What became of a deallocation of protocol-level statements since the last call.
+    mutating func takeDeallocation() -> Deallocation {
+        defer { deallocation = .none }
+        return deallocation
     }
 
     private mutating func apply(_ effect: SessionEffect) {
@@ -87,9 +99,7 @@ struct PooledSessionState: Equatable {
             settings = SessionSettings()
             // A loaded library stays loaded: that pin lasts until the connection closes.
             pins = pins.intersection([.load])
-            deallocated = true
-        case .deallocateAll: deallocated = true
-        case .pin, .begin, .commit, .rollback, .rollbackToSavepoint: break
+        case .pin, .deallocateAll, .begin, .commit, .rollback, .rollbackToSavepoint: break
         }
     }
 }

@@ -3,11 +3,13 @@ import PostgresWire
 
 /// Brings a transaction-mode connection's settings to a client's before the client uses it:
 /// runs `RESET ALL` and the client's `SET` statements, hidden from the client, then reports
-/// whether they all succeeded. Owns the connection while it runs.
+/// whether they all succeeded. Owns the connection while it runs; a backend that does not
+/// answer within the timeout counts as a failure (the caller closes the connection).
 final class SessionReplay: BackendConnectionOwner {
     private let connection: BackendConnection
     private let completion: (Bool) -> Void
     private var keepAlive: SessionReplay?
+    private var timer: Scheduled<Void>?
     private var done = false
 
     private init(connection: BackendConnection, completion: @escaping (Bool) -> Void) {
@@ -15,11 +17,16 @@ final class SessionReplay: BackendConnectionOwner {
         self.completion = completion
     }
 
-    /// Runs `query` on `connection`; `completion(true)` once it answered without error.
-    static func run(_ query: String, on connection: BackendConnection, completion: @escaping (Bool) -> Void) {
+    /// Runs `query` on `connection`; `completion(true)` once it answered without error,
+    /// `completion(false)` after an error, a closed connection or `timeout` without an answer.
+    static func run(_ query: String, on connection: BackendConnection, timeout: TimeAmount,
+                    completion: @escaping (Bool) -> Void) {
         let replay = SessionReplay(connection: connection, completion: completion)
         replay.keepAlive = replay
         connection.owner = replay
+        replay.timer = connection.channel.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [replay] in
+            replay.finish(false)
+        }
         connection.clearLastError()
         var buffer = ByteBuffer()
         FrontendMessageEncoder.query(query, into: &buffer)
@@ -30,6 +37,7 @@ final class SessionReplay: BackendConnectionOwner {
         guard !done else { return }
         done = true
         keepAlive = nil
+        timer?.cancel()
         completion(succeeded)
     }
 

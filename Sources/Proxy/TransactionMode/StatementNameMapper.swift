@@ -26,6 +26,8 @@ struct StatementNameMapper {
 
     /// The client's statements by the client's names.
     private(set) var statements: [String: Statement] = [:]
+    /// What a DEALLOCATE ALL or DISCARD ALL on its way forgot, until it is answered.
+    private var forgottenUntilAnswered: [String: Statement] = [:]
     /// Statements SwiftPool had to prepare again on a connection that lacked them.
     private(set) var preparedAgain = 0
     /// Named statements whose Parse was too large to hold: each lives only on the connection it
@@ -101,8 +103,15 @@ struct StatementNameMapper {
         out.append(Outgoing(bytes: bytes, type: type, disposition: .pass, name: ""))
     }
 
-    /// The client's statements are gone on the server (DEALLOCATE ALL or DISCARD ALL ran).
-    mutating func forgetAll() { statements.removeAll() }
+    /// A DEALLOCATE ALL or DISCARD ALL the client sent was answered: `held`, its statements
+    /// stay forgotten; otherwise (it failed, maybe without running) the names it forgot on its
+    /// way come back, unless the client prepared them anew since.
+    mutating func deallocationAnswered(held: Bool) {
+        if !held {
+            for (name, statement) in forgottenUntilAnswered where statements[name] == nil { statements[name] = statement }
+        }
+        forgottenUntilAnswered.removeAll()
+    }
 
     /// Prepares `statement` on the connection first when it lacks it.
     private mutating func ensure(_ statement: Statement, cache: inout PreparedStatementCache, into out: inout [Outgoing]) {
@@ -138,7 +147,9 @@ struct StatementNameMapper {
         var words = text.split(whereSeparator: { $0.isWhitespace || $0 == ";" }).map(String.init)
         guard let command = words.first?.lowercased(), command == "deallocate" || command == "discard" else { return nil }
         if words.count > 1, words[1].lowercased() == "all" {
+            // Forgotten at once, for the statements the client sends before the answer.
             cache.removeAll()
+            forgottenUntilAnswered.merge(statements) { kept, _ in kept }
             statements.removeAll()
             return nil
         }
