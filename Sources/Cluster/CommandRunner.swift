@@ -23,16 +23,19 @@ public struct CommandRunner: Sendable {
         self.logger = logger
     }
 
-    /// Runs `command`; `label` names it in the log (e.g. `failover_command`).
-    public func run(_ command: String, label: String) async -> Outcome {
+    /// Runs `command`; `label` names it in the log (e.g. `failover_command`). `environment`
+    /// is added to SwiftPool's own.
+    public func run(_ command: String, label: String, environment: [String: String] = [:]) async -> Outcome {
         logger.warning("running \(label)", metadata: ["command": "\(command)"])
         var options = PlatformOptions()
         options.processGroupID = 0
         let limit = timeout
         let log = logger
+        let added = Dictionary(uniqueKeysWithValues: environment.map { (Environment.Key(stringLiteral: $0.key), Optional($0.value)) })
         do {
             let result = try await Subprocess.run(
-                .path("/bin/sh"), arguments: ["-c", command], environment: .inherit, platformOptions: options,
+                .path("/bin/sh"), arguments: ["-c", command],
+                environment: .inherit.updating(added), platformOptions: options,
                 input: .none, output: .sequence, error: .combinedWithOutput
             ) { execution in
                 try await withThrowingTaskGroup(of: Bool.self) { group in

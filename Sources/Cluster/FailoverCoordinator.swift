@@ -262,7 +262,8 @@ public actor FailoverCoordinator {
         if endSessions { hooks.endSessions(plan.nodes) }
         if !settings.failoverCommand.isEmpty {
             for placeholders in plan.commands {
-                _ = await runner.run(placeholders.expand(settings.failoverCommand), label: "failover_command")
+                _ = await runner.run(placeholders.expand(settings.failoverCommand), label: "failover_command",
+                                     environment: [Self.reasonVariable: reason.rawValue])
             }
         }
         if plan.searchPrimary {
@@ -372,6 +373,9 @@ public actor FailoverCoordinator {
         }
         hooks.primaryChanged(primary.flatMap { cluster.snapshot.node($0) })
     }
+
+    /// failover_command finds why it runs in this environment variable (a FailoverReason).
+    public static let reasonVariable = "SWIFTPOOL_FAILOVER_REASON"
 
     private var runner: CommandRunner { CommandRunner(timeout: settings.commandTimeout, logger: logger) }
 

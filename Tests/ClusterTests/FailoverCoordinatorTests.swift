@@ -96,6 +96,18 @@ import Testing
         #expect(ticket == nil || opened.withLockedValue { $0 }, "a login waiting meanwhile goes on")
     }
 
+    @Test func theFailoverCommandIsToldWhyItRuns() async throws {
+        defer { try? FileManager.default.removeItem(atPath: output) }
+        let (coordinator, _, recorder) = make(FailoverConfig(
+            failoverCommand: "echo failover %d $SWIFTPOOL_FAILOVER_REASON >> \(output)", searchPrimaryTimeout: .seconds(10)))
+        #expect(await refusal { try await coordinator.detach(3, immediate: true) } == nil)
+        recorder.primaryAnswers.withLockedValue { $0 = [1] }
+        #expect(await refusal { try await coordinator.promote(1, switchover: true) } == nil)
+        coordinator.reportFailure(of: 2, reason: .healthCheck)
+        try await waitUntil { lines.count == 3 }
+        #expect(lines == ["failover 3 detach", "failover 0 switchover", "failover 2 health_check"])
+    }
+
     @Test func backendErrorsAreConfirmedFirst() async throws {
         let (coordinator, cluster, recorder) = make(FailoverConfig())
         recorder.reachable.withLockedValue { $0 = [2] }

@@ -84,35 +84,42 @@ fi
 '
 
 # ------------------------------------------------------------------ promote
-# Runs on the old primary: $3 seconds for a fast stop, then an immediate one.
+# Runs on the old primary: $1 "fast" (then "immediate" after $2 seconds) or "immediate".
 # Prints "shutdown checkpoint at LSN" after a clean stop.
 STOP_SCRIPT=$NODE_PROLOGUE'
 running() { "$PGBIN/pg_ctl" -D "$D" status >/dev/null 2>&1; }
 running || { echo "not running"; exit 0; }
 [[ -f $D/standby.signal ]] && { echo "runs as a standby; left alone"; exit 0; }
-if ! "$PGBIN/pg_ctl" -D "$D" -m fast -w -t "$1" stop >/dev/null 2>&1 && running; then
-    echo "a fast stop did not end within $1s: stopping it immediately"
-    if ! "$PGBIN/pg_ctl" -D "$D" -m immediate -w -t 30 stop >/dev/null 2>&1 && running; then
-        echo "it still runs after an immediate stop" >&2; exit 1
+if [[ $1 == fast ]]; then
+    if "$PGBIN/pg_ctl" -D "$D" -m fast -w -t "$2" stop >/dev/null 2>&1 || ! running; then
+        control=$(LC_ALL=C "$PGBIN/pg_controldata" "$D")
+        if [[ $(sed -n "s/^Database cluster state: *//p" <<<"$control") == "shut down" ]]; then
+            echo "shutdown checkpoint at $(sed -n "s/^Latest checkpoint location: *//p" <<<"$control")"
+        else
+            echo "stopped"
+        fi
+        exit 0
     fi
-    echo "stopped immediately"; exit 0
+    echo "a fast stop did not end within $2s"
 fi
-control=$(LC_ALL=C "$PGBIN/pg_controldata" "$D")
-if [[ $(sed -n "s/^Database cluster state: *//p" <<<"$control") == "shut down" ]]; then
-    echo "shutdown checkpoint at $(sed -n "s/^Latest checkpoint location: *//p" <<<"$control")"
-else
-    echo "stopped"
+if ! "$PGBIN/pg_ctl" -D "$D" -m immediate -w -t 30 stop >/dev/null 2>&1 && running; then
+    echo "it still runs after an immediate stop" >&2; exit 1
 fi
+echo "stopped immediately"
 '
 
-# The old primary must take no more writes, and its standbys must have nothing
-# the new primary lacks, or they could not follow it without pg_rewind: a fast
-# stop sends its last WAL (the shutdown checkpoint) to the standbys still
-# connected, then the new main node is promoted once it has received it.
+# The old primary must take no more writes (fencing). After a switchover or an operator's
+# detach it is healthy: a fast stop sends its last WAL (the shutdown checkpoint) to the
+# standbys still connected, and the new main node is promoted once it has received it, so no
+# standby holds WAL the new primary lacks. After a failure (or when SwiftPool does not say
+# why: Pgpool-II) it is stopped at once, so the promotion does not wait for it.
 stop_old_primary() {
-    local where=local out lsn waited=0 limit=${FAILOVER_CATCHUP_TIMEOUT:-10}
+    local where=local out lsn mode=immediate waited=0 limit=${FAILOVER_CATCHUP_TIMEOUT:-10}
     case ${FAILOVER_STOP_OLD_PRIMARY:-on} in
         off|no|false|0) log "not stopping the old primary node $FAILED_ID (FAILOVER_STOP_OLD_PRIMARY=off)"; return ;;
+    esac
+    case ${SWIFTPOOL_FAILOVER_REASON:-} in
+        switchover|detach) mode=fast ;;
     esac
     if [[ -z $FAILED_DIR ]]; then
         log "no data directory for the old primary node $FAILED_ID (%D is empty): not stopping it"
@@ -120,12 +127,12 @@ stop_old_primary() {
     fi
     is_local_host "$FAILED_HOST" || where="ssh ${FAILOVER_SSH_USER:-postgres}@$FAILED_HOST"
     if ! out=$(on_node "$FAILED_HOST" "$FAILED_DIR" "$STOP_SCRIPT" "${PG_BIN:-}" "$FAILED_DIR" \
-                "${FAILOVER_STOP_TIMEOUT:-10}" 2>&1); then
+                "$mode" "${FAILOVER_STOP_TIMEOUT:-10}" 2>&1); then
         [[ -z $out ]] || printf '%s\n' "$out" | sed "s/^/$PROG: /"
         log "warning: could not stop the old primary node $FAILED_ID via $where; promoting anyway (fence it)"
         return
     fi
-    log "old primary node $FAILED_ID via $where: ${out//$'\n'/; }"
+    log "old primary node $FAILED_ID via $where (${SWIFTPOOL_FAILOVER_REASON:-reason not given}): ${out//$'\n'/; }"
     lsn=$(sed -n 's/^shutdown checkpoint at //p' <<<"$out")
     [[ -n $lsn ]] || return 0
     SUPERUSER=${FAILOVER_PGUSER:-${FOLLOW_PGUSER:-postgres}}

@@ -176,7 +176,7 @@ def test_switchover_through_the_api_under_write_load(swiftpool, monkeypatch):
         # The old primary was stopped cleanly before the promotion, so nothing diverged: the
         # standbys only change their primary_conninfo.
         log = proxy.log()
-        assert "old primary node 0 via local: shutdown checkpoint at" in log
+        assert "old primary node 0 via local (switchover): shutdown checkpoint at" in log
         assert "has received the old primary's WAL up to its shutdown checkpoint" in log
         for node in (2, 3):
             assert f"running pg_rewind on node {node}" not in log, f"node{node} needed pg_rewind"
