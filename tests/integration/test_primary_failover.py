@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -37,9 +38,12 @@ def start_proxy(swiftpool, pc: PrivateCluster, monkeypatch):
         "failover_command_timeout": 120})
 
 
-def test_primary_killed_under_write_load(swiftpool, tmp_path, monkeypatch):
+@contextmanager
+def cluster_behind_swiftpool(swiftpool, monkeypatch, name: str, base_port: int):
+    """A private cluster of a primary and 3 standbys (node1 synchronous), SwiftPool in front of
+    it and an empty table `acked`; the cluster is removed afterwards."""
     # The servers run as the OS user postgres, which cannot enter pytest's private tmp_path.
-    pc = PrivateCluster(Path(f"/tmp/swiftpool-failover-{os.getpid()}"), base_port=15711, standbys=3)
+    pc = PrivateCluster(Path(f"/tmp/swiftpool-{name}-{os.getpid()}"), base_port=base_port, standbys=3)
     pc.up()
     try:
         pc.enable_sync_replication("node1")
@@ -47,7 +51,13 @@ def test_primary_killed_under_write_load(swiftpool, tmp_path, monkeypatch):
         with psycopg.connect(proxy.dsn(), autocommit=True) as conn:
             conn.execute("DROP TABLE IF EXISTS acked")
             conn.execute("CREATE TABLE acked (id int PRIMARY KEY)")
+        yield pc, proxy
+    finally:
+        pc.down()
 
+
+def test_primary_killed_under_write_load(swiftpool, monkeypatch):
+    with cluster_behind_swiftpool(swiftpool, monkeypatch, "failover", 15711) as (pc, proxy):
         acknowledged: list[int] = []
         first_write_after: list[float] = []
         killed_at: list[float] = []
@@ -100,8 +110,6 @@ def test_primary_killed_under_write_load(swiftpool, tmp_path, monkeypatch):
         wait_for(lambda: "backend node 2 is attached" in proxy.log() and "backend node 3 is attached" in proxy.log(),
                  60, lambda: proxy.log()[-4000:])
         assert proxy.psql("SELECT count(*) > 0 FROM acked", check=True).stdout.strip() == "t"
-    finally:
-        pc.down()
 
 
 def test_switchover_through_the_api_under_write_load(swiftpool, monkeypatch):
@@ -109,15 +117,7 @@ def test_switchover_through_the_api_under_write_load(swiftpool, monkeypatch):
     primary, the old primary and the other standbys follow it, no acknowledged commit is lost,
     every failed write carries a SQLSTATE and none is a write sent to a standby meanwhile, and
     the standbys need no pg_rewind (the old primary is stopped cleanly before the promotion)."""
-    pc = PrivateCluster(Path(f"/tmp/swiftpool-switchover-{os.getpid()}"), base_port=15721, standbys=3)
-    pc.up()
-    try:
-        pc.enable_sync_replication("node1")
-        proxy = start_proxy(swiftpool, pc, monkeypatch)
-        with psycopg.connect(proxy.dsn(), autocommit=True) as conn:
-            conn.execute("DROP TABLE IF EXISTS acked")
-            conn.execute("CREATE TABLE acked (id int PRIMARY KEY)")
-
+    with cluster_behind_swiftpool(swiftpool, monkeypatch, "switchover", 15721) as (pc, proxy):
         acknowledged: list[int] = []
         successes: list[float] = []
         failures: list[tuple[float, str | None, str]] = []
@@ -184,5 +184,3 @@ def test_switchover_through_the_api_under_write_load(swiftpool, monkeypatch):
         for node in (0, 2, 3):
             wait_for(lambda: f"backend node {node} is attached" in proxy.log(), 60, lambda: proxy.log()[-4000:])
         assert proxy.psql("SELECT count(*) > 0 FROM acked", check=True).stdout.strip() == "t"
-    finally:
-        pc.down()
