@@ -250,6 +250,30 @@ def test_an_asyncpg_copy_cut_off_by_its_backend_fails_with_a_sqlstate(swiftpool,
     cluster.sql("DROP TABLE copy_cut_async", db=TEST_DB)
 
 
+def test_a_result_being_streamed_as_its_session_ends_ends_with_the_fatal(swiftpool, cluster):
+    """The primary is detached while a large COPY TO STDOUT streams to a slow client. SwiftPool
+    forwards the message it had begun, then the FATAL: the client reads a SQLSTATE, never a
+    message cut in half and a reset ("consuming input failed: server closed the connection")."""
+    proxy = swiftpool()
+    detach = f"http://127.0.0.1:{proxy.http_port}/api/v1/nodes/0/detach"
+    with proxy.connect(autocommit=True) as victim:
+        received = 0
+        detached = False
+        with pytest.raises(psycopg.OperationalError) as raised:
+            with victim.cursor().copy("COPY (SELECT g, repeat('x', 2000) FROM generate_series(1, 200000) g) "
+                                      "TO STDOUT") as copy:
+                for data in copy:
+                    received += len(data)
+                    if received > 2_000_000 and not detached:
+                        response = requests.post(detach, auth=("pcpadmin", "pcpadminpass"),
+                                                 headers={"X-SwiftPool-Client": "tests"}, timeout=10)
+                        assert response.status_code == 200, response.text
+                        detached = True
+                    time.sleep(0.0005)  # a consumer slower than the server: output backs up
+        assert raised.value.sqlstate == "57P01", f"{raised.value!r} (sqlstate {raised.value.sqlstate})"
+        assert received < 400_000_000, "the copy was not cut off"
+
+
 def test_client_vanishing_mid_transaction_releases_locks(swiftpool, cluster):
     proxy = swiftpool()
     with proxy.connect() as setup:

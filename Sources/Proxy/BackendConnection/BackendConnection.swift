@@ -154,6 +154,12 @@ final class BackendConnection {
     /// True when the bytes forwarded so far end on a message boundary.
     var isAtMessageBoundary: Bool { observer.isAtMessageBoundary }
 
+    /// What is still to come of the message the bytes forwarded so far end inside.
+    var unfinishedMessage: MessageRemainder {
+        let position = observer.position
+        return MessageRemainder(header: position.header, remaining: position.remaining)
+    }
+
     /// Tracks a message on its way to the backend; a busy period starts with the first message
     /// that expects a ReadyForQuery.
     /// `disposition` and `name`: what becomes of the reply to a Parse or Close in transaction mode.

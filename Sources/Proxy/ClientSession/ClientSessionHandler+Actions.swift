@@ -168,6 +168,10 @@ extension ClientSessionHandler {
         if cancelSlotRequest, let id = slotRequestID { _ = runtime.admission.cancel(id) }
         slotRequestID = nil
         cancelPrimaryGateWait()
+        if let ending = endingAfterMessage {
+            ending.timer.cancel()
+            endingAfterMessage = nil
+        }
         if let clientKey {
             runtime.cancelRegistry.unregister(clientKey)
             self.clientKey = nil

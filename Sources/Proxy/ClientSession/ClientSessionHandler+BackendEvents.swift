@@ -7,6 +7,7 @@ extension ClientSessionHandler: BackendConnectionOwner {
         // Before the login reply, the client may only see authentication messages; what the
         // backend says meanwhile (a changed parameter) is replayed from its parameter set.
         sessions.traffic.fromBackends &+= bytes.readableBytes
+        if endingAfterMessage != nil, takeWhileEnding(connection, bytes) { return }
         var env = Environment(handler: self)
         switch machine.backendOutput(connection.node.id, bytes, &env) {
         case .forward:
@@ -20,6 +21,7 @@ extension ClientSessionHandler: BackendConnectionOwner {
     }
 
     func backend(_ connection: BackendConnection, didBecomeReady status: TransactionStatus, failed: Bool) {
+        guard endingAfterMessage == nil else { return }
         run { machine, env, actions in
             machine.backendReady(connection.node.id, status: status, failed: failed, &env, into: &actions)
         }
@@ -30,6 +32,11 @@ extension ClientSessionHandler: BackendConnectionOwner {
     }
 
     func backend(_ connection: BackendConnection, didClose error: Error?) {
+        if let ending = endingAfterMessage {
+            // The rest of the half-forwarded message will not come.
+            if ending.connection === connection { endAfterMessage(complete: false) }
+            return
+        }
         let wasPrimary = primaryConnection === connection
         if wasPrimary {
             primaryConnection = nil

@@ -41,8 +41,64 @@ extension ClientSessionHandler {
     }
 
     private func terminateForFailover() {
-        let atBoundary = allConnections.allSatisfy(\.isAtMessageBoundary)
+        let unfinished = allConnections.filter { !$0.isAtMessageBoundary }
+        if endingAfterMessage == nil, unfinished.count == 1, let connection = unfinished.first, waitForTheRestOf(connection) {
+            return
+        }
         logger.info("ending session: a backend node it uses went down", metadata: ["nodes": "\(allConnections.map(\.node.id))"])
+        let atBoundary = unfinished.isEmpty
         run { machine, env, actions in machine.terminateForFailover(atMessageBoundary: atBoundary, &env, into: &actions) }
     }
+
+    /// How long a session that must end waits for the rest of a message it has begun to forward.
+    static let restOfMessageWait: TimeAmount = .seconds(2)
+
+    /// The session must end while `connection`'s message is half forwarded to the client (a
+    /// large result, a COPY TO). A FATAL there would be read as part of that message, so the
+    /// client would only see the connection close: the rest of the message is forwarded first,
+    /// when the backend still sends it (a switchover, a detach), at most ``restOfMessageWait``.
+    /// False when that cannot be (a pooled connection, whose replies are filtered).
+    private func waitForTheRestOf(_ connection: BackendConnection) -> Bool {
+        guard !connection.isClosed, connection.pooled == nil, let context else { return false }
+        let timer = context.eventLoop.assumeIsolated().scheduleTask(in: Self.restOfMessageWait) { [self] in
+            endAfterMessage(complete: false)
+        }
+        endingAfterMessage = EndingAfterMessage(connection: connection, rest: connection.unfinishedMessage, timer: timer)
+        // Nothing more from the client until the end; the backend is read as the client takes data.
+        context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
+        readingClient = false
+        return true
+    }
+
+    /// A read while the session waits for the rest of a message: only that message's bytes go
+    /// on; true when the read was taken here.
+    func takeWhileEnding(_ connection: BackendConnection, _ bytes: ByteBuffer) -> Bool {
+        guard var ending = endingAfterMessage else { return false }
+        guard ending.connection === connection else { return true }
+        let count = ending.rest.take(from: bytes)
+        if count > 0 {
+            sessions.traffic.toClients &+= count
+            context.write(wrapOutboundOut(bytes.getSlice(at: bytes.readerIndex, length: count)!), promise: nil)
+        }
+        endingAfterMessage = ending
+        if ending.rest.isComplete { endAfterMessage(complete: true) }
+        return true
+    }
+
+    /// Ends the session that waited for the rest of a message: with the FATAL when the message
+    /// is whole, otherwise (the backend closed, or the wait ran out) by closing the connection.
+    func endAfterMessage(complete: Bool) {
+        guard let ending = endingAfterMessage else { return }
+        endingAfterMessage = nil
+        ending.timer.cancel()
+        logger.info("ending session: a backend node it uses went down", metadata: ["nodes": "\(allConnections.map(\.node.id))"])
+        run { machine, env, actions in machine.terminateForFailover(atMessageBoundary: complete, &env, into: &actions) }
+    }
+}
+
+/// A session that must end, waiting for the rest of the message it has begun to forward.
+struct EndingAfterMessage {
+    let connection: BackendConnection
+    var rest: MessageRemainder
+    let timer: Scheduled<Void>
 }

@@ -64,6 +64,8 @@ final class ClientSessionHandler: ChannelInboundHandler {
     var leaseWaits: [Int: UInt64] = [:]
     /// The login's wait for a failover to settle the primary, once it began.
     var primaryGateWait: PrimaryGateWait?
+    /// A session ending while a backend message was half forwarded: the rest of it first.
+    var endingAfterMessage: EndingAfterMessage?
 
     /// Reused buffers: the machine's actions, the connections written to since the last flush.
     var spareActions: [ClientSessionMachine.Action] = []
@@ -165,9 +167,11 @@ final class ClientSessionHandler: ChannelInboundHandler {
         var backendsWritable = primaryConnection?.channel.isWritable ?? true
         for connection in standbyConnections.values where !connection.channel.isWritable { backendsWritable = false }
         let plan = machine.readingPlan(backendsWritable: backendsWritable)
-        if plan.client != readingClient {
-            readingClient = plan.client
-            context.channel.setOption(ChannelOptions.autoRead, value: plan.client).whenFailure { _ in }
+        // A session ending after the rest of a message reads nothing more from its client.
+        let readClient = plan.client && endingAfterMessage == nil
+        if readClient != readingClient {
+            readingClient = readClient
+            context.channel.setOption(ChannelOptions.autoRead, value: readClient).whenFailure { _ in }
         }
         let clientWritable = context.channel.isWritable
         if let primaryConnection { setReading(primaryConnection, clientWritable && plan.primary) }
