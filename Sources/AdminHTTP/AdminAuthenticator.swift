@@ -30,10 +30,10 @@ public struct AdminAuthenticator: Sendable {
             guard let bearerToken else { return .denied(user: nil) }
             return Self.constantTimeEqual(credentials, bearerToken) ? .allowed("token") : .denied(user: nil)
         case "basic":
-            guard let decoded = Data(base64Encoded: credentials).flatMap({ String(data: $0, encoding: .utf8) }),
-                  let colon = decoded.firstIndex(of: ":") else { return .denied(user: nil) }
-            let user = String(decoded[..<colon])
-            let password = String(decoded[decoded.index(after: colon)...])
+            // `String(validating:)`, not `String(data:encoding:)`: the latter drops a leading
+            // byte order mark, which pcp.conf may hold as part of a user name.
+            guard let decoded = Data(base64Encoded: credentials).flatMap({ String(validating: $0, as: UTF8.self) }),
+                  let (user, password) = decoded.splitOnce(atScalar: ":") else { return .denied(user: nil) }
             // Hash even for unknown users, so that timing does not tell them apart.
             let offered = MD5Password.plainHash(password)
             let stored = users.passwordMD5(for: user)

@@ -45,20 +45,19 @@ public struct PCPUsers: Sendable, Equatable {
         for (offset, rawLine) in text.configLines.enumerated() {
             let content = rawLine.trimmingConfigSpaces()
             if content.isEmpty || content.hasPrefix("#") { continue }
-            let parts = content.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
-            guard parts.count == 2, !parts[0].isEmpty else {
+            guard let (user, stored) = content.splitOnce(atScalar: ":"), !user.isEmpty else {
                 throw ConfigError(
                     kind: .malformedEntry, file: fileName, line: offset + 1,
                     message: "malformed pcp.conf entry: expected \"username:md5hex\"")
             }
-            let hash = parts[1].trimmingConfigSpaces()
+            let hash = stored.trimmingConfigSpaces()
             guard hash.count == 32, hash.allSatisfy(\.isHexDigit) else {
                 throw ConfigError(
                     kind: .malformedEntry, file: fileName, line: offset + 1,
-                    message: "malformed pcp.conf entry for user \"\(parts[0])\": the password must be "
+                    message: "malformed pcp.conf entry for user \"\(user)\": the password must be "
                         + "32 hex digits of md5 (pg_md5 prints them)")
             }
-            users.append(PCPUser(user: String(parts[0]), passwordMD5: hash.lowercased(), line: offset + 1))
+            users.append(PCPUser(user: user, passwordMD5: hash.lowercased(), line: offset + 1))
         }
         return PCPUsers(users: users)
     }

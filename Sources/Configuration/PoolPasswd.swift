@@ -16,11 +16,11 @@ public enum StoredPassword: Sendable, Equatable {
     public init(stored text: String) {
         if text.hasPrefix("md5"), text.count == 35, text.dropFirst(3).allSatisfy(\.isHexDigit) {
             self = .md5(text)
-        } else if text.hasPrefix("AES") {
-            self = .aesEncrypted(String(text.dropFirst(3)))
-        } else if text.hasPrefix("TEXT") {
-            self = .plain(String(text.dropFirst(4)))
-        } else if text.hasPrefix("SCRAM-SHA-256$") {
+        } else if let base64 = text.droppingScalarPrefix("AES") {
+            self = .aesEncrypted(base64)
+        } else if let password = text.droppingScalarPrefix("TEXT") {
+            self = .plain(password)
+        } else if text.unicodeScalars.starts(with: "SCRAM-SHA-256$".unicodeScalars) {
             self = .scramSHA256(text)
         } else {
             self = .plain(text)
@@ -90,13 +90,12 @@ public struct PoolPasswd: Sendable, Equatable {
             if content.last == "\r" { content.removeLast() }
             let trimmed = content.trimmingConfigSpaces()
             if trimmed.isEmpty || trimmed.hasPrefix("#") { continue }
-            guard let colon = content.firstIndex(of: ":"), colon != content.startIndex else {
+            guard let (user, stored) = content.splitOnce(atScalar: ":"), !user.isEmpty else {
                 throw ConfigError(
                     kind: .malformedEntry, file: fileName, line: line,
                     message: "malformed pool_passwd entry: expected \"user:password\"")
             }
-            let user = String(content[..<colon])
-            let password = StoredPassword(stored: String(content[content.index(after: colon)...]))
+            let password = StoredPassword(stored: stored)
             if let first = seen[user] {
                 diagnostics.append(
                     ConfigDiagnostic(

@@ -3,6 +3,7 @@ import Configuration
 import Foundation
 import Logging
 import Metrics
+import PostgresWire
 import Proxy
 import Testing
 import Watchdog
@@ -77,6 +78,27 @@ import Watchdog
         #expect(authenticator.check("Negotiate abc") == .denied(user: nil))
         let noToken = AdminAuthenticator(users: PCPUsers(users: []), bearerToken: "")
         #expect(noToken.check("Bearer ") == .denied(user: nil))
+    }
+
+    /// A password that begins with a combining mark: the colon before it is one `Character` with it.
+    @Test func basicCredentialsSplitAtTheColonBeforeACombiningMark() {
+        let password = "\u{301}pass"
+        let authenticator = AdminAuthenticator(
+            users: PCPUsers(users: [PCPUser(user: "op", passwordMD5: MD5Password.plainHash(password), line: 1)]),
+            bearerToken: nil)
+        #expect(authenticator.check(basic("op:" + password)) == .allowed("op"))
+        #expect(authenticator.check(basic("op:\u{301}wrong")) == .denied(user: "op"))
+    }
+
+    /// Credentials are decoded as they are, a leading byte order mark included (found by the
+    /// pcp-conf fuzzer: the user could never log in).
+    @Test func basicCredentialsKeepALeadingByteOrderMark() {
+        let authenticator = AdminAuthenticator(
+            users: PCPUsers(users: [PCPUser(user: "\u{FEFF}op", passwordMD5: MD5Password.plainHash("pw"), line: 1)]),
+            bearerToken: nil)
+        #expect(authenticator.check(basic("\u{FEFF}op:pw")) == .allowed("\u{FEFF}op"))
+        #expect(authenticator.check(basic("op:pw")) == .denied(user: "op"))
+        #expect(authenticator.check("Basic " + Data([0x6F, 0x70, 0x3A, 0xFF]).base64EncodedString()) == .denied(user: nil))
     }
 
     @Test func constantTimeComparison() {

@@ -18,6 +18,15 @@ struct PCPUsersTests {
         #expect(users.passwordMD5(for: "nobody") == nil)
     }
 
+    /// A colon followed by a combining mark is one `Character` with it; the line still splits there.
+    @Test func aColonFollowedByACombiningMarkSeparatesTheUser() {
+        #expect {
+            try PCPUsers.parse(text: "admin:\u{301}e10adc3949ba59abbe56e057f20f883e", fileName: "pcp.conf")
+        } throws: { error in
+            "\(error)".contains("malformed pcp.conf entry for user \"admin\"")
+        }
+    }
+
     @Test(arguments: [
         ("admin", "pcp.conf:1: malformed pcp.conf entry: expected \"username:md5hex\""),
         (":e10adc3949ba59abbe56e057f20f883e", "pcp.conf:1: malformed pcp.conf entry: expected \"username:md5hex\""),

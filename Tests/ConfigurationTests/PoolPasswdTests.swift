@@ -30,11 +30,22 @@ struct PoolPasswdTests {
         #expect(passwd.diagnostics.isEmpty)
     }
 
+    /// A password that begins with a combining mark makes one `Character` of it and the colon
+    /// before it; the entry must still split at that colon (found by the pool-passwd fuzzer).
+    @Test func aColonFollowedByACombiningMarkStillSeparatesUserAndPassword() throws {
+        let passwd = try PoolPasswd.parse(text: "f:\u{D4C}:\nalice:\u{301}secret\nbob:TEXT\u{301}x", fileName: "pool_passwd")
+        #expect(passwd.entries.map(\.user) == ["f", "alice", "bob"])
+        #expect(passwd.password(for: "f") == .plain("\u{D4C}:"))
+        #expect(passwd.password(for: "alice") == .plain("\u{301}secret"))
+        #expect(passwd.password(for: "bob") == .plain("\u{301}x"))
+    }
+
     @Test func storedPasswordPrefixes() {
         #expect(StoredPassword(stored: "md5" + String(repeating: "a", count: 32)) == .md5("md5" + String(repeating: "a", count: 32)))
         #expect(StoredPassword(stored: "md5" + String(repeating: "g", count: 32)) == .plain("md5" + String(repeating: "g", count: 32)))
         #expect(StoredPassword(stored: "TEXT") == .plain(""))
         #expect(StoredPassword(stored: "text") == .plain("text"))
+        #expect(StoredPassword(stored: "AES\u{301}x") == .aesEncrypted("\u{301}x"))
     }
 
     @Test func firstEntryOfADuplicateUserWins() throws {
