@@ -322,6 +322,39 @@ def test_asyncpg_statement_cache_eviction(swiftpool, cluster):
     in_two_phases(cluster, proxy, workload)
 
 
+def test_a_cursor_read_in_batches_survives_statements_that_fill_the_cache(swiftpool, cluster):
+    """asyncpg's cursor reads a portal in batches (Execute with a row limit, PortalSuspended)
+    inside a transaction; between batches the client prepares more statements than the proxy
+    keeps per connection, so the cursor's statement is closed to make room. PostgreSQL keeps a
+    portal whose statement was closed (the protocol documentation says otherwise; 15 does not
+    close it), so every batch still arrives, in order, and the cache works after."""
+    import asyncpg
+    proxy = start_proxy(swiftpool, transaction_pool_prepared_statements=2)
+
+    async def run():
+        conn = await asyncpg.connect(host=HOST, port=proxy.port, user=USER, password=USERS[USER],
+                                     database=TEST_DB, timeout=10)
+        try:
+            for round_ in range(3):
+                seen = []
+                async with conn.transaction():
+                    cursor = conn.cursor(f"SELECT g, {round_} AS r FROM generate_series(1, 60) g", prefetch=10)
+                    async for row in cursor:
+                        seen.append(row["g"])
+                        if row["g"] % 10 == 5:
+                            # Three statements the cache has no room for, each prepared by asyncpg.
+                            for k in range(3):
+                                text = f"SELECT $1::int + {round_ * 1000 + row['g'] * 10 + k}"
+                                assert await conn.fetchval(text, 1) == 1 + round_ * 1000 + row["g"] * 10 + k
+                assert seen == list(range(1, 61)), (round_, seen)
+                # After the transaction the cache is back within its size and still works.
+                assert await conn.fetchval("SELECT $1::int * 3", 7) == 21
+        finally:
+            await conn.close()
+
+    asyncio.run(asyncio.wait_for(run(), 60))
+
+
 def test_asyncpg_statements_prepared_up_front_then_used(swiftpool, cluster):
     """Eight connections (twice transaction_pool_size) each prepare their statements at once and
     use them afterwards. conn.prepare() returns after Parse, Describe and Flush (no Sync), so a
