@@ -147,8 +147,8 @@ extension HbaDatabase {
     func matches(database: String, user: String) -> Bool {
         switch self {
         case .all: true
-        case .sameUser: database == user
-        case .name(let name): name == database
+        case .sameUser: database.hasSameBytes(as: user)
+        case .name(let name): name.hasSameBytes(as: database)
         }
     }
 }
@@ -157,7 +157,7 @@ extension HbaUser {
     func matches(_ user: String) -> Bool {
         switch self {
         case .all: true
-        case .name(let name): name == user
+        case .name(let name): name.hasSameBytes(as: user)
         case .groupMembers: false
         }
     }

@@ -31,7 +31,7 @@ public struct PCPUsers: Sendable, Equatable {
 
     /// The md5 of `user`'s password, if the user exists (the first entry wins).
     public func passwordMD5(for user: String) -> String? {
-        users.first { $0.user == user }?.passwordMD5
+        users.first { $0.user.hasSameBytes(as: user) }?.passwordMD5
     }
 
     /// Reads the file at `path`.

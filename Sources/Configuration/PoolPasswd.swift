@@ -71,7 +71,7 @@ public struct PoolPasswd: Sendable, Equatable {
 
     /// The stored password of `user`, if the file has one.
     public func password(for user: String) -> StoredPassword? {
-        entries.first { $0.user == user }?.password
+        entries.first { $0.user.hasSameBytes(as: user) }?.password
     }
 
     /// Reads the file at `path`.
@@ -96,11 +96,15 @@ public struct PoolPasswd: Sendable, Equatable {
                     message: "malformed pool_passwd entry: expected \"user:password\"")
             }
             let password = StoredPassword(stored: stored)
-            if let first = seen[user] {
+            if let index = seen.index(forKey: user) {
+                // Swift's String equality also merges canonically equivalent names, which
+                // PostgreSQL holds apart; the first one wins and lookups need its exact bytes.
+                let (earlier, first) = seen[index]
+                let form = earlier.hasSameBytes(as: user) ? "" : " (the same name in another Unicode normalization form)"
                 diagnostics.append(
                     ConfigDiagnostic(
                         severity: .warning, kind: .ignoredSetting, file: fileName, line: line,
-                        message: "user \"\(user)\" already has an entry on line \(first); this one is ignored"))
+                        message: "user \"\(user)\" already has an entry on line \(first)\(form); this one is ignored"))
                 continue
             }
             seen[user] = line

@@ -72,8 +72,8 @@ public struct PCPSession: Sendable {
             }
             let (user, response) = (fields[0], fields[1])
             // An unknown user costs the same work as a wrong password.
-            let expected = Self.expected(stored: users[user] ?? String(repeating: "0", count: 32), user: user, salt: salt)
-            guard ConstantTime.equal(expected, response), users[user] != nil else {
+            let expected = Self.expected(stored: users[exactly: user] ?? String(repeating: "0", count: 32), user: user, salt: salt)
+            guard ConstantTime.equal(expected, response), users[exactly: user] != nil else {
                 return .fatal(.error(severity: "FATAL", message: "authentication failed for user \"\(user)\"",
                                      detail: "username and/or password does not match"))
             }

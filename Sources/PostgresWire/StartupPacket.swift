@@ -19,22 +19,34 @@ public struct StartupParameters: Equatable, Hashable, Sendable {
     }
 
     public subscript(name: String) -> String? {
-        pairs.first(where: { $0.0 == name })?.1
+        pairs.first(where: { $0.0.utf8.elementsEqual(name.utf8) })?.1
     }
 
     public var user: String? { self["user"] }
     /// The database; PostgreSQL defaults it to the user name.
     public var database: String? { self["database"] ?? self["user"] }
 
+    /// Byte for byte, as PostgreSQL compares names: Swift's `==` on strings would take the roles
+    /// "é" and "e\u{301}" for one, and let them share pooled connections.
     public static func == (lhs: StartupParameters, rhs: StartupParameters) -> Bool {
-        lhs.protocolVersion == rhs.protocolVersion && lhs.pairs.elementsEqual(rhs.pairs, by: { $0 == $1 })
+        lhs.protocolVersion == rhs.protocolVersion && lhs.pairs.elementsEqual(rhs.pairs) { left, right in
+            left.0.utf8.elementsEqual(right.0.utf8) && left.1.utf8.elementsEqual(right.1.utf8)
+        }
     }
 
     public func hash(into hasher: inout Hasher) {
         hasher.combine(protocolVersion)
         for (name, value) in pairs {
-            hasher.combine(name)
-            hasher.combine(value)
+            Self.combineBytes(of: name, into: &hasher)
+            Self.combineBytes(of: value, into: &hasher)
+        }
+    }
+
+    private static func combineBytes(of text: String, into hasher: inout Hasher) {
+        var text = text
+        text.withUTF8 { bytes in
+            hasher.combine(bytes.count)
+            hasher.combine(bytes: UnsafeRawBufferPointer(bytes))
         }
     }
 }

@@ -48,4 +48,10 @@ struct PCPUsersTests {
             #expect(error.kind == .malformedEntry)
         }
     }
+
+    @Test func aNameInAnotherNormalizationFormIsAnotherUser() throws {
+        let users = try PCPUsers.parse(text: "jos\u{E9}:e10adc3949ba59abbe56e057f20f883e\n", fileName: "pcp.conf")
+        #expect(users.passwordMD5(for: "jos\u{E9}") == "e10adc3949ba59abbe56e057f20f883e")
+        #expect(users.passwordMD5(for: "jose\u{301}") == nil)
+    }
 }

@@ -97,6 +97,22 @@ struct PoolHbaTests {
             ])
     }
 
+    /// Names match byte for byte, as in PostgreSQL's pg_hba.conf: a rule for "jos\u{E9}" does not
+    /// apply to the role "jose\u{301}", nor does samerole-style `sameuser` equate the two forms.
+    @Test func namesInAnotherNormalizationFormDoNotMatch() throws {
+        let hba = try parse(
+            """
+            local caf\u{E9}     jos\u{E9}  trust
+            local sameuser  all    md5
+            local all       all    reject
+            """)
+        #expect(hba.match(connection: local("caf\u{E9}", "jos\u{E9}"))?.method == .trust)
+        #expect(hba.match(connection: local("cafe\u{301}", "jos\u{E9}"))?.method == .reject)
+        #expect(hba.match(connection: local("caf\u{E9}", "jose\u{301}"))?.method == .reject)
+        #expect(hba.match(connection: local("jos\u{E9}", "jos\u{E9}"))?.method == .md5)
+        #expect(hba.match(connection: local("jose\u{301}", "jos\u{E9}"))?.method == .reject)
+    }
+
     @Test func includeFiles() throws {
         let hba = try parse(
             """

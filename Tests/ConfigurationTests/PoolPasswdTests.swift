@@ -79,4 +79,15 @@ struct PoolPasswdTests {
             #expect(error.description == "/nonexistent/pool_passwd: could not read pool_passwd file: no such file")
         }
     }
+
+    /// PostgreSQL compares role names byte for byte: "jos\u{E9}" (NFC) and "jose\u{301}" (NFD)
+    /// are two roles, and one must not log in with the other's entry.
+    @Test func aNameInAnotherNormalizationFormIsAnotherUser() throws {
+        let passwd = try PoolPasswd.parse(text: "jos\u{E9}:TEXTsecret\njose\u{301}:TEXTother\n", fileName: "pool_passwd")
+        #expect(passwd.password(for: "jos\u{E9}") == .plain("secret"))
+        #expect(passwd.password(for: "jose\u{301}") == nil)
+        #expect(passwd.diagnostics.map(\.description) == [
+            "pool_passwd:2: user \"jose\u{301}\" already has an entry on line 1 (the same name in another Unicode normalization form); this one is ignored"
+        ])
+    }
 }

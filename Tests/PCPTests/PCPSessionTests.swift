@@ -70,4 +70,20 @@ import Testing
         var tooShort = ByteBuffer(bytes: [UInt8(ascii: "M"), 0, 0, 0, 3])
         #expect(throws: PCPFramingError.invalidLength(3)) { try PCPMessageDecoder.next(from: &tooShort) }
     }
+
+    /// A pcp.conf user is matched byte for byte: the same name in another Unicode normalization
+    /// form is another (unknown) user, even with the right password.
+    @Test func aUserNameInAnotherNormalizationFormIsRefused() {
+        var session = PCPSession(users: ["jos\u{E9}": MD5Password.plainHash("pw")]) { [1, 2, 3, 4] }
+        _ = session.receive(PCPMessage(type: UInt8(ascii: "M")))
+        let login = PCPMessage.strings("R", ["jose\u{301}", clientHash(password: "pw", user: "jose\u{301}")])
+        guard case .fatal = session.receive(login) else {
+            Issue.record("a login as jose\u{301} with jos\u{E9}'s password was accepted")
+            return
+        }
+        #expect(session.user == nil)
+        var exact = PCPSession(users: ["jos\u{E9}": MD5Password.plainHash("pw")]) { [1, 2, 3, 4] }
+        _ = exact.receive(PCPMessage(type: UInt8(ascii: "M")))
+        #expect(exact.receive(.strings("R", ["jos\u{E9}", clientHash(password: "pw", user: "jos\u{E9}")])) == .send([.strings("r", ["AuthenticationOK"])]))
+    }
 }

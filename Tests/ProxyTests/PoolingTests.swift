@@ -25,6 +25,23 @@ struct IdleConnectionCacheTests {
         #expect(cache.checkout(differentParams, now: t0).0 == nil)
     }
 
+    /// Two roles whose names differ only in Unicode normalization ("jos\u{E9}", "jose\u{301}") are
+    /// two roles in PostgreSQL: one must never get the other's pooled connection.
+    @Test func namesInAnotherNormalizationFormAreAnotherKey() {
+        var cache = IdleConnectionCache<Conn>(capacity: 10, lifeTime: .zero)
+        let composed = PoolKey(nodeID: 0, startup: StartupParameters(pairs: [("user", "jos\u{E9}")]))
+        let decomposed = PoolKey(nodeID: 0, startup: StartupParameters(pairs: [("user", "jose\u{301}")]))
+        #expect(composed != decomposed)
+        #expect(StartupParameters(pairs: [("user", "jose\u{301}")])["user"] == "jose\u{301}")
+        #expect(StartupParameters(pairs: [("user", "x")])["us\u{E9}r"] == nil)
+        let connection = Conn("composed")
+        _ = cache.checkin(connection, key: composed, now: t0)
+        #expect(cache.checkout(decomposed, now: t0).0 == nil)
+        #expect(cache.checkout(composed, now: t0).0 === connection)
+        #expect(composed == PoolKey(nodeID: 0, startup: StartupParameters(pairs: [("user", "jos\u{E9}")])))
+        #expect(composed.hashValue == PoolKey(nodeID: 0, startup: StartupParameters(pairs: [("user", "jos\u{E9}")])).hashValue)
+    }
+
     @Test func evictsOldestOverCapacity() {
         var cache = IdleConnectionCache<Conn>(capacity: 2, lifeTime: .zero)
         let old = Conn("old"), mid = Conn("mid"), new = Conn("new")

@@ -657,4 +657,14 @@ struct TransactionPoolingTests {
         #expect(throws: PoolModeRulesError.self) { try PoolModeRules("reports") }
         #expect(throws: PoolModeRulesError.self) { try PoolModeRules("@db:session") }
     }
+
+    /// Names compare byte for byte, as PostgreSQL's; the `@` is found by code point even when a
+    /// combining mark follows it.
+    @Test func poolModeListComparesNamesByteForByte() throws {
+        let rules = try PoolModeRules("jos\u{E9}@caf\u{E9}:transaction, batch@\u{301}db:transaction")
+        #expect(rules.mode(user: "jos\u{E9}", database: "caf\u{E9}", fallback: .session) == .transaction)
+        #expect(rules.mode(user: "jose\u{301}", database: "caf\u{E9}", fallback: .session) == .session)
+        #expect(rules.mode(user: "jos\u{E9}", database: "cafe\u{301}", fallback: .session) == .session)
+        #expect(rules.mode(user: "batch", database: "\u{301}db", fallback: .session) == .transaction)
+    }
 }

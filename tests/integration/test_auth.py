@@ -205,3 +205,30 @@ def test_wildcard_listen_address_serves_ipv4_clients_with_ipv4_hba_rules(swiftpo
     proxy = swiftpool({"listen_addresses": "*"},
                       pool_hba="host all all 127.0.0.1/32 scram-sha-256\nhost all all ::1/128 scram-sha-256\n")
     assert auth_sqlstate(proxy.port, "app_readwrite", "readwrite456") is None
+
+
+def test_role_names_are_compared_byte_for_byte(swiftpool, cluster):
+    """PostgreSQL holds "josé" with a composed é and "jose" + U+0301 as two roles. SwiftPool
+    compares names the same way: the decomposed name neither logs in with the composed name's
+    pool_passwd entry nor gets its pooled backend connection."""
+    composed, decomposed = "jos\u00e9", "jose\u0301"
+    cluster.sql(f"CREATE ROLE \"{composed}\" LOGIN PASSWORD 'nfcpass789'")
+    try:
+        passwd = "".join(f"{u}:TEXT{p}\n" for u, p in USERS.items()) + f"{composed}:TEXTnfcpass789\n"
+        # One event loop: the second login must find the first one's idle connection.
+        proxy = swiftpool({"num_event_loops": 1}, pool_passwd=passwd)
+        out = psql(proxy.port, composed, "nfcpass789", "swiftpool_test", "SELECT current_user", check=True)
+        assert out.stdout.strip() == composed
+        # PostgreSQL itself refuses the other form: there is no such role.
+        assert auth_sqlstate(cluster.node_port(0), decomposed, "nfcpass789", dbname="swiftpool_test") == "28P01"
+        # The composed name's connection now waits in the pool; the same client program (same
+        # startup parameters) logging in as the other form must not get it.
+        other = psql(proxy.port, decomposed, "nfcpass789", "swiftpool_test", "SELECT current_user")
+        assert other.returncode != 0, f"logged in as {other.stdout.strip()!r}"
+        assert "password authentication failed" in other.stderr
+        assert auth_sqlstate(proxy.port, decomposed, "nfcpass789", dbname="swiftpool_test") == "28P01"
+        again = psql(proxy.port, composed, "nfcpass789", "swiftpool_test", "SELECT current_user", check=True)
+        assert again.stdout.strip() == composed
+        proxy.stop()
+    finally:
+        cluster.sql(f"DROP ROLE IF EXISTS \"{composed}\"")

@@ -16,4 +16,14 @@ public struct PoolKey: Hashable, Sendable, CustomStringConvertible {
     }
 
     public var description: String { "node \(nodeID) \(user)@\(database)" }
+
+    /// The startup packets compared byte for byte (user and database come from them).
+    public static func == (lhs: PoolKey, rhs: PoolKey) -> Bool {
+        lhs.nodeID == rhs.nodeID && lhs.startup == rhs.startup
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(nodeID)
+        hasher.combine(startup)
+    }
 }

@@ -1,3 +1,4 @@
+import Configuration
 import Foundation
 
 /// How long a client keeps its backend connections.
@@ -41,9 +42,8 @@ public struct UserDatabaseRules<Value: Sendable & Equatable>: Sendable, Equatabl
             }
             var user: String?
             var database = target
-            if let at = target.firstIndex(of: "@") {
-                user = String(target[..<at])
-                database = String(target[target.index(after: at)...])
+            if let (before, after) = target.splitOnce(atScalar: "@") {
+                (user, database) = (before, after)
             }
             guard !database.isEmpty, user.map({ !$0.isEmpty }) ?? true else {
                 throw PoolModeRulesError("\"\(item)\" names no database or no user")
@@ -52,9 +52,12 @@ public struct UserDatabaseRules<Value: Sendable & Equatable>: Sendable, Equatabl
         }
     }
 
-    /// The value for `user` connecting to `database`: the first rule that matches, if any.
+    /// The value for `user` connecting to `database`: the first rule that matches, if any (names
+    /// compared byte for byte, as PostgreSQL compares them).
     public func value(user: String, database: String) -> Value? {
-        rules.first { ($0.user == nil || $0.user == user) && ($0.database == nil || $0.database == database) }?.value
+        rules.first { rule in
+            (rule.user.map { $0.hasSameBytes(as: user) } ?? true) && (rule.database.map { $0.hasSameBytes(as: database) } ?? true)
+        }?.value
     }
 }
 

@@ -1,3 +1,4 @@
+import Configuration
 import NIOConcurrencyHelpers
 import PostgresWire
 
@@ -54,7 +55,7 @@ public final class CredentialStore: Sendable {
     /// Why pool_passwd cannot verify `user` with `method`, when that is known without the
     /// client's password: for the operator's log (the client only learns 28P01).
     public func problem(verifying user: String, with method: AuthMethod) -> String? {
-        let (stored, unusable) = state.withLockedValue { ($0.passwords[user], $0.unusable[user]) }
+        let (stored, unusable) = state.withLockedValue { ($0.passwords[exactly: user], $0.unusable[exactly: user]) }
         switch (stored, method) {
         case (nil, .scramSHA256), (nil, .md5), (nil, .password):
             return unusable ?? "the user has no entry in pool_passwd"
@@ -68,18 +69,18 @@ public final class CredentialStore: Sendable {
     }
 
     public func password(for user: String) -> PasswordCredential? {
-        state.withLockedValue { $0.passwords[user] }
+        state.withLockedValue { $0.passwords[exactly: user] }
     }
 
     /// Whether `clientSideKeys(for:)` would answer from the cache.
     public func hasClientSideKeys(for user: String) -> Bool {
-        state.withLockedValue { $0.clientSideKeys[user] != nil }
+        state.withLockedValue { $0.clientSideKeys[exactly: user] != nil }
     }
 
     /// The keys a client must prove knowledge of, or nil when the user has no usable entry.
     /// Derives them on first use (PBKDF2): call it off the event loop when not cached.
     public func clientSideKeys(for user: String) -> SCRAMKeys? {
-        if let cached = state.withLockedValue({ $0.clientSideKeys[user] }) { return cached }
+        if let cached = state.withLockedValue({ $0.clientSideKeys[exactly: user] }) { return cached }
         let derived: SCRAMKeys
         switch password(for: user) {
         case .plain(let password):
@@ -93,7 +94,7 @@ public final class CredentialStore: Sendable {
             return nil
         }
         return state.withLockedValue { state in
-            if let raced = state.clientSideKeys[user] { return raced }
+            if let raced = state.clientSideKeys[exactly: user] { return raced }
             state.clientSideKeys[user] = derived
             return derived
         }
