@@ -16,3 +16,15 @@ extension Dictionary where Key == String {
         return self[index].value
     }
 }
+
+extension Hasher {
+    /// Feeds the UTF-8 bytes of `text` (with their count), to hash alike what
+    /// ``Swift/StringProtocol/hasSameBytes(as:)`` calls equal.
+    public mutating func combineBytes(of text: String) {
+        var text = text
+        text.withUTF8 { bytes in
+            combine(bytes.count)
+            combine(bytes: UnsafeRawBufferPointer(bytes))
+        }
+    }
+}

@@ -7,6 +7,8 @@ public enum ProtocolCode {
     public static let cancelRequest: Int32 = 80_877_102
     /// The largest startup packet PostgreSQL accepts.
     public static let maxStartupPacketLength = 10_000
+    /// The longest role or database name, in bytes (PostgreSQL's NAMEDATALEN - 1).
+    public static let maxNameLength = 63
 }
 
 /// Type bytes of messages a frontend (client) sends.

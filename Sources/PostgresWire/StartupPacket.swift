@@ -18,8 +18,9 @@ public struct StartupParameters: Equatable, Hashable, Sendable {
         self.pairs = pairs
     }
 
+    /// The value of `name`; its last one if it was given twice, as PostgreSQL reads it.
     public subscript(name: String) -> String? {
-        pairs.first(where: { $0.0.utf8.elementsEqual(name.utf8) })?.1
+        pairs.last(where: { $0.0.utf8.elementsEqual(name.utf8) })?.1
     }
 
     public var user: String? { self["user"] }
@@ -87,17 +88,60 @@ extension StartupPacket {
             }
             var pairs: [(String, String)] = []
             while true {
-                guard let name = packet.readNullTerminatedString() else {
+                guard let (name, _) = readCString(&packet) else {
                     throw .malformed("startup packet has no terminator")
                 }
                 if name.isEmpty { break }
-                guard let value = packet.readNullTerminatedString() else {
+                guard let (value, isUTF8) = readCString(&packet) else {
                     throw .malformed("startup parameter \"\(name)\" has no value")
+                }
+                // A name read with replacement characters would log in as another role.
+                if !isUTF8, name == "user" || name == "database" {
+                    throw .malformed("the \(name) name is not valid UTF-8")
                 }
                 pairs.append((name, value))
             }
-            return .startup(StartupParameters(protocolVersion: code, pairs: pairs))
+            return .startup(StartupParameters(protocolVersion: code, pairs: asPostgreSQLReads(pairs)))
         }
+    }
+
+    /// The parameters as PostgreSQL takes them: a parameter given twice has its last value (the
+    /// backend, which gets the packet, would use it), and user and database names longer than a
+    /// PostgreSQL name are cut to ``ProtocolCode/maxNameLength`` bytes (at a character boundary),
+    /// so that pool_hba.conf and pool_passwd see the role and database the backend will use.
+    static func asPostgreSQLReads(_ pairs: [(String, String)]) -> [(String, String)] {
+        var result: [(String, String)] = []
+        result.reserveCapacity(pairs.count)
+        for (index, (name, value)) in pairs.enumerated()
+        where !pairs[(index + 1)...].contains(where: { $0.0.utf8.elementsEqual(name.utf8) }) {
+            let isName = name == "user" || name == "database"
+            result.append((name, isName ? truncatedToNameLength(value) : value))
+        }
+        return result
+    }
+
+    /// `text` cut to at most ``ProtocolCode/maxNameLength`` UTF-8 bytes without splitting a character.
+    static func truncatedToNameLength(_ text: String) -> String {
+        guard text.utf8.count > ProtocolCode.maxNameLength else { return text }
+        var length = 0
+        var end = text.unicodeScalars.startIndex
+        for index in text.unicodeScalars.indices {
+            let size = UTF8.width(text.unicodeScalars[index])
+            if length + size > ProtocolCode.maxNameLength { break }
+            length += size
+            end = text.unicodeScalars.index(after: index)
+        }
+        return String(text.unicodeScalars[..<end])
+    }
+
+    /// A NUL-terminated string, and whether its bytes were valid UTF-8 (if not, invalid bytes
+    /// read as U+FFFD); nil without a terminator.
+    private static func readCString(_ packet: inout ByteBuffer) -> (String, Bool)? {
+        guard let length = packet.withUnsafeReadableBytes({ $0.firstIndex(of: 0) }),
+              let bytes = packet.readBytes(length: length) else { return nil }
+        packet.moveReaderIndex(forwardBy: 1)
+        if let text = String(validating: bytes, as: UTF8.self) { return (text, true) }
+        return (String(decoding: bytes, as: UTF8.self), false)
     }
 
     /// Encodes the packet as a frontend would send it.

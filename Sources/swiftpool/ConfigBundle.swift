@@ -182,7 +182,7 @@ struct ConfigBundle {
     /// A check user's password as pgpool.conf gives it: `''` looks in pool_passwd, `TEXT` and
     /// `AES` prefixes as there; an md5 hash cannot log in and gives nil.
     static func resolvePassword(_ setting: String, user: String, passwords: [String: PasswordCredential]) -> String? {
-        if setting.isEmpty { return passwords[user]?.plainText }
+        if setting.isEmpty { return passwords[exactly: user]?.plainText }
         switch StoredPassword(stored: setting) {
         case .plain(let text): return text
         case .aesEncrypted(let text):

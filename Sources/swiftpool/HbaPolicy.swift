@@ -15,9 +15,10 @@ enum HbaPolicy {
             case .scramSHA256: return .authenticate(.scramSHA256)
             case .password: return .authenticate(.password)
             case .cert:
-                // As PostgreSQL: the certificate was verified in the handshake; its CN must be the user.
+                // As PostgreSQL: the certificate was verified in the handshake; its CN must be the user,
+                // byte for byte (Swift's == would take the Kelvin sign for a K).
                 guard let name = info.certificateCommonName else { return .failed("connection requires a valid client certificate") }
-                guard name == info.user else { return .failed("certificate authentication failed for user \"\(info.user)\"") }
+                guard name.hasSameBytes(as: info.user) else { return .failed("certificate authentication failed for user \"\(info.user)\"") }
                 return .authenticate(.trust)
             }
         }

@@ -160,6 +160,64 @@ struct StartupPacketTests {
         unterminated.writeString("users")
         #expect(throws: StartupPacketError.self) { try StartupPacket.decode(from: &unterminated) }
     }
+
+    /// A startup packet from raw name/value bytes.
+    func rawStartup(_ pairs: [([UInt8], [UInt8])]) -> ByteBuffer {
+        var body: [UInt8] = []
+        for (name, value) in pairs { body += name + [0] + value + [0] }
+        body.append(0)
+        var buffer = ByteBuffer()
+        buffer.writeInteger(Int32(8 + body.count))
+        buffer.writeInteger(ProtocolCode.protocolVersion3)
+        buffer.writeBytes(body)
+        return buffer
+    }
+
+    /// PostgreSQL takes the last value of a parameter given twice; pool_hba.conf and pool_passwd
+    /// must see the same database and user as the backend that gets the packet.
+    @Test func aParameterGivenTwiceHasItsLastValue() throws {
+        var buffer = rawStartup([(Array("user".utf8), Array("alice".utf8)), (Array("database".utf8), Array("ok".utf8)),
+                                 (Array("user".utf8), Array("postgres".utf8)), (Array("database".utf8), Array("secret".utf8))])
+        guard case .startup(let parameters)? = try StartupPacket.decode(from: &buffer) else {
+            Issue.record("no startup packet")
+            return
+        }
+        #expect(parameters.user == "postgres")
+        #expect(parameters.database == "secret")
+        #expect(parameters.pairs.map(\.0) == ["user", "database"])
+        #expect(StartupParameters(pairs: [("database", "a"), ("database", "b")])["database"] == "b")
+    }
+
+    /// Names longer than a PostgreSQL name are cut to 63 bytes, as the backend cuts them, without
+    /// splitting a character.
+    @Test func longUserAndDatabaseNamesAreCutAsPostgreSQLCutsThem() throws {
+        let long = String(repeating: "a", count: 70)
+        let accents = String(repeating: "\u{E9}", count: 40)  // 80 bytes
+        var buffer = rawStartup([(Array("user".utf8), Array(long.utf8)), (Array("database".utf8), Array(accents.utf8)),
+                                 (Array("application_name".utf8), Array(long.utf8))])
+        guard case .startup(let parameters)? = try StartupPacket.decode(from: &buffer) else {
+            Issue.record("no startup packet")
+            return
+        }
+        #expect(parameters.user == String(repeating: "a", count: 63))
+        #expect(parameters.database == String(repeating: "\u{E9}", count: 31))
+        #expect(parameters["application_name"] == long)
+    }
+
+    /// A user or database name that is not UTF-8 would be read with U+FFFD and name another
+    /// role: it is refused. Other parameters keep the replacement.
+    @Test func userAndDatabaseNamesMustBeUTF8() throws {
+        var user = rawStartup([(Array("user".utf8), [0x6A, 0xFF])])
+        #expect(throws: StartupPacketError.malformed("the user name is not valid UTF-8")) { try StartupPacket.decode(from: &user) }
+        var database = rawStartup([(Array("user".utf8), Array("u".utf8)), (Array("database".utf8), [0xC3])])
+        #expect(throws: StartupPacketError.malformed("the database name is not valid UTF-8")) { try StartupPacket.decode(from: &database) }
+        var application = rawStartup([(Array("user".utf8), Array("u".utf8)), (Array("application_name".utf8), [0x61, 0xFF])])
+        guard case .startup(let parameters)? = try StartupPacket.decode(from: &application) else {
+            Issue.record("no startup packet")
+            return
+        }
+        #expect(parameters["application_name"] == "a\u{FFFD}")
+    }
 }
 
 @Suite("Message codecs")

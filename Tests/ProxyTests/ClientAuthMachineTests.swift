@@ -86,6 +86,39 @@ struct ClientAuthMachineTests {
         #expect(error.message == "password authentication failed for user \"ghost\"")
     }
 
+    /// The salt an unknown user is offered.
+    func decoySalt(_ user: String) throws -> Substring {
+        var machine = ClientAuthMachine(method: .scramSHA256, user: user, stored: nil, clientSideKeys: nil)
+        _ = machine.start()
+        let client = SCRAMClient()
+        let first = machine.receive(passwordMessage: body {
+            FrontendMessageEncoder.saslInitialResponse(mechanism: "SCRAM-SHA-256", data: client.clientFirstMessage, into: &$0)
+        })
+        guard case .saslContinue(let serverFirst) = try authRequest(first),
+              let salt = serverFirst.split(separator: ",").first(where: { $0.hasPrefix("s=") }) else {
+            throw Failure("no server-first")
+        }
+        return salt
+    }
+
+    /// Users are told apart by bytes, so the decoy salt is too: "jose\u{301}" must not be offered
+    /// the salt of "jos\u{E9}" (whose real salt it would then reveal, or not, when that user exists).
+    @Test func decoySaltsFollowTheNamesBytes() throws {
+        #expect(try decoySalt("ghost") == decoySalt("ghost"))
+        #expect(try decoySalt("jos\u{E9}") != decoySalt("jose\u{301}"))
+    }
+
+    /// A clear-text password is checked byte for byte against a TEXT entry, as Pgpool-II does.
+    @Test func aClearTextPasswordInAnotherUnicodeFormIsWrong() {
+        var machine = ClientAuthMachine(method: .password, user: "u", stored: .plain("caf\u{E9}"), clientSideKeys: nil)
+        _ = machine.start()
+        guard case .fail(let error) = machine.receive(passwordMessage: body { FrontendMessageEncoder.password("cafe\u{301}", into: &$0) }) else {
+            Issue.record("a password in another Unicode form was accepted")
+            return
+        }
+        #expect(error.sqlState == "28P01")
+    }
+
     @Test func messageOutOfTurnIsAProtocolViolation() {
         var machine = ClientAuthMachine(method: .password, user: "u", stored: .plain("pw"), clientSideKeys: nil)
         guard case .fail(let error) = machine.receive(passwordMessage: ByteBuffer()) else {

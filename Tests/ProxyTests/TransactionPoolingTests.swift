@@ -658,6 +658,21 @@ struct TransactionPoolingTests {
         #expect(throws: PoolModeRulesError.self) { try PoolModeRules("@db:session") }
     }
 
+    /// Pool keys, groups and rules tell names and clear-text passwords apart by bytes: a
+    /// connection opened with one password is not handed to a client that gave another form of
+    /// it, and a reload that only changes a name's Unicode form changes the rules.
+    @Test func keysGroupsAndRulesCompareByBytes() throws {
+        let pool = PoolKey(nodeID: 0, startup: StartupParameters(pairs: [("user", "u")]))
+        let composed = TransactionPool.Key(pool: pool, clientPassword: "caf\u{E9}")
+        #expect(composed == TransactionPool.Key(pool: pool, clientPassword: "caf\u{E9}"))
+        #expect(composed != TransactionPool.Key(pool: pool, clientPassword: "cafe\u{301}"))
+        #expect(composed != TransactionPool.Key(pool: pool, clientPassword: nil))
+        #expect(TransactionPool.Group(user: "jos\u{E9}", database: "d") != TransactionPool.Group(user: "jose\u{301}", database: "d"))
+        #expect(TransactionPool.Group(user: "jos\u{E9}", database: "d") == TransactionPool.Group(user: "jos\u{E9}", database: "d"))
+        #expect(try PoolModeRules("jos\u{E9}@d:transaction") != PoolModeRules("jose\u{301}@d:transaction"))
+        #expect(try PoolModeRules("a@d:transaction,\u{301}b@d:session").rules.count == 2)
+    }
+
     /// Names compare byte for byte, as PostgreSQL's; the `@` is found by code point even when a
     /// combining mark follows it.
     @Test func poolModeListComparesNamesByteForByte() throws {

@@ -232,3 +232,56 @@ def test_role_names_are_compared_byte_for_byte(swiftpool, cluster):
         proxy.stop()
     finally:
         cluster.sql(f"DROP ROLE IF EXISTS \"{composed}\"")
+
+
+def first_reply_to_startup(port: int, pairs: list[tuple[bytes, bytes]]) -> tuple[bytes, bytes]:
+    """Sends a startup packet built from raw name/value bytes; the first reply's type and body."""
+    body = b"".join(name + b"\0" + value + b"\0" for name, value in pairs) + b"\0"
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(struct.pack("!ii", 8 + len(body), 196608) + body)
+        header = b""
+        while len(header) < 5:
+            chunk = s.recv(5 - len(header))
+            assert chunk, "the connection closed without a reply"
+            header += chunk
+        length = struct.unpack("!i", header[1:5])[0] - 4
+        payload = b""
+        while len(payload) < length:
+            chunk = s.recv(length - len(payload))
+            assert chunk, "the connection closed inside a reply"
+            payload += chunk
+        return header[:1], payload
+
+
+def test_a_database_given_twice_is_checked_as_the_backend_uses_it(swiftpool):
+    """PostgreSQL uses the last value of a startup parameter given twice. pool_hba.conf must judge
+    that one: `database=postgres, database=swiftpool_test` must meet the reject rule for
+    swiftpool_test, not the trust rule for postgres."""
+    hba_text = ("host swiftpool_test app_readwrite 127.0.0.1/32 reject\n"
+                "host all            app_readwrite 127.0.0.1/32 trust\n"
+                "host all            all           127.0.0.1/32 scram-sha-256\n")
+    proxy = swiftpool(pool_hba=hba_text)
+    kind, body = first_reply_to_startup(proxy.port, [(b"user", b"app_readwrite"), (b"database", b"postgres")])
+    assert kind == b"R", body  # trust: AuthenticationOk
+    kind, body = first_reply_to_startup(proxy.port, [(b"user", b"app_readwrite"), (b"database", b"postgres"),
+                                                     (b"database", b"swiftpool_test")])
+    assert kind == b"E" and b"C28000\0" in body, (kind, body)
+
+
+def test_a_user_name_longer_than_a_postgresql_name_is_cut_before_pool_hba(swiftpool):
+    """PostgreSQL cuts user names to 63 bytes; a rule for the 63-byte name applies to the longer
+    one the client sent, as it would in pg_hba.conf."""
+    long_user = "app_readwrite" + "x" * 60
+    hba_text = (f"host all {long_user[:63]} 127.0.0.1/32 reject\n"
+                "host all all 127.0.0.1/32 trust\n")
+    proxy = swiftpool(pool_hba=hba_text)
+    kind, body = first_reply_to_startup(proxy.port, [(b"user", long_user.encode()), (b"database", b"postgres")])
+    assert kind == b"E" and b"C28000\0" in body, (kind, body)
+
+
+def test_a_user_name_that_is_not_utf8_is_refused_with_a_protocol_violation(swiftpool):
+    """A name read with replacement characters would log in as another role."""
+    proxy = swiftpool()
+    kind, body = first_reply_to_startup(proxy.port, [(b"user", b"app_\xffreadwrite"), (b"database", b"postgres")])
+    assert kind == b"E" and b"C08P01\0" in body, (kind, body)
+    assert b"not valid UTF-8" in body

@@ -132,19 +132,19 @@ public struct ClientAuthMachine {
 
     private func checkCleartext(_ given: String) -> Bool {
         switch stored {
-        case .plain(let password): return given == password
-        case .md5(let hash): return MD5Password.storedHash(password: given, user: user) == hash
+        case .plain(let password): return ConstantTime.equal(given, password)
+        case .md5(let hash): return ConstantTime.equal(MD5Password.storedHash(password: given, user: user), hash)
         case .scram(let keys):
             guard let derived = try? SCRAMKeys.derive(password: given, salt: keys.salt, iterations: keys.iterations) else { return false }
-            return derived.storedKey == keys.storedKey
+            return ConstantTime.equal(derived.storedKey, keys.storedKey)
         case nil: return false
         }
     }
 
     private func checkMD5(_ given: String, salt: [UInt8]) -> Bool {
         switch stored {
-        case .plain(let password): return given == MD5Password.response(password: password, user: user, salt: salt)
-        case .md5(let hash): return given == MD5Password.response(storedHash: hash, salt: salt)
+        case .plain(let password): return ConstantTime.equal(given, MD5Password.response(password: password, user: user, salt: salt))
+        case .md5(let hash): return ConstantTime.equal(given, MD5Password.response(storedHash: hash, salt: salt))
         case .scram, nil: return false
         }
     }
@@ -163,10 +163,13 @@ public struct ClientAuthMachine {
         return buffer
     }
 
-    /// Fake keys for an unknown user, stable per user name within this process.
+    /// Fake keys for an unknown user, stable per user name within this process. Seeded from the
+    /// name's bytes: users are told apart by bytes, and a name equivalent to a known user's must
+    /// not get that user's salt or reveal it.
     private static func decoyKeys(for user: String) -> SCRAMKeys {
         var hasher = Hasher()
-        hasher.combine(user)
+        var name = user
+        name.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
         var seed = UInt64(bitPattern: Int64(hasher.finalize()))
         let salt = (0..<16).map { _ -> UInt8 in
             seed = seed &* 6364136223846793005 &+ 1442695040888963407

@@ -42,14 +42,17 @@ extension ClientSessionMachine {
         }
     }
 
+    /// `_pq_.` options, by bytes (a combining mark after the dot would hide a `Character` prefix).
+    static func isProtocolOption(_ name: String) -> Bool { name.utf8.starts(with: "_pq_.".utf8) }
+
     private mutating func received(startup requested: StartupParameters, into actions: inout [Action]) {
         if refusedAtCap { return refuseAtCap(into: &actions) }
         var parameters = requested
-        let options = parameters.pairs.map(\.0).filter { $0.hasPrefix("_pq_.") }
+        let options = parameters.pairs.map(\.0).filter(Self.isProtocolOption)
         if parameters.protocolVersion != ProtocolCode.protocolVersion3 || !options.isEmpty {
             // SwiftPool speaks 3.0 on both sides; a newer client is told so and goes on with 3.0.
             parameters.protocolVersion = ProtocolCode.protocolVersion3
-            parameters.pairs.removeAll { $0.0.hasPrefix("_pq_.") }
+            parameters.pairs.removeAll { Self.isProtocolOption($0.0) }
             var reply = ByteBuffer()
             BackendMessageEncoder.negotiateProtocolVersion(newestMinor: 0, unrecognizedOptions: options, into: &reply)
             actions.append(.writeClient(reply))

@@ -50,7 +50,7 @@ final class BackendPool {
                completion: @escaping (Result<(BackendConnection, reused: Bool), BackendConnectError>) -> Void) {
         let (cached, expired) = cache.checkout(key, now: .now())
         expired.forEach { retire($0) }
-        if let cached, cached.clientPassword != clientPassword {
+        if let cached, !ClientPassword.same(cached.clientPassword, clientPassword) {
             retire(cached)
         } else if let cached {
             cached.onClose = nil

@@ -1,12 +1,13 @@
+import Configuration
 import PostgresWire
 
 /// What makes two backend connections interchangeable: the node, and a startup packet with the
 /// same user, database and parameters (Pgpool-II compares the whole startup packet).
 public struct PoolKey: Hashable, Sendable, CustomStringConvertible {
     public var nodeID: Int
-    public var user: String
-    public var database: String
-    public var startup: StartupParameters
+    public private(set) var user: String
+    public private(set) var database: String
+    public private(set) var startup: StartupParameters
 
     public init(nodeID: Int, startup: StartupParameters) {
         self.nodeID = nodeID
@@ -25,5 +26,18 @@ public struct PoolKey: Hashable, Sendable, CustomStringConvertible {
     public func hash(into hasher: inout Hasher) {
         hasher.combine(nodeID)
         hasher.combine(startup)
+    }
+}
+
+/// The clear-text password a client gave under allow_clear_text_frontend_auth, which a
+/// connection opened with it can be handed on with.
+enum ClientPassword {
+    /// Both absent, or the same bytes (compared in constant time).
+    static func same(_ a: String?, _ b: String?) -> Bool {
+        switch (a, b) {
+        case (nil, nil): true
+        case let (a?, b?): ConstantTime.equal(a, b)
+        default: false
+        }
     }
 }

@@ -20,6 +20,19 @@ public struct UserDatabaseRules<Value: Sendable & Equatable>: Sendable, Equatabl
         /// nil: any database.
         public var database: String?
         public var value: Value
+
+        /// Names byte for byte: a reload that only changes a name's Unicode form changes the rule.
+        public static func == (lhs: Rule, rhs: Rule) -> Bool {
+            Self.same(lhs.user, rhs.user) && Self.same(lhs.database, rhs.database) && lhs.value == rhs.value
+        }
+
+        private static func same(_ a: String?, _ b: String?) -> Bool {
+            switch (a, b) {
+            case (nil, nil): true
+            case let (a?, b?): a.hasSameBytes(as: b)
+            default: false
+            }
+        }
     }
 
     public private(set) var rules: [Rule] = []
@@ -29,16 +42,18 @@ public struct UserDatabaseRules<Value: Sendable & Equatable>: Sendable, Equatabl
     /// Parses the list; `value` reads one entry's value or returns nil, and the error names the
     /// entry that is wrong. `expected` says what a value looks like, for the error.
     public init(_ text: String, expected: String, value: (String) -> Value?) throws(PoolModeRulesError) {
-        for entry in text.split(separator: ",") {
-            let item = entry.trimmingCharacters(in: .whitespaces)
+        // Separators are found by code point: one followed by a combining mark is still one.
+        for entry in text.unicodeScalars.split(separator: ",") {
+            let written = String(entry).trimmingCharacters(in: .whitespaces)
+            let item = written.unicodeScalars
             guard !item.isEmpty else { continue }
             guard let colon = item.lastIndex(of: ":") else {
-                throw PoolModeRulesError("\"\(item)\" is not database:value or user@database:value")
+                throw PoolModeRulesError("\"\(written)\" is not database:value or user@database:value")
             }
-            let target = item[..<colon].trimmingCharacters(in: .whitespaces)
-            let text = item[item.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            let target = String(item[..<colon]).trimmingCharacters(in: .whitespaces)
+            let text = String(item[item.index(after: colon)...]).trimmingCharacters(in: .whitespaces)
             guard let parsed = value(text) else {
-                throw PoolModeRulesError("\"\(item)\": the value must be \(expected)")
+                throw PoolModeRulesError("\"\(written)\": the value must be \(expected)")
             }
             var user: String?
             var database = target
@@ -46,7 +61,7 @@ public struct UserDatabaseRules<Value: Sendable & Equatable>: Sendable, Equatabl
                 (user, database) = (before, after)
             }
             guard !database.isEmpty, user.map({ !$0.isEmpty }) ?? true else {
-                throw PoolModeRulesError("\"\(item)\" names no database or no user")
+                throw PoolModeRulesError("\"\(written)\" names no database or no user")
             }
             rules.append(Rule(user: user == "*" ? nil : user, database: database == "*" ? nil : database, value: parsed))
         }

@@ -43,7 +43,7 @@ public final class CredentialStore: Sendable {
     /// Replaces the passwords (on reload); derived keys of changed users are dropped.
     public func replacePasswords(_ passwords: [String: PasswordCredential], unusable: [String: String] = [:]) {
         state.withLockedValue { state in
-            for (user, old) in state.passwords where passwords[user] != old {
+            for (user, old) in state.passwords where passwords[exactly: user] != old {
                 state.clientSideKeys[user] = nil
             }
             state.passwords = passwords
