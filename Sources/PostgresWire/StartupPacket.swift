@@ -110,13 +110,15 @@ extension StartupPacket {
     /// PostgreSQL name are cut to ``ProtocolCode/maxNameLength`` bytes (at a character boundary),
     /// so that pool_hba.conf and pool_passwd see the role and database the backend will use.
     static func asPostgreSQLReads(_ pairs: [(String, String)]) -> [(String, String)] {
+        // From the end, keeping each name's first sighting: linear, whatever a client sends.
+        var seen = Set<[UInt8]>()
         var result: [(String, String)] = []
         result.reserveCapacity(pairs.count)
-        for (index, (name, value)) in pairs.enumerated()
-        where !pairs[(index + 1)...].contains(where: { $0.0.utf8.elementsEqual(name.utf8) }) {
+        for (name, value) in pairs.reversed() where seen.insert(Array(name.utf8)).inserted {
             let isName = name == "user" || name == "database"
             result.append((name, isName ? truncatedToNameLength(value) : value))
         }
+        result.reverse()
         return result
     }
 
