@@ -1,3 +1,4 @@
+import Configuration
 import NIOCore
 import PostgresWire
 
@@ -168,8 +169,7 @@ public struct ClientAuthMachine {
     /// not get that user's salt or reveal it.
     private static func decoyKeys(for user: String) -> SCRAMKeys {
         var hasher = Hasher()
-        var name = user
-        name.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
+        hasher.combineBytes(of: user)
         var seed = UInt64(bitPattern: Int64(hasher.finalize()))
         let salt = (0..<16).map { _ -> UInt8 in
             seed = seed &* 6364136223846793005 &+ 1442695040888963407

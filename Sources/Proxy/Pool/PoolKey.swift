@@ -1,4 +1,3 @@
-import Configuration
 import PostgresWire
 
 /// What makes two backend connections interchangeable: the node, and a startup packet with the
