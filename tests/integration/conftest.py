@@ -13,7 +13,7 @@ Helpers (importable: ``from conftest import psql, direct_primary_dsn``)
   psql(port, user, password, db, sql, extra_args=()) -> CompletedProcess
   direct_primary_dsn(user="app_readwrite", dbname="swiftpool_test", password=None) -> str
   auth_sqlstate(port, user, password, dbname="postgres") -> str | None
-  free_port() -> int, wait_for_port(port, timeout, proc=None, log_path=None)
+  free_port() -> int, free_ports(n), free_port_block(n), wait_for_port(port, timeout, proc=None, log_path=None)
   swiftpool_binary() -> Path
 
 Environment
@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import glob
 import os
+import random
 import re
 import shlex
 import shutil
@@ -144,11 +145,51 @@ def auth_sqlstate(port: int, user: str, password: str | None, dbname: str = "pos
     return None
 
 
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+# Ports for listeners come from below the kernel's ephemeral range: a port the kernel handed out
+# for bind(0) can be taken as the source port of any outgoing connection before the proxy binds it.
+_PORT_RANGE = range(20000, max(20001, min(_ephemeral_low(), 32768)))
+_handed_out: set[int] = set()
+_port_random = random.Random(os.getpid() ^ time.time_ns())
+
+
+def _bindable(port: int, host: str, udp: bool) -> bool:
+    kinds = (socket.SOCK_STREAM, socket.SOCK_DGRAM) if udp else (socket.SOCK_STREAM,)
+    for kind in kinds:
+        with socket.socket(socket.AF_INET, kind) as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                return False
+    return True
+
+
+def free_port_block(count: int, host: str = "0.0.0.0", udp: bool = False) -> int:
+    """First of `count` consecutive ports, free a moment ago and not handed out before in this run."""
+    for _ in range(500):
+        base = _port_random.randrange(_PORT_RANGE.start, _PORT_RANGE.stop - count)
+        block = range(base, base + count)
+        if any(p in _handed_out for p in block) or not all(_bindable(p, host, udp) for p in block):
+            continue
+        _handed_out.update(block)
+        return base
+    raise AssertionError(f"no block of {count} free ports in {_PORT_RANGE}")
+
+
 def free_port(host: str = HOST) -> int:
-    """A TCP port that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+    """A TCP port that was free a moment ago, outside the ephemeral range, not handed out before."""
+    return free_port_block(1, host)
+
+
+def free_ports(count: int, udp: bool = False) -> list[int]:
+    """Distinct ports free for TCP (and UDP when asked) a moment ago."""
+    return [free_port_block(1, HOST, udp) for _ in range(count)]
 
 
 def port_open(port: int, host: str = HOST, timeout: float = 0.5) -> bool:

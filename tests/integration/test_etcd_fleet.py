@@ -18,10 +18,10 @@ from typing import Any
 import pytest
 import requests
 
-from conftest import HOST, session_ports
+from conftest import HOST, free_port_block, free_ports, session_ports
 from etcd_cluster import EtcdCluster, etcd_binary
 from private_cluster import PrivateCluster
-from test_watchdog import (AUTH, HEALTH, READS, Member, drop_backends, free_port_block, free_ports, marker_lines,
+from test_watchdog import (AUTH, HEALTH, READS, Member, drop_backends, marker_lines,
                            marker_scripts, metric, metric_sum, node_status_everywhere, parse_watchdog_info,
                            private_backends, start_all, wait_for, write_script)
 

@@ -26,7 +26,7 @@ import psycopg
 import pytest
 import requests
 
-from conftest import HOST, TEST_DB, USERS, SwiftPoolInstance, free_port, port_open, session_ports, wait_for_port
+from conftest import HOST, TEST_DB, USERS, SwiftPoolInstance, free_port, free_port_block, free_ports, port_open, session_ports, wait_for_port
 from netlab import NetLab, Host
 from private_cluster import PrivateCluster
 
@@ -70,41 +70,6 @@ def wait_for(predicate: Callable[[], Any], timeout: float, message: Any = "", in
             raise AssertionError(f"timed out after {timeout}s: {text}"
                                  + (f"\nlast error: {last_error!r}" if last_error else ""))
         time.sleep(interval)
-
-
-def free_ports(count: int, udp: bool = False) -> list[int]:
-    """Distinct ports free for TCP (and UDP when asked) a moment ago."""
-    ports: list[int] = []
-    while len(ports) < count:
-        p = free_port()
-        if p in ports:
-            continue
-        if udp:
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-                try:
-                    s.bind((HOST, p))
-                except OSError:
-                    continue
-        ports.append(p)
-    return ports
-
-
-def free_port_block(count: int) -> int:
-    """First port of `count` consecutive ports that nobody listens on (PostgreSQL node ports)."""
-    rnd = random.Random(os.getpid() ^ time.time_ns())
-    for _ in range(200):
-        base = rnd.randrange(21000, 29000)
-        ok = True
-        for p in range(base, base + count):
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-                try:
-                    s.bind(("0.0.0.0", p))
-                except OSError:
-                    ok = False
-                    break
-        if ok:
-            return base
-    raise AssertionError("no block of free ports found")
 
 
 def write_script(path: Path, body: str) -> Path:
