@@ -39,7 +39,7 @@ let package = Package(
         fuzzTarget("pool-passwd", ["Configuration", "PostgresWire"]),
         fuzzTarget("pcp-conf", ["Configuration", "AdminHTTP", "PostgresWire"]),
         fuzzTarget("admin-http", ["AdminCore", "AdminHTTP", "Cluster", "Configuration", "Proxy"], logging: true),
-        fuzzTarget("pcp", ["PCP", "PostgresWire"]),
+        fuzzTarget("pcp", ["PCP", "PostgresWire", "Configuration"]),
         fuzzTarget("scram", ["PostgresWire"]),
         fuzzTarget("watchdog", ["Watchdog"], crypto: true),
     ],

@@ -74,8 +74,7 @@ public final class PCPServer: Sendable {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    let stored = Dictionary(users().users.map { ($0.user, $0.passwordMD5.lowercased()) }, uniquingKeysWith: { first, _ in first })
-                    let session = PCPSession(users: stored) {
+                    let session = PCPSession(users: users()) {
                         var random = SystemRandomNumberGenerator()
                         return (0..<4).map { _ in UInt8.random(in: 0...255, using: &random) }
                     }

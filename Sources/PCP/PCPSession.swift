@@ -1,3 +1,4 @@
+import Configuration
 import Foundation
 import PostgresWire
 
@@ -42,13 +43,13 @@ public struct PCPSession: Sendable {
     }
 
     private var state = State.start
-    private let users: [String: String]
+    private let users: PCPUsers
     private let makeSalt: @Sendable () -> [UInt8]
 
     /// - Parameters:
-    ///   - users: pcp.conf: user name → md5 hex of the password.
+    ///   - users: pcp.conf's users; a name is found byte for byte, the first entry wins.
     ///   - makeSalt: four random bytes per salt request.
-    public init(users: [String: String], makeSalt: @escaping @Sendable () -> [UInt8]) {
+    public init(users: PCPUsers, makeSalt: @escaping @Sendable () -> [UInt8]) {
         self.users = users
         self.makeSalt = makeSalt
     }
@@ -72,8 +73,9 @@ public struct PCPSession: Sendable {
             }
             let (user, response) = (fields[0], fields[1])
             // An unknown user costs the same work as a wrong password.
-            let expected = Self.expected(stored: users[exactly: user] ?? String(repeating: "0", count: 32), user: user, salt: salt)
-            guard ConstantTime.equal(expected, response), users[exactly: user] != nil else {
+            let stored = users.passwordMD5(for: user)
+            let expected = Self.expected(stored: stored ?? String(repeating: "0", count: 32), user: user, salt: salt)
+            guard ConstantTime.equal(expected, response), stored != nil else {
                 return .fatal(.error(severity: "FATAL", message: "authentication failed for user \"\(user)\"",
                                      detail: "username and/or password does not match"))
             }

@@ -1,3 +1,4 @@
+import Configuration
 import NIOCore
 import PostgresWire
 import Testing
@@ -6,7 +7,7 @@ import Testing
 
 @Suite struct PCPSessionTests {
     // pcpadmin / pcpadminpass
-    let users = ["pcpadmin": "9e5cc4cae447769a19c378d7da878eab"]
+    let users = PCPUsers(users: [PCPUser(user: "pcpadmin", passwordMD5: "9e5cc4cae447769a19c378d7da878eab", line: 1)])
     let salt: [UInt8] = [1, 2, 3, 4]
 
     func session() -> PCPSession { PCPSession(users: users) { [1, 2, 3, 4] } }
@@ -74,7 +75,8 @@ import Testing
     /// A pcp.conf user is matched byte for byte: the same name in another Unicode normalization
     /// form is another (unknown) user, even with the right password.
     @Test func aUserNameInAnotherNormalizationFormIsRefused() {
-        var session = PCPSession(users: ["jos\u{E9}": MD5Password.plainHash("pw")]) { [1, 2, 3, 4] }
+        let joseNFC = PCPUsers(users: [PCPUser(user: "jos\u{E9}", passwordMD5: MD5Password.plainHash("pw"), line: 1)])
+        var session = PCPSession(users: joseNFC) { [1, 2, 3, 4] }
         _ = session.receive(PCPMessage(type: UInt8(ascii: "M")))
         let login = PCPMessage.strings("R", ["jose\u{301}", clientHash(password: "pw", user: "jose\u{301}")])
         guard case .fatal = session.receive(login) else {
@@ -82,8 +84,24 @@ import Testing
             return
         }
         #expect(session.user == nil)
-        var exact = PCPSession(users: ["jos\u{E9}": MD5Password.plainHash("pw")]) { [1, 2, 3, 4] }
+        var exact = PCPSession(users: joseNFC) { [1, 2, 3, 4] }
         _ = exact.receive(PCPMessage(type: UInt8(ascii: "M")))
         #expect(exact.receive(.strings("R", ["jos\u{E9}", clientHash(password: "pw", user: "jos\u{E9}")])) == .send([.strings("r", ["AuthenticationOK"])]))
+    }
+
+    /// Two pcp.conf users whose names differ only in their Unicode normalization form are two
+    /// users: each logs in with its own password (as HTTP Basic on the admin API finds them).
+    @Test func twoUsersWhoseNamesDifferOnlyInNormalizationFormBothLogIn() {
+        let users = PCPUsers(users: [
+            PCPUser(user: "jos\u{E9}", passwordMD5: MD5Password.plainHash("first"), line: 1),
+            PCPUser(user: "jose\u{301}", passwordMD5: MD5Password.plainHash("second"), line: 2),
+        ])
+        for (user, password) in [("jos\u{E9}", "first"), ("jose\u{301}", "second")] {
+            var session = PCPSession(users: users) { [1, 2, 3, 4] }
+            _ = session.receive(PCPMessage(type: UInt8(ascii: "M")))
+            #expect(session.receive(.strings("R", [user, clientHash(password: password, user: user)]))
+                == .send([.strings("r", ["AuthenticationOK"])]), "\(user.unicodeScalars.count) scalars")
+            #expect(session.user.map { Array($0.utf8) } == Array(user.utf8))
+        }
     }
 }

@@ -2,6 +2,7 @@
 The programs exit 0 on some errors, so their output is checked too."""
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import socket
@@ -112,6 +113,25 @@ def test_wrong_password_is_refused(swiftpool, pcp, tmp_path):
     assert result.stdout.strip() != "4"
     assert "not-the-password" not in proxy.log()
     assert pcp(proxy, "pcp_node_count").stdout.strip() == "4"
+
+
+def test_two_pcp_users_whose_names_differ_only_in_normalization_form_each_log_in(swiftpool, tmp_path):
+    """pcp.conf names are compared byte for byte, on the PCP port as on the admin API: "josé" with
+    a composed é and "jose" + U+0301 are two users, each with its own password."""
+    users = {"jos\u00e9": "composedpass", "jose\u0301": "decomposedpass"}
+    conf = f"{PCP_USER}:{hashlib.md5(PCP_PASSWORD.encode()).hexdigest()}\n" + "".join(
+        f"{u}:{hashlib.md5(p.encode()).hexdigest()}\n" for u, p in users.items())
+    proxy = swiftpool(pcp_conf=conf)
+    for user, password in users.items():
+        passfile = tmp_path / f"pcppass-{len(user)}"
+        passfile.write_text(f"*:*:{user}:{password}\n")
+        os.chmod(passfile, 0o600)
+        env = {"PATH": os.environ["PATH"], "PCPPASSFILE": str(passfile), "HOME": str(tmp_path)}
+        result = subprocess.run(["/usr/sbin/pcp_node_count", "-h", HOST, "-p", str(proxy.pcp_port), "-U", user, "-w"],
+                                env=env, capture_output=True, text=True, timeout=60)
+        assert result.stdout.strip() == "4" and "ERROR" not in result.stderr, (ascii(user), result.stdout, result.stderr)
+        api = requests.get(f"http://{HOST}:{proxy.http_port}/api/v1/nodes", auth=(user.encode(), password.encode()), timeout=10)
+        assert api.status_code == 200, (ascii(user), api.status_code, api.text[:200])
 
 
 def read_packets(sock: socket.socket) -> list[tuple[str, bytes]]:

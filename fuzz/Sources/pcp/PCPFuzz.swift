@@ -5,12 +5,13 @@
 //
 // Input: one control byte (chunking), then the client's bytes. The session's salt is always
 // 1 2 3 4, so a seed can hold a correct login for pcpadmin / pcpadminpass.
+import Configuration
 import FuzzSupport
 import NIOCore
 import PCP
 import PostgresWire
 
-let users = ["pcpadmin": "9e5cc4cae447769a19c378d7da878eab"]
+let users = PCPUsers(users: [PCPUser(user: "pcpadmin", passwordMD5: "9e5cc4cae447769a19c378d7da878eab", line: 1)])
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
