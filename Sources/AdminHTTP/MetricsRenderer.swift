@@ -345,17 +345,20 @@ public enum MetricsRenderer {
 
     /// Sessions per user and database for `pgpool2_frontend_used`. Only sessions past
     /// authentication count: a name a client merely claimed in its startup packet never becomes a
-    /// label, and the number of label sets is bounded whatever clients send.
+    /// label, and the number of label sets is bounded whatever clients send. Names are told apart
+    /// byte for byte, as PostgreSQL tells roles apart.
     static func frontendUse(_ sessions: [ProxySnapshot.Session]) -> [(user: String, database: String, count: Int)] {
-        var used: [String: (user: String, database: String, count: Int)] = [:]
+        var used: [[UInt8]: (user: String, database: String, count: Int)] = [:]
         for session in sessions where !session.user.isEmpty && session.state != "starting" && session.state != "waiting" {
-            used["\(session.user)\u{0}\(session.database)", default: (session.user, session.database, 0)].count += 1
+            let key = Array(session.user.utf8) + [0] + Array(session.database.utf8)
+            used[key, default: (session.user, session.database, 0)].count += 1
         }
-        let ranked = used.values.sorted { ($0.count, $1.user, $1.database) > ($1.count, $0.user, $0.database) }
-        var kept = Array(ranked.prefix(maxFrontendLabelSets))
-        let rest = ranked.dropFirst(maxFrontendLabelSets).reduce(0) { $0 + $1.count }
-        kept.sort { ($0.user, $0.database) < ($1.user, $1.database) }
-        if rest > 0 { kept.append(("(other)", "(other)", rest)) }
-        return kept
+        // Busiest first; ties, and the order of the kept ones, by name byte for byte.
+        let ranked = used.sorted {
+            $0.value.count != $1.value.count ? $0.value.count > $1.value.count : $0.key.lexicographicallyPrecedes($1.key)
+        }
+        let kept = ranked.prefix(maxFrontendLabelSets).sorted { $0.key.lexicographicallyPrecedes($1.key) }
+        let rest = ranked.dropFirst(maxFrontendLabelSets).reduce(0) { $0 + $1.value.count }
+        return kept.map(\.value) + (rest > 0 ? [("(other)", "(other)", rest)] : [])
     }
 }

@@ -295,6 +295,17 @@ import Watchdog
         #expect(used.contains { $0.user == "user7" && $0.count == 2 }, "the busiest pairs are kept")
         #expect(used.last?.user == "(other)" && used.reduce(0) { $0 + $1.count } == 501)
     }
+
+    /// "josé" with a composed é and "jose" + U+0301 are two PostgreSQL roles: two series, each
+    /// labelled with its own bytes.
+    @Test func namesInTwoNormalizationFormsAreTwoLabelSets() {
+        let used = MetricsRenderer.frontendUse([
+            session(1, user: "jos\u{E9}", state: "idle"), session(2, user: "jose\u{301}", state: "idle"),
+            session(3, user: "jose\u{301}", state: "active"),
+        ])
+        let counts = Dictionary(uniqueKeysWithValues: used.map { (Array($0.user.utf8), $0.count) })
+        #expect(counts == [Array("jos\u{E9}".utf8): 1, Array("jose\u{301}".utf8): 2])
+    }
 }
 
 @Suite struct AdminAPITimestampTests {
