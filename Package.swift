@@ -131,6 +131,12 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            linkerSettings: [
+                // lld with packed relative relocations (DT_RELR, glibc 2.36+): 130,000 relocations
+                // of the position-independent binary in a few kilobytes instead of 3 MB read at every
+                // start and kept resident, and a faster link than the default gold (bench/README.md).
+                .unsafeFlags(["-use-ld=lld", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs"], .when(platforms: [.linux])),
             ]
         ),
         .testTarget(
