@@ -25,3 +25,11 @@ public protocol ClusterCoordination: Sendable {
     /// need neither quorum nor consensus.
     func route(_ operation: BackendOperation, confirmed: Bool) async -> CoordinationVerdict
 }
+
+extension CoordinationVerdict {
+    /// There is no leader to ask, or it did not answer: an operator's (confirmed) operation fails
+    /// with `why`; any other takes the nodes out locally (quarantine).
+    public static func noLeader(_ why: String, confirmed: Bool) -> CoordinationVerdict {
+        confirmed ? .remote(.failure(.noCoordinator(why))) : .quarantine(why)
+    }
+}

@@ -300,7 +300,7 @@ public actor EtcdService: CoordinationMember {
         }
         guard let client, machine.reachable, let leader = machine.leader, leader != config.memberName, let lease = machine.lease else {
             let why = machine.reachable ? "no member leads the fleet in etcd yet" : "etcd does not answer; no failover without it"
-            return confirmed ? .remote(.failure(.noCoordinator(why))) : .quarantine(why)
+            return .noLeader(why, confirmed: confirmed)
         }
         nextRequest += 1
         let id = "\(config.memberName)-\(Int(startTime))-\(nextRequest)"
@@ -308,8 +308,7 @@ public actor EtcdService: CoordinationMember {
         do {
             _ = try await client.transaction(.init(compare: [], success: [.put(keys.request(id), Self.json(record), lease: lease)]), kind: .txn)
         } catch {
-            let why = "cannot ask the leader through etcd: \(error)"
-            return confirmed ? .remote(.failure(.noCoordinator(why))) : .quarantine(why)
+            return .noLeader("cannot ask the leader through etcd: \(error)", confirmed: confirmed)
         }
         let wait = confirmed ? commandTimeout + .seconds(15) : .seconds(15)
         Task { [weak self] in
@@ -319,19 +318,11 @@ public actor EtcdService: CoordinationMember {
         let outcome = await withCheckedContinuation { pending[id] = $0 }
         let key = keys.request(id)
         Task { _ = try? await client.transaction(.init(compare: [], success: [.delete(key)]), kind: .txn) }
-        switch outcome {
-        case .applied?:
-            // The leader wrote its new view before the answer: apply it before reporting success.
-            if let view = machine.backends?.view {
-                await coordinator.adopt(down: Set(view.down), up: Set(view.up), primary: view.primary)
-            }
-            return .remote(.success(()))
-        case .refused(let why)?: return .remote(.failure(.refusedByLeader(why)))
-        case .quarantine(let why)?: return .quarantine("the leader \(leader) says: \(why)")
-        case .notLeader?, nil:
-            let why = "the leader \(leader) did not decide; try again"
-            return confirmed ? .remote(.failure(.noCoordinator(why))) : .quarantine(why)
+        // The leader wrote its new view before the answer: apply it before reporting success.
+        if outcome == .applied, let view = machine.backends?.view {
+            await coordinator.adopt(down: Set(view.down), up: Set(view.up), primary: view.primary)
         }
+        return BackendChangeOutcome.verdict(outcome, from: "the leader \(leader)", confirmed: confirmed)
     }
 
     private func expire(_ id: String) {

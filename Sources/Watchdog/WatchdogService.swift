@@ -297,8 +297,7 @@ public actor WatchdogService: CoordinationMember {
             }
         }
         guard machine.state == .standby, let leaderName = machine.leader, let leader = peersByName[leaderName] else {
-            let why = "the watchdog has no leader yet (this member is \(machine.state.name))"
-            return confirmed ? .remote(.failure(.noCoordinator(why))) : .quarantine(why)
+            return .noLeader("the watchdog has no leader yet (this member is \(machine.state.name))", confirmed: confirmed)
         }
         nextRequestID += 1
         let id = nextRequestID
@@ -309,17 +308,11 @@ public actor WatchdogService: CoordinationMember {
             await self?.expire(id)
         }
         let outcome = await withCheckedContinuation { pending[id] = $0 }
-        switch outcome {
-        case .applied?:
-            // The leader sent its new view just before the answer: apply it before reporting success.
-            if let view = leaderView { await coordinator.adopt(down: Set(view.down), up: Set(view.up), primary: view.primary) }
-            return .remote(.success(()))
-        case .refused(let why)?: return .remote(.failure(.refusedByLeader(why)))
-        case .quarantine(let why)?: return .quarantine("the watchdog leader \(leaderName) says: \(why)")
-        case .notLeader?, nil:
-            let why = "the watchdog leader \(leaderName) did not decide; try again"
-            return confirmed ? .remote(.failure(.noCoordinator(why))) : .quarantine(why)
+        // The leader sent its new view just before the answer: apply it before reporting success.
+        if outcome == .applied, let view = leaderView {
+            await coordinator.adopt(down: Set(view.down), up: Set(view.up), primary: view.primary)
         }
+        return BackendChangeOutcome.verdict(outcome, from: "the watchdog leader \(leaderName)", confirmed: confirmed)
     }
 
     private func expire(_ id: UInt64) {
