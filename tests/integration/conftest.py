@@ -145,16 +145,22 @@ def auth_sqlstate(port: int, user: str, password: str | None, dbname: str = "pos
     return None
 
 
-def _ephemeral_low() -> int:
+def _listener_ports() -> range:
+    """Ports outside the kernel's ephemeral range: a port the kernel handed out for bind(0) can be
+    taken as the source port of any outgoing connection before the proxy binds it."""
     try:
-        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return 32768
+        low, high = (int(x) for x in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[:2])
+    except (OSError, ValueError):
+        low, high = 32768, 60999
+    below = range(20000, min(low, 32768))
+    above = range(max(high + 1, 20000), 65536)
+    best = max(below, above, key=len)
+    if len(best) < 2000:
+        raise RuntimeError(f"the ephemeral port range {low}-{high} leaves too few ports for listeners")
+    return best
 
 
-# Ports for listeners come from below the kernel's ephemeral range: a port the kernel handed out
-# for bind(0) can be taken as the source port of any outgoing connection before the proxy binds it.
-_PORT_RANGE = range(20000, max(20001, min(_ephemeral_low(), 32768)))
+_PORT_RANGE = _listener_ports()
 _handed_out: set[int] = set()
 _port_random = random.Random(os.getpid() ^ time.time_ns())
 
@@ -568,6 +574,22 @@ class SwiftPoolInstance:
 
     def is_running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
+
+    def wait_for_idle_backends(self, count: int = 1, timeout: float = 15) -> None:
+        """Waits until `count` backend connections are back in the pool: a session's connection
+        is reset (ABORT; DISCARD ALL) after the client leaves, and a login before that ends gets
+        a new one."""
+        import urllib.request
+        deadline = time.monotonic() + timeout
+        while True:
+            with urllib.request.urlopen(f"http://{HOST}:{self.http_port}/metrics", timeout=10) as r:
+                text = r.read().decode()
+            idle = sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                       if line.startswith("swiftpool_backend_connections{") and 'state="idle"' in line)
+            if idle >= count:
+                return
+            assert time.monotonic() < deadline, f"{idle:.0f} idle backend connections, not {count}, after {timeout}s"
+            time.sleep(0.05)
 
     def returncode(self) -> int | None:
         return None if self.proc is None else self.proc.poll()

@@ -94,6 +94,24 @@ class EtcdCluster:
         with urllib.request.urlopen(req, timeout=timeout) as r:
             return json.loads(r.read())
 
+    def follower(self, timeout: float = 10) -> int:
+        """A running member that is not etcd's raft leader (killing it needs no election)."""
+        deadline = time.time() + timeout
+        while True:
+            ids, leader = {}, None
+            for i in self.running():
+                try:
+                    status = self.post(i, "/v3/maintenance/status", {})
+                except OSError:
+                    continue
+                ids[i] = status["header"]["member_id"]
+                leader = status.get("leader", leader)
+            followers = [i for i, member in ids.items() if leader is not None and member != leader]
+            if followers:
+                return followers[0]
+            assert time.time() < deadline, f"etcd has no leader and follower to tell apart: {ids}, leader {leader}"
+            time.sleep(0.2)
+
     def healthy(self) -> bool:
         """A write goes through (a leader with quorum)."""
         for i in self.running():

@@ -347,7 +347,7 @@ def test_client_leaving_mid_copy_leaves_a_clean_reusable_connection(swiftpool, c
     time.sleep(1)
     holder.kill()
     holder.wait()
-    time.sleep(0.5)
+    proxy.wait_for_idle_backends()
     with proxy.connect() as conn:
         assert conn.execute("SELECT pg_backend_pid()").fetchone()[0] == first_backend
         assert conn.execute("SELECT count(*) FROM copy_abandon").fetchone()[0] == 0

@@ -42,8 +42,14 @@ def test_promtool_accepts_the_native_set(swiftpool):
     proxy = swiftpool({**READS, "http_pgpool2_metrics": False})
     for _ in range(5):
         proxy.psql("SELECT 1", check=True)
-    time.sleep(1.5)
-    text = metrics(proxy)
+    deadline = time.monotonic() + 30
+    while True:   # until the first health check and replication check have run
+        text = metrics(proxy)
+        if ((sample(text, "swiftpool_health_checks_total", node_id="1", result="success") or 0) >= 1
+                and sample(text, "swiftpool_replication_delay_bytes", node_id="2") is not None):
+            break
+        assert time.monotonic() < deadline, text[-3000:]
+        time.sleep(0.2)
     assert "pgpool2_" not in text
     check = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True, timeout=30)
     assert check.returncode == 0 and check.stdout.strip() == "" and check.stderr.strip() == "", check.stdout + check.stderr
@@ -209,11 +215,15 @@ def test_http_keeps_answering_with_over_a_thousand_client_connections(swiftpool)
             client = socket.create_connection((HOST, proxy.port))
             client.sendall(packet)
             clients.append(client)
-        time.sleep(1)
         assert requests.get(f"http://127.0.0.1:{proxy.http_port}/healthz", timeout=10).status_code == 200
-        text = metrics(proxy)
+        deadline = time.monotonic() + 30
+        while True:   # until the proxy has read every startup packet
+            text = metrics(proxy)
+            if sample(text, "swiftpool_client_connections", state="waiting") >= 1000:
+                break
+            assert time.monotonic() < deadline, text[-3000:]
+            time.sleep(0.5)
         assert sample(text, "process_open_fds") > 1024
-        assert sample(text, "swiftpool_client_connections", state="waiting") >= 1000
     finally:
         for client in clients:
             client.close()

@@ -21,6 +21,7 @@ def backend_pid_via(proxy, **kwargs):
 def test_backend_connection_is_reused_with_fresh_key(swiftpool):
     proxy = swiftpool({"connection_cache": True, "num_event_loops": 1})
     key1, backend1 = backend_pid_via(proxy)
+    proxy.wait_for_idle_backends()
     key2, backend2 = backend_pid_via(proxy)
     assert backend1 == backend2, "the cached backend connection was not reused"
     assert key1 != key2, "a reused connection must give the client fresh BackendKeyData"
@@ -33,6 +34,7 @@ def test_reused_connection_is_reset(swiftpool):
         conn.execute("SET work_mem = '7MB'")
         conn.execute("PREPARE leftover_stmt AS SELECT 1")
         first = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+    proxy.wait_for_idle_backends()
     with proxy.connect() as conn:
         assert conn.execute("SELECT pg_backend_pid()").fetchone()[0] == first
         assert conn.execute("SHOW work_mem").fetchone()[0] != "7MB"
@@ -53,7 +55,9 @@ def test_open_transaction_is_aborted_before_reuse(swiftpool):
 def test_different_startup_parameters_get_different_connections(swiftpool):
     proxy = swiftpool({"num_event_loops": 1})
     _, a = backend_pid_via(proxy, application_name="app-a")
+    proxy.wait_for_idle_backends(1)
     _, b = backend_pid_via(proxy, application_name="app-b")
+    proxy.wait_for_idle_backends(2)
     _, a_again = backend_pid_via(proxy, application_name="app-a")
     assert a != b
     assert a == a_again
@@ -190,5 +194,8 @@ def test_smart_shutdown_waits_for_clients(swiftpool):
 def test_each_event_loop_keeps_its_own_cache(swiftpool):
     """With N event loops, sequential sessions use at most N backend connections."""
     proxy = swiftpool({"num_event_loops": 2})
-    backends = {backend_pid_via(proxy)[1] for _ in range(12)}
+    backends = set()
+    for _ in range(12):
+        backends.add(backend_pid_via(proxy)[1])
+        proxy.wait_for_idle_backends(len(backends))
     assert 1 <= len(backends) <= 2

@@ -107,15 +107,27 @@ def write_then_read(proxy, turns: int = 25) -> list[tuple[int, int, int]]:
     return results
 
 
-def insert_then_read(proxy, session_id: int, turns: int, pause: float = 0) -> list[int]:
+def wait_for_replay(cluster, timeout: float = 30) -> None:
+    """Waits until every standby has replayed what the primary has written so far."""
+    lsn = cluster.query("SELECT pg_catalog.pg_current_wal_insert_lsn()", port=cluster.primary_port())[0][0]
+    deadline = time.time() + timeout
+    for port in cluster.standby_ports():
+        while cluster.query(f"SELECT pg_catalog.pg_last_wal_replay_lsn() >= '{lsn}'::pg_lsn", port=port) != [["t"]]:
+            assert time.time() < deadline, f"standby {port} did not replay {lsn} within {timeout}s"
+            time.sleep(0.02)
+
+
+def insert_then_read(proxy, session_id: int, turns: int, caught_up=None) -> list[int]:
     """One session inserting a row and reading its rows back, `turns` times; every read must see
-    every row. Returns the port that served each read."""
+    every row. `caught_up(...)`, when given, runs between the insert and the read. Returns the
+    port that served each read."""
     ports = []
     with proxy.connect(prepare_threshold=None) as conn:
         conn.autocommit = True
         for n in range(1, turns + 1):
             conn.execute(f"INSERT INTO {TABLE} VALUES (%s, %s)", (session_id, n))
-            time.sleep(pause)
+            if caught_up:
+                caught_up()
             seen, port = conn.execute(f"SELECT count(*), inet_server_port() FROM {TABLE} WHERE session = %s",
                                       (session_id,)).fetchone()
             assert seen == n, f"stale read on port {port}"
@@ -144,7 +156,8 @@ def test_without_the_mode_the_same_reads_are_stale(swiftpool, cluster, items, pa
 def test_reads_return_to_standbys_once_they_caught_up(swiftpool, cluster, items):
     proxy = swiftpool(RYW)
     warm(proxy)
-    ports = insert_then_read(proxy, session_id=1, turns=10, pause=0.3)
+    # Every standby replays the insert, then SwiftPool's next position check (every 20 ms) sees it.
+    ports = insert_then_read(proxy, session_id=1, turns=10, caught_up=lambda: (wait_for_replay(cluster), time.sleep(0.2)))
     on_standbys = [p for p in ports if p in cluster.standby_ports()]
     assert len(on_standbys) >= 8, f"reads stayed on the primary after the standbys caught up: {ports}"
 
@@ -211,7 +224,9 @@ def test_a_statement_prepared_on_a_lagging_standby_is_not_used_after_a_write(swi
     proxy = swiftpool(RYW)
     warm(proxy)
     first_ports = []
-    for session_id in range(200, 208):
+    # Each session's first read lands on one of three standbys, two of them paused: 24 sessions
+    # all missing them has a chance of (1/3)^24.
+    for session_id in range(200, 224):
         with proxy.connect(prepare_threshold=0) as conn:
             conn.autocommit = True
             read = f"SELECT count(*), inet_server_port() FROM {TABLE} WHERE session = %s"
@@ -225,7 +240,7 @@ def test_a_statement_prepared_on_a_lagging_standby_is_not_used_after_a_write(swi
 
 
 def test_a_read_waits_for_a_standby_instead_of_going_to_the_primary(swiftpool, cluster, items, paused):
-    proxy = swiftpool({**RYW, "read_your_writes_wait": 1000})
+    proxy = swiftpool({**RYW, "read_your_writes_wait": 5000})
     warm(proxy)
     ports = insert_then_read(proxy, session_id=3, turns=10)
     assert not set(ports) & set(paused)

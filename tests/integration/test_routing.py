@@ -51,7 +51,7 @@ def test_reads_go_to_standbys_by_weight_with_statement_level_balancing(swiftpool
 
 def test_session_level_balancing_keeps_one_node_per_session(routed, cluster):
     seen = set()
-    for _ in range(12):
+    for _ in range(30):
         with connect(routed) as conn:
             warm_up(conn)
             ports = {port_of(conn) for _ in range(5)}

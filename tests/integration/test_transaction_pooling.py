@@ -282,7 +282,10 @@ def test_a_timeout_shortened_by_reload_applies_to_the_next_waiter(swiftpool):
         with open(proxy.conf_path, "a") as conf:
             conf.write("transaction_pool_timeout = 1\n")
         proxy.reload()
-        time.sleep(0.5)
+        deadline = time.monotonic() + 20
+        while api(proxy, "/api/v1/config")["parameters"]["transaction_pool_timeout"] != "1":
+            assert time.monotonic() < deadline, "the reload was not applied"
+            time.sleep(0.05)
         started = time.monotonic()
         with pytest.raises(psycopg.OperationalError) as failed:
             hurried.execute("SELECT 3")
