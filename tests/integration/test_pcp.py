@@ -204,3 +204,32 @@ def test_silent_connections_time_out_and_are_capped(swiftpool, pcp):
     while (count := pcp(capped, "pcp_node_count", check=False)).stdout.strip() != "4":
         assert time.monotonic() < deadline, (count.stdout, count.stderr)
         time.sleep(0.2)
+
+
+SECRETS = {"wd_authkey": "wd-key-never-shown", "recovery_password": "recovery-never-shown",
+           "etcd_password": "etcd-never-shown", "sr_check_password": "sr-never-shown"}
+
+
+def test_every_secret_is_redacted_on_every_surface(swiftpool, pcp):
+    """Each secret parameter reads as ******** on SHOW POOL_STATUS, PGPOOL SHOW, pcp_pool_status
+    and /api/v1/config, and its value appears nowhere: not there, not in /metrics, not in the log."""
+    proxy = swiftpool({**SECRETS, "log_min_messages": "debug1"})
+    with psycopg.connect(proxy.dsn(), autocommit=True) as conn:
+        status = {row[0]: row[1] for row in conn.execute("SHOW POOL_STATUS").fetchall()}
+        shown = {name: conn.execute(f"PGPOOL SHOW {name}").fetchone()[0] for name in SECRETS}
+        everything = repr(conn.execute("PGPOOL SHOW ALL").fetchall())
+    for name in SECRETS:
+        assert status[name] == "********", (name, status.get(name))
+        assert shown[name] == "********", (name, shown[name])
+    pool_status = pcp(proxy, "pcp_pool_status").stdout
+    for name in SECRETS:
+        assert re.search(rf"^name : {name}\nvalue: \*{{8}}$", pool_status, re.M), (name, pool_status[:300])
+    api = requests.get(f"http://{HOST}:{proxy.http_port}/api/v1/config", auth=(PCP_USER, PCP_PASSWORD), timeout=10)
+    assert api.status_code == 200
+    assert all(api.json()["parameters"][name] == "********" for name in SECRETS), api.text[:300]
+    metrics = requests.get(f"http://{HOST}:{proxy.http_port}/metrics", timeout=10).text
+    for surface, text in {"SHOW POOL_STATUS": repr(status), "PGPOOL SHOW ALL": everything,
+                          "pcp_pool_status": pool_status, "/api/v1/config": api.text,
+                          "/metrics": metrics, "log": proxy.log()}.items():
+        leaked = [value for value in SECRETS.values() if value in text]
+        assert not leaked, (surface, leaked)
