@@ -20,7 +20,7 @@ public struct StartupParameters: Equatable, Hashable, Sendable {
 
     /// The value of `name`; its last one if it was given twice, as PostgreSQL reads it.
     public subscript(name: String) -> String? {
-        pairs.last(where: { $0.0.utf8.elementsEqual(name.utf8) })?.1
+        pairs.last(where: { Self.sameBytes($0.0, name) })?.1
     }
 
     public var user: String? { self["user"] }
@@ -31,8 +31,20 @@ public struct StartupParameters: Equatable, Hashable, Sendable {
     /// "é" and "e\u{301}" for one, and let them share pooled connections.
     public static func == (lhs: StartupParameters, rhs: StartupParameters) -> Bool {
         lhs.protocolVersion == rhs.protocolVersion && lhs.pairs.elementsEqual(rhs.pairs) { left, right in
-            left.0.utf8.elementsEqual(right.0.utf8) && left.1.utf8.elementsEqual(right.1.utf8)
+            sameBytes(left.0, right.0) && sameBytes(left.1, right.1)
         }
+    }
+
+    /// Whether two strings hold the same UTF-8 bytes, compared in place for native strings (pool
+    /// keys are compared at every hand-over of a transaction-mode connection).
+    static func sameBytes(_ a: String, _ b: String) -> Bool {
+        let contiguous = a.utf8.withContiguousStorageIfAvailable { left in
+            b.utf8.withContiguousStorageIfAvailable { right in
+                left.count == right.count && left.elementsEqual(right)
+            }
+        }
+        if let contiguous, let result = contiguous { return result }
+        return a.utf8.elementsEqual(b.utf8)
     }
 
     public func hash(into hasher: inout Hasher) {

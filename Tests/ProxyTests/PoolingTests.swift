@@ -42,6 +42,21 @@ struct IdleConnectionCacheTests {
         #expect(composed.hashValue == PoolKey(nodeID: 0, startup: StartupParameters(pairs: [("user", "jos\u{E9}")])).hashValue)
     }
 
+    /// A session makes its key once and moves it to each node it leases from.
+    @Test func aKeyMovedToAnotherNodeIsThatNodesKey() {
+        let long = String(repeating: "x", count: 300)
+        let startup = StartupParameters(pairs: [("user", "a"), ("application_name", long)])
+        let moved = PoolKey(nodeID: 0, startup: startup).onNode(2)
+        #expect(moved == PoolKey(nodeID: 2, startup: startup))
+        #expect(moved.hashValue == PoolKey(nodeID: 2, startup: startup).hashValue)
+        #expect(moved != PoolKey(nodeID: 0, startup: startup))
+        #expect(moved.nodeID == 2 && moved.user == "a")
+        let longer = StartupParameters(pairs: [("user", "a"), ("application_name", long + "x")])
+        #expect(moved != PoolKey(nodeID: 2, startup: longer))
+        let lastByte = StartupParameters(pairs: [("user", "a"), ("application_name", String(long.dropLast()) + "y")])
+        #expect(moved != PoolKey(nodeID: 2, startup: lastByte))
+    }
+
     @Test func evictsOldestOverCapacity() {
         var cache = IdleConnectionCache<Conn>(capacity: 2, lifeTime: .zero)
         let old = Conn("old"), mid = Conn("mid"), new = Conn("new")

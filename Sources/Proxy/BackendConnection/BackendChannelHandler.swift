@@ -88,9 +88,9 @@ final class BackendChannelHandler: ChannelInboundHandler {
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if case .established(let connection) = phase, let owner = connection.owner {
-            owner.backendWritabilityChanged(connection, isWritable: context.channel.isWritable)
-        }
+        guard case .established(let connection) = phase else { return }
+        connection.isWritable = context.channel.isWritable
+        connection.owner?.backendWritabilityChanged(connection, isWritable: connection.isWritable)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {

@@ -36,6 +36,9 @@ final class BackendConnection {
     var counters: NodeQueryCounters?
     /// Whether the channel is read (autoRead), as the owning session last set it.
     var isReading = true
+    /// Whether the channel takes writes, as its last writability change said (kept here: asking
+    /// the channel at every read costs more than the events).
+    var isWritable = true
     /// Transaction mode: the statements, replies and settings that outlive one client; set by
     /// ``joinTransactionPool(statementCapacity:)``. (No observer: one would copy the whole value,
     /// arrays and all, at every change made through it, on every read.)

@@ -64,11 +64,11 @@ extension ClientSessionHandler {
     }
 
     func leaseStandby(_ id: Int) {
-        guard let startup, let info = runtime.cluster.snapshot.nodes.first(where: { $0.id == id }) else {
+        guard let startupKey, let info = runtime.cluster.snapshot.nodes.first(where: { $0.id == id }) else {
             return standbyUnavailable(id)
         }
         let node = BackendNode(id: info.id, host: info.host, port: info.port)
-        pool.lease(node, key: PoolKey(nodeID: id, startup: startup)) { [self] result in
+        pool.lease(node, key: startupKey.onNode(id)) { [self] result in
             guard machine.isForwarding, machine.dispatch != nil else {
                 if case .success(let (connection, _)) = result { pool.giveBack(connection) }
                 return

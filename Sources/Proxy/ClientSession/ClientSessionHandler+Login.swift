@@ -85,12 +85,12 @@ extension ClientSessionHandler {
 
     func leasePrimary(clientPassword: String?) {
         if primaryGateWait == nil, waitForPrimaryGate(clientPassword: clientPassword) { return }
-        guard let startup, let node = runtime.primaryNode() else {
+        guard let startupKey, let node = runtime.primaryNode() else {
             return run { machine, _, actions in machine.primaryLeaseFailed(nil, into: &actions) }
         }
         self.clientPassword = clientPassword
         if transactionMode { return leaseLoginConnection(node) }
-        pool.lease(node, key: PoolKey(nodeID: node.id, startup: startup), clientPassword: clientPassword) { [self] result in
+        pool.lease(node, key: startupKey.onNode(node.id), clientPassword: clientPassword) { [self] result in
             guard machine.isConnectingBackend else {
                 // The client left meanwhile: hand the connection back untouched.
                 if case .success(let (connection, _)) = result { pool.giveBack(connection) }

@@ -18,14 +18,14 @@ extension ClientSessionHandler {
     /// `attach`; `failed` gets the error.
     func leaseFromTransactionPool(_ node: BackendNode, attach: @escaping (BackendConnection, Bool) -> Void,
                                   failed: @escaping (TransactionLeaseError) -> Void) {
-        guard let startup else { return }
+        guard let startupKey else { return }
         let runtime = runtime
         let current = pool.transactionSettings(generation: runtime.settingsGeneration) { runtime.settings }
         let statistics = runtime.transactionPool
         if pool.transactions.onWait == nil {
             pool.transactions.onWait = { waited, _ in statistics.wait.record(.nanoseconds(waited.nanoseconds)) }
         }
-        let id = pool.transactions.lease(node, key: PoolKey(nodeID: node.id, startup: startup), clientPassword: clientPassword,
+        let id = pool.transactions.lease(node, key: startupKey.onNode(node.id), clientPassword: clientPassword,
                                          timeout: current.timeout) { [self] result in
             leaseWaits[node.id] = nil
             switch result {
@@ -68,7 +68,8 @@ extension ClientSessionHandler {
             guard machine.isForwarding, machine.dispatch != nil else { return giveBackToTransactionPool(connection) }
             if !reused { runtime.cluster.markUsed(id) }
             connection.owner = self
-            connection.counters = runtime.statistics.counters(for: id)
+            // A node's counters are one object for the life of the process.
+            if connection.counters == nil { connection.counters = runtime.statistics.counters(for: id) }
             if id == primaryNodeID {
                 primaryConnection = connection
             } else {

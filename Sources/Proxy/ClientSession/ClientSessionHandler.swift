@@ -24,7 +24,11 @@ final class ClientSessionHandler: ChannelInboundHandler {
     /// Everything the session decides.
     var machine: ClientSessionMachine
     /// Who connected (a copy of the machine's, for pool keys, routing and the admin API).
-    var startup: StartupParameters?
+    var startup: StartupParameters? {
+        didSet { startupKey = startup.map { PoolKey(nodeID: 0, startup: $0) } }
+    }
+    /// The pool key of `startup`, made once (``PoolKey/onNode(_:)`` for each node's).
+    private(set) var startupKey: PoolKey?
     /// The session's connection to the primary (held from login to the end).
     var primaryConnection: BackendConnection?
     /// Connections to other nodes, leased when routing first sends them something.
@@ -73,6 +77,8 @@ final class ClientSessionHandler: ChannelInboundHandler {
     var wroteClient = false
     /// Whether the client channel is read (backpressure), as last set.
     var readingClient = true
+    /// Whether the client channel takes writes, as its last writability change said.
+    var clientWritable = true
 
     /// The certificate this connection's TLS handshake presents (taken when the connection was
     /// accepted, so that a reload during the login cannot change what SCRAM binds to).
@@ -138,6 +144,7 @@ final class ClientSessionHandler: ChannelInboundHandler {
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
+        clientWritable = context.channel.isWritable
         updateReading()
     }
 
@@ -164,8 +171,8 @@ final class ClientSessionHandler: ChannelInboundHandler {
     /// says; the backends are read only while the client takes writes.
     func updateReading() {
         guard case .forwarding = machine.phase else { return }
-        var backendsWritable = primaryConnection?.channel.isWritable ?? true
-        for connection in standbyConnections.values where !connection.channel.isWritable { backendsWritable = false }
+        var backendsWritable = primaryConnection?.isWritable ?? true
+        for connection in standbyConnections.values where !connection.isWritable { backendsWritable = false }
         let plan = machine.readingPlan(backendsWritable: backendsWritable)
         // A session ending after the rest of a message reads nothing more from its client.
         let readClient = plan.client && endingAfterMessage == nil
@@ -173,7 +180,6 @@ final class ClientSessionHandler: ChannelInboundHandler {
             readingClient = readClient
             context.channel.setOption(ChannelOptions.autoRead, value: readClient).whenFailure { _ in }
         }
-        let clientWritable = context.channel.isWritable
         if let primaryConnection { setReading(primaryConnection, clientWritable && plan.primary) }
         for connection in standbyConnections.values { setReading(connection, clientWritable) }
     }
