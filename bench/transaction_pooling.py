@@ -5,8 +5,9 @@ transaction mode against PgBouncer in transaction mode and direct PostgreSQL.
 For each target, `pgbench -S` (simple protocol) and `pgbench -S -M prepared` (named prepared
 statements) with --clients clients (default 200) for --seconds each; reports throughput and its
 ratio to direct PostgreSQL and to PgBouncer, the most backend connections the target held at once
-(sampled from pg_stat_activity every 100 ms), and the proxy's resident memory at the end of the
-run. Both proxies send every query to the primary (SwiftPool with load_balance_mode = off) with
+(sampled from pg_stat_activity every 100 ms), the proxy's resident memory at the end of the
+run, and its CPU time (user + system, every thread) per transaction pgbench completed. Both
+proxies send every query to the primary (SwiftPool with load_balance_mode = off) with
 --pool-size backend connections (SwiftPool: transaction_pool_size; PgBouncer: default_pool_size).
 Direct PostgreSQL runs only when max_connections leaves room for the clients; PgBouncer before
 1.21 has no prepared statements in transaction mode, so its `-M prepared` run fails, and the
@@ -83,7 +84,15 @@ class Sampler:
         self.thread.join()
 
 
-def pgbench(port: int, seconds: float, clients: int, prepared: bool, application_name: str) -> tuple[float | None, str]:
+def cpu_seconds(pid: int | None) -> float:
+    """User + system time of a process, all its threads (0 without a pid: direct PostgreSQL)."""
+    if not pid:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def pgbench(port: int, seconds: float, clients: int, prepared: bool, application_name: str) -> tuple[float | None, str, int]:
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("PG")}, "PGPASSWORD": PASSWORD,
            "PGSSLMODE": "disable", "PGAPPNAME": application_name}
     args = ["pgbench", "-n", "-S", "-h", HOST, "-p", str(port), "-U", USER, "-c", str(clients), "-j", "2",
@@ -93,10 +102,11 @@ def pgbench(port: int, seconds: float, clients: int, prepared: bool, application
     out = subprocess.run(args, env=env, capture_output=True, text=True, timeout=seconds * 4 + 120)
     match = re.search(r"tps = ([0-9.]+)", out.stdout)
     failed = re.search(r"number of failed transactions: (\d+)", out.stdout)
+    done = re.search(r"number of transactions actually processed: (\d+)", out.stdout)
     if out.returncode != 0 or not match or (failed and int(failed.group(1)) > 0):
         lines = [line for line in out.stderr.splitlines() if "error" in line.lower() or "fatal" in line.lower()]
-        return None, (lines[0] if lines else out.stderr.strip()[-200:])[:110]
-    return float(match.group(1)), ""
+        return None, (lines[0] if lines else out.stderr.strip()[-200:])[:110], 0
+    return float(match.group(1)), "", int(done.group(1)) if done else 0
 
 
 def main() -> int:
@@ -149,26 +159,31 @@ def main() -> int:
             print(f"note: direct PostgreSQL skipped: max_connections leaves room for {room} clients, not {a.clients}")
         print(f"binary {binary()}{f', binary2 {a.binary2}' if a.binary2 else ''}, {a.clients} clients, "
               f"{a.seconds:.0f} s per run, {a.rounds} round(s), pool size {a.pool_size}, primary only")
-        runs: dict[tuple[str, bool], list[tuple[float | None, str, int, int]]] = {}
+        runs: dict[tuple[str, bool], list[tuple[float | None, str, int, int, float | None]]] = {}
         for _ in range(a.rounds):
             for prepared in (False, True):
                 for name, (port, pid) in targets.items():
                     application_name = f"bench-{name}-{'prepared' if prepared else 'simple'}"
+                    cpu_before = cpu_seconds(pid)
                     with Sampler(primary, pid, application_name) as sampler:
-                        tps, error = pgbench(port, a.seconds, a.clients, prepared, application_name)
-                    runs.setdefault((name, prepared), []).append((tps, error, sampler.most_connections, sampler.rss_kib))
-        results: dict[tuple[str, bool], tuple[float | None, str, int, int]] = {}
+                        tps, error, transactions = pgbench(port, a.seconds, a.clients, prepared, application_name)
+                    cpu = cpu_seconds(pid) - cpu_before
+                    per_query = cpu / transactions * 1e6 if pid and transactions else None
+                    runs.setdefault((name, prepared), []).append((tps, error, sampler.most_connections, sampler.rss_kib, per_query))
+        results: dict[tuple[str, bool], tuple[float | None, str, int, int, float | None]] = {}
         for key, turns in runs.items():
             done = [turn[0] for turn in turns if turn[0] is not None]
             error = next((turn[1] for turn in turns if turn[0] is None), "")
+            costs = [turn[4] for turn in turns if turn[4] is not None]
             results[key] = (statistics.median(done) if done and not error else None, error,
-                            max(turn[2] for turn in turns), max(turn[3] for turn in turns))
+                            max(turn[2] for turn in turns), max(turn[3] for turn in turns),
+                            statistics.median(costs) if costs else None)
             if a.rounds > 1 and done:
                 print(f"  {key[0]:10} {'prepared' if key[1] else 'simple':9} rounds: {' '.join(f'{t:.0f}' for t in done)}")
-        print(f"{'target':10} {'mode':9} {'tps':>9} {'x direct':>9} {'x pgbouncer':>12} {'backends':>9} {'RSS MiB':>8}")
+        print(f"{'target':10} {'mode':9} {'tps':>9} {'x direct':>9} {'x pgbouncer':>12} {'backends':>9} {'RSS MiB':>8} {'CPU us/tx':>10}")
         for prepared in (False, True):
             for name in targets:
-                tps, error, backends, rss = results[(name, prepared)]
+                tps, error, backends, rss, per_query = results[(name, prepared)]
                 direct = results.get(("direct", prepared), (None,))[0]
                 bouncer = results.get(("pgbouncer", prepared), (None,))[0]
                 mode = "prepared" if prepared else "simple"
@@ -178,7 +193,8 @@ def main() -> int:
                 ratio = f"{tps / direct:8.2f}x" if direct else f"{'-':>9}"
                 versus = f"{tps / bouncer:11.2f}x" if bouncer else f"{'-':>12}"
                 memory = f"{rss / 1024:8.1f}" if rss else f"{'-':>8}"
-                print(f"{name:10} {mode:9} {tps:9.0f} {ratio} {versus} {backends:9d} {memory}")
+                cost = f"{per_query:10.1f}" if per_query else f"{'-':>10}"
+                print(f"{name:10} {mode:9} {tps:9.0f} {ratio} {versus} {backends:9d} {memory} {cost}")
     finally:
         for proc in procs:
             proc.terminate()

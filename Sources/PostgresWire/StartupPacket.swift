@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 
 /// The first packet a client sends, before any typed message.
@@ -30,8 +31,16 @@ public struct StartupParameters: Equatable, Hashable, Sendable {
     /// Byte for byte, as PostgreSQL compares names: Swift's `==` on strings would take the roles
     /// "é" and "e\u{301}" for one, and let them share pooled connections.
     public static func == (lhs: StartupParameters, rhs: StartupParameters) -> Bool {
-        lhs.protocolVersion == rhs.protocolVersion && lhs.pairs.elementsEqual(rhs.pairs) { left, right in
+        lhs.protocolVersion == rhs.protocolVersion && (lhs.sharesPairs(with: rhs) || lhs.pairs.elementsEqual(rhs.pairs) { left, right in
             sameBytes(left.0, right.0) && sameBytes(left.1, right.1)
+        })
+    }
+
+    /// Whether both hold one and the same array of pairs (copies of one packet, as the keys of a
+    /// loop's pool are): then they are equal without a look at the bytes.
+    public func sharesPairs(with other: StartupParameters) -> Bool {
+        pairs.withUnsafeBufferPointer { mine in
+            other.pairs.withUnsafeBufferPointer { theirs in mine.baseAddress == theirs.baseAddress && mine.count == theirs.count }
         }
     }
 
@@ -40,7 +49,7 @@ public struct StartupParameters: Equatable, Hashable, Sendable {
     static func sameBytes(_ a: String, _ b: String) -> Bool {
         let contiguous = a.utf8.withContiguousStorageIfAvailable { left in
             b.utf8.withContiguousStorageIfAvailable { right in
-                left.count == right.count && left.elementsEqual(right)
+                left.count == right.count && (left.isEmpty || memcmp(left.baseAddress!, right.baseAddress!, left.count) == 0)
             }
         }
         if let contiguous, let result = contiguous { return result }

@@ -1,4 +1,6 @@
+import Logging
 import NIOCore
+import NIOEmbedded
 import PostgresWire
 import Testing
 @testable import Proxy
@@ -55,6 +57,21 @@ struct IdleConnectionCacheTests {
         #expect(moved != PoolKey(nodeID: 2, startup: longer))
         let lastByte = StartupParameters(pairs: [("user", "a"), ("application_name", String(long.dropLast()) + "y")])
         #expect(moved != PoolKey(nodeID: 2, startup: lastByte))
+    }
+
+    /// Sessions of one loop with the same startup packet share one key, which the pool then
+    /// compares without reading its bytes; another packet gets its own.
+    @Test func aLoopKeepsOneKeyPerStartupPacket() {
+        let pool = BackendPool(
+            eventLoop: EmbeddedEventLoop(),
+            connector: BackendConnector(credentials: CredentialStore(passwords: [:]), connectTimeout: .seconds(1), maxMessageLength: 1 << 20),
+            capacity: 0, lifeTime: .zero, cachingEnabled: false, logger: Logger(label: "test"))
+        let first = pool.internedKey(PoolKey(nodeID: 0, startup: StartupParameters(pairs: [("user", "a"), ("database", "d")])))
+        let second = pool.internedKey(PoolKey(nodeID: 0, startup: StartupParameters(pairs: [("user", "a"), ("database", "d")])))
+        let other = pool.internedKey(PoolKey(nodeID: 0, startup: StartupParameters(pairs: [("user", "b"), ("database", "d")])))
+        #expect(first.startup.sharesPairs(with: second.startup))
+        #expect(first.onNode(1) == second.onNode(1) && first.onNode(1) != second)
+        #expect(!first.startup.sharesPairs(with: other.startup) && first != other)
     }
 
     @Test func evictsOldestOverCapacity() {

@@ -25,7 +25,7 @@ final class ClientSessionHandler: ChannelInboundHandler {
     var machine: ClientSessionMachine
     /// Who connected (a copy of the machine's, for pool keys, routing and the admin API).
     var startup: StartupParameters? {
-        didSet { startupKey = startup.map { PoolKey(nodeID: 0, startup: $0) } }
+        didSet { startupKey = startup.map { pool.internedKey(PoolKey(nodeID: 0, startup: $0)) } }
     }
     /// The pool key of `startup`, made once (``PoolKey/onNode(_:)`` for each node's).
     private(set) var startupKey: PoolKey?

@@ -14,6 +14,8 @@ final class BackendPool {
     let loopIndex: Int
     let loopCount: Int
     private var cache: IdleConnectionCache<BackendConnection>
+    /// The pool keys of this loop's sessions, one copy per startup packet (see ``internedKey(_:)``).
+    private var internedKeys: Set<PoolKey> = []
     private let connector: BackendConnector
     private let cachingEnabled: Bool
     private var sweeper: Scheduled<Void>?
@@ -32,6 +34,14 @@ final class BackendPool {
         self.cache = IdleConnectionCache(capacity: capacity, lifeTime: lifeTime)
         self.cachingEnabled = cachingEnabled
         self.logger = logger
+    }
+
+    /// The loop's copy of `key`: sessions with the same startup packet share one, so that the
+    /// pool compares their keys (at every hand-over in transaction mode) without reading the
+    /// bytes. Forgotten wholesale past 4,096 packets; keys still compare by content.
+    func internedKey(_ key: PoolKey) -> PoolKey {
+        if internedKeys.count >= 4096 { internedKeys.removeAll() }
+        return internedKeys.insert(key).memberAfterInsert
     }
 
     /// Starts the periodic retirement of connections past `connection_life_time`.
