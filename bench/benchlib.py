@@ -34,6 +34,7 @@ needs psycopg 3).
 from __future__ import annotations
 
 import os
+import random
 import re
 import socket
 import statistics
@@ -43,10 +44,40 @@ import time
 HOST = "127.0.0.1"
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
+def listener_ports() -> range:
+    """The ports listeners are given: outside the kernel's ephemeral range, where a port handed
+    out by bind(0) could become the source port of an outgoing connection (pgbench's, a proxy's)
+    before the listener binds it."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low, high = (int(x) for x in f.read().split()[:2])
+    except (OSError, ValueError):
+        low, high = 32768, 60999
+    return max(range(20000, min(low, 32768)), range(max(high + 1, 20000), 65536), key=len)
+
+
+_handed_out: set[int] = set()
+_port_random = random.Random(os.getpid() ^ time.time_ns())
+
+
+def free_port(udp: bool = False) -> int:
+    """A port on 127.0.0.1 free a moment ago for TCP (and UDP when asked), from listener_ports(),
+    not handed out before by this process."""
+    ports = listener_ports()
+    kinds = (socket.SOCK_STREAM, socket.SOCK_DGRAM) if udp else (socket.SOCK_STREAM,)
+    for _ in range(500):
+        port = _port_random.randrange(ports.start, ports.stop)
+        if port in _handed_out:
+            continue
+        try:
+            for kind in kinds:
+                with socket.socket(socket.AF_INET, kind) as s:
+                    s.bind((HOST, port))
+        except OSError:
+            continue
+        _handed_out.add(port)
+        return port
+    raise RuntimeError(f"no free port in {ports}")
 
 
 def pid_alive(pid: int) -> bool:

@@ -21,15 +21,12 @@ import time
 import urllib.request
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchlib import free_port  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
 BIN = os.environ.get("SWIFTPOOL_BIN", str(REPO / ".build/release/swiftpool"))
 CLIENTS, SLOTS, SCRAPES = 1000, 50, 50
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def startup_packet(user: str, database: str) -> bytes:

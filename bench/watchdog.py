@@ -26,16 +26,13 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchlib import free_port  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "config" / "demo"
 HOST = "127.0.0.1"
 APP_USER, APP_PASSWORD, DB = "app_readwrite", "readwrite456", "swiftpool_test"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
 
 
 def binary() -> Path:
@@ -115,7 +112,7 @@ def base_settings(root: Path, i: int, port: int) -> dict[str, str]:
 def pair(root: Path, deadtime: int) -> list[Member]:
     ports = [free_port(), free_port()]
     wd = [free_port(), free_port()]
-    hb = [free_port(), free_port()]
+    hb = [free_port(udp=True), free_port(udp=True)]
     members = []
     for i in range(2):
         s = base_settings(root, i, ports[i])
