@@ -347,6 +347,45 @@ struct ClientSessionMachineTests {
         #expect(sqlStates(actions) == ["08006"])
     }
 
+    /// A balanced session whose read went to node 2; `answered`: node 2's whole reply went to
+    /// the client. The primary then owes only an answer the client never sees.
+    mutating func readOnAStandby(answered: Bool) {
+        var routing = RoutingSettings()
+        routing.loadBalanceMode = true
+        logIn(dispatch: DispatchMachine(primary: 0, routing: RoutingSession(settings: routing, loadBalanceNode: 2)))
+        env.base.connected.insert(2)
+        #expect(writes(client(query("SELECT * FROM t"))) == [2])
+        if answered {
+            var reply = ByteBuffer()
+            BackendMessageEncoder.commandComplete("SELECT 0", into: &reply)
+            BackendMessageEncoder.readyForQuery(.idle, into: &reply)
+            #expect(machine.backendOutput(2, reply, &env) == .forward)
+            actions.removeAll()
+            machine.backendReady(2, status: .idle, failed: false, &env, into: &actions)
+        } else {
+            env.base.busy.insert(2)
+        }
+        // The handler lets go of the lost connection before the machine hears of it.
+        env.base.connected.remove(0)
+        actions.removeAll()
+        machine.backendClosed(.init(node: 0, name: "node 0", wasPrimary: true, wasQuiescent: false, atMessageBoundary: true,
+                                    transactionStatus: .idle, lastSQLState: nil), &env, into: &actions)
+    }
+
+    /// Sent at once, the FATAL would land right behind a reply the client already has whole,
+    /// where drivers read it while idle and fail the next query without a SQLSTATE.
+    @Test mutating func losingThePrimaryWhileItOwesOnlyAnUnseenAnswerKeepsTheFatalForTheClient() {
+        readOnAStandby(answered: true)
+        #expect(clientBytes(actions).readableBytes == 0)
+        #expect(has(actions) { if case .startTimer(.lastWords, ClientSessionMachine.idleFatalDelay) = $0 { true } else { false } })
+        #expect(sqlStates(client(query("SELECT 1"))) == ["08006"])
+    }
+
+    @Test mutating func losingThePrimaryWhileAReadRunsOnAStandbyEndsTheSessionAtOnce() {
+        readOnAStandby(answered: false)
+        #expect(sqlStates(actions) == ["08006"])
+    }
+
     @Test mutating func losingAnIdleStandbyLetsTheSessionGoOn() {
         var routing = RoutingSettings()
         routing.loadBalanceMode = true

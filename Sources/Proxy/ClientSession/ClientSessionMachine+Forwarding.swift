@@ -236,6 +236,21 @@ extension ClientSessionMachine {
             && (dispatch?.heldClientBytes ?? 0) == 0 && adminAnswer == .none
     }
 
+    /// True when a FATAL now would land behind replies the client already has whole: it waits
+    /// for nothing (above), or routing says every reply it asked for went out and only answers it
+    /// never sees are still owed (a Parse or Close SwiftPool copied to another node). Then the
+    /// FATAL waits for the client, as for an idle one.
+    func clientExpectsNoReply<E: SessionEnvironment>(_ env: E) -> Bool {
+        clientWaitsForNothing(env) || clientHasEveryReply
+    }
+
+    /// Routing says every reply the client asked for went out, and nothing of its is held or
+    /// half-read (see ``DispatchMachine/clientHasEveryReply``).
+    var clientHasEveryReply: Bool {
+        splitter.bufferedByteCount == 0 && !splitter.isStreaming && adminAnswer == .none
+            && dispatch?.clientHasEveryReply == true
+    }
+
     // MARK: Errors a backend sends on its own
 
     /// Keeps `bytes` from `node` when they are an error the backend sent on its own while the

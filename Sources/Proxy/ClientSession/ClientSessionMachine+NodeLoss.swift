@@ -29,7 +29,8 @@ extension ClientSessionMachine {
     /// The session's connection to a node closed (the handler already let go of it).
     mutating func backendClosed<E: SessionEnvironment>(_ lost: LostConnection, _ env: inout E, into actions: inout [Action]) {
         actions.append(.log(.warning, "backend connection lost", ["node": "\(lost.node)"]))
-        let idle = clientWaitsForNothing(env) && lost.wasQuiescent
+        // The lost connection is no longer in `env`: its own quiescence counts separately.
+        let idle = (clientWaitsForNothing(env) && lost.wasQuiescent) || clientHasEveryReply
         actions.append(.backendLost(node: lost.node, shutdown: lost.lastSQLState == "57P01" || lost.lastSQLState == "57P02"))
         let wasIdle = lost.wasQuiescent && lost.atMessageBoundary && lost.transactionStatus == .idle
         if !lost.wasPrimary, continueWithout(lost.node, wasIdle: wasIdle, &env, into: &actions) {
@@ -67,7 +68,7 @@ extension ClientSessionMachine {
         endWithBackendsGone(
             ErrorFields(severity: .fatal, sqlState: "57P01", message: "terminating connection because a backend node went down (failover)",
                         hint: "Reconnect: new sessions use the nodes that are up."),
-            reason: "failover", politely: false, atMessageBoundary: atMessageBoundary, waitForClient: clientWaitsForNothing(env),
+            reason: "failover", politely: false, atMessageBoundary: atMessageBoundary, waitForClient: clientExpectsNoReply(env),
             copyingIn: env.copyingIn, into: &actions)
     }
 
