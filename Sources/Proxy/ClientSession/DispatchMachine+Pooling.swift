@@ -5,6 +5,13 @@ import Routing
 /// Transaction mode: what the client's statements do to its server session (settings to replay
 /// on the next connection, pins), followed as their answers arrive.
 extension DispatchMachine {
+    /// Transaction mode: the client waits for no answer and nothing it sent is open (no
+    /// extended exchange without its Sync, no output held, no lease asked for): its connections
+    /// may go back to the pool, as far as forwarding is concerned.
+    var isBetweenUnits: Bool {
+        everyReplySent && leasing.isEmpty && !swallowing.values.contains { $0 > 0 }
+    }
+
     /// The effects of a query string the client sends, or nil outside transaction mode.
     func sessionEffects(_ query: QueryClassification, text: String) -> [SessionEffect] {
         guard pooled != nil else { return [] }

@@ -5,6 +5,18 @@ import Routing
 
 /// Sending what waits, in order, one route at a time; and the decision helpers.
 extension DispatchMachine {
+    // MARK: What the client is owed
+
+    /// Every reply the client asked for has gone to it and nothing it sent is open (no message
+    /// waiting or held, no extended exchange without its Sync, no output held back, no stream),
+    /// whatever the backends still owe for SwiftPool's own messages or copies on other nodes.
+    var everyReplySent: Bool {
+        isIdle && unsyncedRoute == nil && heldPrimaryOutput == nil && !streamOpen && routedQueries.isEmpty
+    }
+
+    /// ``everyReplySent``, or nil for a primary-only session, which does not count its replies.
+    var clientHasEveryReply: Bool? { everyDecisionIsPrimary ? nil : everyReplySent }
+
     // MARK: Dispatching
 
     /// Sends waiting messages in order, switching nodes only when every node of the previous

@@ -235,22 +235,6 @@ struct DispatchMachine {
     /// Nothing waits, nothing is held, no batch is open.
     var isIdle: Bool { waiting.isEmpty && extendedBatch.isEmpty && heldForFacts == nil }
 
-    /// Whether every reply the client asked for has gone to it, whatever the backends still owe
-    /// (answers to SwiftPool's own messages, or to copies of the client's on other nodes, which
-    /// the client never sees). Nil for a primary-only session, which does not count its replies.
-    var clientHasEveryReply: Bool? {
-        guard !everyDecisionIsPrimary else { return nil }
-        return isIdle && unsyncedRoute == nil && heldPrimaryOutput == nil && !streamOpen && routedQueries.isEmpty
-    }
-
-    /// Transaction mode: the client waits for no answer and nothing it sent is open (no
-    /// extended exchange without its Sync, no output held, no lease asked for): its connections
-    /// may go back to the pool, as far as forwarding is concerned.
-    var isBetweenUnits: Bool {
-        isIdle && unsyncedRoute == nil && heldPrimaryOutput == nil && !streamOpen && routedQueries.isEmpty
-            && leasing.isEmpty && !swallowing.values.contains { $0 > 0 }
-    }
-
     /// Bytes of client messages held: waiting for a node, in the open extended batch, or for
     /// catalog look-ups (see ``heldBytesLimit``).
     var heldClientBytes: Int {
