@@ -13,6 +13,7 @@ extension ClientSessionHandler: BackendConnectionOwner {
         case .forward:
             sessions.traffic.toClients &+= bytes.readableBytes
             context.write(wrapOutboundOut(bytes), promise: nil)
+            wroteClient = true
         case .updateReading:
             updateReading()
         case .none:
@@ -28,7 +29,7 @@ extension ClientSessionHandler: BackendConnectionOwner {
     }
 
     func backendDidFinishReading(_ connection: BackendConnection) {
-        context.flush()
+        flushClientIfWritten()
     }
 
     func backend(_ connection: BackendConnection, didClose error: Error?) {

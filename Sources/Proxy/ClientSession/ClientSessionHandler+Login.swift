@@ -147,32 +147,38 @@ extension ClientSessionHandler {
         runtime.cluster.primaryGate.cancel(wait.ticket)
     }
 
-    /// Both sides are authenticated: registers the client's cancel key, sets up routing and lets
-    /// the machine send the login reply.
     /// Transaction mode: the login's connection comes from the transaction pool too.
     private func leaseLoginConnection(_ node: BackendNode) {
-        leaseFromTransactionPool(node, attach: { [self] connection, reused in
-            guard machine.isConnectingBackend else { return giveBackToTransactionPool(connection) }
-            primaryConnection = connection
-            connection.owner = self
-            connection.counters = runtime.statistics.counters(for: node.id)
-            if !reused { runtime.cluster.markUsed(node.id) }
-            run { machine, _, actions in machine.primaryLeased(askedFor: connection.authMethod, into: &actions) }
-        }, failed: { [self] error in
-            guard machine.isConnectingBackend else { return }
-            switch error {
-            case .connect(let failure):
-                run { machine, _, actions in machine.primaryLeaseFailed(failure, into: &actions) }
-            case .timedOut(let wait):
-                let fields = Self.poolTimeout(wait)
-                run { machine, _, actions in machine.fatal(fields, into: &actions) }
-            case .settingsNotRestored(let reason):
-                let fields = ErrorFields(severity: .fatal, sqlState: "08006", message: "could not prepare a pooled connection: \(reason)")
-                run { machine, _, actions in machine.fatal(fields, into: &actions) }
-            }
-        })
+        leaseFromTransactionPool(node, for: .login)
     }
 
+    /// The login's connection came from the transaction pool.
+    func attachLoginConnection(_ connection: BackendConnection, reused: Bool) {
+        guard machine.isConnectingBackend else { return giveBackToTransactionPool(connection) }
+        primaryConnection = connection
+        connection.owner = self
+        connection.counters = runtime.statistics.counters(for: connection.node.id)
+        if !reused { runtime.cluster.markUsed(connection.node.id) }
+        run { machine, _, actions in machine.primaryLeased(askedFor: connection.authMethod, into: &actions) }
+    }
+
+    /// No connection for the login came from the transaction pool.
+    func loginLeaseFailed(_ error: TransactionLeaseError) {
+        guard machine.isConnectingBackend else { return }
+        switch error {
+        case .connect(let failure):
+            run { machine, _, actions in machine.primaryLeaseFailed(failure, into: &actions) }
+        case .timedOut(let wait):
+            let fields = Self.poolTimeout(wait)
+            run { machine, _, actions in machine.fatal(fields, into: &actions) }
+        case .settingsNotRestored(let reason):
+            let fields = ErrorFields(severity: .fatal, sqlState: "08006", message: "could not prepare a pooled connection: \(reason)")
+            run { machine, _, actions in machine.fatal(fields, into: &actions) }
+        }
+    }
+
+    /// Both sides are authenticated: registers the client's cancel key, sets up routing and lets
+    /// the machine send the login reply.
     func completeLogin() {
         guard let primaryConnection else { return }
         primaryNodeID = primaryConnection.node.id

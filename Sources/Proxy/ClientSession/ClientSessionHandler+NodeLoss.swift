@@ -79,6 +79,7 @@ extension ClientSessionHandler {
         if count > 0 {
             sessions.traffic.toClients &+= count
             context.write(wrapOutboundOut(bytes.getSlice(at: bytes.readerIndex, length: count)!), promise: nil)
+            wroteClient = true
         }
         endingAfterMessage = ending
         if ending.rest.isComplete { endAfterMessage(complete: true) }

@@ -5,7 +5,7 @@ import PostgresWire
 /// Transaction mode's I/O: connections leased from the loop's transaction pool for each unit of
 /// work (settings replayed first), statement names rewritten as messages go out, connections
 /// given back between units and at the end.
-extension ClientSessionHandler {
+extension ClientSessionHandler: TransactionLeaseTaker {
     /// Decides the session's pool mode once the startup packet named user and database.
     func choosePoolMode(_ parameters: StartupParameters) {
         let user = parameters.user ?? ""
@@ -14,48 +14,69 @@ extension ClientSessionHandler {
     }
 
     /// Leases a connection to `node` from the transaction pool (waiting for one up to
-    /// transaction_pool_timeout), brings its settings to the client's, and passes it to
-    /// `attach`; `failed` gets the error.
-    func leaseFromTransactionPool(_ node: BackendNode, attach: @escaping (BackendConnection, Bool) -> Void,
-                                  failed: @escaping (TransactionLeaseError) -> Void) {
+    /// transaction_pool_timeout) for `purpose`; ``take(_:of:for:)`` gets it.
+    func leaseFromTransactionPool(_ node: BackendNode, for purpose: TransactionLeasePurpose) {
         guard let startupKey else { return }
         let runtime = runtime
         let current = pool.transactionSettings(generation: runtime.settingsGeneration) { runtime.settings }
-        let statistics = runtime.transactionPool
         if pool.transactions.onWait == nil {
+            let statistics = runtime.transactionPool
             pool.transactions.onWait = { waited, _ in statistics.wait.record(.nanoseconds(waited.nanoseconds)) }
         }
         let id = pool.transactions.lease(node, key: startupKey.onNode(node.id), clientPassword: clientPassword,
-                                         timeout: current.timeout) { [self] result in
-            leaseWaits[node.id] = nil
-            switch result {
-            case .success(let (connection, reused)):
-                statistics.leased()
-                connection.joinTransactionPool(statementCapacity: current.preparedStatements)
-                connection.pooled!.statements.capacity = current.preparedStatements
-                let wanted = machine.dispatch?.pooled?.settings ?? SessionSettings()
-                guard let replay = wanted.replay(from: connection.pooled!.settings) else { return attach(connection, reused) }
-                statistics.replayed()
-                SessionReplay.run(replay, on: connection, timeout: settings.resetTimeout) { [self] succeeded in
-                    if succeeded {
-                        connection.pooled!.settings = wanted
-                        attach(connection, reused)
-                    } else {
-                        let reason = connection.lastError?.message
-                            ?? (connection.isClosed ? "the connection closed" : "no answer within \(settings.resetTimeout)")
-                        logger.warning("could not bring a pooled connection to the session's settings; closing it",
-                                       metadata: ["node": "\(node.id)", "error": "\(reason)"])
-                        connection.owner = nil
-                        connection.close()
-                        failed(.settingsNotRestored(reason))
-                    }
-                }
-            case .failure(let error):
-                if case .timedOut = error { statistics.timedOut() }
-                failed(error)
-            }
-        }
+                                         timeout: current.timeout, for: self, purpose: purpose)
         if let id { leaseWaits[node.id] = id }
+    }
+
+    /// A lease came through, or failed: the connection's settings are brought to the client's
+    /// first, then it serves `purpose`.
+    func take(_ lease: TransactionLease, of node: BackendNode, for purpose: TransactionLeasePurpose) {
+        leaseWaits[node.id] = nil
+        let statistics = runtime.transactionPool
+        switch lease {
+        case .success(let (connection, reused)):
+            statistics.leased()
+            let capacity = pool.transactionSettings(generation: runtime.settingsGeneration) { [runtime] in runtime.settings }
+                .preparedStatements
+            connection.joinTransactionPool(statementCapacity: capacity)
+            connection.pooled!.statements.capacity = capacity
+            let wanted = machine.dispatch?.pooled?.settings ?? SessionSettings()
+            guard let replay = wanted.replay(from: connection.pooled!.settings) else {
+                return attach(connection, reused: reused, node: node, for: purpose)
+            }
+            statistics.replayed()
+            SessionReplay.run(replay, on: connection, timeout: settings.resetTimeout) { [self] succeeded in
+                if succeeded {
+                    connection.pooled!.settings = wanted
+                    attach(connection, reused: reused, node: node, for: purpose)
+                } else {
+                    let reason = connection.lastError?.message
+                        ?? (connection.isClosed ? "the connection closed" : "no answer within \(settings.resetTimeout)")
+                    logger.warning("could not bring a pooled connection to the session's settings; closing it",
+                                   metadata: ["node": "\(node.id)", "error": "\(reason)"])
+                    connection.owner = nil
+                    connection.close()
+                    leaseFailed(.settingsNotRestored(reason), node: node, for: purpose)
+                }
+            }
+        case .failure(let error):
+            if case .timedOut = error { statistics.timedOut() }
+            leaseFailed(error, node: node, for: purpose)
+        }
+    }
+
+    private func attach(_ connection: BackendConnection, reused: Bool, node: BackendNode, for purpose: TransactionLeasePurpose) {
+        switch purpose {
+        case .login: attachLoginConnection(connection, reused: reused)
+        case .unit: attachForUnit(connection, reused: reused, node: node.id)
+        }
+    }
+
+    private func leaseFailed(_ error: TransactionLeaseError, node: BackendNode, for purpose: TransactionLeasePurpose) {
+        switch purpose {
+        case .login: loginLeaseFailed(error)
+        case .unit: unitLeaseFailed(error, node: node.id)
+        }
     }
 
     /// Transaction mode: a connection to `id` for the unit of work routing started.
@@ -63,31 +84,34 @@ extension ClientSessionHandler {
         guard let info = runtime.cluster.snapshot.nodes.first(where: { $0.id == id }) else {
             return id == primaryNodeID ? primaryUnavailable(nil) : standbyUnavailable(id)
         }
-        let node = BackendNode(id: info.id, host: info.host, port: info.port)
-        leaseFromTransactionPool(node, attach: { [self] connection, reused in
-            guard machine.isForwarding, machine.dispatch != nil else { return giveBackToTransactionPool(connection) }
-            if !reused { runtime.cluster.markUsed(id) }
-            connection.owner = self
-            // A node's counters are one object for the life of the process.
-            if connection.counters == nil { connection.counters = runtime.statistics.counters(for: id) }
-            if id == primaryNodeID {
-                primaryConnection = connection
-            } else {
-                standbyConnections[id] = connection
-            }
-            if settingsAtUnitStart == nil { settingsAtUnitStart = machine.dispatch?.pooled?.settings }
-            if let clientKey, let route = machine.dispatch?.currentRoute,
-               DispatchMachine.outputNode(of: route, primary: primaryNodeID ?? id) == id {
-                runtime.cancelRegistry.setTarget(.init(node: connection.node, backendKey: connection.backendKey), for: clientKey)
-            }
-            run { machine, env, actions in machine.leased(id, &env, into: &actions) }
-        }, failed: { [self] error in
-            guard machine.isForwarding else { return }
-            if id == primaryNodeID { return primaryUnavailable(error) }
-            logger.warning("no connection to a load-balance node; reads go to the primary", metadata: ["node": "\(id)", "error": "\(error)"])
-            if case .connect(.unreachable(_, _)) = error { runtime.backendLost(id, false) }
-            standbyUnavailable(id)
-        })
+        leaseFromTransactionPool(BackendNode(id: info.id, host: info.host, port: info.port), for: .unit)
+    }
+
+    private func attachForUnit(_ connection: BackendConnection, reused: Bool, node id: Int) {
+        guard machine.isForwarding, machine.dispatch != nil else { return giveBackToTransactionPool(connection) }
+        if !reused { runtime.cluster.markUsed(id) }
+        connection.owner = self
+        // A node's counters are one object for the life of the process.
+        if connection.counters == nil { connection.counters = runtime.statistics.counters(for: id) }
+        if id == primaryNodeID {
+            primaryConnection = connection
+        } else {
+            standbyConnections[id] = connection
+        }
+        if settingsAtUnitStart == nil { settingsAtUnitStart = machine.dispatch?.pooled?.settings }
+        if let clientKey, let route = machine.dispatch?.currentRoute,
+           DispatchMachine.outputNode(of: route, primary: primaryNodeID ?? id) == id {
+            runtime.cancelRegistry.setTarget(.init(node: connection.node, backendKey: connection.backendKey), for: clientKey)
+        }
+        run { machine, env, actions in machine.leased(id, &env, into: &actions) }
+    }
+
+    private func unitLeaseFailed(_ error: TransactionLeaseError, node id: Int) {
+        guard machine.isForwarding else { return }
+        if id == primaryNodeID { return primaryUnavailable(error) }
+        logger.warning("no connection to a load-balance node; reads go to the primary", metadata: ["node": "\(id)", "error": "\(error)"])
+        if case .connect(.unreachable(_, _)) = error { runtime.backendLost(id, false) }
+        standbyUnavailable(id)
     }
 
     /// The FATAL a client gets when no connection became free within transaction_pool_timeout.
@@ -128,10 +152,10 @@ extension ClientSessionHandler {
             giveBackToTransactionPool(connection)
         }
         primaryConnection = nil
-        standbyConnections.removeAll()
-        touched.removeAll()
+        standbyConnections.removeAll(keepingCapacity: true)
+        touched.removeAll(keepingCapacity: true)
         // The connections' end-of-read no longer reaches this session: flush what they sent.
-        context.flush()
+        flushClientIfWritten()
     }
 
     func giveBackToTransactionPool(_ connection: BackendConnection) {

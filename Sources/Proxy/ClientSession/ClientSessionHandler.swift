@@ -72,8 +72,10 @@ final class ClientSessionHandler: ChannelInboundHandler {
     var endingAfterMessage: EndingAfterMessage?
 
     /// Reused buffers: the machine's actions, the connections written to since the last flush.
-    var spareActions: [ClientSessionMachine.Action] = []
+    /// One list per nesting level of `run` (a lease served at once runs the machine again).
+    var spareActions: [[ClientSessionMachine.Action]] = []
     var touched: [BackendConnection] = []
+    /// Whether the client channel has writes not flushed yet (an empty flush still costs).
     var wroteClient = false
     /// Whether the client channel is read (backpressure), as last set.
     var readingClient = true
@@ -100,13 +102,12 @@ final class ClientSessionHandler: ChannelInboundHandler {
 
     /// Feeds one event to the machine and performs what it returns.
     func run(_ event: (inout ClientSessionMachine, inout Environment, inout [ClientSessionMachine.Action]) -> Void) {
-        var actions = spareActions
-        spareActions = []
+        var actions = spareActions.popLast() ?? []
         var env = Environment(handler: self)
         event(&machine, &env, &actions)
         perform(actions)
         actions.removeAll(keepingCapacity: true)
-        if spareActions.capacity < actions.capacity { spareActions = actions }
+        if spareActions.count < 4 { spareActions.append(actions) }
     }
 
     // MARK: Channel events
@@ -182,6 +183,13 @@ final class ClientSessionHandler: ChannelInboundHandler {
         }
         if let primaryConnection { setReading(primaryConnection, clientWritable && plan.primary) }
         for connection in standbyConnections.values { setReading(connection, clientWritable) }
+    }
+
+    /// Flushes the client channel when something was written to it since the last flush.
+    func flushClientIfWritten() {
+        guard wroteClient else { return }
+        wroteClient = false
+        context.flush()
     }
 
     func setReading(_ connection: BackendConnection, _ reading: Bool) {

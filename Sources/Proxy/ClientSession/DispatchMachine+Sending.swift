@@ -71,7 +71,7 @@ extension DispatchMachine {
             }
             if next.streamed {
                 streamOpen = true
-                actions.append(.streamTo(nodes: targets))
+                actions.append(.streamTo(nodes: Array(targets)))
             }
         }
     }
@@ -114,12 +114,9 @@ extension DispatchMachine {
         }
     }
 
-    static func nodes(of decision: RouteDecision, primary: Int) -> [Int] {
-        switch decision {
-        case .primary: return [primary]
-        case .node(let id): return [id]
-        case .nodes(let list): return list
-        }
+    /// The nodes `decision` sends to, primary first.
+    static func nodes(of decision: RouteDecision, primary: Int) -> RouteNodes {
+        RouteNodes(decision, primary: primary)
     }
 
     /// The node whose answers the client sees.

@@ -19,6 +19,25 @@ enum TransactionLeaseError: Error, CustomStringConvertible {
     }
 }
 
+/// What a transaction-pool lease brings: a connection (and whether it was idle in the pool), or
+/// why there is none.
+typealias TransactionLease = Result<(BackendConnection, reused: Bool), TransactionLeaseError>
+
+/// What a session leases a connection for.
+enum TransactionLeasePurpose {
+    /// The login's connection (its reply comes from it).
+    case login
+    /// A unit of work.
+    case unit
+}
+
+/// A session that asks for leases: told once per lease, now or when a connection comes free.
+/// A reference to it, not a closure, waits in the pool: one lease per unit of work allocates
+/// nothing.
+protocol TransactionLeaseTaker: AnyObject {
+    func take(_ lease: TransactionLease, of node: BackendNode, for purpose: TransactionLeasePurpose)
+}
+
 /// The backend connections transaction-mode sessions of one event loop share: lent for one
 /// unit of work (a transaction, a statement outside one, an extended exchange up to its Sync),
 /// given back clean and idle. At most the loop's share of `transaction_pool_size` connections per
@@ -57,14 +76,20 @@ final class TransactionPool {
         }
     }
 
-    typealias Completion = (Result<(BackendConnection, reused: Bool), TransactionLeaseError>) -> Void
+    /// Who a lease is for, and what for.
+    private struct Taker {
+        var session: TransactionLeaseTaker
+        var purpose: TransactionLeasePurpose
+
+        func take(_ lease: TransactionLease, of node: BackendNode) { session.take(lease, of: node, for: purpose) }
+    }
 
     private struct Waiter {
         var node: BackendNode
         var key: Key
         var since: NIODeadline
         var timeout: TimeAmount
-        var completion: Completion
+        var taker: Taker
         var deadline: NIODeadline { since + timeout }
     }
 
@@ -116,26 +141,31 @@ final class TransactionPool {
     }
 
     /// Lends a connection to `node`: an idle one, a new one, or the first that comes free
-    /// within `timeout`. Returns the waiter's id when the lease waits (for ``cancel(_:node:)``).
+    /// within `timeout`; `session` is told (now or later) with `purpose`. Returns the waiter's id
+    /// when the lease waits (for ``cancel(_:node:)``).
     @discardableResult
     func lease(_ node: BackendNode, key: PoolKey, clientPassword: String?, timeout: TimeAmount,
-               completion: @escaping Completion) -> UInt64? {
-        let key = Key(pool: key, clientPassword: clientPassword)
+               for session: TransactionLeaseTaker, purpose: TransactionLeasePurpose) -> UInt64? {
+        lease(node, key: Key(pool: key, clientPassword: clientPassword), timeout: timeout,
+              taker: Taker(session: session, purpose: purpose))
+    }
+
+    private func lease(_ node: BackendNode, key: Key, timeout: TimeAmount, taker: Taker) -> UInt64? {
         switch state.checkout(key, node: node.id) {
         case .reuse(let connection) where lifeTime > .zero && .now() - connection.lastReleasedAt >= lifeTime:
             // Idle too long: closed, its place taken again at once.
             retire(connection)
             if let handoff = state.closed(nil, key: key, node: node.id) { perform(handoff) }
-            return lease(node, key: key.pool, clientPassword: clientPassword, timeout: timeout, completion: completion)
+            return lease(node, key: key, timeout: timeout, taker: taker)
         case .reuse(let connection):
-            completion(.success((connection, true)))
+            taker.take(.success((connection, true)), of: node)
         case .open:
-            open(node, key: key, completion: completion)
+            open(node, key: key, taker: taker)
         case .replace(let victim):
             retire(victim)
-            open(node, key: key, completion: completion)
+            open(node, key: key, taker: taker)
         case .wait(let id):
-            let waiter = Waiter(node: node, key: key, since: .now(), timeout: timeout, completion: completion)
+            let waiter = Waiter(node: node, key: key, since: .now(), timeout: timeout, taker: taker)
             waiters[id] = waiter
             // Only a waiter due before the timer (a timeout shortened by a reload) moves it.
             if expiryDeadline.map({ waiter.deadline < $0 }) ?? true { scheduleExpiry() }
@@ -162,7 +192,7 @@ final class TransactionPool {
             for (id, waiter) in waiters.filter({ $0.value.deadline <= now }) {
                 guard state.cancelWait(id, node: waiter.node.id), waiters.removeValue(forKey: id) != nil else { continue }
                 onWait?(waiter.timeout, false)
-                waiter.completion(.failure(.timedOut(waiter.timeout)))
+                waiter.taker.take(.failure(.timedOut(waiter.timeout)), of: waiter.node)
             }
             scheduleExpiry()
         }
@@ -203,7 +233,7 @@ final class TransactionPool {
 
     // MARK: Connections
 
-    private func open(_ node: BackendNode, key: Key, completion: @escaping Completion) {
+    private func open(_ node: BackendNode, key: Key, taker: Taker) {
         connector.connect(to: node, key: key.pool, clientPassword: key.clientPassword, on: eventLoop) { [self] result in
             switch result {
             case .success(let connection):
@@ -211,10 +241,10 @@ final class TransactionPool {
                 connection.onClose = { [weak self, unowned connection] in
                     self?.closed(connection, key: key)
                 }
-                completion(.success((connection, false)))
+                taker.take(.success((connection, false)), of: node)
             case .failure(let error):
                 if let handoff = state.closed(nil, key: key, node: node.id) { perform(handoff) }
-                completion(.failure(.connect(error)))
+                taker.take(.failure(.connect(error)), of: node)
             }
         }
     }
@@ -236,14 +266,14 @@ final class TransactionPool {
         switch handoff {
         case .give(let connection, let id):
             guard let waiter = take(id) else { return giveBack(connection, clientPassword: connection.clientPassword) }
-            waiter.completion(.success((connection, true)))
+            waiter.taker.take(.success((connection, true)), of: waiter.node)
         case .openFor(let id):
             guard let waiter = take(id) else { return }
-            open(waiter.node, key: waiter.key, completion: waiter.completion)
+            open(waiter.node, key: waiter.key, taker: waiter.taker)
         case .replaceFor(let id, let victim):
             retire(victim)
             guard let waiter = take(id) else { return }
-            open(waiter.node, key: waiter.key, completion: waiter.completion)
+            open(waiter.node, key: waiter.key, taker: waiter.taker)
         }
     }
 

@@ -116,7 +116,7 @@ struct TransactionPoolState<Connection: AnyObject, Key: Hashable, Group: Hashabl
         let wanted = group(key)
         // Waiters and idle connections exist together only when none of these fits a waiter:
         // taking one here passes no one.
-        if let connection = state.idle[key]?.popLast() {
+        if let connection = Self.popIdle(key, in: &state) {
             state.idleCount -= 1
             return .reuse(connection)
         }
@@ -154,7 +154,11 @@ struct TransactionPoolState<Connection: AnyObject, Key: Hashable, Group: Hashabl
             Self.count(group(waiter.key), by: 1, in: &state)
             return (.replaceFor(waiter.id, closing: connection), false)
         }
-        state.idle[key, default: []].append(connection)
+        // Taken out and put back, not changed in place: changing a dictionary's value in place
+        // allocates (the accessor's frame), at every return.
+        var list = state.idle.removeValue(forKey: key) ?? []
+        list.append(connection)
+        state.idle[key] = list
         state.idleCount += 1
         return (nil, false)
     }
@@ -211,6 +215,15 @@ struct TransactionPoolState<Connection: AnyObject, Key: Hashable, Group: Hashabl
 
     var counts: [Int: (open: Int, idle: Int, waiting: Int)] {
         nodes.mapValues { ($0.open, $0.idleCount, $0.waiters.count) }
+    }
+
+    /// The most recently returned idle connection of `key`. An emptied list stays, keeping its
+    /// storage for the next return.
+    private static func popIdle(_ key: Key, in state: inout NodeState) -> Connection? {
+        guard var list = state.idle.removeValue(forKey: key) else { return nil }
+        let connection = list.popLast()
+        state.idle[key] = list
+        return connection
     }
 
     /// An idle connection to retire so that `wanted` can open one in its place: of its own group,
