@@ -64,10 +64,9 @@ extension ClientSessionHandler {
     }
 
     func leaseStandby(_ id: Int) {
-        guard let startupKey, let info = runtime.cluster.snapshot.nodes.first(where: { $0.id == id }) else {
+        guard let startupKey, let node = pool.backendNode(id, in: runtime.cluster) else {
             return standbyUnavailable(id)
         }
-        let node = BackendNode(id: info.id, host: info.host, port: info.port)
         pool.lease(node, key: startupKey.onNode(id)) { [self] result in
             guard machine.isForwarding, machine.dispatch != nil else {
                 if case .success(let (connection, _)) = result { pool.giveBack(connection) }

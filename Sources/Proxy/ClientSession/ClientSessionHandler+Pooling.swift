@@ -81,10 +81,10 @@ extension ClientSessionHandler: TransactionLeaseTaker {
 
     /// Transaction mode: a connection to `id` for the unit of work routing started.
     func leaseForUnit(_ id: Int) {
-        guard let info = runtime.cluster.snapshot.nodes.first(where: { $0.id == id }) else {
+        guard let node = pool.backendNode(id, in: runtime.cluster) else {
             return id == primaryNodeID ? primaryUnavailable(nil) : standbyUnavailable(id)
         }
-        leaseFromTransactionPool(BackendNode(id: info.id, host: info.host, port: info.port), for: .unit)
+        leaseFromTransactionPool(node, for: .unit)
     }
 
     private func attachForUnit(_ connection: BackendConnection, reused: Bool, node id: Int) {

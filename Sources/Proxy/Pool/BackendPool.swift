@@ -1,3 +1,4 @@
+import Cluster
 import Logging
 import NIOCore
 
@@ -16,6 +17,10 @@ final class BackendPool {
     private var cache: IdleConnectionCache<BackendConnection>
     /// The pool keys of this loop's sessions, one copy per startup packet (see ``internedKey(_:)``).
     private var internedKeys: Set<PoolKey> = []
+    /// The nodes as leases address them, while the cluster's generation holds (see
+    /// ``backendNode(_:in:)``).
+    private var backendNodes: [Int: BackendNode] = [:]
+    private var backendNodesGeneration = -1
     private let connector: BackendConnector
     private let cachingEnabled: Bool
     private var sweeper: Scheduled<Void>?
@@ -42,6 +47,19 @@ final class BackendPool {
     func internedKey(_ key: PoolKey) -> PoolKey {
         if internedKeys.count >= 4096 { internedKeys.removeAll() }
         return internedKeys.insert(key).memberAfterInsert
+    }
+
+    /// Node `id`'s address, from the cluster's snapshot taken again only when its generation
+    /// moved: a snapshot takes a lock every loop shares, and a lease comes with every unit of work.
+    func backendNode(_ id: Int, in cluster: ClusterState) -> BackendNode? {
+        let generation = cluster.generation
+        if generation != backendNodesGeneration {
+            // A change between the two reads only makes the next call read again.
+            backendNodes = Dictionary(cluster.snapshot.nodes.map { ($0.id, BackendNode(id: $0.id, host: $0.host, port: $0.port)) },
+                                      uniquingKeysWith: { first, _ in first })
+            backendNodesGeneration = generation
+        }
+        return backendNodes[id]
     }
 
     /// Starts the periodic retirement of connections past `connection_life_time`.
