@@ -91,6 +91,7 @@ class BackendMonitor:
         self.samples = 0
         self.errors: list[str] = []
         self._stop = threading.Event()
+        self._first_sample = threading.Event()
         self._thread = threading.Thread(target=self._run, name="backend-monitor", daemon=True)
 
     def _sample(self, conns) -> None:
@@ -113,16 +114,21 @@ class BackendMonitor:
                 conns[port] = psycopg.connect(self.cluster.dsn(port), autocommit=True, connect_timeout=10)
             while not self._stop.is_set():
                 self._sample(conns)
+                self._first_sample.set()
                 self._stop.wait(self.interval)
             self._sample(conns)
         except Exception as e:  # reported by check()
             self.errors.append(f"{type(e).__name__}: {e}")
         finally:
+            self._first_sample.set()
             for conn in conns.values():
                 conn.close()
 
     def __enter__(self) -> "BackendMonitor":
         self._thread.start()
+        # Clients start only once the monitor is connected and sampling: a quick test would
+        # otherwise be over before the monitor's first look.
+        self._first_sample.wait(15)
         return self
 
     def __exit__(self, *exc) -> None:
@@ -131,7 +137,7 @@ class BackendMonitor:
 
     def check(self) -> None:
         assert not self.errors, self.errors
-        # At least one sample while the clients ran and the final one after them.
+        # The first sample, taken before the clients started, and the final one after them.
         assert self.samples >= 2, f"only {self.samples} samples of pg_stat_activity"
         over = {p: n for p, n in self.max_per_node.items() if n > self.limit}
         assert not over, (f"pg_stat_activity showed more than transaction_pool_size ({self.limit}) "
