@@ -17,7 +17,8 @@ Run on purpose, never in CI:
   bench/transaction_pooling.py [--seconds 10] [--clients 200] [--rounds 3] [--binary2 PATH]
 With --rounds N the targets take turns N times and the table shows each one's median (this
 machine's throughput drifts by tens of per cent between minutes, so one run each compares
-little); --binary2 adds a second SwiftPool build ("swiftpool2") to the same rounds.
+little); --binary2 adds a second SwiftPool build ("swiftpool2") to the same rounds, --settings2 (with or
+without --binary2) gives the second one other settings, e.g. --settings2 num_event_loops=1.
 It uses $SWIFTPOOL_BIN, else .build/release/swiftpool, the cluster of scripts/pg-cluster.sh,
 and pgbench tables in swiftpool_test (initialised at scale 1 when missing).
 """
@@ -117,6 +118,8 @@ def main() -> int:
     ap.add_argument("--event-loops", type=int, default=0, help="SwiftPool's num_event_loops (default: one per core)")
     ap.add_argument("--rounds", type=int, default=1, help="turns per target; the table shows medians")
     ap.add_argument("--binary2", help="a second swiftpool binary in the same rounds (before/after a change)")
+    ap.add_argument("--settings2", default="", metavar="NAME=VALUE,...",
+                    help="pgpool.conf settings of the second SwiftPool (with --binary2, or the same binary)")
     a = ap.parse_args()
     subprocess.run([str(REPO / "scripts" / "pg-cluster.sh"), "up"], check=True, stdout=subprocess.DEVNULL)
     primary = int(cluster_env()["PG_PRIMARY_PORT"])
@@ -133,11 +136,13 @@ def main() -> int:
         sp, sp_port = start_from_demo(root / "sp", settings)
         procs.append(sp)
         targets: dict[str, tuple[int, int | None]] = {"swiftpool": (sp_port, sp.pid)}
-        if a.binary2:
+        if a.binary2 or a.settings2:
             (root / "sp2").mkdir()
-            os.environ["SWIFTPOOL_BIN"], first = a.binary2, os.environ.get("SWIFTPOOL_BIN")
+            first = os.environ.get("SWIFTPOOL_BIN")
+            os.environ["SWIFTPOOL_BIN"] = a.binary2 or str(binary())
+            settings2 = {**settings, **dict(item.split("=", 1) for item in a.settings2.split(",") if item)}
             try:
-                sp2, sp2_port = start_from_demo(root / "sp2", settings)
+                sp2, sp2_port = start_from_demo(root / "sp2", settings2)
             finally:
                 if first is None:
                     os.environ.pop("SWIFTPOOL_BIN")
@@ -157,7 +162,8 @@ def main() -> int:
             targets = {"direct": (primary, None), **targets}
         else:
             print(f"note: direct PostgreSQL skipped: max_connections leaves room for {room} clients, not {a.clients}")
-        print(f"binary {binary()}{f', binary2 {a.binary2}' if a.binary2 else ''}, {a.clients} clients, "
+        print(f"binary {binary()}{f', binary2 {a.binary2}' if a.binary2 else ''}"
+              f"{f', swiftpool2 with {a.settings2}' if a.settings2 else ''}, {a.clients} clients, "
               f"{a.seconds:.0f} s per run, {a.rounds} round(s), pool size {a.pool_size}, primary only")
         runs: dict[tuple[str, bool], list[tuple[float | None, str, int, int, float | None]]] = {}
         for _ in range(a.rounds):
