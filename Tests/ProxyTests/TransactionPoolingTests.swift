@@ -181,6 +181,15 @@ struct TransactionPoolingTests {
         #expect(effects("BEGIN; SET a.b = 1; COMMIT") == [.begin, .set(parameter: "a.b", text: "SET a.b = 1"), .commit])
     }
 
+    /// A statement's text is cut from the query by UTF-8 byte offsets: characters of several
+    /// bytes before it, and in it, must not shift or split it.
+    @Test func aStatementsTextIsCutAtItsBytesAfterMultiByteCharacters() {
+        #expect(effects("SELECT 'Zürich ✓'; SET application_name = 'café ✓'; DISCARD ALL")
+            == [.set(parameter: "application_name", text: "SET application_name = 'café ✓'"), .discardAll])
+        #expect(effects("SELECT '日本'; DECLARE c CURSOR WITH HOLD FOR SELECT 'ö'") == [.pin(.holdCursor)])
+        #expect(effects("SELECT 'é', set_config('a.b', 'ü', true)") == [])
+    }
+
     @Test func aSetCountsWhenItsTransactionCommitsAndNotWhenItRollsBack() {
         var state = PooledSessionState()
         state.completed(effects("SET search_path TO a"), status: .idle, failed: false)

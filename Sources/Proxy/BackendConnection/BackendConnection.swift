@@ -43,18 +43,25 @@ final class BackendConnection {
     /// ``joinTransactionPool(statementCapacity:)``. (No observer: one would copy the whole value,
     /// arrays and all, at every change made through it, on every read.)
     var pooled: PooledConnection?
+    /// Whether ``pooled`` is set: asked at every read and write, where `pooled != nil` would
+    /// copy the connection's statements and filters out first.
+    private(set) var isPooled = false
     /// ReadyForQuery messages received since login.
     private var readyTotal = 0
 
     /// The connection serves transaction-mode sessions from now on (no-op when it already does).
     func joinTransactionPool(statementCapacity: Int) {
-        guard pooled == nil else { return }
+        guard !isPooled else { return }
         pooled = PooledConnection(statementCapacity: statementCapacity)
+        isPooled = true
         pooled!.replies.startCounting(at: readyTotal)
     }
 
-    /// The session that leased the connection; nil while it sits in the pool.
-    weak var owner: BackendConnectionOwner?
+    /// The session that leased the connection (or the resetter or replay working on it); nil
+    /// while it sits in the pool. Strong, not weak: a weak reference would give every session a
+    /// side table, and every retain of a session would take the runtime's slow path. Every end
+    /// of a lease sets it back to nil or to the next owner, and closing the connection clears it.
+    var owner: BackendConnectionOwner?
     /// Called once when the channel closes (the pool uses it to drop idle connections).
     var onClose: (() -> Void)?
 
@@ -83,7 +90,7 @@ final class BackendConnection {
 
     /// Called by the channel handler for every read after login.
     func received(_ bytes: ByteBuffer) {
-        let streamPosition = pooled == nil ? ([], 0, 0) : observer.position
+        let streamPosition = isPooled ? observer.position : ([], 0, 0)
         do {
             try observer.scan(bytes) { event in
                 switch event.type {
@@ -106,7 +113,7 @@ final class BackendConnection {
                     let error = ErrorFields.decode(body: event.body)
                     lastError = error
                     errorSinceReady = true
-                    if pooled != nil, error.sqlState == "0A000", error.message?.contains("cached plan must not change result type") == true {
+                    if isPooled, error.sqlState == "0A000", error.message?.contains("cached plan must not change result type") == true {
                         // Statements shared on this connection are stale: each is closed and
                         // prepared again when next used.
                         pooled!.statements.removeAll()
@@ -125,7 +132,7 @@ final class BackendConnection {
             return
         }
         var bytes = bytes
-        if pooled != nil {
+        if isPooled {
             let (output, skipped) = pooled!.replies.process(bytes, streamPosition: streamPosition)
             if let output {
                 bytes = output

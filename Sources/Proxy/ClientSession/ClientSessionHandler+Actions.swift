@@ -90,7 +90,7 @@ extension ClientSessionHandler {
         switch step {
         case .write(let node, let bytes, let type):
             guard let connection = connection(for: node) else { return }
-            if connection.pooled != nil, Self.carriesStatementName(type) {
+            if connection.isPooled, Self.carriesStatementName(type) {
                 writeMapped(bytes, type: type, to: connection)
             } else {
                 connection.noteSent(type)
@@ -117,8 +117,8 @@ extension ClientSessionHandler {
         case .lease(let node):
             if transactionMode { leaseForUnit(node) } else { leaseStandby(node) }
         case .setCancelTarget(let node):
-            if let output = connection(for: node), let clientKey {
-                runtime.cancelRegistry.setTarget(.init(node: output.node, backendKey: output.backendKey), for: clientKey)
+            if let output = connection(for: node), let cancelRegistration {
+                cancelRegistration.setTarget(.init(node: output.node, backendKey: output.backendKey))
             }
         case .count(let node, let category):
             connection(for: node)?.counters?.count(category)
@@ -172,9 +172,9 @@ extension ClientSessionHandler {
             ending.timer.cancel()
             endingAfterMessage = nil
         }
-        if let clientKey {
-            runtime.cancelRegistry.unregister(clientKey)
-            self.clientKey = nil
+        if let cancelRegistration {
+            runtime.cancelRegistry.unregister(cancelRegistration)
+            self.cancelRegistration = nil
         }
         let connections = allConnections
         primaryConnection = nil

@@ -116,13 +116,10 @@ extension ClientSessionHandler {
 
         /// Set with the dispatch machine; the machine asks only while it has one.
         var facts: SessionCatalogFacts { handler.sessionFacts! }
-        var allQuiescent: Bool {
-            guard handler.primaryConnection?.tracker.isQuiescent ?? true else { return false }
-            return handler.standbyConnections.values.allSatisfy(\.tracker.isQuiescent)
-        }
+        var allQuiescent: Bool { handler.firstConnection(where: { !$0.tracker.isQuiescent }) == nil }
         var holdsConnections: Bool { handler.primaryConnection != nil || !handler.standbyConnections.isEmpty }
         var allOutsideTransaction: Bool {
-            handler.allConnections.allSatisfy { $0.tracker.transactionStatus == .idle && $0.isAtMessageBoundary }
+            handler.firstConnection(where: { $0.tracker.transactionStatus != .idle || !$0.isAtMessageBoundary }) == nil
         }
         var copyingIn: TransactionStatus? { handler.copyingIn }
         func isConnected(_ node: Int) -> Bool { handler.connection(for: node) != nil }

@@ -182,9 +182,10 @@ extension ClientSessionHandler {
     func completeLogin() {
         guard let primaryConnection else { return }
         primaryNodeID = primaryConnection.node.id
-        let key = runtime.cancelRegistry.register()
-        clientKey = key
-        runtime.cancelRegistry.setTarget(.init(node: primaryConnection.node, backendKey: primaryConnection.backendKey), for: key)
+        let registration = runtime.cancelRegistry.register()
+        cancelRegistration = registration
+        registration.setTarget(.init(node: primaryConnection.node, backendKey: primaryConnection.backendKey))
+        let key = registration.key
         let dispatch = makeDispatch(primary: primaryConnection.node.id)
         run { machine, env, actions in
             machine.loggedIn(parameters: primaryConnection.parameters, clientKey: key,

@@ -13,7 +13,7 @@ extension ClientSessionHandler {
     }
 
     /// The transaction status of a connection that waits for the client's COPY data.
-    var copyingIn: TransactionStatus? { allConnections.first(where: \.tracker.copyInProgress)?.tracker.transactionStatus }
+    var copyingIn: TransactionStatus? { firstConnection(where: \.tracker.copyInProgress)?.tracker.transactionStatus }
 
     /// Whether the session holds a connection to one of `nodes`, or its primary is among them.
     func usesAnyNode(of nodes: Set<Int>) -> Bool {
@@ -59,7 +59,7 @@ extension ClientSessionHandler {
     /// when the backend still sends it (a switchover, a detach), at most ``restOfMessageWait``.
     /// False when that cannot be (a pooled connection, whose replies are filtered).
     private func waitForTheRestOf(_ connection: BackendConnection) -> Bool {
-        guard !connection.isClosed, connection.pooled == nil, let context else { return false }
+        guard !connection.isClosed, !connection.isPooled, let context else { return false }
         let timer = context.eventLoop.assumeIsolated().scheduleTask(in: Self.restOfMessageWait) { [self] in
             endAfterMessage(complete: false)
         }

@@ -99,9 +99,9 @@ extension ClientSessionHandler: TransactionLeaseTaker {
             standbyConnections[id] = connection
         }
         if settingsAtUnitStart == nil { settingsAtUnitStart = machine.dispatch?.pooled?.settings }
-        if let clientKey, let route = machine.dispatch?.currentRoute,
+        if let cancelRegistration, let route = machine.dispatch?.currentRoute,
            DispatchMachine.outputNode(of: route, primary: primaryNodeID ?? id) == id {
-            runtime.cancelRegistry.setTarget(.init(node: connection.node, backendKey: connection.backendKey), for: clientKey)
+            cancelRegistration.setTarget(.init(node: connection.node, backendKey: connection.backendKey))
         }
         run { machine, env, actions in machine.leased(id, &env, into: &actions) }
     }
@@ -141,7 +141,7 @@ extension ClientSessionHandler: TransactionLeaseTaker {
         let settingsNow = machine.dispatch?.pooled?.settings ?? SessionSettings()
         let changed = settingsAtUnitStart.map { $0 != settingsNow } ?? false
         settingsAtUnitStart = nil
-        if let clientKey { runtime.cancelRegistry.setTarget(nil, for: clientKey) }
+        cancelRegistration?.setTarget(nil)
         if let primaryConnection {
             primaryConnection.pooled?.settings = settingsNow
             giveBackToTransactionPool(primaryConnection)

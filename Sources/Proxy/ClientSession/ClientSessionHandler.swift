@@ -33,7 +33,8 @@ final class ClientSessionHandler: ChannelInboundHandler {
     var primaryConnection: BackendConnection?
     /// Connections to other nodes, leased when routing first sends them something.
     var standbyConnections: [Int: BackendConnection] = [:]
-    var clientKey: BackendKey?
+    /// The client's cancel key and where a cancel for it goes (from login to the end).
+    var cancelRegistration: CancelRegistry.Registration?
     var slotRequestID: UInt64?
     var slotRequestedAt: NIODeadline?
     var timers: [ClientSessionMachine.Timer: Scheduled<Void>] = [:]
@@ -233,6 +234,13 @@ final class ClientSessionHandler: ChannelInboundHandler {
     /// Every connection of the session: the primary first.
     var allConnections: [BackendConnection] {
         (primaryConnection.map { [$0] } ?? []) + standbyConnections.values
+    }
+
+    /// The first connection of the session (the primary's first) for which `test` holds; unlike
+    /// ``allConnections`` it collects nothing, for what is asked at every unit of work.
+    func firstConnection(where test: (BackendConnection) -> Bool) -> BackendConnection? {
+        if let primaryConnection, test(primaryConnection) { return primaryConnection }
+        return standbyConnections.values.first(where: test)
     }
 
     func connection(for node: Int) -> BackendConnection? {

@@ -194,7 +194,7 @@ extension ClientSessionMachine {
         dispatch!.backendReady(node, status: status, failed: failed, &env, facts: facts, into: &dispatchActions)
         takeDispatchActions(&env, into: &actions)
         if adminAnswer != .none { continueAdminAnswer(&env, into: &actions) }
-        if dispatch?.pooled != nil { releaseIfBetweenUnits(&env, into: &actions) }
+        if dispatch?.isPooled == true { releaseIfBetweenUnits(&env, into: &actions) }
     }
 
     /// A connection to `node` was leased for routing.

@@ -92,7 +92,7 @@ extension ClientSessionMachine {
         // What the client sent after the command.
         let lastActivity = lastClientActivity
         forward(ByteBuffer(), &env, now: { lastActivity }, into: &actions)
-        if dispatch?.pooled != nil { releaseIfBetweenUnits(&env, into: &actions) }
+        if dispatch?.isPooled == true { releaseIfBetweenUnits(&env, into: &actions) }
     }
 
     /// PGPOOL SET and RESET change the session's own values.

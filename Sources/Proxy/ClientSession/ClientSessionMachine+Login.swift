@@ -284,6 +284,6 @@ extension ClientSessionMachine {
             heldBeforeForwarding = nil
             forward(held, &env, now: now, into: &actions)
         }
-        if dispatch.pooled != nil { releaseIfBetweenUnits(&env, into: &actions) }
+        if dispatch.isPooled { releaseIfBetweenUnits(&env, into: &actions) }
     }
 }

@@ -14,13 +14,13 @@ extension DispatchMachine {
 
     /// The effects of a query string the client sends, or nil outside transaction mode.
     func sessionEffects(_ query: QueryClassification, text: String) -> [SessionEffect] {
-        guard pooled != nil else { return [] }
+        guard isPooled else { return [] }
         return SessionEffect.of(query, text: text)
     }
 
     /// The pin a statement would need when pinning is off: it is then refused.
     func refusedPin(_ effects: [SessionEffect]) -> PinReason? {
-        guard pooled != nil, !pinningAllowed else { return nil }
+        guard isPooled, !pinningAllowed else { return nil }
         for case .pin(let reason) in effects { return reason }
         return nil
     }
@@ -36,7 +36,7 @@ extension DispatchMachine {
     /// A statement group answered with ReadyForQuery.
     mutating func completedStatementGroup(_ effects: [SessionEffect], status: TransactionStatus, failed: Bool,
                                           into actions: inout [Action]) {
-        guard pooled != nil else { return }
+        guard isPooled else { return }
         let view: TransactionStatusView
         switch status {
         case .idle: view = .idle

@@ -23,7 +23,7 @@ extension DispatchMachine {
             var message = message
             var effects: [SessionEffect] = []
             var classified: QueryClassification?
-            if pooled != nil {
+            if isPooled {
                 classified = SQLClassifier.classify(query: text)
                 effects = sessionEffects(classified!, text: text)
                 if let reason = refusedPin(effects) {
@@ -177,7 +177,7 @@ extension DispatchMachine {
         extendedBatchBytes = 0
         var endsWithSync = batch.last?.type == FrontendMessageType.sync
         var quietSync = false
-        if pooled != nil {
+        if isPooled {
             if unsyncedRoute == nil, batch.allSatisfy({ $0.type == FrontendMessageType.flush }) {
                 // Nothing is open for a Flush to push out: no connection is needed for it.
                 return
@@ -215,7 +215,7 @@ extension DispatchMachine {
                 let name = body.readNullTerminatedString() ?? ""
                 var text = body.readNullTerminatedString() ?? ""
                 var classified: QueryClassification?
-                if pooled != nil {
+                if isPooled {
                     refusedStatements.remove(name)
                     classified = SQLClassifier.classify(query: text)
                     let effects = sessionEffects(classified!, text: text)
@@ -247,7 +247,7 @@ extension DispatchMachine {
             case FrontendMessageType.bind:
                 let portal = body.readNullTerminatedString() ?? ""
                 let statement = body.readNullTerminatedString() ?? ""
-                if pooled != nil { batchEffects += parsedEffects[statement] ?? protocolStatements[statement]?.effects ?? [] }
+                if isPooled { batchEffects += parsedEffects[statement] ?? protocolStatements[statement]?.effects ?? [] }
                 if refusedStatements.contains(statement) {
                     // The refusal takes no parameters: bound without any, it raises its error.
                     var bare = ByteBuffer()
@@ -337,7 +337,7 @@ extension DispatchMachine {
             protocolStatements[name] = placement
         }
         var groupEffects: [SessionEffect] = []
-        if pooled != nil {
+        if isPooled {
             unsyncedEffects += batchEffects
             if endsWithSync { swap(&groupEffects, &unsyncedEffects) }
         }

@@ -22,29 +22,32 @@ extension DispatchMachine {
     /// Sends waiting messages in order, switching nodes only when every node of the previous
     /// route has answered everything it was sent.
     mutating func dispatch<E: DispatchEnvironment>(_ env: inout E, into actions: inout [Action]) {
-        while !streamOpen, let next = waiting.first {
-            if next.completes != nil, routedQueries.count >= Self.maxStatementsInFlight { return }
-            if next.message.type == FrontendMessageType.terminate {
+        // The head is looked at in place and moved out once it goes: a copy of it would retain
+        // everything it holds, for every message.
+        while !streamOpen, !waiting.isEmpty {
+            if waiting[0].completes != nil, routedQueries.count >= Self.maxStatementsInFlight { return }
+            if waiting[0].message.type == FrontendMessageType.terminate {
                 waiting.removeAll()
                 actions.append(.terminate)
                 return
             }
-            let targets = Self.nodes(of: next.decision, primary: primary)
+            let decision = waiting[0].decision
+            let targets = Self.nodes(of: decision, primary: primary)
             var missing = false
             for node in targets where !env.isConnected(node) {
                 missing = true
                 if leasing.insert(node).inserted { actions.append(.lease(node: node)) }
             }
             guard !missing else { return }
-            if next.decision != currentRoute {
+            if decision != currentRoute {
                 let busy = Self.nodes(of: currentRoute, primary: primary).contains { !env.isQuiescent($0) }
                 guard !busy else { return }
-                currentRoute = next.decision
+                currentRoute = decision
                 actions.append(.setCancelTarget(node: Self.outputNode(of: currentRoute, primary: primary)))
             }
             // Answers of SwiftPool's own messages must not mix with the client's.
             guard !targets.contains(where: { (swallowing[$0] ?? 0) > 0 }) else { return }
-            waiting.removeFirst()
+            let next = waiting.removeFirst()
             let plainBegin = next.completes?.contains { $0.routed.plainBeginForStandbys } ?? false
             for node in targets {
                 var bytes = next.message.bytes
@@ -61,7 +64,7 @@ extension DispatchMachine {
             }
             if let completes = next.completes, !next.swallowed {
                 routedQueries.append((completes, Self.outputNode(of: next.decision, primary: primary)))
-                if pooled != nil { completedEffects.append(next.effects) }
+                if isPooled { completedEffects.append(next.effects) }
                 for (query, _) in completes {
                     for statement in query.statements {
                         let category = Self.category(of: statement.kind)

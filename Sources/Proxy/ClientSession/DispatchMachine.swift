@@ -206,6 +206,9 @@ struct DispatchMachine {
     var statementCategories: [String: [StatementCategory]] = [:]
     /// Transaction mode: the server-session state the client built (nil in session mode).
     var pooled: PooledSessionState?
+    /// Whether ``pooled`` is set (for the whole session): asked at every message, where
+    /// `pooled != nil` would copy the state out first.
+    let isPooled: Bool
     /// Transaction mode: whether statements that need one server session pin the client (else
     /// they are refused).
     var pinningAllowed = true
@@ -221,6 +224,7 @@ struct DispatchMachine {
         self.primary = primary
         self.routing = routing
         self.everyDecisionIsPrimary = !routing.settings.loadBalanceMode && !transactionPooling
+        self.isPooled = transactionPooling
         if transactionPooling { pooled = PooledSessionState() }
     }
 
@@ -301,7 +305,7 @@ struct DispatchMachine {
         let output = Self.outputNode(of: currentRoute, primary: primary)
         if node == output, let head = routedQueries.first, head.output == output {
             routedQueries.removeFirst()
-            if pooled != nil, !completedEffects.isEmpty {
+            if isPooled, !completedEffects.isEmpty {
                 completedStatementGroup(completedEffects.removeFirst(), status: status, failed: failed, into: &actions)
             }
             for (query, routed) in head.statements {
@@ -409,7 +413,7 @@ struct DispatchMachine {
             if !extendedBatch.isEmpty { routeExtendedBatch(&env, facts: facts, into: &actions) }
             var pending = PendingMessage(message: head, decision: .primary, completes: [])
             pending.streamed = true
-            if pooled != nil, head.type == FrontendMessageType.query {
+            if isPooled, head.type == FrontendMessageType.query {
                 // Only the head is here: what its statements do to the session is read from
                 // it (a pin is kept even when pinning is off: the query is already on its way).
                 var body = head.body

@@ -96,14 +96,15 @@ final class BackendPool {
     /// Takes back a connection whose client left and which has been reset.
     func giveBack(_ connection: BackendConnection) {
         guard !connection.isClosed else { return }
-        guard cachingEnabled, !Self.neverCached.contains(connection.key.database) else {
+        guard cachingEnabled, !connection.key.isNeverCached else {
             retire(connection)
             return
         }
         connection.owner = nil
         connection.lastReleasedAt = .now()
-        connection.onClose = { [weak self, unowned connection] in
-            self?.cache.remove(connection, key: connection.key)
+        // The pool lives as long as its event loop; `self` is not weak (see BackendConnection.owner).
+        connection.onClose = { [self, unowned connection] in
+            cache.remove(connection, key: connection.key)
         }
         cache.checkin(connection, key: connection.key, now: connection.lastReleasedAt).forEach { retire($0) }
     }
@@ -151,7 +152,4 @@ final class BackendPool {
         logger.debug("closing backend connection", metadata: ["node": "\(connection.node.id)", "key": "\(connection.key)"])
         connection.terminate()
     }
-
-    /// Template databases must stay free of lingering connections (CREATE DATABASE needs that).
-    static let neverCached: Set<String> = ["template0", "template1"]
 }

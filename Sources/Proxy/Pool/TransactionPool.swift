@@ -204,7 +204,7 @@ final class TransactionPool {
         connection.owner = nil
         connection.lastReleasedAt = .now()
         let key = Key(pool: connection.key, clientPassword: clientPassword)
-        if BackendPool.neverCached.contains(connection.key.database) {
+        if connection.key.isNeverCached {
             // Template databases must stay free of lingering connections (CREATE DATABASE).
             retire(connection)
             if let handoff = state.closed(nil, key: key, node: connection.node.id) { perform(handoff) }
@@ -238,8 +238,10 @@ final class TransactionPool {
             switch result {
             case .success(let connection):
                 connection.clientPassword = key.clientPassword
-                connection.onClose = { [weak self, unowned connection] in
-                    self?.closed(connection, key: key)
+                // The pool lives as long as its event loop; `self` is not weak (a weak reference
+                // would put every retain of the pool on the runtime's slow path).
+                connection.onClose = { [self, unowned connection] in
+                    closed(connection, key: key)
                 }
                 taker.take(.success((connection, false)), of: node)
             case .failure(let error):

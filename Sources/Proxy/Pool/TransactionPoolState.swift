@@ -1,3 +1,5 @@
+import NIOCore
+
 /// Which backend connections transaction-mode sessions of one event loop may open, hand out and
 /// wait for. Pure: the caller opens, closes and times out what the state says.
 ///
@@ -42,7 +44,9 @@ struct TransactionPoolState<Connection: AnyObject, Key: Hashable, Group: Hashabl
         var groupOpen: [Group: Int] = [:]
         var idle: [Key: [Connection]] = [:]
         var idleCount = 0
-        var waiters: [Waiter] = []
+        /// First come first served; usually the first one is served, which a ring buffer does
+        /// without moving the others.
+        var waiters = CircularBuffer<Waiter>()
     }
 
     private var nodes: [Int: NodeState] = [:]
@@ -89,10 +93,11 @@ struct TransactionPoolState<Connection: AnyObject, Key: Hashable, Group: Hashabl
         var handoffs: [Handoff] = []
         for nodeID in Array(nodes.keys) {
             var state = nodes.removeValue(forKey: nodeID)!
-            var index = 0
-            while index < state.waiters.count {
-                let waiter = state.waiters[index]
-                let wanted = group(waiter.key)
+            // An offset, not an index: removing a waiter invalidates the ring buffer's indices.
+            var offset = 0
+            while offset < state.waiters.count {
+                let index = state.waiters.index(state.waiters.startIndex, offsetBy: offset)
+                let wanted = group(state.waiters[index].key)
                 let room = hasRoom(wanted, in: state)
                 if room, state.open < state.limit {
                     state.open += 1
@@ -101,7 +106,7 @@ struct TransactionPoolState<Connection: AnyObject, Key: Hashable, Group: Hashabl
                 } else if let victim = takeIdle(&state, for: wanted, groupHasRoom: room) {
                     handoffs.append(.replaceFor(state.waiters.remove(at: index).id, closing: victim))
                 } else {
-                    index += 1
+                    offset += 1
                 }
             }
             nodes[nodeID] = state

@@ -41,11 +41,18 @@ enum SessionEffect: Equatable, Sendable {
     /// The effects of a query string (a simple Query, or the text of a Parse), in order.
     static func of(_ query: QueryClassification, text: String) -> [SessionEffect] {
         var effects: [SessionEffect] = []
-        let utf8 = Array(text.utf8)
         for statement in query.statements {
-            effects.append(contentsOf: of(statement, text: utf8))
+            effects.append(contentsOf: of(statement, text: text.utf8))
         }
         return effects
+    }
+
+    /// A statement's own text: its byte range of the query (read only for the few statements
+    /// whose effect depends on more than their classification).
+    private static func statementText(_ statement: StatementClassification, in text: String.UTF8View) -> String {
+        let range = statement.byteRange.clamped(to: 0..<text.count)
+        let start = text.index(text.startIndex, offsetBy: range.lowerBound)
+        return String(decoding: text[start..<text.index(start, offsetBy: range.count)], as: UTF8.self)
     }
 
     /// `RESET` spellings of parameters `SET` names otherwise.
@@ -54,9 +61,8 @@ enum SessionEffect: Equatable, Sendable {
 
     /// Whether a statement's `set_config(…, …, true)` calls are transaction-scoped (the third
     /// argument the literal `true`): those need no pin. Looks at the text only.
-    private static func setsTransactionScope(_ statement: StatementClassification, text: [UInt8]) -> Bool {
-        let range = statement.byteRange.clamped(to: 0..<text.count)
-        let lowered = String(decoding: text[range], as: UTF8.self).lowercased()
+    private static func setsTransactionScope(_ statement: StatementClassification, text: String.UTF8View) -> Bool {
+        let lowered = statementText(statement, in: text).lowercased()
         let calls = lowered.components(separatedBy: "set_config(").dropFirst()
         guard !calls.isEmpty else { return false }
         return calls.allSatisfy { call in
@@ -72,7 +78,7 @@ enum SessionEffect: Equatable, Sendable {
         "pg_advisory_lock", "pg_advisory_lock_shared", "pg_try_advisory_lock", "pg_try_advisory_lock_shared",
     ]
 
-    private static func of(_ statement: StatementClassification, text: [UInt8]) -> [SessionEffect] {
+    private static func of(_ statement: StatementClassification, text: String.UTF8View) -> [SessionEffect] {
         var effects: [SessionEffect] = []
         for call in statement.functionCalls {
             let name = call.name.lowercased()
@@ -103,8 +109,7 @@ enum SessionEffect: Equatable, Sendable {
                                         text: "SET default_transaction_deferrable = \(deferrable ? "on" : "off")"))
                 }
             default:
-                let range = statement.byteRange.clamped(to: 0..<text.count)
-                effects.append(.set(parameter: set.parameter, text: String(decoding: text[range], as: UTF8.self)))
+                effects.append(.set(parameter: set.parameter, text: statementText(statement, in: text)))
             }
         case .reset(let parameter):
             let name = resetAliases[parameter] ?? parameter
@@ -114,16 +119,14 @@ enum SessionEffect: Equatable, Sendable {
                 effects.append(.reset(parameter: name))
             }
         case .discard:
-            let range = statement.byteRange.clamped(to: 0..<text.count)
-            let words = String(decoding: text[range], as: UTF8.self).lowercased().split(whereSeparator: \.isWhitespace)
+            let words = statementText(statement, in: text).lowercased().split(whereSeparator: \.isWhitespace)
             if words.count >= 2, words[1] == "all" { effects.append(.discardAll) }
         case .deallocate(nil):
             effects.append(.deallocateAll)
         case .listen:
             effects.append(.pin(.listen))
         case .declareCursor:
-            let range = statement.byteRange.clamped(to: 0..<text.count)
-            let words = String(decoding: text[range], as: UTF8.self).lowercased().split(whereSeparator: \.isWhitespace)
+            let words = statementText(statement, in: text).lowercased().split(whereSeparator: \.isWhitespace)
             if zip(words, words.dropFirst()).contains(where: { $0 == "with" && $1 == "hold" }) {
                 effects.append(.pin(.holdCursor))
             }
