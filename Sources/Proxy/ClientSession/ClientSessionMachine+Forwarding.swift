@@ -119,7 +119,13 @@ extension ClientSessionMachine {
         guard !dispatchActions.isEmpty else { return }
         var terminate = false
         var factsToAwait: [CatalogFactsCache.Key]?
-        var leases: [Int] = []
+        // A buffer kept between calls: a unit of work in transaction mode leases at every turn.
+        var leases = leaseScratch
+        leaseScratch = []
+        defer {
+            leases.removeAll(keepingCapacity: true)
+            leaseScratch = leases
+        }
         var streamTo: [Int]?
         var standbyWait: Int?
         for action in dispatchActions {

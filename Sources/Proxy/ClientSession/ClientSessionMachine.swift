@@ -178,6 +178,8 @@ struct ClientSessionMachine {
     /// Transaction mode: the client's server-session state when the session ended (its
     /// connections are reset accordingly).
     var pooledAtEnd: PooledSessionState?
+    /// Reused by ``takeDispatchActions(_:into:)`` for the leases it puts last.
+    var leaseScratch: [Int] = []
     /// An error a backend sent while the client waited for nothing (its FATAL before it goes),
     /// by node: it reaches the client with the session's own FATAL, or before the next reply.
     var idleErrors: [Int: ByteBuffer] = [:]

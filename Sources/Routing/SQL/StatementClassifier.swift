@@ -120,9 +120,9 @@ struct StatementClassifier {
         var collector = NameCollector(view: view)
         collector.collect()
         var result = result
-        result.functionCalls.appendNew(collector.functions)
-        result.relations.appendNew(collector.relations)
-        result.writtenRelations.appendNew(collector.written)
+        result.functionCalls.appendNew(unique: collector.functions)
+        result.relations.appendNew(unique: collector.relations)
+        result.writtenRelations.appendNew(unique: collector.written)
         return result
     }
 
@@ -150,6 +150,12 @@ extension Array where Element == QualifiedName {
     /// Appends the names not already present.
     mutating func appendNew(_ names: [QualifiedName]) {
         for name in names where !contains(name) { append(name) }
+    }
+
+    /// Appends the names of `names`, a list without repeats, not already present; an empty
+    /// array takes the list as it is (no copy, for the usual statement that names nothing else).
+    mutating func appendNew(unique names: [QualifiedName]) {
+        if isEmpty { self = names } else { appendNew(names) }
     }
 
     /// Appends the name if not already present.
