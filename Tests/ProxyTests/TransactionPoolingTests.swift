@@ -82,6 +82,32 @@ struct TransactionPoolingTests {
         _ = third
     }
 
+    /// A waiter whose group is still at its limit stays where it is; one behind it that fits is
+    /// served (and the queue stays in order for the rest).
+    @Test func aRaisedLimitPassesOverAWaiterWhoseGroupIsFull() {
+        var pool = Pool(limit: 1, group: Self.group, groupLimit: { $0 == "g" ? 1 : nil })
+        let first = Connection()
+        guard case .open = pool.checkout("g/a", node: 0), case .wait(let blocked) = pool.checkout("g/a", node: 0),
+              case .wait(let fits) = pool.checkout("h/c", node: 0), case .wait(let last) = pool.checkout("h/d", node: 0) else {
+            Issue.record("one open, three waiting"); return
+        }
+        pool.setLimit(2)
+        let served = pool.serveWaiters().compactMap { handoff -> UInt64? in
+            if case .openFor(let id) = handoff { return id }
+            return nil
+        }
+        #expect(served == [fits])
+        #expect(pool.counts[0]?.waiting == 2)
+        // g's connection comes back: the blocked waiter with its key gets it, ahead of the later h.
+        guard case (.give(let given, let to)?, false) = pool.checkin(first, key: "g/a", node: 0) else {
+            Issue.record("the connection goes to the first waiter of its group"); return
+        }
+        #expect(given === first && to == blocked)
+        let cancelled = pool.cancelWait(last, node: 0)
+        #expect(cancelled)
+        #expect(pool.counts[0]?.waiting == 0)
+    }
+
     @Test func anIdleConnectionOfAnotherKeyMakesRoomInsteadOfAWait() {
         var pool = Pool(limit: 1, group: Self.group)
         guard case .open = pool.checkout("a", node: 0) else { Issue.record("opens"); return }

@@ -64,9 +64,14 @@ public final class CancelRegistry: Sendable {
 
     public var count: Int { state.withLockedValue { $0.registrations.count } }
 
+    /// Where a cancel for `key` goes now: nil for an unknown key or a session that runs nothing.
+    func target(for key: BackendKey) -> Target? {
+        state.withLockedValue { $0.registrations[key] }?.currentTarget
+    }
+
     /// Forwards a cancel for `key` to its backend. Unknown keys are ignored, as PostgreSQL does.
     func cancel(_ key: BackendKey, on eventLoop: EventLoop) {
-        guard let target = state.withLockedValue({ $0.registrations[key] })?.currentTarget else { return }
+        guard let target = target(for: key) else { return }
         let bootstrap = ClientBootstrap(group: eventLoop).connectTimeout(.seconds(5))
         let connecting = target.node.isUnixSocket
             ? bootstrap.connect(unixDomainSocketPath: target.node.socketPath)
