@@ -30,7 +30,7 @@ struct CancelRegistryTests {
         #expect(registry.target(for: second.key) == nil)
         // An unknown key (a guessed one) finds nothing.
         #expect(registry.target(for: BackendKey(processID: second.key.processID, secretKey: second.key.secretKey &+ 1)) == nil)
-        // Unregistering twice does not touch another session.
+        // Unregistering twice is harmless and leaves the other session registered.
         registry.unregister(second)
         #expect(registry.count == 1)
     }
