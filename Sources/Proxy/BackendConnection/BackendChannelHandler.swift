@@ -69,6 +69,7 @@ final class BackendChannelHandler: ChannelInboundHandler {
                     backendKey: machine.backendKey ?? BackendKey(processID: 0, secretKey: 0),
                     parameters: machine.parameters, maxMessageLength: request.maxMessageLength, now: .now())
                 connection.tracker.backendSentReadyForQuery(status)
+                connection.context = context
                 phase = .established(connection)
                 request.completion(.success(connection))
             case .fail(let failure):
@@ -101,6 +102,7 @@ final class BackendChannelHandler: ChannelInboundHandler {
     func channelInactive(context: ChannelHandlerContext) {
         switch phase {
         case .established(let connection):
+            connection.context = nil
             connection.channelClosed(error: lastError)
         case .startingUp(_, _, let request):
             request.completion(.failure(.closedDuringLogin(request.node)))

@@ -53,7 +53,7 @@ final class BackendResetter: BackendConnectionOwner {
             connection.send(buffer, type: FrontendMessageType.sync, flush: false)
             wrote = true
         }
-        if wrote { connection.channel.flush() }
+        if wrote { connection.flush() }
     }
 
     private func advance() {

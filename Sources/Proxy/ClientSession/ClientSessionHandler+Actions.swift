@@ -57,7 +57,7 @@ extension ClientSessionHandler {
             case .dispatch(let step):
                 perform(step)
             case .flushWritten:
-                for connection in touched { connection.channel.flush() }
+                for connection in touched { connection.flush() }
                 touched.removeAll(keepingCapacity: true)
                 if wroteClient {
                     wroteClient = false
@@ -67,7 +67,8 @@ extension ClientSessionHandler {
                 for node in nodes {
                     guard let connection = connection(for: node) else { continue }
                     sessions.traffic.toBackends &+= piece.readableBytes
-                    connection.channel.writeAndFlush(piece, promise: nil)
+                    connection.write(piece)
+                    connection.flush()
                 }
             case .awaitFacts(let keys, let id):
                 awaitFacts(keys, id: id)
@@ -95,20 +96,20 @@ extension ClientSessionHandler {
             } else {
                 connection.noteSent(type)
                 sessions.traffic.toBackends &+= bytes.readableBytes
-                connection.channel.write(bytes, promise: nil)
+                connection.write(bytes)
             }
             if !touched.contains(where: { $0 === connection }) { touched.append(connection) }
         case .writeQuietSync(let node):
             guard let connection = connection(for: node) else { return }
             connection.noteSent(FrontendMessageType.sync, .drop)
-            connection.channel.write(DispatchMachine.syncMessage, promise: nil)
+            connection.write(DispatchMachine.syncMessage)
             if !touched.contains(where: { $0 === connection }) { touched.append(connection) }
         case .track(let node, let type):
             connection(for: node)?.noteSent(type)
         case .writeRun(let node, let bytes):
             guard let connection = connection(for: node) else { return }
             sessions.traffic.toBackends &+= bytes.readableBytes
-            connection.channel.write(bytes, promise: nil)
+            connection.write(bytes)
             if !touched.contains(where: { $0 === connection }) { touched.append(connection) }
         case .writeClient(let bytes):
             sessions.traffic.toClients &+= bytes.readableBytes

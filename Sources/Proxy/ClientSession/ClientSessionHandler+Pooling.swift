@@ -25,13 +25,13 @@ extension ClientSessionHandler: TransactionLeaseTaker {
         }
         let id = pool.transactions.lease(node, key: startupKey.onNode(node.id), clientPassword: clientPassword,
                                          timeout: current.timeout, for: self, purpose: purpose)
-        if let id { leaseWaits[node.id] = id }
+        if let id { leaseWaits.append((node.id, id)) }
     }
 
     /// A lease came through, or failed: the connection's settings are brought to the client's
     /// first, then it serves `purpose`.
     func take(_ lease: TransactionLease, of node: BackendNode, for purpose: TransactionLeasePurpose) {
-        leaseWaits[node.id] = nil
+        if let index = leaseWaits.firstIndex(where: { $0.node == node.id }) { leaseWaits.remove(at: index) }
         let statistics = runtime.transactionPool
         switch lease {
         case .success(let (connection, reused)):
@@ -178,7 +178,7 @@ extension ClientSessionHandler: TransactionLeaseTaker {
         for message in out {
             connection.noteSent(message.type, message.disposition, name: message.name)
             sessions.traffic.toBackends &+= message.bytes.readableBytes
-            connection.channel.write(message.bytes, promise: nil)
+            connection.write(message.bytes)
         }
         out.removeAll(keepingCapacity: true)
         mappedScratch = out
@@ -187,7 +187,7 @@ extension ClientSessionHandler: TransactionLeaseTaker {
     /// Session end in transaction mode: connections go back to the pool, reset first when the
     /// client left something behind (`ABORT`, and `DISCARD ALL` for a pinned client).
     func releaseAllToTransactionPool(_ connections: [BackendConnection], closing: [Int], releaseSlot: @escaping () -> Void) {
-        for (node, id) in leaseWaits { pool.transactions.cancel(id, node: node) }
+        for wait in leaseWaits { pool.transactions.cancel(wait.id, node: wait.node) }
         leaseWaits.removeAll()
         let state = machine.dispatch?.pooled ?? machine.pooledAtEnd
         let pinned = state?.isPinned ?? false

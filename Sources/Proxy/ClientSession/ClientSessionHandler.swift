@@ -65,8 +65,10 @@ final class ClientSessionHandler: ChannelInboundHandler {
     var mappedScratch: [StatementNameMapper.Outgoing] = []
     /// The client's settings when the current unit of work leased its first connection.
     var settingsAtUnitStart: SessionSettings?
-    /// Leases waiting for a free connection, by node (cancelled when the session ends).
-    var leaseWaits: [Int: UInt64] = [:]
+    /// Leases waiting for a free connection: the node and the pool's waiter id (cancelled when
+    /// the session ends). At most one per node, usually none or one: a list, not a dictionary
+    /// that would hash at every lease.
+    var leaseWaits: [(node: Int, id: UInt64)] = []
     /// The login's wait for a failover to settle the primary, once it began.
     var primaryGateWait: PrimaryGateWait?
     /// A session ending while a backend message was half forwarded: the rest of it first.

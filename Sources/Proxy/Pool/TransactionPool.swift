@@ -85,6 +85,7 @@ final class TransactionPool {
     }
 
     private struct Waiter {
+        var id: UInt64
         var node: BackendNode
         var key: Key
         var since: NIODeadline
@@ -98,7 +99,10 @@ final class TransactionPool {
     private let logger: Logger
     private var state: TransactionPoolState<BackendConnection, Key, Group>
     private var sizeRules = PoolSizeRules()
-    private var waiters: [UInt64: Waiter] = [:]
+    /// In the order they began to wait, which is about the order they are served in: the one
+    /// served is nearly always the first (a ring buffer, not a dictionary hashing at every
+    /// lease).
+    private var waiters = CircularBuffer<Waiter>()
     /// Times out waiters: one timer for the earliest deadline, not one per waiter (most leases
     /// wait when clients outnumber connections).
     private var expiry: Scheduled<Void>?
@@ -165,8 +169,8 @@ final class TransactionPool {
             retire(victim)
             open(node, key: key, taker: taker)
         case .wait(let id):
-            let waiter = Waiter(node: node, key: key, since: .now(), timeout: timeout, taker: taker)
-            waiters[id] = waiter
+            let waiter = Waiter(id: id, node: node, key: key, since: .now(), timeout: timeout, taker: taker)
+            waiters.append(waiter)
             // Only a waiter due before the timer (a timeout shortened by a reload) moves it.
             if expiryDeadline.map({ waiter.deadline < $0 }) ?? true { scheduleExpiry() }
             return id
@@ -177,11 +181,11 @@ final class TransactionPool {
     /// The session no longer wants the connection it waits for (its client left).
     func cancel(_ id: UInt64, node: Int) {
         guard state.cancelWait(id, node: node) else { return }
-        waiters[id] = nil
+        _ = removeWaiter(id)
     }
 
     private func scheduleExpiry() {
-        guard let next = waiters.values.lazy.map(\.deadline).min() else { return }
+        guard let next = waiters.lazy.map(\.deadline).min() else { return }
         if let expiryDeadline, expiryDeadline <= next { return }
         expiry?.cancel()
         expiryDeadline = next
@@ -189,8 +193,8 @@ final class TransactionPool {
             expiry = nil
             expiryDeadline = nil
             let now = NIODeadline.now()
-            for (id, waiter) in waiters.filter({ $0.value.deadline <= now }) {
-                guard state.cancelWait(id, node: waiter.node.id), waiters.removeValue(forKey: id) != nil else { continue }
+            for waiter in waiters.filter({ $0.deadline <= now }) {
+                guard state.cancelWait(waiter.id, node: waiter.node.id), removeWaiter(waiter.id) != nil else { continue }
                 onWait?(waiter.timeout, false)
                 waiter.taker.take(.failure(.timedOut(waiter.timeout)), of: waiter.node)
             }
@@ -280,8 +284,14 @@ final class TransactionPool {
     }
 
     private func take(_ id: UInt64) -> Waiter? {
-        guard let waiter = waiters.removeValue(forKey: id) else { return nil }
+        guard let waiter = removeWaiter(id) else { return nil }
         onWait?(.now() - waiter.since, true)
         return waiter
+    }
+
+    private func removeWaiter(_ id: UInt64) -> Waiter? {
+        if waiters.first?.id == id { return waiters.removeFirst() }
+        guard let index = waiters.firstIndex(where: { $0.id == id }) else { return nil }
+        return waiters.remove(at: index)
     }
 }

@@ -49,7 +49,9 @@ struct TransactionPoolState<Connection: AnyObject, Key: Hashable, Group: Hashabl
         var waiters = CircularBuffer<Waiter>()
     }
 
-    private var nodes: [Int: NodeState] = [:]
+    /// By node id (ids are small and dense): an array, not a dictionary that would hash twice
+    /// at every lease and hand-back.
+    private var nodes: [NodeState?] = []
     private var nextWaiter: UInt64 = 0
     /// The limit of a node seen for the first time.
     var defaultLimit: Int
@@ -83,7 +85,18 @@ struct TransactionPoolState<Connection: AnyObject, Key: Hashable, Group: Hashabl
     /// Changes every node's limit (a reload). Connections beyond it are closed as they come back.
     mutating func setLimit(_ limit: Int) {
         defaultLimit = max(1, limit)
-        for id in nodes.keys { nodes[id]!.limit = defaultLimit }
+        for id in nodes.indices where nodes[id] != nil { nodes[id]!.limit = defaultLimit }
+    }
+
+    /// Takes a node's state out (a new one for a node seen for the first time), so that its
+    /// arrays are not copied when they change; ``putBack(_:node:)`` returns it.
+    private mutating func takeOut(_ nodeID: Int) -> NodeState {
+        if nodeID >= nodes.count { nodes.append(contentsOf: repeatElement(nil, count: nodeID - nodes.count + 1)) }
+        return nodes[nodeID].take() ?? NodeState(limit: defaultLimit)
+    }
+
+    private mutating func putBack(_ state: NodeState, node nodeID: Int) {
+        nodes[nodeID] = state
     }
 
 
@@ -91,8 +104,8 @@ struct TransactionPoolState<Connection: AnyObject, Key: Hashable, Group: Hashabl
     /// come first served, as new connections or in place of idle ones of other keys.
     mutating func serveWaiters() -> [Handoff] {
         var handoffs: [Handoff] = []
-        for nodeID in Array(nodes.keys) {
-            var state = nodes.removeValue(forKey: nodeID)!
+        for nodeID in nodes.indices where nodes[nodeID] != nil {
+            var state = takeOut(nodeID)
             // An offset, not an index: removing a waiter invalidates the ring buffer's indices.
             var offset = 0
             while offset < state.waiters.count {
@@ -109,22 +122,21 @@ struct TransactionPoolState<Connection: AnyObject, Key: Hashable, Group: Hashabl
                     offset += 1
                 }
             }
-            nodes[nodeID] = state
+            putBack(state, node: nodeID)
         }
         return handoffs
     }
 
     mutating func checkout(_ key: Key, node nodeID: Int) -> Checkout {
-        // Taken out and put back, so that its arrays are not copied when they change.
-        var state = nodes.removeValue(forKey: nodeID) ?? NodeState(limit: defaultLimit)
-        defer { nodes[nodeID] = state }
-        let wanted = group(key)
+        var state = takeOut(nodeID)
+        defer { putBack(state, node: nodeID) }
         // Waiters and idle connections exist together only when none of these fits a waiter:
         // taking one here passes no one.
         if let connection = Self.popIdle(key, in: &state) {
             state.idleCount -= 1
             return .reuse(connection)
         }
+        let wanted = group(key)
         let room = hasRoom(wanted, in: state)
         if room, state.open < state.limit {
             state.open += 1
@@ -142,9 +154,8 @@ struct TransactionPoolState<Connection: AnyObject, Key: Hashable, Group: Hashabl
     /// A lent connection comes back, clean and idle: it goes to a waiter, or is idle now, or
     /// (`close`: the node is above its limit after a reload) is closed and uncounted.
     mutating func checkin(_ connection: Connection, key: Key, node nodeID: Int) -> (handoff: Handoff?, close: Bool) {
-        // Taken out and put back, so that its arrays are not copied when they change.
-        var state = nodes.removeValue(forKey: nodeID) ?? NodeState(limit: defaultLimit)
-        defer { nodes[nodeID] = state }
+        var state = takeOut(nodeID)
+        defer { putBack(state, node: nodeID) }
         let owner = group(key)
         if state.open > state.limit || isOverLimit(owner, in: state) {
             // A limit went down: this one goes, and its place with it.
@@ -171,9 +182,8 @@ struct TransactionPoolState<Connection: AnyObject, Key: Hashable, Group: Hashabl
     /// A counted connection closed (idle in the pool or lent), or could not be opened: its place
     /// goes to the first waiter.
     mutating func closed(_ connection: Connection?, key: Key, node nodeID: Int) -> Handoff? {
-        // Taken out and put back, so that its arrays are not copied when they change.
-        var state = nodes.removeValue(forKey: nodeID) ?? NodeState(limit: defaultLimit)
-        defer { nodes[nodeID] = state }
+        var state = takeOut(nodeID)
+        defer { putBack(state, node: nodeID) }
         if let connection, var list = state.idle[key], let index = list.firstIndex(where: { $0 === connection }) {
             list.remove(at: index)
             state.idle[key] = list.isEmpty ? nil : list
@@ -192,34 +202,37 @@ struct TransactionPoolState<Connection: AnyObject, Key: Hashable, Group: Hashabl
 
     /// Forgets a waiter (it timed out or its client left). Returns whether it was waiting.
     mutating func cancelWait(_ id: UInt64, node nodeID: Int) -> Bool {
-        guard let index = nodes[nodeID]?.waiters.firstIndex(where: { $0.id == id }) else { return false }
+        guard nodeID < nodes.count, let index = nodes[nodeID]?.waiters.firstIndex(where: { $0.id == id }) else { return false }
         nodes[nodeID]!.waiters.remove(at: index)
         return true
     }
 
     /// Every idle connection of a node (it went down), taken out of the pool and uncounted.
     mutating func drain(node nodeID: Int) -> [Connection] {
-        guard var state = nodes.removeValue(forKey: nodeID) else { return [] }
+        guard nodeID < nodes.count, nodes[nodeID] != nil else { return [] }
+        var state = takeOut(nodeID)
         let all = state.idle.values.flatMap { $0 }
         for (key, list) in state.idle { Self.count(group(key), by: -list.count, in: &state) }
         state.idle.removeAll()
         state.idleCount = 0
         state.open -= all.count
-        nodes[nodeID] = state
+        putBack(state, node: nodeID)
         return all
     }
 
     /// Every idle connection (shutdown).
     mutating func drainAll() -> [Connection] {
-        nodes.keys.flatMap { drain(node: $0) }
+        nodes.indices.flatMap { drain(node: $0) }
     }
 
     /// Per node: connections counted (open, opening or lent), idle, and clients waiting.
     /// Every idle connection, of every node.
-    var idleConnections: [Connection] { nodes.values.flatMap { $0.idle.values.joined() } }
+    var idleConnections: [Connection] { nodes.flatMap { $0.map { Array($0.idle.values.joined()) } ?? [] } }
 
     var counts: [Int: (open: Int, idle: Int, waiting: Int)] {
-        nodes.mapValues { ($0.open, $0.idleCount, $0.waiters.count) }
+        var counts: [Int: (open: Int, idle: Int, waiting: Int)] = [:]
+        for case (let id, let state?) in nodes.enumerated() { counts[id] = (state.open, state.idleCount, state.waiters.count) }
+        return counts
     }
 
     /// The most recently returned idle connection of `key`. An emptied list stays, keeping its
