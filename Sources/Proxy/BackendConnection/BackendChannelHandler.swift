@@ -23,6 +23,9 @@ final class BackendChannelHandler: ChannelInboundHandler {
     }
 
     private var phase = Phase.idle
+    /// The connection once logged in (also in `phase`): asked at every read without copying the
+    /// phase out.
+    private var established: BackendConnection?
     private var lastError: Error?
 
     /// Sends the startup packet and runs the login.
@@ -35,6 +38,7 @@ final class BackendChannelHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let bytes = unwrapInboundIn(data)
+        if let established { return established.received(bytes) }
         switch phase {
         case .established(let connection):
             connection.received(bytes)
@@ -71,6 +75,7 @@ final class BackendChannelHandler: ChannelInboundHandler {
                 connection.tracker.backendSentReadyForQuery(status)
                 connection.context = context
                 phase = .established(connection)
+                established = connection
                 request.completion(.success(connection))
             case .fail(let failure):
                 phase = .failed
@@ -83,7 +88,7 @@ final class BackendChannelHandler: ChannelInboundHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        if case .established(let connection) = phase, let owner = connection.owner {
+        if let connection = established, let owner = connection.owner {
             owner.backendDidFinishReading(connection)
         }
     }
@@ -110,6 +115,7 @@ final class BackendChannelHandler: ChannelInboundHandler {
             break
         }
         phase = .failed
+        established = nil
     }
 }
 

@@ -95,8 +95,23 @@ struct TransactionPoolState<Connection: AnyObject, Key: Hashable, Group: Hashabl
         return nodes[nodeID].take() ?? NodeState(limit: defaultLimit)
     }
 
-    private mutating func putBack(_ state: NodeState, node nodeID: Int) {
-        nodes[nodeID] = state
+    /// Moves a node's state back (not copied: a copy retains and a destroy releases each of its
+    /// collections, at every lease and hand-back).
+    private mutating func putBack(_ state: consuming NodeState, node nodeID: Int) {
+        nodes[nodeID] = consume state
+    }
+
+    /// Runs `body` on a node's state taken out, then moves it back.
+    private mutating func withNode<Result>(_ nodeID: Int, _ body: (inout Self, inout NodeState) -> Result) -> Result {
+        var state = takeOut(nodeID)
+        let result = body(&self, &state)
+        putBack(consume state, node: nodeID)
+        return result
+    }
+
+    /// Removes a waiter; the first one (the usual case) without the ring buffer's general removal.
+    private static func removeWaiter(at index: CircularBuffer<Waiter>.Index, in state: inout NodeState) -> Waiter {
+        index == state.waiters.startIndex ? state.waiters.removeFirst() : state.waiters.remove(at: index)
     }
 
 
@@ -128,8 +143,10 @@ struct TransactionPoolState<Connection: AnyObject, Key: Hashable, Group: Hashabl
     }
 
     mutating func checkout(_ key: Key, node nodeID: Int) -> Checkout {
-        var state = takeOut(nodeID)
-        defer { putBack(state, node: nodeID) }
+        withNode(nodeID) { pool, state in pool.checkout(key, in: &state) }
+    }
+
+    private mutating func checkout(_ key: Key, in state: inout NodeState) -> Checkout {
         // Waiters and idle connections exist together only when none of these fits a waiter:
         // taking one here passes no one.
         if let connection = Self.popIdle(key, in: &state) {
@@ -154,8 +171,10 @@ struct TransactionPoolState<Connection: AnyObject, Key: Hashable, Group: Hashabl
     /// A lent connection comes back, clean and idle: it goes to a waiter, or is idle now, or
     /// (`close`: the node is above its limit after a reload) is closed and uncounted.
     mutating func checkin(_ connection: Connection, key: Key, node nodeID: Int) -> (handoff: Handoff?, close: Bool) {
-        var state = takeOut(nodeID)
-        defer { putBack(state, node: nodeID) }
+        withNode(nodeID) { pool, state in pool.checkin(connection, key: key, in: &state) }
+    }
+
+    private func checkin(_ connection: Connection, key: Key, in state: inout NodeState) -> (handoff: Handoff?, close: Bool) {
         let owner = group(key)
         if state.open > state.limit || isOverLimit(owner, in: state) {
             // A limit went down: this one goes, and its place with it.
@@ -164,7 +183,7 @@ struct TransactionPoolState<Connection: AnyObject, Key: Hashable, Group: Hashabl
             return (nil, true)
         }
         if let index = state.waiters.firstIndex(where: { $0.key == key || group($0.key) == owner || hasRoom(group($0.key), in: state) }) {
-            let waiter = state.waiters.remove(at: index)
+            let waiter = Self.removeWaiter(at: index, in: &state)
             if waiter.key == key { return (.give(connection, to: waiter.id), false) }
             Self.count(owner, by: -1, in: &state)
             Self.count(group(waiter.key), by: 1, in: &state)
@@ -182,8 +201,10 @@ struct TransactionPoolState<Connection: AnyObject, Key: Hashable, Group: Hashabl
     /// A counted connection closed (idle in the pool or lent), or could not be opened: its place
     /// goes to the first waiter.
     mutating func closed(_ connection: Connection?, key: Key, node nodeID: Int) -> Handoff? {
-        var state = takeOut(nodeID)
-        defer { putBack(state, node: nodeID) }
+        withNode(nodeID) { pool, state in pool.closed(connection, key: key, in: &state) }
+    }
+
+    private func closed(_ connection: Connection?, key: Key, in state: inout NodeState) -> Handoff? {
         if let connection, var list = state.idle[key], let index = list.firstIndex(where: { $0 === connection }) {
             list.remove(at: index)
             state.idle[key] = list.isEmpty ? nil : list
@@ -194,7 +215,7 @@ struct TransactionPoolState<Connection: AnyObject, Key: Hashable, Group: Hashabl
         guard state.open < state.limit, let index = state.waiters.firstIndex(where: { hasRoom(group($0.key), in: state) }) else {
             return nil
         }
-        let waiter = state.waiters.remove(at: index)
+        let waiter = Self.removeWaiter(at: index, in: &state)
         state.open += 1
         Self.count(group(waiter.key), by: 1, in: &state)
         return .openFor(waiter.id)
@@ -238,7 +259,8 @@ struct TransactionPoolState<Connection: AnyObject, Key: Hashable, Group: Hashabl
     /// The most recently returned idle connection of `key`. An emptied list stays, keeping its
     /// storage for the next return.
     private static func popIdle(_ key: Key, in state: inout NodeState) -> Connection? {
-        guard var list = state.idle.removeValue(forKey: key) else { return nil }
+        // Clients outnumbering connections find none idle: no hashing then.
+        guard state.idleCount > 0, var list = state.idle.removeValue(forKey: key) else { return nil }
         let connection = list.popLast()
         state.idle[key] = list
         return connection
@@ -247,7 +269,7 @@ struct TransactionPoolState<Connection: AnyObject, Key: Hashable, Group: Hashabl
     /// An idle connection to retire so that `wanted` can open one in its place: of its own group,
     /// or of any group when `wanted` has room; its place moves to `wanted`.
     private func takeIdle(_ state: inout NodeState, for wanted: Group, groupHasRoom: Bool) -> Connection? {
-        guard let key = state.idle.first(where: { !$0.value.isEmpty && (groupHasRoom || group($0.key) == wanted) })?.key else {
+        guard state.idleCount > 0, let key = state.idle.first(where: { !$0.value.isEmpty && (groupHasRoom || group($0.key) == wanted) })?.key else {
             return nil
         }
         let connection = state.idle[key]!.removeFirst()

@@ -43,7 +43,7 @@ public enum SQLClassifier {
             statement.hasLeadingComment = span.hasLeadingComment
             if span.isUnterminated { statement.markMalformed() }
             malformed = malformed || statement.isMalformed
-            statements.append(statement)
+            statements.append(consume statement)
         }
         return QueryClassification(
             statements: statements,

@@ -27,7 +27,7 @@ extension StatementClassifier {
             return unknown()
         }
         result.hasDataModifyingCTE = shape.hasDataModifyingCTE
-        return withNames(result)
+        return withNames(consume result)
     }
 
     /// `FOR UPDATE`, `FOR NO KEY UPDATE`, `FOR SHARE` or `FOR KEY SHARE` anywhere.

@@ -116,10 +116,9 @@ struct StatementClassifier {
     }
 
     /// `result` with the function calls and relations found in the whole statement added.
-    func withNames(_ result: StatementClassification) -> StatementClassification {
+    func withNames(_ result: consuming StatementClassification) -> StatementClassification {
         var collector = NameCollector(view: view)
         collector.collect()
-        var result = result
         result.functionCalls.appendNew(unique: collector.functions)
         result.relations.appendNew(unique: collector.relations)
         result.writtenRelations.appendNew(unique: collector.written)
