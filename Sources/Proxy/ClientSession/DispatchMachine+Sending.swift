@@ -36,7 +36,10 @@ extension DispatchMachine {
             var missing = false
             for node in targets where !env.isConnected(node) {
                 missing = true
-                if leasing.insert(node).inserted { actions.append(.lease(node: node)) }
+                if !leasing.contains(node) {
+                    leasing.append(node)
+                    actions.append(.lease(node: node))
+                }
             }
             guard !missing else { return }
             if decision != currentRoute {
@@ -65,9 +68,10 @@ extension DispatchMachine {
             if let completes = next.completes, !next.swallowed {
                 routedQueries.append((completes, Self.outputNode(of: next.decision, primary: primary)))
                 if isPooled { completedEffects.append(next.effects) }
-                for (query, _) in completes {
-                    for statement in query.statements {
-                        let category = Self.category(of: statement.kind)
+                for completed in completes.indices {
+                    // By index, reading only the kind: a loop over the statements would copy each.
+                    for index in completes[completed].query.statements.indices {
+                        let category = Self.category(of: completes[completed].query.statements[index].kind)
                         for node in targets { actions.append(.count(node: node, category)) }
                     }
                 }

@@ -181,7 +181,9 @@ struct DispatchMachine {
     var portals: [String: RouteDecision] = [:]
     /// ReadyForQuery messages still to drop per node (answers to SwiftPool's own messages).
     var swallowing: [Int: Int] = [:]
-    var leasing: Set<Int> = []
+    /// Nodes a connection is being leased for: one or two, so a list (a set would hash at every
+    /// unit of work).
+    var leasing: [Int] = []
     /// Client messages held while catalog look-ups that a routing decision needs run (nil: none).
     var heldForFacts: [RawMessage]?
     /// The facts the statement being routed has already waited for: if they are still unknown
@@ -330,13 +332,13 @@ struct DispatchMachine {
 
     /// A connection to `node` was leased for the session.
     mutating func leased<E: DispatchEnvironment>(_ node: Int, _ env: inout E, into actions: inout [Action]) {
-        leasing.remove(node)
+        leasing.removeAll { $0 == node }
         dispatch(&env, into: &actions)
     }
 
     /// `node` cannot be used by this session: what waited for it goes to the primary.
     mutating func nodeUnavailable<E: DispatchEnvironment>(_ node: Int, _ env: inout E, into actions: inout [Action]) {
-        leasing.remove(node)
+        leasing.removeAll { $0 == node }
         if routing.loadBalanceNode == node { routing.replaceLoadBalanceNode(with: primary) }
         redirectWaiting(awayFrom: node)
         dispatch(&env, into: &actions)
@@ -362,7 +364,7 @@ struct DispatchMachine {
     /// a SET, went to the lost node and a new node would lack it).
     mutating func nodeLost<E: DispatchEnvironment>(_ node: Int, wasIdle: Bool, _ env: inout E, into actions: inout [Action]) -> Bool {
         guard node != primary, wasIdle, !routing.dependsOn(node), (swallowing[node] ?? 0) == 0 else { return false }
-        leasing.remove(node)
+        leasing.removeAll { $0 == node }
         if routing.loadBalanceNode == node {
             let replacement = routing.standbysHoldSessionState ? primary : (env.pick() ?? primary)
             routing.replaceLoadBalanceNode(with: replacement == node ? primary : replacement)

@@ -77,17 +77,30 @@ public struct RoutingSession: Sendable {
         _ query: QueryClassification, text: String, nodes: RoutingNodes, facts: some CatalogFacts,
         pick: () -> Int?, leastDelayed: () -> Int? = { nil }
     ) -> RoutedQuery {
-        func decided(_ decision: RouteDecision, _ reason: RouteDecision.Reason, plainBegin: Bool = false) -> RoutedQuery {
-            RoutedQuery(decision: decision, reason: reason, plainBeginForStandbys: plainBegin)
-        }
-        guard let statement = query.singleStatement else {
+        guard query.statements.count == 1 else {
             if query.isEmpty {
                 // An empty query is a harmless read (JDBC pings with them).
                 let (node, reason) = loadBalanceTarget(nodes, leastDelayed: leastDelayed)
-                return decided(node == nodes.primary ? .primary : .node(node), reason)
+                return Self.decided(node == nodes.primary ? .primary : .node(node), reason)
             }
             if query.statements.contains(where: \.isTransactionStart) { transactionOnPrimaryOnly = true }
-            return decided(.primary, .multiStatement)
+            return Self.decided(.primary, .multiStatement)
+        }
+        // The statement passed on, not copied out of the query (a copy retains its every name).
+        return route(query.statements[0], of: query, text: text, nodes: nodes, facts: facts, pick: pick, leastDelayed: leastDelayed)
+    }
+
+    private static func decided(_ decision: RouteDecision, _ reason: RouteDecision.Reason, plainBegin: Bool = false) -> RoutedQuery {
+        RoutedQuery(decision: decision, reason: reason, plainBeginForStandbys: plainBegin)
+    }
+
+    /// Where the single statement of `query` goes.
+    private mutating func route(
+        _ statement: StatementClassification, of query: QueryClassification, text: String, nodes: RoutingNodes,
+        facts: some CatalogFacts, pick: () -> Int?, leastDelayed: () -> Int?
+    ) -> RoutedQuery {
+        func decided(_ decision: RouteDecision, _ reason: RouteDecision.Reason, plainBegin: Bool = false) -> RoutedQuery {
+            Self.decided(decision, reason, plainBegin: plainBegin)
         }
         if let name = statement.preparedStatementName {
             let placed = sqlPreparedStatements[name] ?? .primary
@@ -128,8 +141,31 @@ public struct RoutingSession: Sendable {
             return decided(cursors[cursor] ?? .primary, .cursor)
         }
         // PREPARE is routed as the statement it prepares.
-        let effective: StatementClassification
-        if case .prepare(_, let inner) = statement.kind { effective = inner } else { effective = statement }
+        let routed: RoutedQuery
+        if case .prepare(_, let inner) = statement.kind {
+            routed = routeEffective(inner, of: statement, query: query, text: text, nodes: nodes, facts: facts, pick: pick,
+                                    leastDelayed: leastDelayed)
+        } else {
+            routed = routeEffective(statement, of: statement, query: query, text: text, nodes: nodes, facts: facts, pick: pick,
+                                    leastDelayed: leastDelayed)
+        }
+        switch statement.kind {
+        case .prepare(let name, _): sqlPreparedStatements[name] = routed.decision
+        case .declareCursor(let name, _): cursors[name] = routed.decision
+        default: break
+        }
+        return routed
+    }
+
+    /// Where a statement goes by its destination: `effective` is the statement itself, or the
+    /// one a PREPARE prepares.
+    private mutating func routeEffective(
+        _ effective: StatementClassification, of statement: StatementClassification, query: QueryClassification,
+        text: String, nodes: RoutingNodes, facts: some CatalogFacts, pick: () -> Int?, leastDelayed: () -> Int?
+    ) -> RoutedQuery {
+        func decided(_ decision: RouteDecision, _ reason: RouteDecision.Reason, plainBegin: Bool = false) -> RoutedQuery {
+            Self.decided(decision, reason, plainBegin: plainBegin)
+        }
         let routed: RoutedQuery
         switch effective.destination {
         case .primary:
@@ -147,11 +183,6 @@ public struct RoutingSession: Sendable {
             let (node, reason) = readTarget(
                 effective, query: query, text: text, nodes: nodes, facts: facts, pick: pick, leastDelayed: leastDelayed)
             routed = decided(node == nodes.primary ? .primary : .node(node), reason)
-        }
-        switch statement.kind {
-        case .prepare(let name, _): sqlPreparedStatements[name] = routed.decision
-        case .declareCursor(let name, _): cursors[name] = routed.decision
-        default: break
         }
         return routed
     }
@@ -290,50 +321,55 @@ public struct RoutingSession: Sendable {
 
     /// A statement of `query` completed (CommandComplete) or failed (ErrorResponse).
     public mutating func completed(_ query: QueryClassification, routed: RoutedQuery, succeeded: Bool, facts: some CatalogFacts) {
-        for statement in query.statements {
-            if case .prepare(let name, _) = statement.kind, sqlPreparing.remove(name) != nil, !succeeded {
-                sqlPreparedStatements[name] = nil
-                sqlPreparedReads[name] = nil
-            }
-            if case .transaction(let command) = statement.kind {
-                switch command {
-                case .begin(let modes):
-                    beginTransaction()
-                    if modes.isolationLevel == .serializable { transactionSerializable = true }
-                    if settings.loadBalanceMode, routed.decision == .primary { transactionOnPrimaryOnly = true }
-                case .commit, .rollback, .commitPrepared, .rollbackPrepared, .prepareTransaction:
-                    endTransaction()
-                default:
-                    break
-                }
-                continue
-            }
-            guard succeeded else { continue }
-            if settings.loadBalanceMode, routed.decision == .primary, statement.destination == .both,
-               statement.changesSessionState {
-                sessionStateOnPrimaryOnly = true
-            }
-            if statement.setsSerializable {
-                if case .set(let set) = statement.kind, set.parameter == "transaction" {
-                    transactionSerializable = true
-                } else {
-                    sessionSerializable = true
-                }
-            }
-            if settings.checkTempTable != .none { traceTemporaryTables(statement) }
-            let isRead = statement.destination == .either && statement.isSelectQuery
-                && hasWritingFunction(statement, facts: facts) != true
-            guard !isRead, !statement.setsTransactionReadOnly, statement.destination != .both else { continue }
-            switch settings.writeStickiness {
-            case .off:
+        // By index: each statement passed on, not copied out of the query.
+        for index in query.statements.indices {
+            completed(query.statements[index], routed: routed, succeeded: succeeded, facts: facts)
+        }
+    }
+
+    private mutating func completed(_ statement: StatementClassification, routed: RoutedQuery, succeeded: Bool, facts: some CatalogFacts) {
+        if case .prepare(let name, _) = statement.kind, sqlPreparing.remove(name) != nil, !succeeded {
+            sqlPreparedStatements[name] = nil
+            sqlPreparedReads[name] = nil
+        }
+        if case .transaction(let command) = statement.kind {
+            switch command {
+            case .begin(let modes):
+                beginTransaction()
+                if modes.isolationLevel == .serializable { transactionSerializable = true }
+                if settings.loadBalanceMode, routed.decision == .primary { transactionOnPrimaryOnly = true }
+            case .commit, .rollback, .commitPrepared, .rollbackPrepared, .prepareTransaction:
+                endTransaction()
+            default:
                 break
-            case .transaction, .transTransaction:
-                if transactionStatus == .inTransaction { writingTransaction = true }
-            case .always:
-                writingTransaction = true
-            case .dmlAdaptive:
-                if transactionStatus == .inTransaction { markWritten(statement) }
             }
+            return
+        }
+        guard succeeded else { return }
+        if settings.loadBalanceMode, routed.decision == .primary, statement.destination == .both,
+           statement.changesSessionState {
+            sessionStateOnPrimaryOnly = true
+        }
+        if statement.setsSerializable {
+            if case .set(let set) = statement.kind, set.parameter == "transaction" {
+                transactionSerializable = true
+            } else {
+                sessionSerializable = true
+            }
+        }
+        if settings.checkTempTable != .none { traceTemporaryTables(statement) }
+        let isRead = statement.destination == .either && statement.isSelectQuery
+            && hasWritingFunction(statement, facts: facts) != true
+        guard !isRead, !statement.setsTransactionReadOnly, statement.destination != .both else { return }
+        switch settings.writeStickiness {
+        case .off:
+            break
+        case .transaction, .transTransaction:
+            if transactionStatus == .inTransaction { writingTransaction = true }
+        case .always:
+            writingTransaction = true
+        case .dmlAdaptive:
+            if transactionStatus == .inTransaction { markWritten(statement) }
         }
     }
 
