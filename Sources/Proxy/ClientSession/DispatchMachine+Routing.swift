@@ -247,7 +247,13 @@ extension DispatchMachine {
             case FrontendMessageType.bind:
                 let portal = body.readNullTerminatedString() ?? ""
                 let statement = body.readNullTerminatedString() ?? ""
-                if isPooled { batchEffects += parsedEffects[statement] ?? protocolStatements[statement]?.effects ?? [] }
+                // One look-up of a statement prepared earlier (a name hashes at each), none in an
+                // empty dictionary: a batch that only binds and executes parses nothing.
+                let parsedInBatch = !parsedHere.isEmpty && parsedHere[statement] != nil
+                let earlier = parsedInBatch ? nil : protocolStatements[statement]
+                if isPooled {
+                    batchEffects += (parsedEffects.isEmpty ? nil : parsedEffects[statement]) ?? earlier?.effects ?? []
+                }
                 if refusedStatements.contains(statement) {
                     // The refusal takes no parameters: bound without any, it raises its error.
                     var bare = ByteBuffer()
@@ -260,14 +266,17 @@ extension DispatchMachine {
                     }
                     batch[index] = RawMessage(type: FrontendMessageType.bind, bytes: bare)
                 }
-                if parsedHere[statement] == nil {
+                if !parsedInBatch {
                     usedStatements.append(statement)
-                    if protocolStatements[statement]?.routed.reason == .both {
-                        protocolStatements[statement]!.routed.decision = routing.targetsNow(
-                            forEveryNodeStatement: protocolStatements[statement]!.query.singleStatement, nodes: env.routingNodes())
+                    if var placement = earlier {
+                        if placement.routed.reason == .both {
+                            placement.routed.decision = routing.targetsNow(
+                                forEveryNodeStatement: placement.query.singleStatement, nodes: env.routingNodes())
+                            protocolStatements[statement]!.routed.decision = placement.routed.decision
+                        }
+                        // Executing a statement prepared earlier counts like running it again.
+                        completed.append((placement.query, placement.routed))
                     }
-                    // Executing a statement prepared earlier counts like running it again.
-                    if let placement = protocolStatements[statement] { completed.append((placement.query, placement.routed)) }
                 }
                 if !portal.isEmpty { boundPortals.append(portal) }
             case FrontendMessageType.describe, FrontendMessageType.close:
@@ -325,9 +334,10 @@ extension DispatchMachine {
             for index in completed.indices { completed[index].routed.decision = .primary }
         }
 
-        // Parse-before-bind: statements this batch uses must exist on its nodes.
-        for name in Set(usedStatements) {
-            guard var placement = protocolStatements[name] else { continue }
+        // Parse-before-bind: statements this batch uses must exist on its nodes. Usually they
+        // do: then nothing is built or written back.
+        for (offset, name) in usedStatements.enumerated() where !usedStatements[..<offset].contains(name) {
+            guard var placement = protocolStatements[name], !targetNodes.isSubset(of: placement.nodes) else { continue }
             for node in targetNodes.subtracting(placement.nodes).sorted() {
                 // Closed first, so that a node that has the name after all (SwiftPool's view of it
                 // was lost with a connection) takes the Parse instead of failing it.
