@@ -190,14 +190,30 @@ final class BackendConnection {
         type == FrontendMessageType.sync && tracker.copyInProgress
     }
 
+    /// Bytes written since the last flush, gathered into one buffer: an extended batch (Bind,
+    /// Execute, Sync) goes to NIO as one write, not one per message.
+    private var unflushed: ByteBuffer?
+
     /// Queues bytes for the backend (not flushed).
     func write(_ bytes: ByteBuffer) {
-        if let context { context.write(NIOAny(bytes), promise: nil) } else { channel.write(bytes, promise: nil) }
+        guard var gathered = unflushed.take() else {
+            unflushed = bytes
+            return
+        }
+        var bytes = bytes
+        gathered.writeBuffer(&bytes)
+        unflushed = gathered
     }
 
     /// Sends what was queued.
     func flush() {
-        if let context { context.flush() } else { channel.flush() }
+        guard let bytes = unflushed.take() else { return }
+        if let context {
+            context.write(NIOAny(bytes), promise: nil)
+            context.flush()
+        } else {
+            channel.writeAndFlush(bytes, promise: nil)
+        }
     }
 
     /// Writes a message the proxy built itself, tracking it like client traffic.
@@ -217,6 +233,7 @@ final class BackendConnection {
         guard !isClosed else { return }
         var buffer = channel.allocator.buffer(capacity: 5)
         FrontendMessageEncoder.terminate(into: &buffer)
+        if let pending = unflushed.take() { channel.write(pending, promise: nil) }
         channel.writeAndFlush(buffer, promise: nil)
         close()
     }
