@@ -64,9 +64,9 @@ final class BackendConnection {
     var owner: BackendConnectionOwner?
     /// Called once when the channel closes (the pool uses it to drop idle connections).
     var onClose: (() -> Void)?
-    /// The connection's channel handler context, set once logged in: writes start there, not
-    /// at the pipeline's tail (fewer steps and checks per write; TLS sits between it and the
-    /// socket as well). Nil for a channel without that handler (tests).
+    /// The connection's channel handler context, set once logged in: a flush hands the gathered
+    /// bytes to NIO there, not at the pipeline's tail (fewer steps and checks per write; TLS sits
+    /// between it and the socket as well). Nil for a channel without that handler (tests).
     var context: ChannelHandlerContext?
 
     /// When the backend last went from idle to busy (for the query duration histogram).
