@@ -290,8 +290,7 @@ final class TransactionPool {
     }
 
     private func removeWaiter(_ id: UInt64) -> Waiter? {
-        if waiters.first?.id == id { return waiters.removeFirst() }
         guard let index = waiters.firstIndex(where: { $0.id == id }) else { return nil }
-        return waiters.remove(at: index)
+        return waiters.removeFast(at: index)
     }
 }

@@ -109,10 +109,6 @@ struct TransactionPoolState<Connection: AnyObject, Key: Hashable, Group: Hashabl
         return result
     }
 
-    /// Removes a waiter; the first one (the usual case) without the ring buffer's general removal.
-    private static func removeWaiter(at index: CircularBuffer<Waiter>.Index, in state: inout NodeState) -> Waiter {
-        index == state.waiters.startIndex ? state.waiters.removeFirst() : state.waiters.remove(at: index)
-    }
 
 
     /// After a limit went up (a reload): the places it makes go to the waiters that now fit, first
@@ -183,7 +179,7 @@ struct TransactionPoolState<Connection: AnyObject, Key: Hashable, Group: Hashabl
             return (nil, true)
         }
         if let index = state.waiters.firstIndex(where: { $0.key == key || group($0.key) == owner || hasRoom(group($0.key), in: state) }) {
-            let waiter = Self.removeWaiter(at: index, in: &state)
+            let waiter = state.waiters.removeFast(at: index)
             if waiter.key == key { return (.give(connection, to: waiter.id), false) }
             Self.count(owner, by: -1, in: &state)
             Self.count(group(waiter.key), by: 1, in: &state)
@@ -215,7 +211,7 @@ struct TransactionPoolState<Connection: AnyObject, Key: Hashable, Group: Hashabl
         guard state.open < state.limit, let index = state.waiters.firstIndex(where: { hasRoom(group($0.key), in: state) }) else {
             return nil
         }
-        let waiter = Self.removeWaiter(at: index, in: &state)
+        let waiter = state.waiters.removeFast(at: index)
         state.open += 1
         Self.count(group(waiter.key), by: 1, in: &state)
         return .openFor(waiter.id)
