@@ -99,46 +99,43 @@ public struct RoutingSession: Sendable {
         _ statement: StatementClassification, of query: QueryClassification, text: String, nodes: RoutingNodes,
         facts: some CatalogFacts, pick: () -> Int?, leastDelayed: () -> Int?
     ) -> RoutedQuery {
-        func decided(_ decision: RouteDecision, _ reason: RouteDecision.Reason, plainBegin: Bool = false) -> RoutedQuery {
-            Self.decided(decision, reason, plainBegin: plainBegin)
-        }
         if let name = statement.preparedStatementName {
             let placed = sqlPreparedStatements[name] ?? .primary
             if case .execute = statement.kind, let read = sqlPreparedReads[name], case .nodes(let holders) = placed {
                 // A read prepared on several nodes runs on one of them, chosen as the read would be.
                 let (node, reason) = readTarget(read, query: query, text: text, nodes: nodes, facts: facts, pick: pick,
                                                 leastDelayed: leastDelayed)
-                return holders.contains(node) ? decided(node == nodes.primary ? .primary : .node(node), reason)
-                    : decided(.primary, .preparedStatement)
+                return holders.contains(node) ? Self.decided(node == nodes.primary ? .primary : .node(node), reason)
+                    : Self.decided(.primary, .preparedStatement)
             }
             if case .deallocate = statement.kind {
                 sqlPreparedStatements[name] = nil
                 sqlPreparedReads[name] = nil
             }
-            return decided(placed, .preparedStatement)
+            return Self.decided(placed, .preparedStatement)
         }
         if case .deallocate(nil) = statement.kind {
             sqlPreparedStatements.removeAll()
             sqlPreparedReads.removeAll()
-            return decided(bothTargets(nodes), .preparedStatement)
+            return Self.decided(bothTargets(nodes), .preparedStatement)
         }
         if case .prepare(let name, let inner) = statement.kind, settings.loadBalanceMode {
             // As on one server: preparing a name that exists fails where it exists; a read is
             // prepared on every node a later EXECUTE may read from, a write on the primary.
-            if let placed = sqlPreparedStatements[name] { return decided(placed, .preparedStatement) }
+            if let placed = sqlPreparedStatements[name] { return Self.decided(placed, .preparedStatement) }
             guard inner.destination == .either, !transactionOnPrimaryOnly else {
                 sqlPreparedStatements[name] = .primary
                 sqlPreparing.insert(name)
-                return decided(.primary, .write)
+                return Self.decided(.primary, .write)
             }
             let targets = bothTargets(nodes)
             sqlPreparedStatements[name] = targets
             sqlPreparing.insert(name)
             if case .nodes = targets { sqlPreparedReads[name] = inner }
-            return decided(targets, .preparedStatement)
+            return Self.decided(targets, .preparedStatement)
         }
         if let cursor = statement.cursorName {
-            return decided(cursors[cursor] ?? .primary, .cursor)
+            return Self.decided(cursors[cursor] ?? .primary, .cursor)
         }
         // PREPARE is routed as the statement it prepares.
         let routed: RoutedQuery
@@ -163,26 +160,23 @@ public struct RoutingSession: Sendable {
         _ effective: StatementClassification, of statement: StatementClassification, query: QueryClassification,
         text: String, nodes: RoutingNodes, facts: some CatalogFacts, pick: () -> Int?, leastDelayed: () -> Int?
     ) -> RoutedQuery {
-        func decided(_ decision: RouteDecision, _ reason: RouteDecision.Reason, plainBegin: Bool = false) -> RoutedQuery {
-            Self.decided(decision, reason, plainBegin: plainBegin)
-        }
         let routed: RoutedQuery
         switch effective.destination {
         case .primary:
-            routed = decided(.primary, .write)
+            routed = Self.decided(.primary, .write)
         case .both:
             if !settings.loadBalanceMode {
-                routed = decided(.primary, .loadBalanceOff)
+                routed = Self.decided(.primary, .loadBalanceOff)
             } else if transactionOnPrimaryOnly, case .transaction = effective.kind {
-                routed = decided(.primary, .multiStatement)
+                routed = Self.decided(.primary, .multiStatement)
             } else {
-                routed = decided(bothTargets(nodes), .both, plainBegin: effective.sendsPlainBeginToStandby)
+                routed = Self.decided(bothTargets(nodes), .both, plainBegin: effective.sendsPlainBeginToStandby)
                 if case .nodes = routed.decision, !statement.isTransactionControl { standbysHoldSessionState = true }
             }
         case .either:
             let (node, reason) = readTarget(
                 effective, query: query, text: text, nodes: nodes, facts: facts, pick: pick, leastDelayed: leastDelayed)
-            routed = decided(node == nodes.primary ? .primary : .node(node), reason)
+            routed = Self.decided(node == nodes.primary ? .primary : .node(node), reason)
         }
         return routed
     }
