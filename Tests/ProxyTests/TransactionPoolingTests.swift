@@ -50,6 +50,31 @@ struct TransactionPoolingTests {
         }
     }
 
+    @Test func nodesAreCountedOnlyOnceSeenWhateverTheirIDs() {
+        var pool = Pool(limit: 1, group: Self.group)
+        guard case .open = pool.checkout("a", node: 3) else {
+            Issue.record("a first lease on node 3 opens a connection")
+            return
+        }
+        #expect(Set(pool.counts.keys) == [3])
+        let cancelledUnknown = pool.cancelWait(1, node: 7)
+        let drainedUnknown = pool.drain(node: 5)
+        #expect(!cancelledUnknown && drainedUnknown.isEmpty)
+        guard case .open = pool.checkout("a", node: 1), case .wait(let waiter) = pool.checkout("a", node: 3) else {
+            Issue.record("node 1 has its own limit; node 3 is full")
+            return
+        }
+        #expect(Set(pool.counts.keys) == [1, 3])
+        #expect(pool.counts[3]?.waiting == 1 && pool.counts[1]?.waiting == 0)
+        let connection = Connection()
+        _ = pool.checkin(connection, key: "a", node: 1)
+        #expect(pool.idleConnections.count == 1 && pool.idleConnections[0] === connection)
+        let cancelled = pool.cancelWait(waiter, node: 3)
+        let drained = pool.drainAll()
+        #expect(cancelled && drained.count == 1)
+        #expect(pool.counts[1]?.open == 0 && pool.counts[1]?.idle == 0)
+    }
+
     @Test func aRaisedLimitServesTheWaitersItMakesRoomFor() {
         var pool = Pool(limit: 1, group: Self.group)
         guard case .open = pool.checkout("a", node: 0), case .wait(let first) = pool.checkout("a", node: 0),

@@ -1,0 +1,52 @@
+import NIOCore
+import NIOEmbedded
+import PostgresWire
+import Testing
+@testable import Proxy
+
+/// A backend connection's writes, on NIO's EmbeddedChannel.
+@Suite("Backend connection")
+struct BackendConnectionTests {
+    static func connection() throws -> (EmbeddedChannel, BackendConnection) {
+        let channel = EmbeddedChannel()
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 5432)).wait()
+        let startup = StartupParameters(pairs: [("user", "alice"), ("database", "app")])
+        let connection = BackendConnection(
+            channel: channel, node: BackendNode(id: 0, host: "127.0.0.1", port: 5432),
+            key: PoolKey(nodeID: 0, startup: startup), authMethod: .trust,
+            backendKey: BackendKey(processID: 7, secretKey: 7), parameters: ParameterStatusSet(),
+            maxMessageLength: 1 << 30, now: .now())
+        return (channel, connection)
+    }
+
+    static func outbound(_ channel: EmbeddedChannel) throws -> [ByteBuffer] {
+        var buffers: [ByteBuffer] = []
+        while let buffer = try channel.readOutbound(as: ByteBuffer.self) { buffers.append(buffer) }
+        return buffers
+    }
+
+    @Test func writesBetweenTwoFlushesLeaveAsOneBufferInOrder() throws {
+        let (channel, connection) = try Self.connection()
+        connection.write(ByteBuffer(string: "Bind"))
+        connection.write(ByteBuffer(string: "Execute"))
+        connection.write(ByteBuffer(string: "Sync"))
+        #expect(try Self.outbound(channel).isEmpty)
+        connection.flush()
+        #expect(try Self.outbound(channel) == [ByteBuffer(string: "BindExecuteSync")])
+        connection.flush()
+        #expect(try Self.outbound(channel).isEmpty)
+        connection.write(ByteBuffer(string: "Query"))
+        connection.flush()
+        #expect(try Self.outbound(channel) == [ByteBuffer(string: "Query")])
+    }
+
+    @Test func terminateSendsWhatWasGatheredBeforeItsTerminate() throws {
+        let (channel, connection) = try Self.connection()
+        connection.write(ByteBuffer(string: "Sync"))
+        connection.terminate()
+        var terminate = ByteBuffer()
+        FrontendMessageEncoder.terminate(into: &terminate)
+        #expect(try Self.outbound(channel) == [ByteBuffer(string: "Sync"), terminate])
+        #expect(connection.isClosed)
+    }
+}
