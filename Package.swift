@@ -1,13 +1,6 @@
 // swift-tools-version:6.2
 import PackageDescription
 
-/// The modules every client message and backend reply passes through. Their release builds leave
-/// out the runtime's dynamic exclusivity checks (a begin and end access call on class properties,
-/// about 60 per transaction in transaction mode, 8 % of the instructions of a `pgbench -S`
-/// transaction under callgrind, bench/README.md). Debug builds, which the test suite and fuzzers
-/// run, keep the checks; the static checks stay in every build.
-let perMessageSettings: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
-
 let package = Package(
     name: "SwiftPool",
     platforms: [.macOS(.v14)],
@@ -48,16 +41,15 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
-            ],
-            swiftSettings: perMessageSettings
+            ]
         ),
         .target(name: "Configuration"),
         // Client certificates checked against revocation lists (`ssl_crl_file`) with the system's
         // OpenSSL: swift-nio-ssl's BoringSSL has no API for CRLs.
         .target(name: "CX509Verify", linkerSettings: [.linkedLibrary("crypto")]),
-        .target(name: "Metrics", swiftSettings: perMessageSettings),
+        .target(name: "Metrics"),
         .systemLibrary(name: "CMicroHTTPD", pkgConfig: "libmicrohttpd", providers: [.apt(["libmicrohttpd-dev"])]),
-        .target(name: "Routing", dependencies: ["PostgresWire"], swiftSettings: perMessageSettings),
+        .target(name: "Routing", dependencies: ["PostgresWire"]),
         .target(
             name: "Cluster",
             dependencies: [
@@ -79,8 +71,7 @@ let package = Package(
                 .product(name: "NIOTLS", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
-            ],
-            swiftSettings: perMessageSettings
+            ]
         ),
         .target(
             name: "AdminCore",

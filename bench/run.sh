@@ -96,7 +96,7 @@ Options:
   -h, --help           this text
 
 Nothing is built: build the binary first with
-  swift build -c release --product swiftpool --static-swift-stdlib
+  scripts/build-release.sh
 The PostgreSQL test cluster is started if needed (scripts/pg-cluster.sh up)
 and left running.
 EOF
@@ -150,7 +150,7 @@ EVENT_LOOPS2=${EVENT_LOOPS2:-$EVENT_LOOPS}
 [[ $BINARY == /* ]] || BINARY=$PWD/$BINARY
 if [[ ! -x $BINARY ]]; then
     if [[ $BINARY == "$REPO_ROOT/.build/release/swiftpool" ]]; then
-        die "$BINARY not found; build it first: (cd $REPO_ROOT && swift build -c release --product swiftpool --static-swift-stdlib)"
+        die "$BINARY not found; build it first: (cd $REPO_ROOT && scripts/build-release.sh)"
     fi
     die "$BINARY is not an executable file"
 fi

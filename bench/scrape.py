@@ -5,7 +5,7 @@ Starts a release SwiftPool from config/demo (num_init_children 50, client_wait_t
 1,000 client connections (50 logged in and idle, 950 waiting for a slot after their startup
 packet), then times scrapes of /metrics and /api/v1/sessions. Run on purpose, not in CI:
 
-    swift build -c release --product swiftpool --static-swift-stdlib && bench/scrape.py
+    scripts/build-release.sh && bench/scrape.py
 """
 from __future__ import annotations
 

@@ -1336,7 +1336,7 @@ def main() -> int:
     PGBENCH_LOG_DIR = results
     binary = Path(a.binary)
     if not binary.exists():
-        print(f"soak.py: {binary} not found (swift build -c release --product swiftpool --static-swift-stdlib)", file=sys.stderr)
+        print(f"soak.py: {binary} not found (scripts/build-release.sh)", file=sys.stderr)
         return 2
     if psycopg.pq.version() < 170000:
         print(f"soak.py: warning: libpq {psycopg.pq.version()} has no non-blocking cancel; a hung "

@@ -17,7 +17,7 @@ if [ "${1:-}" = "stop" ]; then
 fi
 
 scripts/install-deps.sh
-swift build -c release --product swiftpool --static-swift-stdlib
+scripts/build-release.sh
 scripts/pg-cluster.sh up
 
 if .build/release/swiftpool -f "$conf" reload >/dev/null 2>&1; then
