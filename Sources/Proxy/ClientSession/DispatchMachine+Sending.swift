@@ -69,9 +69,9 @@ extension DispatchMachine {
                 routedQueries.append((completes, Self.outputNode(of: next.decision, primary: primary)))
                 if isPooled { completedEffects.append(next.effects) }
                 for completed in completes.indices {
-                    // By index, reading only the kind: a loop over the statements would copy each.
-                    for index in completes[completed].query.statements.indices {
-                        let category = Self.category(of: completes[completed].query.statements[index].kind)
+                    let query = completes[completed].query
+                    for index in query.statements.indices {
+                        let category = query.withStatement(index) { Self.category(of: $0.kind) }
                         for node in targets { actions.append(.count(node: node, category)) }
                     }
                 }

@@ -40,7 +40,7 @@ enum SessionEffect: Equatable, Sendable {
 
     /// The effects of a query string (a simple Query, or the text of a Parse), in order.
     static func of(_ query: QueryClassification, text: String) -> [SessionEffect] {
-        // One statement (the usual query): its effects as they are, no copy of it or of them.
+        // One statement (the usual query): its effects as they are, no copy of them.
         if query.statements.count == 1 { return of(query.statements[0], text: text.utf8) }
         var effects: [SessionEffect] = []
         for index in query.statements.indices {

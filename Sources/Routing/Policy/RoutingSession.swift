@@ -86,7 +86,6 @@ public struct RoutingSession: Sendable {
             if query.statements.contains(where: \.isTransactionStart) { transactionOnPrimaryOnly = true }
             return Self.decided(.primary, .multiStatement)
         }
-        // The statement passed on, not copied out of the query (a copy retains its every name).
         return route(query.statements[0], of: query, text: text, nodes: nodes, facts: facts, pick: pick, leastDelayed: leastDelayed)
     }
 
@@ -215,9 +214,9 @@ public struct RoutingSession: Sendable {
         // allow_sql_comments = off: a SELECT must start like one (any leading comment fails);
         // Pgpool-II applies the test to SELECT statements only.
         if !settings.allowSQLComments, case .select = statement.kind {
-            let startsLikeSelect = query.singleStatement?.kind == .select
+            let startsLikeSelect = query.isSingleStatement(of: .select)
                 ? query.startsLikeSelect(ignoringLeadingWhiteSpace: settings.ignoreLeadingWhiteSpace)
-                : !(query.singleStatement?.hasLeadingComment ?? false)
+                : !(query.statements.count == 1 && query.withStatement(0) { $0.hasLeadingComment })
             if !startsLikeSelect { return (primary, .leadingComment) }
         }
         if transactionStatus != .idle {
@@ -315,7 +314,6 @@ public struct RoutingSession: Sendable {
 
     /// A statement of `query` completed (CommandComplete) or failed (ErrorResponse).
     public mutating func completed(_ query: QueryClassification, routed: RoutedQuery, succeeded: Bool, facts: some CatalogFacts) {
-        // By index: each statement passed on, not copied out of the query.
         for index in query.statements.indices {
             completed(query.statements[index], routed: routed, succeeded: succeeded, facts: facts)
         }
