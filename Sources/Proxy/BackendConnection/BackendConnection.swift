@@ -154,7 +154,7 @@ final class BackendConnection {
                     owner.backend(self, didBecomeReady: readyEvents[index].0, failed: readyEvents[index].1)
                     index += 1
                 }
-                readyEvents.removeAll(keepingCapacity: true)
+                readyEvents.removeAllKeepingCapacity()
             }
         } else {
             // An idle pooled connection has nothing to say; whatever it says (usually a FATAL

@@ -58,7 +58,7 @@ extension ClientSessionHandler {
                 perform(step)
             case .flushWritten:
                 for connection in touched { connection.flush() }
-                touched.removeAll(keepingCapacity: true)
+                touched.removeAllKeepingCapacity()
                 if wroteClient {
                     wroteClient = false
                     context?.flush()

@@ -153,7 +153,7 @@ extension ClientSessionHandler: TransactionLeaseTaker {
         }
         primaryConnection = nil
         standbyConnections.removeAll(keepingCapacity: true)
-        touched.removeAll(keepingCapacity: true)
+        touched.removeAllKeepingCapacity()
         // The connections' end-of-read no longer reaches this session: flush what they sent.
         flushClientIfWritten()
     }
@@ -180,7 +180,7 @@ extension ClientSessionHandler: TransactionLeaseTaker {
             sessions.traffic.toBackends &+= message.bytes.readableBytes
             connection.write(message.bytes)
         }
-        out.removeAll(keepingCapacity: true)
+        out.removeAllKeepingCapacity()
         mappedScratch = out
     }
 

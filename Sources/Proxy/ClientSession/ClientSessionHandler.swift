@@ -109,7 +109,7 @@ final class ClientSessionHandler: ChannelInboundHandler {
         var env = Environment(handler: self)
         event(&machine, &env, &actions)
         perform(actions)
-        actions.removeAll(keepingCapacity: true)
+        actions.removeAllKeepingCapacity()
         if spareActions.count < 4 { spareActions.append(actions) }
     }
 

@@ -67,7 +67,7 @@ extension ClientSessionMachine {
         localAnswers = answers
         let facts = env.facts
         dispatch!.clientMessages(messages, run: run, &env, facts: facts, into: &dispatchActions)
-        messages.removeAll(keepingCapacity: true)
+        messages.removeAllKeepingCapacity()
         scratchMessages = messages
         takeDispatchActions(&env, into: &actions)
         if admin, dispatch != nil {
@@ -123,7 +123,7 @@ extension ClientSessionMachine {
         var leases = leaseScratch
         leaseScratch = []
         defer {
-            leases.removeAll(keepingCapacity: true)
+            leases.removeAllKeepingCapacity()
             leaseScratch = leases
         }
         var streamTo: [Int]?
@@ -138,7 +138,7 @@ extension ClientSessionMachine {
             default: actions.append(.dispatch(action))
             }
         }
-        dispatchActions.removeAll(keepingCapacity: true)
+        dispatchActions.removeAllKeepingCapacity()
         actions.append(.flushWritten)
         if terminate {
             end(reason: "client terminated", into: &actions)

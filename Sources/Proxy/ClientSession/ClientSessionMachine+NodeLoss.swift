@@ -54,7 +54,7 @@ extension ClientSessionMachine {
     mutating func continueWithout<E: SessionEnvironment>(_ node: Int, wasIdle: Bool, _ env: inout E, into actions: inout [Action]) -> Bool {
         guard case .forwarding = phase, dispatch != nil else { return false }
         guard dispatch!.nodeLost(node, wasIdle: wasIdle, &env, into: &dispatchActions) else {
-            dispatchActions.removeAll(keepingCapacity: true)
+            dispatchActions.removeAllKeepingCapacity()
             return false
         }
         actions.append(.log(.info, "session goes on without a lost standby connection", ["node": "\(node)"]))

@@ -50,7 +50,7 @@ extension DispatchMachine {
             }
             // Answers of SwiftPool's own messages must not mix with the client's.
             guard !targets.contains(where: { (swallowing[$0] ?? 0) > 0 }) else { return }
-            let next = waiting.removeFirst()
+            let next = waiting.takeFirst()
             let plainBegin = next.completes?.contains { $0.routed.plainBeginForStandbys } ?? false
             for node in targets {
                 var bytes = next.message.bytes

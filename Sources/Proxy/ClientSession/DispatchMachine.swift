@@ -306,9 +306,9 @@ struct DispatchMachine {
         }
         let output = Self.outputNode(of: currentRoute, primary: primary)
         if node == output, let head = routedQueries.first, head.output == output {
-            routedQueries.removeFirst()
+            routedQueries.takeFirst()
             if isPooled, !completedEffects.isEmpty {
-                completedStatementGroup(completedEffects.removeFirst(), status: status, failed: failed, into: &actions)
+                completedStatementGroup(completedEffects.takeFirst(), status: status, failed: failed, into: &actions)
             }
             for (query, routed) in head.statements {
                 routing.completed(query, routed: routed, succeeded: !failed, facts: facts)
@@ -330,15 +330,20 @@ struct DispatchMachine {
         if !waiting.isEmpty { dispatch(&env, into: &actions) }
     }
 
+    /// `node` is no longer being leased for (each node is in `leasing` once).
+    private mutating func stopLeasing(_ node: Int) {
+        if let index = leasing.firstIndex(of: node) { leasing.remove(at: index) }
+    }
+
     /// A connection to `node` was leased for the session.
     mutating func leased<E: DispatchEnvironment>(_ node: Int, _ env: inout E, into actions: inout [Action]) {
-        leasing.removeAll { $0 == node }
+        stopLeasing(node)
         dispatch(&env, into: &actions)
     }
 
     /// `node` cannot be used by this session: what waited for it goes to the primary.
     mutating func nodeUnavailable<E: DispatchEnvironment>(_ node: Int, _ env: inout E, into actions: inout [Action]) {
-        leasing.removeAll { $0 == node }
+        stopLeasing(node)
         if routing.loadBalanceNode == node { routing.replaceLoadBalanceNode(with: primary) }
         redirectWaiting(awayFrom: node)
         dispatch(&env, into: &actions)
@@ -364,7 +369,7 @@ struct DispatchMachine {
     /// a SET, went to the lost node and a new node would lack it).
     mutating func nodeLost<E: DispatchEnvironment>(_ node: Int, wasIdle: Bool, _ env: inout E, into actions: inout [Action]) -> Bool {
         guard node != primary, wasIdle, !routing.dependsOn(node), (swallowing[node] ?? 0) == 0 else { return false }
-        leasing.removeAll { $0 == node }
+        stopLeasing(node)
         if routing.loadBalanceNode == node {
             let replacement = routing.standbysHoldSessionState ? primary : (env.pick() ?? primary)
             routing.replaceLoadBalanceNode(with: replacement == node ? primary : replacement)

@@ -252,7 +252,7 @@ struct ReplyFilter {
 
     private mutating func compact() {
         if head == entries.count {
-            entries.removeAll(keepingCapacity: true)
+            entries.removeAllKeepingCapacity()
             head = 0
         } else if head > 64, head * 2 > entries.count {
             entries.removeFirst(head)
