@@ -1,3 +1,4 @@
+import Cluster
 import Logging
 import NIOCore
 import NIOEmbedded
@@ -72,6 +73,26 @@ struct IdleConnectionCacheTests {
         #expect(first.startup.sharesPairs(with: second.startup))
         #expect(first.onNode(1) == second.onNode(1) && first.onNode(1) != second)
         #expect(!first.startup.sharesPairs(with: other.startup) && first != other)
+    }
+
+    /// Nodes are found by id, gaps in the ids included, and found again after a reload moves one.
+    @Test func nodesAreFoundByIDAndAgainAfterAChange() {
+        let pool = BackendPool(
+            eventLoop: EmbeddedEventLoop(),
+            connector: BackendConnector(credentials: CredentialStore(passwords: [:]), connectTimeout: .seconds(1), maxMessageLength: 1 << 20),
+            capacity: 0, lifeTime: .zero, cachingEnabled: false, logger: Logger(label: "test"))
+        let cluster = ClusterState(nodes: [
+            NodeInfo(id: 2, host: "h2", port: 5434, weight: 1),
+            NodeInfo(id: 0, host: "h0", port: 5432, weight: 1),
+        ])
+        #expect(pool.backendNode(0, in: cluster) == BackendNode(id: 0, host: "h0", port: 5432))
+        #expect(pool.backendNode(2, in: cluster) == BackendNode(id: 2, host: "h2", port: 5434))
+        #expect(pool.backendNode(1, in: cluster) == nil)
+        #expect(pool.backendNode(3, in: cluster) == nil)
+        #expect(pool.backendNode(-1, in: cluster) == nil)
+        cluster.replaceNodes([NodeInfo(id: 0, host: "h0", port: 5432, weight: 1), NodeInfo(id: 1, host: "h1", port: 6000, weight: 1)])
+        #expect(pool.backendNode(1, in: cluster) == BackendNode(id: 1, host: "h1", port: 6000))
+        #expect(pool.backendNode(2, in: cluster) == nil)
     }
 
     @Test func evictsOldestOverCapacity() {

@@ -18,8 +18,9 @@ final class BackendPool {
     /// The pool keys of this loop's sessions, one copy per startup packet (see ``internedKey(_:)``).
     private var internedKeys: Set<PoolKey> = []
     /// The nodes as leases address them, while the cluster's generation holds (see
-    /// ``backendNode(_:in:)``).
-    private var backendNodes: [Int: BackendNode] = [:]
+    /// ``backendNode(_:in:)``); by node id, which is small, so an array rather than a dictionary
+    /// that hashes at every lease.
+    private var backendNodes: [BackendNode?] = []
     private var backendNodesGeneration = -1
     private let connector: BackendConnector
     private let cachingEnabled: Bool
@@ -55,11 +56,15 @@ final class BackendPool {
         let generation = cluster.generation
         if generation != backendNodesGeneration {
             // A change between the two reads only makes the next call read again.
-            backendNodes = Dictionary(cluster.snapshot.nodes.map { ($0.id, BackendNode(id: $0.id, host: $0.host, port: $0.port)) },
-                                      uniquingKeysWith: { first, _ in first })
+            var nodes: [BackendNode?] = []
+            for node in cluster.snapshot.nodes where node.id >= 0 {
+                if node.id >= nodes.count { nodes.append(contentsOf: repeatElement(nil, count: node.id - nodes.count + 1)) }
+                if nodes[node.id] == nil { nodes[node.id] = BackendNode(id: node.id, host: node.host, port: node.port) }
+            }
+            backendNodes = nodes
             backendNodesGeneration = generation
         }
-        return backendNodes[id]
+        return backendNodes.indices.contains(id) ? backendNodes[id] : nil
     }
 
     /// Starts the periodic retirement of connections past `connection_life_time`.
