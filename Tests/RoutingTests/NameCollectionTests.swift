@@ -93,4 +93,18 @@ struct NameCollectionTests {
         #expect(name.quotedSQL == #""My ""S"""."T""#)
         #expect(QualifiedName(dotted: "public.t").parts == ["public", "t"])
     }
+
+    @Test func namesKeepTheirQualifiersApart() {
+        let three = QualifiedName(["db", "s", "f"])
+        #expect(three.name == "f" && three.qualifiers == ["db", "s"] && three.schema == "s")
+        #expect(three.parts == ["db", "s", "f"] && three.description == "db.s.f")
+        let plain = QualifiedName(name: "t")
+        #expect(plain.parts == ["t"] && plain.schema == nil && plain.description == "t")
+        #expect(QualifiedName(dotted: "s.t") == QualifiedName(name: "t", qualifiers: ["s"]))
+        #expect(QualifiedName(dotted: "s.t") != QualifiedName(dotted: "t"))
+        #expect(Set([QualifiedName(dotted: "s.t"), QualifiedName(["s", "t"])]).count == 1)
+        let call = classify("SELECT s.f(1), pg_catalog.now() FROM a.b.c")
+        #expect(call.functionCalls == [QualifiedName(dotted: "s.f"), QualifiedName(dotted: "pg_catalog.now")])
+        #expect(call.relations == [QualifiedName(["a", "b", "c"])])
+    }
 }

@@ -181,13 +181,9 @@ struct NameCollector {
         default:
             break
         }
-        var parts: [String] = []
-        var k = start
-        while k < paren {
-            parts.append(view.name(at: k))
-            k += 2
-        }
-        functions.appendNew(QualifiedName(parts))
+        // `start` is the first part of the `a.b.f` that ends right before the parenthesis.
+        guard let call = view.qualifiedName(at: start) else { return }
+        functions.appendNew(call.name)
     }
 
     /// Whether the `)` at `index` closes the list of `DISTINCT ON (…)`.

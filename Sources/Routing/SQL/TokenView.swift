@@ -94,13 +94,15 @@ struct TokenView {
     /// after it.
     func qualifiedName(at index: Int) -> (name: QualifiedName, next: Int)? {
         guard isName(index) else { return nil }
-        var parts = [name(at: index)]
+        var last = name(at: index)
+        var qualifiers: [String] = []
         var next = index + 1
         while isKind(next, .dot), isName(next + 1) {
-            parts.append(name(at: next + 1))
+            qualifiers.append(last)
+            last = name(at: next + 1)
             next += 2
         }
-        return (QualifiedName(parts), next)
+        return (QualifiedName(name: last, qualifiers: qualifiers), next)
     }
 
     /// The bytes in `range` in ASCII lower case.
