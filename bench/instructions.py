@@ -9,7 +9,7 @@ of the two runs' totals, divided by the difference in transactions, is the work 
 transaction; start-up, logins and shutdown cancel out.
 
 Run on purpose, never in CI (valgrind slows a proxy down about fifty times):
-  bench/instructions.py [--transactions 100] [--clients 20] [--mode simple|prepared] [--pgbouncer]
+  bench/instructions.py [--transactions 100] [--clients 20] [--mode simple|extended|prepared] [--pgbouncer]
 It measures $SWIFTPOOL_BIN, else .build/release/swiftpool (build it with
 scripts/build-release.sh), and with --pgbouncer also PgBouncer in the same mode; it needs
 valgrind (apt-get install valgrind) and the cluster of scripts/pg-cluster.sh. The SwiftPool
@@ -117,7 +117,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--transactions", type=int, default=100, help="per client in the shorter run")
     ap.add_argument("--clients", type=int, default=20)
-    ap.add_argument("--mode", choices=["simple", "prepared"], default="simple")
+    ap.add_argument("--mode", choices=["simple", "extended", "prepared"], default="simple")
     ap.add_argument("--pgbouncer", action="store_true", help="measure PgBouncer too")
     a = ap.parse_args()
     for tool in ("valgrind", "callgrind_annotate", "pgbench"):

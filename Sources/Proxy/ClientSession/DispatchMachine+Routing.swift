@@ -47,11 +47,10 @@ extension DispatchMachine {
                 routed.decision = open
                 unsyncedRoute = nil
             }
-            var pending = PendingMessage(message: message, decision: routed.decision, completes: [(query, routed)])
-            pending.effects = effects
-            waiting.append(pending)
+            waiting.append(PendingMessage(message: message, decision: routed.decision, completes: [(query, routed)],
+                                          effects: effects))
         case FrontendMessageType.copyData, FrontendMessageType.copyDone, FrontendMessageType.copyFail:
-            waiting.append(PendingMessage(message: message, decision: waiting.last?.decision ?? currentRoute))
+            waiting.append(PendingMessage(message: message, decision: lastWaitingDecision))
         case FrontendMessageType.terminate, FrontendMessageType.functionCall:
             if !extendedBatch.isEmpty {
                 routeExtendedBatch(&env, facts: facts, into: &actions)
@@ -352,11 +351,9 @@ extension DispatchMachine {
             if endsWithSync { swap(&groupEffects, &unsyncedEffects) }
         }
         for message in batch {
-            var pending = PendingMessage(message: message, decision: target,
-                                         completes: message.type == FrontendMessageType.sync ? completed : nil)
-            if message.type == FrontendMessageType.sync { pending.effects = groupEffects }
-            pending.quiet = quietSync && message.type == FrontendMessageType.sync
-            waiting.append(pending)
+            let isSync = message.type == FrontendMessageType.sync
+            waiting.append(PendingMessage(message: message, decision: target, completes: isSync ? completed : nil,
+                                          effects: isSync ? groupEffects : [], quiet: quietSync && isSync))
         }
         if streamedHead { waiting[waiting.count - 1].streamed = true }
         if !endsWithSync {

@@ -128,13 +128,24 @@ struct DispatchMachine {
         /// A Sync of SwiftPool's own whose ReadyForQuery the client does not see.
         var quiet = false
 
+        /// Every field at once: a message made whole is appended to `waiting` as it is, where one
+        /// changed after its creation was copied into the queue (retaining all it holds).
         init(message: RawMessage, decision: RouteDecision,
-             completes: [(query: QueryClassification, routed: RoutedQuery)]? = nil, swallowed: Bool = false) {
+             completes: [(query: QueryClassification, routed: RoutedQuery)]? = nil, swallowed: Bool = false,
+             streamed: Bool = false, effects: [SessionEffect] = [], quiet: Bool = false) {
             self.message = message
             self.decision = decision
             self.completes = completes
             self.swallowed = swallowed
+            self.streamed = streamed
+            self.effects = effects
+            self.quiet = quiet
         }
+    }
+
+    /// Where the last waiting message goes (else the current route), read without copying it.
+    var lastWaitingDecision: RouteDecision {
+        waiting.isEmpty ? currentRoute : waiting[waiting.count - 1].decision
     }
 
     /// Where a named protocol-level prepared statement (Parse) lives, and what it is.
@@ -413,21 +424,18 @@ struct DispatchMachine {
         }
         switch head.type {
         case FrontendMessageType.copyData, FrontendMessageType.copyDone, FrontendMessageType.copyFail:
-            var pending = PendingMessage(message: head, decision: waiting.last?.decision ?? currentRoute)
-            pending.streamed = true
-            waiting.append(pending)
+            waiting.append(PendingMessage(message: head, decision: lastWaitingDecision, streamed: true))
         case FrontendMessageType.query, FrontendMessageType.functionCall:
             if !extendedBatch.isEmpty { routeExtendedBatch(&env, facts: facts, into: &actions) }
-            var pending = PendingMessage(message: head, decision: .primary, completes: [])
-            pending.streamed = true
+            var effects: [SessionEffect] = []
             if isPooled, head.type == FrontendMessageType.query {
                 // Only the head is here: what its statements do to the session is read from
                 // it (a pin is kept even when pinning is off: the query is already on its way).
                 var body = head.body
                 let text = body.readString(length: body.readableBytes) ?? ""
-                pending.effects = sessionEffects(SQLClassifier.classify(query: text), text: text)
+                effects = sessionEffects(SQLClassifier.classify(query: text), text: text)
             }
-            waiting.append(pending)
+            waiting.append(PendingMessage(message: head, decision: .primary, completes: [], streamed: true, effects: effects))
             actions.append(.count(node: primary, .other))
         default:
             extendedBatch.append(head)
