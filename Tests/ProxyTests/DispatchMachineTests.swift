@@ -588,6 +588,30 @@ struct DispatchMachineTests {
         #expect(machine.waiting.filter(\.swallowed).count == 2)
     }
 
+    @Test mutating func aNameClosedAndParsedAgainInOneBatchKeepsItsLastParse() {
+        var machine = routed()
+        env.connected = [0, 2]
+        _ = send(&machine, parse("s1", "SELECT * FROM a"), sync)
+        _ = ready(&machine, 2)
+        _ = send(&machine, closeStatement("s1"), parse("s1", "SELECT * FROM b"), sync)
+        #expect(machine.protocolStatements["s1"]?.parse.bytes == parse("s1", "SELECT * FROM b").bytes)
+        // Parsed twice in one batch: the later Parse is the one kept (and sent again elsewhere).
+        _ = ready(&machine, 2)
+        _ = send(&machine, parse("s2", "SELECT * FROM a"), closeStatement("s2"), parse("s2", "SELECT * FROM c"), sync)
+        #expect(machine.protocolStatements["s2"]?.parse.bytes == parse("s2", "SELECT * FROM c").bytes)
+        // Parsed, then closed: gone.
+        _ = ready(&machine, 2)
+        _ = send(&machine, parse("s3", "SELECT 1"), closeStatement("s3"), sync)
+        #expect(machine.protocolStatements["s3"] == nil)
+    }
+
+    private func closeStatement(_ name: String) -> RawMessage {
+        message(FrontendMessageType.close) {
+            $0.writeInteger(UInt8(ascii: "S"))
+            $0.writeNullTerminatedString(name)
+        }
+    }
+
     // MARK: Catalog facts
 
     @Test mutating func aReadOfAnUnknownTableWaitsForItsFactsThenIsBalanced() {

@@ -194,12 +194,13 @@ extension DispatchMachine {
 
         var decisions: [RouteDecision] = []
         var completed: [(query: QueryClassification, routed: RoutedQuery)] = []
-        var parsedHere: [String: (QueryClassification, RoutedQuery)] = [:]
+        // What the batch parses, the last Parse of a name in place of an earlier one: a short list
+        // (a batch parses one or two statements), not dictionaries built and hashed per batch.
+        var parsedHere: [ParsedStatement] = []
         var usedStatements: [String] = []
         var closedStatements: [String] = []
         var boundPortals: [String] = []
         var closedPortals: [String] = []
-        var parsedEffects: [String: [SessionEffect]] = [:]
         var batchEffects: [SessionEffect] = []
         for (index, message) in batch.enumerated() {
             var body = message.body
@@ -214,16 +215,16 @@ extension DispatchMachine {
                 let name = body.readNullTerminatedString() ?? ""
                 var text = body.readNullTerminatedString() ?? ""
                 var classified: QueryClassification?
+                var effects: [SessionEffect] = []
                 if isPooled {
                     refusedStatements.remove(name)
                     classified = SQLClassifier.classify(query: text)
-                    let effects = sessionEffects(classified!, text: text)
-                    parsedEffects[name] = effects
+                    effects = sessionEffects(classified!, text: text)
                     if let reason = refusedPin(effects) {
                         refusedStatements.insert(name)
                         actions.append(.refusedPinning(reason))
                         text = Self.refusal(reason)
-                        parsedEffects[name] = []
+                        effects = []
                         var refusal = ByteBuffer()
                         refusal.writeMessage(type: FrontendMessageType.parse) {
                             $0.writeNullTerminatedString(name)
@@ -242,16 +243,22 @@ extension DispatchMachine {
                 if waitsForStandbys(routed, into: &actions) { return holdForStandbys(batch, into: &actions) }
                 decisions.append(routed.decision)
                 completed.append((query, routed))
-                parsedHere[name] = (query, routed)
+                let parsed = ParsedStatement(name: name, parse: batch[index], query: query, routed: routed, effects: effects)
+                if let earlier = parsedHere.firstIndex(where: { $0.name == name }) {
+                    parsedHere[earlier] = parsed
+                } else {
+                    parsedHere.append(parsed)
+                }
             case FrontendMessageType.bind:
                 let portal = body.readNullTerminatedString() ?? ""
                 let statement = body.readNullTerminatedString() ?? ""
-                // One look-up of a statement prepared earlier (a name hashes at each), none in an
-                // empty dictionary: a batch that only binds and executes parses nothing.
-                let parsedInBatch = !parsedHere.isEmpty && parsedHere[statement] != nil
+                // One look-up of a statement prepared earlier (a name hashes at each); a batch that
+                // only binds and executes parses nothing, so its list is empty.
+                let parsedIndex = parsedHere.isEmpty ? nil : parsedHere.firstIndex { $0.name == statement }
+                let parsedInBatch = parsedIndex != nil
                 let earlier = parsedInBatch ? nil : protocolStatements[statement]
                 if isPooled {
-                    batchEffects += (parsedEffects.isEmpty ? nil : parsedEffects[statement]) ?? earlier?.effects ?? []
+                    batchEffects += parsedIndex.map { parsedHere[$0].effects } ?? earlier?.effects ?? []
                 }
                 if refusedStatements.contains(statement) {
                     // The refusal takes no parameters: bound without any, it raises its error.
@@ -282,8 +289,12 @@ extension DispatchMachine {
                 let kind = body.readInteger(as: UInt8.self)
                 let name = body.readNullTerminatedString() ?? ""
                 if kind == UInt8(ascii: "S") {
-                    if parsedHere[name] == nil { usedStatements.append(name) }
-                    if message.type == FrontendMessageType.close { closedStatements.append(name) }
+                    if !parsedHere.contains(where: { $0.name == name }) { usedStatements.append(name) }
+                    if message.type == FrontendMessageType.close {
+                        closedStatements.append(name)
+                        // Parsed earlier in this batch and closed again: gone at its end.
+                        if !parsedHere.isEmpty { parsedHere.removeAll { $0.name == name } }
+                    }
                 } else if let placed = portals[name] {
                     decisions.append(placed)
                     if message.type == FrontendMessageType.close { closedPortals.append(name) }
@@ -361,11 +372,7 @@ extension DispatchMachine {
             // write still pins reads to the primary, which is the safe side).
             for (query, routed) in completed { routing.completed(query, routed: routed, succeeded: true, facts: facts) }
         }
-        for (name, (query, routed)) in parsedHere {
-            protocolStatements[name] = StatementPlacement(
-                parse: batch.first { $0.type == FrontendMessageType.parse && Self.statementName(of: $0) == name }!,
-                query: query, routed: routed, nodes: targetNodes, effects: parsedEffects[name] ?? [])
-        }
+        // Closes first: a name closed and then parsed again in one batch lives on, as parsed.
         for name in closedStatements {
             // Closed on the batch's nodes; elsewhere SwiftPool closes it itself.
             if let placement = protocolStatements.removeValue(forKey: name) {
@@ -374,9 +381,24 @@ extension DispatchMachine {
                 }
             }
         }
+        for parsed in parsedHere {
+            protocolStatements[parsed.name] = StatementPlacement(
+                parse: parsed.parse, query: parsed.query, routed: parsed.routed, nodes: targetNodes, effects: parsed.effects)
+        }
         for portal in boundPortals { portals[portal] = target }
         for portal in closedPortals { portals[portal] = nil }
         if !factsAwaited.isEmpty { factsAwaited.removeAll() }
+    }
+
+    /// A statement an extended batch parses, as the batch leaves it.
+    struct ParsedStatement {
+        var name: String
+        /// The Parse sent (a refusal in its place when pinning is refused).
+        var parse: RawMessage
+        var query: QueryClassification
+        var routed: RoutedQuery
+        /// Transaction mode: what the statement does to the session (empty when refused).
+        var effects: [SessionEffect]
     }
 
     /// Queues messages of SwiftPool's own, with a Sync, whose answers the client never sees.

@@ -86,11 +86,6 @@ extension DispatchMachine {
 
     // MARK: Helpers
 
-    static func statementName(of parse: RawMessage) -> String {
-        var body = parse.body
-        return body.readNullTerminatedString() ?? ""
-    }
-
     /// One destination for a batch: all reads on one node stay there; anything else, or reads
     /// for different nodes, goes to the primary; BOTH statements alone go to their nodes.
     static func combine(_ decisions: [RouteDecision], current: RouteDecision) -> RouteDecision {
