@@ -140,6 +140,9 @@ extension ClientSessionHandler {
         }
 
         func currentWALSample() -> Int { handler.runtime.walPositions.currentSample }
+        mutating func classification(ofParsed text: String) -> QueryClassification {
+            handler.pool.classifications.classify(text)
+        }
         func standbys(caughtUpAfter sample: Int) -> Set<Int> { handler.runtime.walPositions.standbys(caughtUpAfter: sample) }
         func standbys(replayedAtLeast position: UInt64) -> Set<Int> {
             handler.runtime.walPositions.standbys(replayedAtLeast: position)

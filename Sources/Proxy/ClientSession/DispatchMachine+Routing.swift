@@ -214,11 +214,10 @@ extension DispatchMachine {
             case FrontendMessageType.parse:
                 let name = body.readNullTerminatedString() ?? ""
                 var text = body.readNullTerminatedString() ?? ""
-                var classified: QueryClassification?
+                var classified: QueryClassification? = env.classification(ofParsed: text)
                 var effects: [SessionEffect] = []
                 if isPooled {
                     refusedStatements.remove(name)
-                    classified = SQLClassifier.classify(query: text)
                     effects = sessionEffects(classified!, text: text)
                     if let reason = refusedPin(effects) {
                         refusedStatements.insert(name)

@@ -26,6 +26,15 @@ protocol DispatchEnvironment {
     func standbys(caughtUpAfter sample: Int) -> Set<Int>
     /// read_your_writes: the standbys whose replay position is at least `position`.
     func standbys(replayedAtLeast position: UInt64) -> Set<Int>
+    /// The classification of the text of a Parse (the session's environment keeps those of texts
+    /// seen recently: drivers parse the same unnamed statements again and again).
+    mutating func classification(ofParsed text: String) -> QueryClassification
+}
+
+extension DispatchEnvironment {
+    mutating func classification(ofParsed text: String) -> QueryClassification {
+        SQLClassifier.classify(query: text)
+    }
 }
 
 /// Catalog answers for one session, noting the questions it could not answer yet.

@@ -1,6 +1,7 @@
 import Cluster
 import Logging
 import NIOCore
+import Routing
 
 /// The backend connections of one event loop: a cache of idle, reset connections keyed by
 /// node, user, database and startup parameters (session mode), and the connections
@@ -11,6 +12,8 @@ final class BackendPool {
     let transactions: TransactionPool
     /// Transaction mode: SwiftPool's names for protocol-level statements on this loop's connections.
     var statementNames = StatementRegistry()
+    /// The classifications of Parse texts this loop's sessions sent recently.
+    let classifications = ClassificationCache()
     /// This loop's place among the loops, for its share of `transaction_pool_size`.
     let loopIndex: Int
     let loopCount: Int
