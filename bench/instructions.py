@@ -68,12 +68,9 @@ def wrapper(work: Path, program: str, out_file: Path) -> Path:
     return script
 
 
-def run_swiftpool(work: Path, stripped: Path, transactions: int, clients: int, mode: str) -> tuple[int, int]:
-    root = Path(tempfile.mkdtemp(prefix="instr-sp-", dir=work))
-    root.chmod(0o755)
-    out_file = root / "callgrind.out"
-    os.environ["SWIFTPOOL_BIN"] = str(wrapper(root, str(stripped), out_file))
-    proc, port = start_from_demo(root, SWIFTPOOL_SETTINGS)
+def run_and_stop(proc: subprocess.Popen, port: int, out_file: Path, transactions: int, clients: int,
+                 mode: str) -> tuple[int, int]:
+    """A warm-up, then the measured run; the proxy stops, and callgrind writes `out_file`."""
     try:
         pgbench(port, clients, 20, mode)
         done = pgbench(port, clients, transactions, mode)
@@ -81,6 +78,15 @@ def run_swiftpool(work: Path, stripped: Path, transactions: int, clients: int, m
         proc.terminate()
         proc.wait(120)
     return done, total_instructions(out_file)
+
+
+def run_swiftpool(work: Path, stripped: Path, transactions: int, clients: int, mode: str) -> tuple[int, int]:
+    root = Path(tempfile.mkdtemp(prefix="instr-sp-", dir=work))
+    root.chmod(0o755)
+    out_file = root / "callgrind.out"
+    os.environ["SWIFTPOOL_BIN"] = str(wrapper(root, str(stripped), out_file))
+    proc, port = start_from_demo(root, SWIFTPOOL_SETTINGS)
+    return run_and_stop(proc, port, out_file, transactions, clients, mode)
 
 
 def run_pgbouncer(work: Path, transactions: int, clients: int, mode: str) -> tuple[int, int]:
@@ -98,13 +104,7 @@ def run_pgbouncer(work: Path, transactions: int, clients: int, mode: str) -> tup
     if started is None:
         raise RuntimeError("PgBouncer is not installed")
     proc, port = started
-    try:
-        pgbench(port, clients, 20, mode)
-        done = pgbench(port, clients, transactions, mode)
-    finally:
-        proc.terminate()
-        proc.wait(120)
-    return done, total_instructions(out_file)
+    return run_and_stop(proc, port, out_file, transactions, clients, mode)
 
 
 def per_transaction(measure, transactions: int) -> tuple[float, int, int]:
