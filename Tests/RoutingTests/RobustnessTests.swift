@@ -86,8 +86,6 @@ struct RobustnessTests {
         #expect(SQLClassifier.classify(query: "SELECT 1;;").isSingleStatement(of: .select))
         #expect(!SQLClassifier.classify(query: "DELETE FROM t").isSingleStatement(of: .select))
         #expect(!SQLClassifier.classify(query: "").isSingleStatement(of: .select))
-        #expect(result.withStatement(1) { $0.kind } == .delete)
-        #expect(reads.withStatement(1) { $0.byteRange } == 10..<18)
     }
 
     @Test func emptyQueries() {

@@ -71,7 +71,7 @@ extension DispatchMachine {
                 for completed in completes.indices {
                     let query = completes[completed].query
                     for index in query.statements.indices {
-                        let category = query.withStatement(index) { Self.category(of: $0.kind) }
+                        let category = Self.category(of: query.statements[index].kind)
                         for node in targets { actions.append(.count(node: node, category)) }
                     }
                 }

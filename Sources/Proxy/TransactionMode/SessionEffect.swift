@@ -40,8 +40,12 @@ enum SessionEffect: Equatable, Sendable {
 
     /// The effects of a query string (a simple Query, or the text of a Parse), in order.
     static func of(_ query: QueryClassification, text: String) -> [SessionEffect] {
-        // One statement (the usual query): its effects as they are, no copy of them.
-        if query.statements.count == 1 { return of(query.statements[0], text: text.utf8) }
+        if query.statements.count == 1 {
+            // The usual query, a read that calls no function, does nothing to the session:
+            // answered from two fields, without passing the statement on (which copies it).
+            if case .select = query.statements[0].kind, query.statements[0].functionCalls.isEmpty { return [] }
+            return of(query.statements[0], text: text.utf8)
+        }
         var effects: [SessionEffect] = []
         for index in query.statements.indices {
             effects.append(contentsOf: of(query.statements[index], text: text.utf8))

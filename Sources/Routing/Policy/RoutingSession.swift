@@ -216,7 +216,7 @@ public struct RoutingSession: Sendable {
         if !settings.allowSQLComments, case .select = statement.kind {
             let startsLikeSelect = query.isSingleStatement(of: .select)
                 ? query.startsLikeSelect(ignoringLeadingWhiteSpace: settings.ignoreLeadingWhiteSpace)
-                : !(query.statements.count == 1 && query.withStatement(0) { $0.hasLeadingComment })
+                : !(query.statements.count == 1 && query.statements[0].hasLeadingComment)
             if !startsLikeSelect { return (primary, .leadingComment) }
         }
         if transactionStatus != .idle {

@@ -27,16 +27,10 @@ public struct QueryClassification: Sendable, Hashable {
     /// read `SELECT` unless it is malformed.
     public var isEmpty: Bool { statements.isEmpty }
 
-    /// Calls `body` with statement `index` read in place. Passing `statements[index]` on
-    /// copies the statement, retaining every name list it holds.
-    @inlinable
-    public func withStatement<Result>(_ index: Int, _ body: (StatementClassification) throws -> Result) rethrows -> Result {
-        try statements.withUnsafeBufferPointer { try body($0[index]) }
-    }
-
-    /// Whether the query is one statement of kind `kind`, read in place.
+    /// Whether the query is one statement of kind `kind`. Reads the one field: `singleStatement`
+    /// hands out a copy of the statement, which retains every name list it holds.
     public func isSingleStatement(of kind: StatementKind) -> Bool {
-        statements.count == 1 && withStatement(0) { $0.kind == kind }
+        statements.count == 1 && statements[0].kind == kind
     }
 
     /// The statement of a single-statement query.
