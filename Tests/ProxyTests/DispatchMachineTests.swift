@@ -26,6 +26,12 @@ struct FakeEnvironment: DispatchEnvironment {
     func standbys(caughtUpAfter sample: Int) -> Set<Int> { caughtUp[sample] ?? [] }
     var replayed: [Int: UInt64] = [:]
     func standbys(replayedAtLeast position: UInt64) -> Set<Int> { Set(replayed.filter { $0.value >= position }.keys) }
+    /// The Parse texts the machine asked to have classified, in order.
+    var parsedTexts: [String] = []
+    mutating func classification(ofParsed text: String) -> QueryClassification {
+        parsedTexts.append(text)
+        return SQLClassifier.classify(query: text)
+    }
 }
 
 /// Catalog answers: everything is an ordinary table unless it is listed as unknown.
@@ -593,23 +599,40 @@ struct DispatchMachineTests {
         env.connected = [0, 2]
         _ = send(&machine, parse("s1", "SELECT * FROM a"), sync)
         _ = ready(&machine, 2)
-        _ = send(&machine, closeStatement("s1"), parse("s1", "SELECT * FROM b"), sync)
+        _ = send(&machine, DispatchMachine.closeStatement("s1"), parse("s1", "SELECT * FROM b"), sync)
         #expect(machine.protocolStatements["s1"]?.parse.bytes == parse("s1", "SELECT * FROM b").bytes)
         // Parsed twice in one batch: the later Parse is the one kept (and sent again elsewhere).
         _ = ready(&machine, 2)
-        _ = send(&machine, parse("s2", "SELECT * FROM a"), closeStatement("s2"), parse("s2", "SELECT * FROM c"), sync)
+        _ = send(&machine, parse("s2", "SELECT * FROM a"), DispatchMachine.closeStatement("s2"), parse("s2", "SELECT * FROM c"), sync)
         #expect(machine.protocolStatements["s2"]?.parse.bytes == parse("s2", "SELECT * FROM c").bytes)
         // Parsed, then closed: gone.
         _ = ready(&machine, 2)
-        _ = send(&machine, parse("s3", "SELECT 1"), closeStatement("s3"), sync)
+        _ = send(&machine, parse("s3", "SELECT 1"), DispatchMachine.closeStatement("s3"), sync)
         #expect(machine.protocolStatements["s3"] == nil)
     }
 
-    private func closeStatement(_ name: String) -> RawMessage {
-        message(FrontendMessageType.close) {
-            $0.writeInteger(UInt8(ascii: "S"))
-            $0.writeNullTerminatedString(name)
-        }
+    @Test mutating func aBatchOfManyStatementsKeepsEachByNameWithItsLastParse() {
+        var machine = routed()
+        env.connected = [0, 2]
+        var batch = (0..<12).map { parse("s\($0)", "SELECT \($0)") }
+        batch += [DispatchMachine.closeStatement("s3"), parse("s7", "SELECT 'seven'"), parse("s12", "SELECT 12"), sync]
+        var actions: [DispatchMachine.Action] = []
+        machine.clientMessages(batch, &env, facts: facts, into: &actions)
+        let names = Set(machine.protocolStatements.keys)
+        #expect(names == Set((0...12).map { "s\($0)" }).subtracting(["s3"]))
+        #expect(machine.protocolStatements["s7"]?.parse.bytes == parse("s7", "SELECT 'seven'").bytes)
+        #expect(machine.protocolStatements["s11"]?.parse.bytes == parse("s11", "SELECT 11").bytes)
+    }
+
+    @Test mutating func parseTextsAreClassifiedThroughTheEnvironment() {
+        var machine = routed()
+        _ = send(&machine, parse("", "SELECT 1"), bind("", ""), execute(""), sync)
+        _ = ready(&machine, 0)
+        _ = send(&machine, query("SELECT 2"))
+        _ = ready(&machine, 0)
+        _ = send(&machine, parse("", "SELECT 1"), bind("", ""), execute(""), sync)
+        // Only Parse texts (which drivers send again and again) go to the session's cache.
+        #expect(env.parsedTexts == ["SELECT 1", "SELECT 1"])
     }
 
     // MARK: Catalog facts

@@ -42,6 +42,29 @@ struct ClassificationCacheTests {
         #expect(kept.misses == 5)
     }
 
+    /// "é" precomposed and as "e" with a combining accent are equal to Swift but not to
+    /// PostgreSQL: each text gets its own classification (its byte ranges differ).
+    @Test func canonicallyEquivalentTextsAreNotConfused() {
+        let cache = ClassificationCache(capacity: 8)
+        let composed = "SET search_path = sch\u{E9}ma, public"
+        let decomposed = "SET search_path = sche\u{301}ma, public"
+        #expect(composed == decomposed && composed.utf8.count != decomposed.utf8.count)
+        _ = cache.classify(composed)
+        #expect(cache.classify(decomposed) == SQLClassifier.classify(query: decomposed))
+        #expect(cache.classify(decomposed).statements.first?.byteRange == 0..<decomposed.utf8.count)
+        #expect(cache.classify(composed).statements.first?.byteRange == 0..<composed.utf8.count)
+        // Equivalent and as long, but other bytes (combining marks in the other order): a miss.
+        let ordered = ClassificationCache(capacity: 8)
+        let one = "SET application_name = 'a\u{323}\u{301} and more text'"
+        let other = "SET application_name = 'a\u{301}\u{323} and more text'"
+        #expect(one == other && one.utf8.count == other.utf8.count)
+        _ = ordered.classify(one)
+        _ = ordered.classify(other)
+        #expect(ordered.hits == 0 && ordered.misses == 2)
+        _ = ordered.classify(other)
+        #expect(ordered.hits == 1)
+    }
+
     @Test func longTextsAreClassifiedEveryTimeAndNotKept() {
         let cache = ClassificationCache(capacity: 8)
         let long = "SELECT '" + String(repeating: "x", count: ClassificationCache.maxTextLength) + "'"

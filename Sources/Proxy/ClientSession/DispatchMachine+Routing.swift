@@ -194,9 +194,7 @@ extension DispatchMachine {
 
         var decisions: [RouteDecision] = []
         var completed: [(query: QueryClassification, routed: RoutedQuery)] = []
-        // What the batch parses, the last Parse of a name in place of an earlier one: a short list
-        // (a batch parses one or two statements), not dictionaries built and hashed per batch.
-        var parsedHere: [ParsedStatement] = []
+        var parsedHere = ParsedInBatch()
         var usedStatements: [String] = []
         var closedStatements: [String] = []
         var boundPortals: [String] = []
@@ -243,21 +241,17 @@ extension DispatchMachine {
                 decisions.append(routed.decision)
                 completed.append((query, routed))
                 let parsed = ParsedStatement(name: name, parse: batch[index], query: query, routed: routed, effects: effects)
-                if let earlier = parsedHere.firstIndex(where: { $0.name == name }) {
-                    parsedHere[earlier] = parsed
-                } else {
-                    parsedHere.append(parsed)
-                }
+                parsedHere.record(parsed)
             case FrontendMessageType.bind:
                 let portal = body.readNullTerminatedString() ?? ""
                 let statement = body.readNullTerminatedString() ?? ""
                 // One look-up of a statement prepared earlier (a name hashes at each); a batch that
                 // only binds and executes parses nothing, so its list is empty.
-                let parsedIndex = parsedHere.isEmpty ? nil : parsedHere.firstIndex { $0.name == statement }
+                let parsedIndex = parsedHere.find(statement)
                 let parsedInBatch = parsedIndex != nil
                 let earlier = parsedInBatch ? nil : protocolStatements[statement]
                 if isPooled {
-                    batchEffects += parsedIndex.map { parsedHere[$0].effects } ?? earlier?.effects ?? []
+                    batchEffects += parsedIndex.map { parsedHere.statements[$0].effects } ?? earlier?.effects ?? []
                 }
                 if refusedStatements.contains(statement) {
                     // The refusal takes no parameters: bound without any, it raises its error.
@@ -288,11 +282,10 @@ extension DispatchMachine {
                 let kind = body.readInteger(as: UInt8.self)
                 let name = body.readNullTerminatedString() ?? ""
                 if kind == UInt8(ascii: "S") {
-                    if !parsedHere.contains(where: { $0.name == name }) { usedStatements.append(name) }
+                    if parsedHere.find(name) == nil { usedStatements.append(name) }
                     if message.type == FrontendMessageType.close {
                         closedStatements.append(name)
-                        // Parsed earlier in this batch and closed again: gone at its end.
-                        if !parsedHere.isEmpty { parsedHere.removeAll { $0.name == name } }
+                        parsedHere.close(name)
                     }
                 } else if let placed = portals[name] {
                     decisions.append(placed)
@@ -360,12 +353,12 @@ extension DispatchMachine {
             unsyncedEffects += batchEffects
             if endsWithSync { swap(&groupEffects, &unsyncedEffects) }
         }
-        for message in batch {
+        for (offset, message) in batch.enumerated() {
             let isSync = message.type == FrontendMessageType.sync
             waiting.append(PendingMessage(message: message, decision: target, completes: isSync ? completed : nil,
+                                          streamed: streamedHead && offset == batch.count - 1,
                                           effects: isSync ? groupEffects : [], quiet: quietSync && isSync))
         }
-        if streamedHead { waiting[waiting.count - 1].streamed = true }
         if !endsWithSync {
             // No ReadyForQuery will report on these statements: count them as done now (a failed
             // write still pins reads to the primary, which is the safe side).
@@ -380,7 +373,7 @@ extension DispatchMachine {
                 }
             }
         }
-        for parsed in parsedHere {
+        for parsed in parsedHere.statements where !parsed.closed {
             protocolStatements[parsed.name] = StatementPlacement(
                 parse: parsed.parse, query: parsed.query, routed: parsed.routed, nodes: targetNodes, effects: parsed.effects)
         }
@@ -398,6 +391,43 @@ extension DispatchMachine {
         var routed: RoutedQuery
         /// Transaction mode: what the statement does to the session (empty when refused).
         var effects: [SessionEffect]
+        /// Closed later in the batch (and not parsed again): gone at its end.
+        var closed = false
+    }
+
+    /// What an extended batch parses, by name, the last Parse of a name in place of an earlier
+    /// one. A short list searched in order (a batch parses one or two statements, and
+    /// dictionaries built per batch cost more than the search), indexed by name once it holds
+    /// more than a few, so that a batch of thousands of statements is not searched quadratically.
+    struct ParsedInBatch {
+        private(set) var statements: [ParsedStatement] = []
+        private var positions: [String: Int]?
+
+        /// Where the statement parsed under `name` is in ``statements``.
+        func find(_ name: String) -> Int? {
+            if let positions { return positions[name] }
+            return statements.isEmpty ? nil : statements.firstIndex { $0.name == name }
+        }
+
+        /// A Parse: replaces an earlier one of the same name (closed or not).
+        mutating func record(_ parsed: ParsedStatement) {
+            if let position = find(parsed.name) {
+                statements[position] = parsed
+                return
+            }
+            statements.append(parsed)
+            if positions != nil {
+                positions![parsed.name] = statements.count - 1
+            } else if statements.count > 8 {
+                positions = Dictionary(uniqueKeysWithValues: statements.indices.map { (statements[$0].name, $0) })
+            }
+        }
+
+        /// A Close: the statement is gone at the batch's end, though the batch's later messages
+        /// still find it (PostgreSQL answers them with an error, on the batch's nodes).
+        mutating func close(_ name: String) {
+            if let position = find(name) { statements[position].closed = true }
+        }
     }
 
     /// Queues messages of SwiftPool's own, with a Sync, whose answers the client never sees.

@@ -31,12 +31,6 @@ protocol DispatchEnvironment {
     mutating func classification(ofParsed text: String) -> QueryClassification
 }
 
-extension DispatchEnvironment {
-    mutating func classification(ofParsed text: String) -> QueryClassification {
-        SQLClassifier.classify(query: text)
-    }
-}
-
 /// Catalog answers for one session, noting the questions it could not answer yet.
 protocol SessionFacts: CatalogFacts {
     /// The facts asked for and not known since the last call.
