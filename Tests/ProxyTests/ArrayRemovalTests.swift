@@ -4,7 +4,7 @@ import Testing
 /// The cheap removals the per-message lists use behave as the standard library's.
 @Suite("Array removals")
 struct ArrayRemovalTests {
-    /// An element whose copies are counted: a removal must not leave one behind or copy it.
+    /// An element whose live instances are counted: emptying a list must release every one.
     final class Tracked {
         nonisolated(unsafe) static var alive = 0
         let value: Int
