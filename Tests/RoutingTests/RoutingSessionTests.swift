@@ -66,6 +66,20 @@ struct RoutingSessionTests {
         #expect(run(&off, "BEGIN").decision == .primary)
     }
 
+    @Test func withoutLoadBalancingReadsGoToThePrimaryForTheirReason() {
+        var off = session { $0.loadBalanceMode = false }
+        #expect(run(&off, "SELECT abalance FROM pgbench_accounts WHERE aid = 1").reason == .loadBalanceOff)
+        #expect(run(&off, "SELECT * FROM t FOR UPDATE").reason == .write)
+        #expect(run(&off, "SELECT * INTO t2 FROM t").reason == .write)
+        #expect(run(&off, "SELECT nextval('s')").decision == .primary)
+        // With load balancing on, a read in a transaction marks nothing: later reads stay balanced.
+        var on = session()
+        _ = run(&on, "BEGIN", then: .inTransaction)
+        #expect(run(&on, "SELECT 1", then: .inTransaction).decision == .node(2))
+        #expect(run(&on, "SELECT * FROM t", then: .inTransaction).decision == .node(2))
+        #expect(!on.writingTransaction)
+    }
+
     @Test func writeInTransactionPinsLaterReadsUntilCommit() {
         var s = session()
         run(&s, "BEGIN", then: .inTransaction)

@@ -86,6 +86,11 @@ public struct RoutingSession: Sendable {
             if query.statements.contains(where: \.isTransactionStart) { transactionOnPrimaryOnly = true }
             return Self.decided(.primary, .multiStatement)
         }
+        if !settings.loadBalanceMode, case .select = query.statements[0].kind {
+            // Without load balancing a read goes to the primary and leaves nothing to record:
+            // decided from two fields, without passing the statement on (which copies it).
+            return Self.decided(.primary, query.statements[0].destination == .primary ? .write : .loadBalanceOff)
+        }
         return route(query.statements[0], of: query, text: text, nodes: nodes, facts: facts, pick: pick, leastDelayed: leastDelayed)
     }
 
@@ -314,6 +319,12 @@ public struct RoutingSession: Sendable {
 
     /// A statement of `query` completed (CommandComplete) or failed (ErrorResponse).
     public mutating func completed(_ query: QueryClassification, routed: RoutedQuery, succeeded: Bool, facts: some CatalogFacts) {
+        if query.statements.count == 1, case .select = query.statements[0].kind, query.statements[0].destination == .either,
+           query.statements[0].isSelectQuery, !query.statements[0].setsSerializable, query.statements[0].functionCalls.isEmpty {
+            // A plain read that calls no function teaches the policy nothing (the usual query):
+            // decided from its fields, without passing the statement on (which copies it).
+            return
+        }
         for index in query.statements.indices {
             completed(query.statements[index], routed: routed, succeeded: succeeded, facts: facts)
         }
