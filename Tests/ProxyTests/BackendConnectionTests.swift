@@ -7,16 +7,22 @@ import Testing
 /// A backend connection's writes, on NIO's EmbeddedChannel.
 @Suite("Backend connection")
 struct BackendConnectionTests {
-    static func connection() throws -> (EmbeddedChannel, BackendConnection) {
-        let channel = EmbeddedChannel()
+    /// The startup packet of the connections these tests make.
+    static let startup = StartupParameters(pairs: [("user", "alice"), ("database", "app")])
+
+    /// A logged-in connection to node 0 for alice on `channel`, connected first.
+    static func connection(on channel: EmbeddedChannel) throws -> BackendConnection {
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 5432)).wait()
-        let startup = StartupParameters(pairs: [("user", "alice"), ("database", "app")])
-        let connection = BackendConnection(
+        return BackendConnection(
             channel: channel, node: BackendNode(id: 0, host: "127.0.0.1", port: 5432),
             key: PoolKey(nodeID: 0, startup: startup), authMethod: .trust,
             backendKey: BackendKey(processID: 7, secretKey: 7), parameters: ParameterStatusSet(),
             maxMessageLength: 1 << 30, now: .now())
-        return (channel, connection)
+    }
+
+    static func connection() throws -> (EmbeddedChannel, BackendConnection) {
+        let channel = EmbeddedChannel()
+        return (channel, try connection(on: channel))
     }
 
     static func outbound(_ channel: EmbeddedChannel) throws -> [ByteBuffer] {

@@ -39,13 +39,8 @@ struct ClientSessionHandlerTests {
         /// (as if the login had run); returns that channel.
         func forwarding() throws -> (EmbeddedChannel, BackendConnection) {
             let backend = EmbeddedChannel(loop: loop)
-            try backend.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 5432)).wait()
-            let startup = StartupParameters(pairs: [("user", "alice"), ("database", "app")])
-            let connection = BackendConnection(
-                channel: backend, node: BackendNode(id: 0, host: "127.0.0.1", port: 5432),
-                key: PoolKey(nodeID: 0, startup: startup), authMethod: .trust,
-                backendKey: BackendKey(processID: 7, secretKey: 7), parameters: ParameterStatusSet(),
-                maxMessageLength: 1 << 30, now: .now())
+            let connection = try BackendConnectionTests.connection(on: backend)
+            let startup = BackendConnectionTests.startup
             handler.startup = startup
             handler.machine.startup = startup
             handler.primaryConnection = connection

@@ -1,0 +1,52 @@
+import PostgresWire
+import Routing
+
+extension DispatchMachine {
+    /// A statement an extended batch parses, as the batch leaves it.
+    struct ParsedStatement {
+        var name: String
+        /// The Parse sent (a refusal in its place when pinning is refused).
+        var parse: RawMessage
+        var query: QueryClassification
+        var routed: RoutedQuery
+        /// Transaction mode: what the statement does to the session (empty when refused).
+        var effects: [SessionEffect]
+        /// Closed later in the batch (and not parsed again): gone at its end.
+        var closed = false
+    }
+
+    /// What an extended batch parses, by name, the last Parse of a name in place of an earlier
+    /// one. A short list searched in order (a batch parses one or two statements, and
+    /// dictionaries built per batch cost more than the search), indexed by name once it holds
+    /// more than a few, so that a batch of thousands of statements is not searched quadratically.
+    struct ParsedInBatch {
+        private(set) var statements: [ParsedStatement] = []
+        private var positions: [String: Int]?
+
+        /// Where the statement parsed under `name` is in ``statements``.
+        func find(_ name: String) -> Int? {
+            if let positions { return positions[name] }
+            return statements.isEmpty ? nil : statements.firstIndex { $0.name == name }
+        }
+
+        /// A Parse: replaces an earlier one of the same name (closed or not).
+        mutating func record(_ parsed: ParsedStatement) {
+            if let position = find(parsed.name) {
+                statements[position] = parsed
+                return
+            }
+            statements.append(parsed)
+            if positions != nil {
+                positions![parsed.name] = statements.count - 1
+            } else if statements.count > 8 {
+                positions = Dictionary(uniqueKeysWithValues: statements.indices.map { (statements[$0].name, $0) })
+            }
+        }
+
+        /// A Close: the statement is gone at the batch's end, though the batch's later messages
+        /// still find it (PostgreSQL answers them with an error, on the batch's nodes).
+        mutating func close(_ name: String) {
+            if let position = find(name) { statements[position].closed = true }
+        }
+    }
+}
