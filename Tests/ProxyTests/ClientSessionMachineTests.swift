@@ -24,6 +24,7 @@ struct FakeSessionEnvironment: SessionEnvironment {
     func standbys(caughtUpAfter sample: Int) -> Set<Int> { base.standbys(caughtUpAfter: sample) }
     func standbys(replayedAtLeast position: UInt64) -> Set<Int> { base.standbys(replayedAtLeast: position) }
     mutating func classification(ofParsed text: String) -> QueryClassification { base.classification(ofParsed: text) }
+    mutating func classification(ofQuery text: String) -> QueryClassification { base.classification(ofQuery: text) }
 }
 
 /// The client session, event by event: login paths, forwarding, admin answers, errors and the end.

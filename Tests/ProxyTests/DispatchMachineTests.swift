@@ -32,6 +32,12 @@ struct FakeEnvironment: DispatchEnvironment {
         parsedTexts.append(text)
         return SQLClassifier.classify(query: text)
     }
+    /// The simple queries the machine asked to have classified, in order.
+    var queryTexts: [String] = []
+    mutating func classification(ofQuery text: String) -> QueryClassification {
+        queryTexts.append(text)
+        return SQLClassifier.classify(query: text)
+    }
 }
 
 /// Catalog answers: everything is an ordinary table unless it is listed as unknown.

@@ -143,6 +143,9 @@ extension ClientSessionHandler {
         mutating func classification(ofParsed text: String) -> QueryClassification {
             handler.pool.classifications.classify(text)
         }
+        mutating func classification(ofQuery text: String) -> QueryClassification {
+            handler.pool.classifications.classify(query: text)
+        }
         func standbys(caughtUpAfter sample: Int) -> Set<Int> { handler.runtime.walPositions.standbys(caughtUpAfter: sample) }
         func standbys(replayedAtLeast position: UInt64) -> Set<Int> {
             handler.runtime.walPositions.standbys(replayedAtLeast: position)

@@ -22,9 +22,8 @@ extension DispatchMachine {
             var text = body.readString(length: max(0, body.readableBytes - 1)) ?? ""
             var message = message
             var effects: [SessionEffect] = []
-            var classified: QueryClassification?
+            var classified: QueryClassification? = env.classification(ofQuery: text)
             if isPooled {
-                classified = SQLClassifier.classify(query: text)
                 effects = sessionEffects(classified!, text: text)
                 if let reason = refusedPin(effects) {
                     actions.append(.refusedPinning(reason))

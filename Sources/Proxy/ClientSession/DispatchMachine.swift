@@ -29,6 +29,9 @@ protocol DispatchEnvironment {
     /// The classification of the text of a Parse (the session's environment keeps those of texts
     /// seen recently: drivers parse the same unnamed statements again and again).
     mutating func classification(ofParsed text: String) -> QueryClassification
+    /// The classification of a simple query's text (the session's environment keeps those of
+    /// query templates seen recently: applications send the same queries with other values).
+    mutating func classification(ofQuery text: String) -> QueryClassification
 }
 
 /// Catalog answers for one session, noting the questions it could not answer yet.

@@ -1,97 +1,130 @@
-/// Classifications of query texts classified recently, for the texts clients send again and
-/// again in Parse messages: an unnamed statement is parsed anew for every execution (psycopg,
-/// node-postgres, pgjdbc below its `prepareThreshold`, Npgsql without automatic preparation), and
-/// classifying it is about a tenth of the work of such a query.
+/// Classifications of queries classified recently, per event loop, in two stores:
 ///
-/// Two generations of at most `capacity / 2` texts each: a text is looked up in the current one,
-/// then in the previous one (and moved up); when the current one is full it becomes the previous
-/// one and the oldest generation is dropped. Texts longer than ``maxTextLength`` bytes are not
-/// kept. Texts match byte for byte: Swift's `==` also equates canonically equivalent texts ("é"
-/// and "e\u{301}"), whose classifications differ (byte ranges, names). Used from one event loop
-/// only.
+/// - Parse texts, matched whole: an unnamed statement is parsed anew for every execution
+///   (psycopg, node-postgres, pgjdbc below its `prepareThreshold`, Npgsql without automatic
+///   preparation), and classifying it is about a tenth of the work of such a query.
+/// - Simple queries, matched by ``QueryTemplate``: applications that write their values into
+///   the text send the same few templates with other literals each time. The text is lexed
+///   (its tokens give the template and the byte ranges), and not classified again when its
+///   template is known. Only templates whose statements read no literal are kept.
+///
+/// Each store keeps ``RecentlyUsed`` entries, at most `capacity` each. Texts longer than
+/// ``maxTextLength`` bytes are not kept. Texts match byte for byte: Swift's `==` also equates
+/// canonically equivalent texts ("é" and "e\u{301}"), whose classifications differ (byte ranges,
+/// names). Both stores classify with `standard_conforming_strings` on, as the session's routing
+/// reads queries. Used from one event loop only.
 public final class ClassificationCache {
-    /// Texts kept at most, over both generations.
-    public var capacity: Int { 2 * generationSize }
+    /// Entries kept at most in each store.
+    public var capacity: Int { 2 * parsed.generationSize }
     /// The longest text kept, in bytes (longer ones are classified every time).
     public static let maxTextLength = 4096
-    private let generationSize: Int
-    private var current: [String: Entry] = [:]
-    private var previous: [String: Entry] = [:]
-    /// Look-ups answered from the cache.
+    private var parsed: RecentlyUsed<String, ParsedEntry>
+    private var templates: RecentlyUsed<QueryTemplate, TemplateEntry>
+    /// Parse texts answered from the cache.
     public private(set) var hits = 0
-    /// Look-ups that classified their text.
+    /// Parse texts classified.
     public private(set) var misses = 0
+    /// Simple queries whose template was known.
+    public private(set) var templateHits = 0
+    /// Simple queries classified.
+    public private(set) var templateMisses = 0
+    /// The token array of the last simple query, whose buffer the next one reuses.
+    private var tokenStorage: [SQLToken] = []
 
     /// The text as classified (the dictionary's key may be another, equivalent form).
-    private struct Entry {
+    private struct ParsedEntry {
         var text: String
         var classification: QueryClassification
     }
 
-    /// Creates an empty cache for about `capacity` texts (at least 2).
-    public init(capacity: Int = 512) {
-        generationSize = max(1, capacity / 2)
+    /// A template's classification and the token range of each of its statements.
+    private struct TemplateEntry {
+        var classification: QueryClassification
+        var statementTokens: [Range<Int>]
     }
 
-    /// Texts kept now.
-    public var count: Int { current.count + previous.count }
+    /// Creates empty stores for about `capacity` entries each (at least 2).
+    public init(capacity: Int = 512) {
+        parsed = RecentlyUsed(generationSize: capacity / 2)
+        templates = RecentlyUsed(generationSize: capacity / 2)
+    }
 
-    /// The classification of `text` (with `standard_conforming_strings` on, as the session's
-    /// routing reads it), from the cache when it was classified recently.
+    /// Parse texts kept now.
+    public var count: Int { parsed.count }
+    /// Templates kept now.
+    public var templateCount: Int { templates.count }
+
+    /// The classification of the Parse text `text`, from the cache when it was classified recently.
     public func classify(_ text: String) -> QueryClassification {
         guard text.utf8.count <= Self.maxTextLength else {
             misses += 1
             return SQLClassifier.classify(query: text)
         }
-        if let found = current[text], Self.sameBytes(found.text, text) {
+        if let found = parsed.value(for: text), Self.sameBytes(found.text, text) {
             hits += 1
-            return found.classification
-        }
-        if let found = previous[text], Self.sameBytes(found.text, text) {
-            hits += 1
-            previous[text] = nil
-            keep(found)
             return found.classification
         }
         misses += 1
         let classified = SQLClassifier.classify(query: text)
-        keep(Entry(text: text, classification: classified))
+        parsed.keep(ParsedEntry(text: text, classification: classified), for: text)
         return classified
     }
 
-    /// Whether both texts hold the same UTF-8 bytes, compared eight at a time in place (walking
-    /// the UTF-8 views costs about thirty instructions a byte).
+    /// The classification of the simple query `text`: from the cache when a text of its template
+    /// was classified recently, with the byte ranges and leading bytes of `text`.
+    public func classify(query text: String) -> QueryClassification {
+        guard text.utf8.count <= Self.maxTextLength else {
+            templateMisses += 1
+            return SQLClassifier.classify(query: text)
+        }
+        var text = text
+        return text.withUTF8 { bytes in
+            let lexed = LexedQuery(bytes: bytes, standardConformingStrings: true, reusing: takeTokenStorage())
+            defer { tokenStorage = lexed.tokens }
+            let template = QueryTemplate(lexed)
+            if let found = templates.value(for: template) {
+                templateHits += 1
+                return Self.classification(found, of: lexed)
+            }
+            templateMisses += 1
+            let (classified, spans) = SQLClassifier.classify(lexed, standardConformingStrings: true)
+            if classified.statements.allSatisfy(\.readsNoLiteral) {
+                templates.keep(TemplateEntry(classification: classified, statementTokens: spans.map(\.tokens)),
+                               for: template)
+            }
+            return classified
+        }
+    }
+
+    private func takeTokenStorage() -> [SQLToken] {
+        var taken: [SQLToken] = []
+        swap(&taken, &tokenStorage)
+        return taken
+    }
+
+    /// A template's classification with the byte ranges of `lexed`'s statements and its
+    /// leading bytes.
+    private static func classification(_ entry: TemplateEntry, of lexed: LexedQuery) -> QueryClassification {
+        var result = entry.classification
+        for (index, tokens) in entry.statementTokens.enumerated() {
+            let range = lexed.tokens[tokens.lowerBound].start..<lexed.tokens[tokens.upperBound - 1].end
+            // Assigned only when it differs: the array is shared with the cache until then.
+            if result.statements[index].byteRange != range { result.statements[index].byteRange = range }
+        }
+        result.firstByte = lexed.bytes.first
+        result.firstNonSpaceByte = lexed.bytes.first { !ASCII.isSpace($0) }
+        return result
+    }
+
+    /// Whether both texts hold the same UTF-8 bytes, compared in place (walking the UTF-8
+    /// views costs about thirty instructions a byte).
     private static func sameBytes(_ one: String, _ other: String) -> Bool {
         guard one.utf8.count == other.utf8.count else { return false }
         let compared = one.utf8.withContiguousStorageIfAvailable { first in
             other.utf8.withContiguousStorageIfAvailable { second in
-                sameBytes(UnsafeRawBufferPointer(first), UnsafeRawBufferPointer(second))
+                RawBytes.same(UnsafeRawBufferPointer(first), UnsafeRawBufferPointer(second))
             }
         }
         return (compared ?? nil) ?? one.utf8.elementsEqual(other.utf8)
-    }
-
-    /// Whether two buffers of the same length hold the same bytes.
-    private static func sameBytes(_ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer) -> Bool {
-        var offset = 0
-        while offset + 8 <= first.count {
-            if first.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
-                != second.loadUnaligned(fromByteOffset: offset, as: UInt64.self) { return false }
-            offset += 8
-        }
-        while offset < first.count {
-            if first[offset] != second[offset] { return false }
-            offset += 1
-        }
-        return true
-    }
-
-    private func keep(_ entry: Entry) {
-        if current.count >= generationSize {
-            // The previous generation goes; its storage is reused for the next one.
-            swap(&previous, &current)
-            current.removeAll(keepingCapacity: true)
-        }
-        current[entry.text] = entry
     }
 }

@@ -28,13 +28,20 @@ public enum SQLClassifier {
     static func classify(bytes input: UnsafeBufferPointer<UInt8>, standardConformingStrings: Bool)
         -> QueryClassification
     {
-        let bytes = input.firstIndex(of: 0).map { UnsafeBufferPointer(rebasing: input[..<$0]) } ?? input
-        var lexer = ByteLexer(bytes: bytes, standardConformingStrings: standardConformingStrings)
-        let tokens = lexer.allTokens()
-        let spans = StatementSpans.split(tokens: tokens, bytes: bytes, endedInsideComment: lexer.endedInsideComment)
+        let lexed = LexedQuery(bytes: input, standardConformingStrings: standardConformingStrings)
+        return classify(lexed, standardConformingStrings: standardConformingStrings).classification
+    }
+
+    /// Classifies a lexed query; also returns where each statement's tokens are.
+    static func classify(_ lexed: LexedQuery, standardConformingStrings: Bool)
+        -> (classification: QueryClassification, spans: [StatementSpan])
+    {
+        let bytes = lexed.bytes
+        let tokens = lexed.tokens
+        let spans = StatementSpans.split(tokens: tokens, bytes: bytes, endedInsideComment: lexed.endedInsideComment)
         var statements: [StatementClassification] = []
         statements.reserveCapacity(spans.count)
-        var malformed = lexer.endedInsideComment
+        var malformed = lexed.endedInsideComment
         for span in spans {
             let classifier = StatementClassifier(
                 view: TokenView(bytes: bytes, tokens: tokens, range: span.tokens),
@@ -45,11 +52,32 @@ public enum SQLClassifier {
             malformed = malformed || statement.isMalformed
             statements.append(consume statement)
         }
-        return QueryClassification(
+        let classification = QueryClassification(
             statements: statements,
             isMalformed: malformed,
             firstByte: bytes.first,
             firstNonSpaceByte: bytes.first { !ASCII.isSpace($0) })
+        return (classification, spans)
+    }
+}
+
+/// A query's bytes (up to its first NUL, where PostgreSQL ends it) and their tokens.
+struct LexedQuery {
+    let bytes: UnsafeBufferPointer<UInt8>
+    let tokens: [SQLToken]
+    /// The input ended inside a `/* */` comment.
+    let endedInsideComment: Bool
+
+    /// Lexes `input` into `storage`, emptied first (a caller lexing many queries passes the
+    /// array of the previous one back, so that its buffer is reused).
+    init(bytes input: UnsafeBufferPointer<UInt8>, standardConformingStrings: Bool, reusing storage: consuming [SQLToken] = []) {
+        bytes = RawBytes.firstNUL(in: input).map { UnsafeBufferPointer(rebasing: input[..<$0]) } ?? input
+        var lexer = ByteLexer(bytes: bytes, standardConformingStrings: standardConformingStrings)
+        var tokens = storage
+        tokens.removeAll(keepingCapacity: true)
+        lexer.appendTokens(to: &tokens)
+        self.tokens = tokens
+        endedInsideComment = lexer.endedInsideComment
     }
 }
 

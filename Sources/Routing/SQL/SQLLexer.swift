@@ -39,9 +39,14 @@ struct ByteLexer {
     /// Every remaining token.
     mutating func allTokens() -> [SQLToken] {
         var tokens: [SQLToken] = []
-        tokens.reserveCapacity(bytes.count / 5 + 4)
-        while let token = next() { tokens.append(token) }
+        appendTokens(to: &tokens)
         return tokens
+    }
+
+    /// Appends every remaining token to `tokens`.
+    mutating func appendTokens(to tokens: inout [SQLToken]) {
+        tokens.reserveCapacity(tokens.count + bytes.count / 5 + 4)
+        while let token = next() { tokens.append(token) }
     }
 
     @inline(__always) private func byte(at index: Int) -> UInt8 {
@@ -122,7 +127,10 @@ struct ByteLexer {
             let b = bytes[position]
             if ASCII.isSpace(b) {
                 flags.insert(.precededByWhitespace)
-                position += 1
+                // A run of white space in a local index (the stored position is written once).
+                var i = position + 1
+                while i < bytes.count, ASCII.isSpace(bytes[i]) { i += 1 }
+                position = i
             } else if b == ASCII.minus, byte(at: position + 1) == ASCII.minus {
                 flags.insert(.precededByComment)
                 position += 2
@@ -220,8 +228,9 @@ struct ByteLexer {
                 return quote == ASCII.singleQuote ? .string : .quotedIdentifier
             }
         }
-        position += 1
-        while position < bytes.count, ASCII.isIdentifierPart(bytes[position]) { position += 1 }
+        var i = position + 1
+        while i < bytes.count, ASCII.isIdentifierPart(bytes[i]) { i += 1 }
+        position = i
         return .identifier
     }
 
@@ -294,9 +303,9 @@ struct ByteLexer {
     }
 
     private mutating func skipDigits() {
-        while position < bytes.count, ASCII.isDigit(bytes[position]) || bytes[position] == ASCII.underscore {
-            position += 1
-        }
+        var i = position
+        while i < bytes.count, ASCII.isDigit(bytes[i]) || bytes[i] == ASCII.underscore { i += 1 }
+        position = i
     }
 
     /// A run of operator characters, cut before a `--` or `/*` that starts a comment.

@@ -1,7 +1,9 @@
 // SQL: the lexer, the statement splitter and the classifier (Pgpool-II's send_to_where) on any
 // text, then the routing policy (RoutingSession) deciding each query of a session the way
 // DispatchMachine asks it. Checks that tokens and statements stay inside the text and in order,
-// that the byte and String entry points agree, and that decisions name real nodes.
+// that the byte and String entry points agree, that the classification cache's answer by query
+// template is the text's own classification (also for the text with its digits changed, which
+// keeps the template when they are in literals), and that decisions name real nodes.
 //
 // Input: one control byte (standard_conforming_strings and routing settings), then queries
 // separated by NUL bytes (a Query message's text ends at its NUL).
@@ -35,6 +37,11 @@ func checkTokens(_ tokens: [SQLToken], length: Int) {
     }
 }
 
+/// Another ASCII digit for a digit; any other byte as it is (the token boundaries stay).
+func otherDigit(_ byte: UInt8) -> UInt8 {
+    (0x30...0x39).contains(byte) ? 0x30 + (byte - 0x30 + 7) % 10 : byte
+}
+
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
     var input = FuzzInput(bytes(start, count))
@@ -49,6 +56,7 @@ public func fuzz(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
     var session = RoutingSession(settings: settings, loadBalanceNode: 1)
     let nodes = RoutingNodes(primary: 0, readable: [1, 2])
     var picks = 0
+    let cache = ClassificationCache(capacity: 8)
 
     for part in input.parts(separatedBy: 0) {
         let text = String(fuzz: part)
@@ -82,6 +90,10 @@ public func fuzz(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
             _ = statement.cursorName
         }
         check(query.firstByte == utf8.first, "wrong first byte")
+        for variant in [text, String(decoding: utf8.map(otherDigit), as: UTF8.self)] {
+            check(cache.classify(query: variant) == SQLClassifier.classify(query: variant),
+                  "the template cache's classification differs from the text's own")
+        }
         _ = query.startsLikeSelect(ignoringLeadingWhiteSpace: true)
 
         let routed = session.route(query, text: text, nodes: nodes, facts: Facts(), pick: {
