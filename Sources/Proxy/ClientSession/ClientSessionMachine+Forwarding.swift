@@ -229,10 +229,11 @@ extension ClientSessionMachine {
     /// call on its stored machine copies the whole machine first.
     mutating func readingPlan(backendsWritable: Bool) -> (client: Bool, primary: Bool) {
         guard case .forwarding = phase else { return (true, true) }
-        let held = splitter.bufferedByteCount + (dispatch?.heldClientBytes ?? 0) + (streamBacklog?.readableBytes ?? 0)
+        let (heldClient, heldOutput) = dispatch?.heldBytes() ?? (0, 0)
+        let held = splitter.bufferedByteCount + heldClient + (streamBacklog?.readableBytes ?? 0)
         let client = backendsWritable && !adminAnswer.pausesClient && !(splitter.isStreaming && streamNodes == nil)
             && held <= DispatchMachine.heldBytesLimit
-        return (client, (dispatch?.heldOutputBytes ?? 0) <= DispatchMachine.heldBytesLimit)
+        return (client, heldOutput <= DispatchMachine.heldBytesLimit)
     }
 
     /// True when the client waits for no reply: nothing in flight on any backend connection,

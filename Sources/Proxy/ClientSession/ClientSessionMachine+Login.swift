@@ -139,7 +139,8 @@ extension ClientSessionMachine {
         if case .closed = phase { return }
         var auth = auth
         let first = auth.start()
-        phase = .authenticating(auth)
+        phase = .authenticating
+        clientAuth = auth
         handle(first, into: &actions)
         if case .authenticating = phase, let held = heldBeforeForwarding {
             heldBeforeForwarding = nil
@@ -156,7 +157,8 @@ extension ClientSessionMachine {
             return protocolViolation("\(error)", into: &actions)
         }
         for (index, message) in messages.enumerated() {
-            guard case .authenticating(var auth) = phase else {
+            guard case .authenticating = phase, var auth = clientAuth else {
+                clientAuth = nil
                 guard !isClosed else { return }
                 // Authentication finished: what the client pipelined after it waits for forwarding.
                 var held = heldBeforeForwarding ?? ByteBuffer()
@@ -170,13 +172,13 @@ extension ClientSessionMachine {
                                          into: &actions)
             }
             let step = auth.receive(passwordMessage: message.body)
-            phase = .authenticating(auth)
+            clientAuth = auth
             handle(step, into: &actions)
         }
     }
 
     private mutating func handle(_ step: ClientAuthMachine.Action, into actions: inout [Action]) {
-        guard case .authenticating(let auth) = phase else { return }
+        guard case .authenticating = phase, let auth = clientAuth else { return }
         switch step {
         case .send(let bytes):
             actions.append(.writeClient(bytes))
@@ -272,6 +274,7 @@ extension ClientSessionMachine {
         actions.append(.writeClient(reply))
         actions.append(.flushClient)
         phase = .forwarding
+        clientAuth = nil
         counted = true
         actions.append(.connectionAccepted)
         splitter.maxMessageLength = settings.maxMessageLength

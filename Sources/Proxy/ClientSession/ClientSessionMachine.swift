@@ -24,7 +24,8 @@ struct ClientSessionMachine {
         case awaitingSlot
         /// Deriving the user's SCRAM keys off the event loop.
         case preparingAuthentication
-        case authenticating(ClientAuthMachine)
+        /// Authenticating the client with ``ClientSessionMachine/clientAuth``.
+        case authenticating
         case connectingBackend
         case forwarding
         case closed
@@ -125,6 +126,9 @@ struct ClientSessionMachine {
     static let copyEndDelay = TimeAmount.seconds(10)
 
     var phase = Phase.awaitingStartup
+    /// The client's authentication while the phase is `authenticating` (kept out of the phase,
+    /// which is then a plain value, tested on every read and write without copying anything).
+    var clientAuth: ClientAuthMachine?
     /// The session's settings (PGPOOL SET may change client_idle_limit).
     var settings: ProxySettings
     /// client_idle_limit as configured, for PGPOOL RESET.
@@ -350,6 +354,7 @@ struct ClientSessionMachine {
         if case .closed = phase { return }
         let previous = phase
         phase = .closed
+        clientAuth = nil
         for timer in Timer.allCases where timer != .lastWords { actions.append(.cancelTimer(timer)) }
         if countedWithoutSlot {
             countedWithoutSlot = false

@@ -269,6 +269,13 @@ struct DispatchMachine {
     /// Bytes of the primary's output held until the answering node reaches a boundary.
     var heldOutputBytes: Int { heldPrimaryOutput?.readableBytes ?? 0 }
 
+    /// ``heldClientBytes`` and ``heldOutputBytes``, read in place: mutating only so that
+    /// `dispatch?.heldBytes()` on a session's optional machine does not copy the whole machine,
+    /// as reading a property through the optional does (twice per query).
+    mutating func heldBytes() -> (client: Int, output: Int) {
+        (heldClientBytes, heldOutputBytes)
+    }
+
     /// Changes the routing parameters a session may set (PGPOOL SET).
     mutating func updateRoutingSettings(_ change: (inout RoutingSettings) -> Void) {
         change(&routing.settings)
