@@ -107,6 +107,11 @@ struct QueryTemplateCacheTests {
         // Every text after the first of its family was answered from its template.
         #expect(cache.templateMisses == Self.families.count)
         #expect(cache.templateHits == Self.families.reduce(0) { $0 + $1.count - 1 })
+        // Kept templates are intact after the look-ups of others (which reuse one buffer).
+        for family in Self.families.reversed() {
+            for text in family { #expect(cache.classify(query: text) == SQLClassifier.classify(query: text)) }
+        }
+        #expect(cache.templateMisses == Self.families.count)
         // A second statement's byte range is the text's own.
         let long = cache.classify(query: "SELECT 1; SELECT 'a much longer literal'")
         let short = cache.classify(query: "SELECT 100; SELECT ''")

@@ -28,8 +28,10 @@ public final class ClassificationCache {
     public private(set) var templateHits = 0
     /// Simple queries classified.
     public private(set) var templateMisses = 0
-    /// The token array of the last simple query, whose buffer the next one reuses.
+    /// The token array and template of the last simple query, whose buffers the next one reuses
+    /// (the cache keeps compacted copies of templates).
     private var tokenStorage: [SQLToken] = []
+    private var templateStorage: [UInt8] = []
 
     /// The text as classified (the dictionary's key may be another, equivalent form).
     private struct ParsedEntry {
@@ -79,9 +81,12 @@ public final class ClassificationCache {
         }
         var text = text
         return text.withUTF8 { bytes in
-            let lexed = LexedQuery(bytes: bytes, standardConformingStrings: true, reusing: takeTokenStorage())
-            defer { tokenStorage = lexed.tokens }
-            let template = QueryTemplate(lexed)
+            let lexed = LexedQuery(bytes: bytes, standardConformingStrings: true, reusing: Self.take(&tokenStorage))
+            let template = QueryTemplate(lexed, reusing: Self.take(&templateStorage))
+            defer {
+                tokenStorage = lexed.tokens
+                templateStorage = template.encoded
+            }
             if let found = templates.value(for: template) {
                 templateHits += 1
                 return Self.classification(found, of: lexed)
@@ -90,15 +95,17 @@ public final class ClassificationCache {
             let (classified, spans) = SQLClassifier.classify(lexed, standardConformingStrings: true)
             if classified.statements.allSatisfy(\.readsNoLiteral) {
                 templates.keep(TemplateEntry(classification: classified, statementTokens: spans.map(\.tokens)),
-                               for: template)
+                               for: template.compacted())
             }
             return classified
         }
     }
 
-    private func takeTokenStorage() -> [SQLToken] {
-        var taken: [SQLToken] = []
-        swap(&taken, &tokenStorage)
+    /// Takes a scratch array out of the cache, leaving an empty one: the array stays uniquely
+    /// referenced, so its buffer is written in place.
+    private static func take<Element>(_ scratch: inout [Element]) -> [Element] {
+        var taken: [Element] = []
+        swap(&taken, &scratch)
         return taken
     }
 

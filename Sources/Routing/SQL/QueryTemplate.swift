@@ -8,20 +8,36 @@
 /// names and flags; only the statements' byte ranges and the query's leading bytes differ, and
 /// ``ClassificationCache`` takes those from the text at hand.
 struct QueryTemplate: Hashable {
-    /// The encoding, unambiguous because UTF-8 never holds the bytes 0xF5–0xFF: per token, a byte
-    /// `0xF8 | flags` and then either the token's bytes or `0xF5` and the literal's kind; a final
-    /// `0xF7` when the text ended inside a comment.
-    let encoded: [UInt8]
+    /// The encoding in its first ``length`` bytes (the rest is scratch space), unambiguous
+    /// because UTF-8 never holds the bytes 0xF5–0xFF: per token, a byte `0xF8 | flags` and then
+    /// either the token's bytes or `0xF5` and the literal's kind; a final `0xF7` when the text
+    /// ended inside a comment.
+    private(set) var encoded: [UInt8]
+    private(set) var length: Int
+    /// A digest of ``encoded``, taken once: the dictionary hashes it instead of every byte.
+    private(set) var digest: UInt64
 
     private static let literalMark: UInt8 = 0xF5
     private static let openCommentMark: UInt8 = 0xF7
     private static let tokenMark: UInt8 = 0xF8
+    /// Varies the digests per process, so that texts with colliding digests cannot be prepared
+    /// in advance (a collision costs only a comparison anyway: the map holds at most a few
+    /// hundred templates).
+    private static let seed = UInt64.random(in: .min ... .max)
 
-    init(_ lexed: LexedQuery) {
+    /// The template of `lexed`, written into `storage` (a caller encoding many queries passes
+    /// the previous template's array back, so that looking one up allocates nothing).
+    init(_ lexed: LexedQuery, reusing storage: consuming [UInt8] = []) {
         let bytes = lexed.bytes
         let tokens = lexed.tokens
         // At most every byte, two more per token and the comment mark.
-        encoded = [UInt8](unsafeUninitializedCapacity: bytes.count + 2 * tokens.count + 1) { buffer, count in
+        let capacity = bytes.count + 2 * tokens.count + 1
+        var encoded = storage
+        if encoded.count < capacity {
+            encoded.append(contentsOf: repeatElement(0, count: capacity - encoded.count))
+        }
+        var digest = Self.seed
+        length = encoded.withUnsafeMutableBufferPointer { buffer in
             var n = 0
             for token in tokens {
                 buffer[n] = Self.tokenMark | token.flags.rawValue
@@ -42,18 +58,54 @@ struct QueryTemplate: Hashable {
                 buffer[n] = Self.openCommentMark
                 n += 1
             }
-            count = n
+            digest = Self.digest(UnsafeRawBufferPointer(start: buffer.baseAddress, count: n), seed: digest)
+            return n
         }
+        self.encoded = encoded
+        self.digest = digest
+    }
+
+    /// The template without scratch space, to be kept.
+    func compacted() -> QueryTemplate {
+        var copy = self
+        copy.encoded = Array(encoded[..<length])
+        return copy
+    }
+
+    /// A multiply-and-shift digest of `bytes`, eight at a time.
+    private static func digest(_ bytes: UnsafeRawBufferPointer, seed: UInt64) -> UInt64 {
+        var h = seed ^ UInt64(truncatingIfNeeded: bytes.count)
+        var offset = 0
+        func mix(_ word: UInt64) {
+            h = (h ^ word) &* 0x9E37_79B9_7F4A_7C15
+            h ^= h >> 29
+        }
+        while offset + 8 <= bytes.count {
+            mix(bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
+            offset += 8
+        }
+        var tail: UInt64 = 0
+        var shift: UInt64 = 0
+        while offset < bytes.count {
+            tail |= UInt64(bytes[offset]) << shift
+            shift += 8
+            offset += 1
+        }
+        mix(tail)
+        return h
     }
 
     func hash(into hasher: inout Hasher) {
-        encoded.withUnsafeBytes { hasher.combine(bytes: $0) }
+        hasher.combine(digest)
     }
 
     static func == (lhs: QueryTemplate, rhs: QueryTemplate) -> Bool {
-        lhs.encoded.count == rhs.encoded.count
+        lhs.digest == rhs.digest && lhs.length == rhs.length
             && lhs.encoded.withUnsafeBytes { one in
-                rhs.encoded.withUnsafeBytes { other in RawBytes.same(one, other) }
+                rhs.encoded.withUnsafeBytes { other in
+                    RawBytes.same(UnsafeRawBufferPointer(rebasing: one[..<lhs.length]),
+                                  UnsafeRawBufferPointer(rebasing: other[..<rhs.length]))
+                }
             }
     }
 }
