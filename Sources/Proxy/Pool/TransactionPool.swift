@@ -84,14 +84,25 @@ final class TransactionPool {
         func take(_ lease: TransactionLease, of node: BackendNode) { session.take(lease, of: node, for: purpose) }
     }
 
-    private struct Waiter {
-        var id: UInt64
-        var node: BackendNode
-        var key: Key
-        var since: NIODeadline
-        var timeout: TimeAmount
-        var taker: Taker
+    /// A class: a waiter moves into the queue and out of it once per lease, and a copy of a
+    /// struct would retain each of its node's, key's and taker's references every time.
+    private final class Waiter {
+        let id: UInt64
+        let node: BackendNode
+        let key: Key
+        let since: NIODeadline
+        let timeout: TimeAmount
+        let taker: Taker
         var deadline: NIODeadline { since + timeout }
+
+        init(id: UInt64, node: BackendNode, key: Key, since: NIODeadline, timeout: TimeAmount, taker: Taker) {
+            self.id = id
+            self.node = node
+            self.key = key
+            self.since = since
+            self.timeout = timeout
+            self.taker = taker
+        }
     }
 
     let eventLoop: EventLoop
