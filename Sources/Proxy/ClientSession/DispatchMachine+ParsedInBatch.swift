@@ -15,6 +15,29 @@ extension DispatchMachine {
         var closed = false
     }
 
+    /// A statement of an earlier batch that an extended batch binds, describes or closes, with
+    /// what the batch's routing reads of its placement (looked up once per mention: a name
+    /// hashes at each look-up, and a placement copied retains all it holds).
+    struct UsedStatement {
+        var name: String
+        /// Where the statement was routed; nil when it is not known.
+        var decision: RouteDecision?
+        /// The nodes it is prepared on; nil when it is not known.
+        var nodes: Set<Int>?
+
+        init(name: String, decision: RouteDecision?, nodes: Set<Int>?) {
+            self.name = name
+            self.decision = decision
+            self.nodes = nodes
+        }
+
+        /// The statement `name` as `placements` have it.
+        init(_ name: String, in placements: [String: StatementPlacement]) {
+            let placement = placements[name]
+            self.init(name: name, decision: placement?.routed.decision, nodes: placement?.nodes)
+        }
+    }
+
     /// What an extended batch parses, by name, the last Parse of a name in place of an earlier
     /// one. A short list searched in order (a batch parses one or two statements, and
     /// dictionaries built per batch cost more than the search), indexed by name once it holds

@@ -194,7 +194,8 @@ extension DispatchMachine {
         var decisions: [RouteDecision] = []
         var completed: [(query: QueryClassification, routed: RoutedQuery)] = []
         var parsedHere = ParsedInBatch()
-        var usedStatements: [String] = []
+        // Statements of earlier batches this one uses, each looked up once, where it names them.
+        var usedStatements: [UsedStatement] = []
         var closedStatements: [String] = []
         var boundPortals: [String] = []
         var closedPortals: [String] = []
@@ -248,9 +249,11 @@ extension DispatchMachine {
                 // only binds and executes parses nothing, so its list is empty.
                 let parsedIndex = parsedHere.find(statement)
                 let parsedInBatch = parsedIndex != nil
-                let earlier = parsedInBatch ? nil : protocolStatements[statement]
-                if isPooled {
-                    batchEffects += parsedIndex.map { parsedHere.statements[$0].effects } ?? earlier?.effects ?? []
+                // Its placement's fields are read in place (a copy of it retains all it holds).
+                let earlier = parsedInBatch ? nil : protocolStatements.index(forKey: statement)
+                if isPooled, let effects = parsedIndex.map({ parsedHere.statements[$0].effects })
+                    ?? earlier.map({ protocolStatements.values[$0].effects }), !effects.isEmpty {
+                    batchEffects += effects
                 }
                 if refusedStatements.contains(statement) {
                     // The refusal takes no parameters: bound without any, it raises its error.
@@ -265,15 +268,19 @@ extension DispatchMachine {
                     batch[index] = RawMessage(type: FrontendMessageType.bind, bytes: bare)
                 }
                 if !parsedInBatch {
-                    usedStatements.append(statement)
-                    if var placement = earlier {
-                        if placement.routed.reason == .both {
-                            placement.routed.decision = routing.targetsNow(
-                                forEveryNodeStatement: placement.query.singleStatement, nodes: env.routingNodes())
-                            protocolStatements[statement]!.routed.decision = placement.routed.decision
+                    if let earlier {
+                        if protocolStatements.values[earlier].routed.reason == .both {
+                            let nodes = env.routingNodes()
+                            protocolStatements.values[earlier].routed.decision = routing.targetsNow(
+                                forEveryNodeStatement: protocolStatements.values[earlier].query.singleStatement, nodes: nodes)
                         }
+                        let placement = protocolStatements.values[earlier]
+                        usedStatements.append(UsedStatement(name: statement, decision: placement.routed.decision,
+                                                            nodes: placement.nodes))
                         // Executing a statement prepared earlier counts like running it again.
                         completed.append((placement.query, placement.routed))
+                    } else {
+                        usedStatements.append(UsedStatement(name: statement, decision: nil, nodes: nil))
                     }
                 }
                 if !portal.isEmpty { boundPortals.append(portal) }
@@ -281,7 +288,7 @@ extension DispatchMachine {
                 let kind = body.readInteger(as: UInt8.self)
                 let name = body.readNullTerminatedString() ?? ""
                 if kind == UInt8(ascii: "S") {
-                    if parsedHere.find(name) == nil { usedStatements.append(name) }
+                    if parsedHere.find(name) == nil { usedStatements.append(UsedStatement(name, in: protocolStatements)) }
                     if message.type == FrontendMessageType.close {
                         closedStatements.append(name)
                         parsedHere.close(name)
@@ -303,12 +310,12 @@ extension DispatchMachine {
         if routing.settings.readYourWrites, !usedStatements.isEmpty, lastWriteSample != nil || minimumPosition != nil {
             caughtUp = standbysWithSessionWrites(readable: env.routingNodes().readable, &env)
         }
-        for name in usedStatements {
+        for used in usedStatements {
             // A statement from an earlier batch: where it was routed then (unknown: the primary,
             // which will report the error). In a transaction that wrote, a read prepared on a
             // standby runs on the primary (parsed there first), as Pgpool-II decides again at Bind;
             // so does one prepared on a standby that has not replayed the session's last write.
-            let decision = protocolStatements[name]?.routed.decision ?? .primary
+            let decision = used.decision ?? .primary
             if writing, case .node = decision {
                 decisions.append(.primary)
             } else if let caughtUp, case .node(let node) = decision, !caughtUp.contains(node) {
@@ -327,7 +334,15 @@ extension DispatchMachine {
         // Parse/Describe/Flush, then Bind/Execute/Sync).
         if let open = unsyncedRoute { target = open }
         unsyncedRoute = endsWithSync ? nil : target
-        let targetNodes = Set(Self.nodes(of: target, primary: primary))
+        let targetRoute = Self.nodes(of: target, primary: primary)
+        // As a set only where one is needed: most batches neither parse nor close.
+        var targetSet: Set<Int>?
+        func targetNodes() -> Set<Int> {
+            if let targetSet { return targetSet }
+            let nodes = Set(targetRoute)
+            targetSet = nodes
+            return nodes
+        }
         if case .primary = target {
             // Where the batch really ran: a BEGIN or SET in it that alone would have reached
             // every node reached the primary only, which routing must know (pgjdbc sends BEGIN
@@ -337,9 +352,13 @@ extension DispatchMachine {
 
         // Parse-before-bind: statements this batch uses must exist on its nodes. Usually they
         // do: then nothing is built or written back.
-        for (offset, name) in usedStatements.enumerated() where !usedStatements[..<offset].contains(name) {
-            guard var placement = protocolStatements[name], !targetNodes.isSubset(of: placement.nodes) else { continue }
-            for node in targetNodes.subtracting(placement.nodes).sorted() {
+        for (offset, used) in usedStatements.enumerated()
+        where used.nodes.map({ !Self.covers($0, targetRoute) }) ?? false
+            && !usedStatements[..<offset].contains(where: { $0.name == used.name })
+        {
+            let name = used.name
+            guard var placement = protocolStatements[name] else { continue }
+            for node in targetNodes().subtracting(placement.nodes).sorted() {
                 // Closed first, so that a node that has the name after all (SwiftPool's view of it
                 // was lost with a connection) takes the Parse instead of failing it.
                 enqueueOwnBatch([Self.closeStatement(name), placement.parse], to: node)
@@ -367,18 +386,24 @@ extension DispatchMachine {
         for name in closedStatements {
             // Closed on the batch's nodes; elsewhere SwiftPool closes it itself.
             if let placement = protocolStatements.removeValue(forKey: name) {
-                for node in placement.nodes.subtracting(targetNodes).sorted() {
+                for node in placement.nodes.subtracting(targetNodes()).sorted() {
                     enqueueOwnBatch([Self.closeStatement(name)], to: node)
                 }
             }
         }
         for parsed in parsedHere.statements where !parsed.closed {
             protocolStatements[parsed.name] = StatementPlacement(
-                parse: parsed.parse, query: parsed.query, routed: parsed.routed, nodes: targetNodes, effects: parsed.effects)
+                parse: parsed.parse, query: parsed.query, routed: parsed.routed, nodes: targetNodes(), effects: parsed.effects)
         }
         for portal in boundPortals { portals[portal] = target }
         for portal in closedPortals { portals[portal] = nil }
         if !factsAwaited.isEmpty { factsAwaited.removeAll() }
+    }
+
+    /// Whether `nodes` has every node of `route`.
+    static func covers(_ nodes: Set<Int>, _ route: RouteNodes) -> Bool {
+        for node in route where !nodes.contains(node) { return false }
+        return true
     }
 
     /// Queues messages of SwiftPool's own, with a Sync, whose answers the client never sees.
