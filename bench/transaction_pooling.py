@@ -6,7 +6,8 @@ For each target, `pgbench -S` (simple protocol) and `pgbench -S -M prepared` (na
 statements) with --clients clients (default 200) for --seconds each; reports throughput and its
 ratio to direct PostgreSQL and to PgBouncer, the most backend connections the target held at once
 (sampled from pg_stat_activity every 100 ms), the proxy's resident memory at the end of the
-run, and its CPU time (user + system, every thread) per transaction pgbench completed. Both
+run, and its CPU time (user + system, every thread, and each of the two) per transaction pgbench
+completed. Both
 proxies send every query to the primary (SwiftPool with load_balance_mode = off) with
 --pool-size backend connections (SwiftPool: transaction_pool_size; PgBouncer: default_pool_size).
 Direct PostgreSQL runs only when max_connections leaves room for the clients; PgBouncer before
@@ -85,12 +86,13 @@ class Sampler:
         self.thread.join()
 
 
-def cpu_seconds(pid: int | None) -> float:
-    """User + system time of a process, all its threads (0 without a pid: direct PostgreSQL)."""
+def cpu_seconds(pid: int | None) -> tuple[float, float]:
+    """User and system time of a process, all its threads (0 without a pid: direct PostgreSQL)."""
     if not pid:
-        return 0.0
+        return 0.0, 0.0
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
 
 
 def pgbench(port: int, seconds: float, clients: int, prepared: bool, application_name: str) -> tuple[float | None, str, int]:
@@ -165,7 +167,7 @@ def main() -> int:
         print(f"binary {binary()}{f', binary2 {a.binary2}' if a.binary2 else ''}"
               f"{f', swiftpool2 with {a.settings2}' if a.settings2 else ''}, {a.clients} clients, "
               f"{a.seconds:.0f} s per run, {a.rounds} round(s), pool size {a.pool_size}, primary only")
-        runs: dict[tuple[str, bool], list[tuple[float | None, str, int, int, float | None]]] = {}
+        runs: dict[tuple[str, bool], list[tuple[float | None, str, int, int, tuple[float, float] | None]]] = {}
         for _ in range(a.rounds):
             for prepared in (False, True):
                 for name, (port, pid) in targets.items():
@@ -173,20 +175,22 @@ def main() -> int:
                     cpu_before = cpu_seconds(pid)
                     with Sampler(primary, pid, application_name) as sampler:
                         tps, error, transactions = pgbench(port, a.seconds, a.clients, prepared, application_name)
-                    cpu = cpu_seconds(pid) - cpu_before
-                    per_query = cpu / transactions * 1e6 if pid and transactions else None
+                    cpu_after = cpu_seconds(pid)
+                    per_query = (tuple((after - before) / transactions * 1e6 for before, after in zip(cpu_before, cpu_after))
+                                 if pid and transactions else None)
                     runs.setdefault((name, prepared), []).append((tps, error, sampler.most_connections, sampler.rss_kib, per_query))
-        results: dict[tuple[str, bool], tuple[float | None, str, int, int, float | None]] = {}
+        results: dict[tuple[str, bool], tuple[float | None, str, int, int, tuple[float, float] | None]] = {}
         for key, turns in runs.items():
             done = [turn[0] for turn in turns if turn[0] is not None]
             error = next((turn[1] for turn in turns if turn[0] is None), "")
             costs = [turn[4] for turn in turns if turn[4] is not None]
             results[key] = (statistics.median(done) if done and not error else None, error,
                             max(turn[2] for turn in turns), max(turn[3] for turn in turns),
-                            statistics.median(costs) if costs else None)
+                            # The round of median total CPU, with its user/system split.
+                            sorted(costs, key=sum)[(len(costs) - 1) // 2] if costs else None)
             if a.rounds > 1 and done:
                 print(f"  {key[0]:10} {'prepared' if key[1] else 'simple':9} rounds: {' '.join(f'{t:.0f}' for t in done)}")
-        print(f"{'target':10} {'mode':9} {'tps':>9} {'x direct':>9} {'x pgbouncer':>12} {'backends':>9} {'RSS MiB':>8} {'CPU us/tx':>10}")
+        print(f"{'target':10} {'mode':9} {'tps':>9} {'x direct':>9} {'x pgbouncer':>12} {'backends':>9} {'RSS MiB':>8} {'CPU us/tx':>10} {'user':>6} {'sys':>6}")
         for prepared in (False, True):
             for name in targets:
                 tps, error, backends, rss, per_query = results[(name, prepared)]
@@ -199,7 +203,8 @@ def main() -> int:
                 ratio = f"{tps / direct:8.2f}x" if direct else f"{'-':>9}"
                 versus = f"{tps / bouncer:11.2f}x" if bouncer else f"{'-':>12}"
                 memory = f"{rss / 1024:8.1f}" if rss else f"{'-':>8}"
-                cost = f"{per_query:10.1f}" if per_query else f"{'-':>10}"
+                cost = (f"{sum(per_query):10.1f} {per_query[0]:6.1f} {per_query[1]:6.1f}" if per_query
+                        else f"{'-':>10} {'-':>6} {'-':>6}")
                 print(f"{name:10} {mode:9} {tps:9.0f} {ratio} {versus} {backends:9d} {memory} {cost}")
     finally:
         for proc in procs:
