@@ -67,6 +67,7 @@ public enum MetricsRenderer {
         var out = PrometheusWriter()
         renderNative(input, into: &out)
         renderTransactionPool(input, into: &out)
+        renderClassificationCache(input.proxy.classifications, into: &out)
         renderWatchdog(input.watchdog, into: &out)
         renderEtcd(input.watchdog, into: &out)
         renderProcess(input.process, into: &out)

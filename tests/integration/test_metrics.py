@@ -155,6 +155,38 @@ def raw_http(port: int, payload: bytes, read: bool = True, timeout: float = 15) 
         return b"".join(chunks)
 
 
+def test_the_classification_cache_is_counted_by_store(swiftpool):
+    """Simple queries that differ only in their literals share a template, a Parse text sent again
+    is matched whole: both count as cache hits; SET reads its value, so its template is never
+    kept and each one counts as a miss. (Sessions that send everything to the primary in
+    session mode count statements by their first word and classify only what that cannot tell.)"""
+    proxy = swiftpool(READS)
+
+    def counts() -> dict[tuple[str, str], float]:
+        text = metrics(proxy)
+        return {(kind, store): sample(text, f"swiftpool_classification_cache_{kind}", store=store)
+                for kind in ("hits_total", "misses_total", "entries") for store in ("parse", "query_template")}
+
+    before = counts()
+    assert None not in before.values(), before
+    selects = [f"SELECT {n} + {n * 1000}" for n in range(1, 7)]
+    sets = ["SET application_name = 'one'", "SET application_name = 'two'"]
+    extra = [arg for query in selects + sets[:-1] for arg in ("-c", query)]
+    out = proxy.psql(sets[-1], extra_args=extra, check=True)
+    assert out.stdout.split() == [str(n + n * 1000) for n in range(1, 7)] + ["SET", "SET"], out.stdout
+    with proxy.connect(prepare_threshold=None) as conn:   # an unnamed Parse for every execution
+        for n in range(6):
+            assert conn.execute("SELECT %s::int * 3", (n,)).fetchone()[0] == n * 3
+    after = counts()
+    delta = {key: after[key] - before[key] for key in after}
+    # One connection each, so one event loop each: the first of a kind is classified.
+    assert delta[("hits_total", "query_template")] == 5, delta
+    assert delta[("misses_total", "query_template")] == 3, delta
+    assert delta[("hits_total", "parse")] == 5, delta
+    assert delta[("misses_total", "parse")] == 1, delta
+    assert after[("entries", "query_template")] >= 1 and after[("entries", "parse")] >= 1, after
+
+
 def test_malformed_http_leaves_the_data_path_alone(swiftpool, cluster):
     proxy = swiftpool({**READS, "num_init_children": 16})
     pgbench = shutil.which("pgbench") or "/usr/lib/postgresql/15/bin/pgbench"

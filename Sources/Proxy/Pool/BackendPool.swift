@@ -12,7 +12,8 @@ final class BackendPool {
     let transactions: TransactionPool
     /// Transaction mode: SwiftPool's names for protocol-level statements on this loop's connections.
     var statementNames = StatementRegistry()
-    /// The classifications of Parse texts this loop's sessions sent recently.
+    /// The classifications of Parse texts and simple-query templates this loop's sessions sent
+    /// recently.
     let classifications = ClassificationCache()
     /// This loop's place among the loops, for its share of `transaction_pool_size`.
     let loopIndex: Int
@@ -159,5 +160,17 @@ final class BackendPool {
         connection.owner = nil
         logger.debug("closing backend connection", metadata: ["node": "\(connection.node.id)", "key": "\(connection.key)"])
         connection.terminate()
+    }
+
+    /// How the loop's classification cache has answered (for metrics).
+    var classificationCounts: ProxySnapshot.Classifications {
+        var counts = ProxySnapshot.Classifications()
+        counts.parseHits = classifications.hits
+        counts.parseMisses = classifications.misses
+        counts.parseEntries = classifications.count
+        counts.templateHits = classifications.templateHits
+        counts.templateMisses = classifications.templateMisses
+        counts.templateEntries = classifications.templateCount
+        return counts
     }
 }

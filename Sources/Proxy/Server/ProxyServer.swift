@@ -97,7 +97,8 @@ public final class ProxyServer: Sendable {
             guard let part = try? await loop.submit({
                 (state.value.sessions.snapshot(), state.value.pool.idleCounts, state.value.sessions.traffic,
                  state.value.pool.transactions.counts,
-                 state.value.pool.transactions.idleStatementCount + state.value.sessions.heldStatementCount)
+                 state.value.pool.transactions.idleStatementCount + state.value.sessions.heldStatementCount,
+                 state.value.pool.classificationCounts)
             }).get() else { continue }
             result.sessions += part.0
             result.idleConnections.merge(part.1, uniquingKeysWith: +)
@@ -111,6 +112,7 @@ public final class ProxyServer: Sendable {
                 result.transactionPool[node] = total
             }
             result.preparedStatementsCached += part.4
+            result.classifications = result.classifications + part.5
         }
         return result
     }

@@ -67,6 +67,30 @@ public struct ProxySnapshot: Sendable {
         }
     }
 
+    /// Look-ups of the event loops' classification caches: Parse texts (matched whole) and simple
+    /// queries (matched by template), answered from the cache (hits) or classified (misses).
+    public struct Classifications: Sendable, Equatable {
+        public var parseHits = 0
+        public var parseMisses = 0
+        public var parseEntries = 0
+        public var templateHits = 0
+        public var templateMisses = 0
+        public var templateEntries = 0
+
+        public init() {}
+
+        static func + (lhs: Classifications, rhs: Classifications) -> Classifications {
+            var sum = lhs
+            sum.parseHits += rhs.parseHits
+            sum.parseMisses += rhs.parseMisses
+            sum.parseEntries += rhs.parseEntries
+            sum.templateHits += rhs.templateHits
+            sum.templateMisses += rhs.templateMisses
+            sum.templateEntries += rhs.templateEntries
+            return sum
+        }
+    }
+
     public var sessions: [Session] = []
     /// Idle pooled connections per node, in the session-mode cache and the transaction pool.
     public var idleConnections: [Int: Int] = [:]
@@ -74,6 +98,8 @@ public struct ProxySnapshot: Sendable {
     public var transactionPool: [Int: TransactionPoolNode] = [:]
     /// Protocol-level statements SwiftPool keeps prepared on transaction-mode connections.
     public var preparedStatementsCached = 0
+    /// The event loops' classification caches, summed.
+    public var classifications = Classifications()
     public var traffic = Traffic()
 
     public init() {}
