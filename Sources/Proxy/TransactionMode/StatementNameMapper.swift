@@ -141,8 +141,10 @@ struct StatementNameMapper {
     /// the DEALLOCATE finds it there.
     private mutating func deallocation(_ body: ByteBuffer, cache: inout PreparedStatementCache,
                                        into out: inout [Outgoing]) -> ByteBuffer? {
+        // The first word, looked at in place: nearly every query is something else.
+        let first = body.withUnsafeReadableBytes { bytes in bytes.prefix(200).first { !Self.isSpace($0) } }
+        guard let first, first | 0x20 == UInt8(ascii: "d") else { return nil }
         let view = body.readableBytesView.prefix(200)
-        guard let first = view.first(where: { !Self.isSpace($0) }), first | 0x20 == UInt8(ascii: "d") else { return nil }
         let text = String(decoding: view.prefix { $0 != 0 }, as: UTF8.self)
         var words = text.split(whereSeparator: { $0.isWhitespace || $0 == ";" }).map(String.init)
         guard let command = words.first?.lowercased(), command == "deallocate" || command == "discard" else { return nil }
