@@ -9,7 +9,7 @@ extension DispatchMachine {
     /// extended exchange without its Sync, no output held, no lease asked for): its connections
     /// may go back to the pool, as far as forwarding is concerned.
     var isBetweenUnits: Bool {
-        everyReplySent && leasing.isEmpty && !swallowing.values.contains { $0 > 0 }
+        everyReplySent && leasing.isEmpty && swallowing.isEmpty
     }
 
     /// The effects of a query string the client sends, or nil outside transaction mode.

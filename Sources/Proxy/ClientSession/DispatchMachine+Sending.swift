@@ -49,7 +49,7 @@ extension DispatchMachine {
                 actions.append(.setCancelTarget(node: Self.outputNode(of: currentRoute, primary: primary)))
             }
             // Answers of SwiftPool's own messages must not mix with the client's.
-            guard !targets.contains(where: { (swallowing[$0] ?? 0) > 0 }) else { return }
+            guard swallowing.isEmpty || !targets.contains(where: { swallowing[$0] != nil }) else { return }
             let next = waiting.takeFirst()
             let plainBegin = next.completes?.contains { $0.routed.plainBeginForStandbys } ?? false
             for node in targets {

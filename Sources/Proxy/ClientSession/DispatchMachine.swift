@@ -196,7 +196,8 @@ struct DispatchMachine {
     var protocolStatements: [String: StatementPlacement] = [:]
     /// Named portals and where they were bound.
     var portals: [String: RouteDecision] = [:]
-    /// ReadyForQuery messages still to drop per node (answers to SwiftPool's own messages).
+    /// ReadyForQuery messages still to drop per node (answers to SwiftPool's own messages); a
+    /// node with none has no entry, so that the usual empty map is tested without hashing.
     var swallowing: [Int: Int] = [:]
     /// Nodes a connection is being leased for: one or two, so a list (a set would hash at every
     /// unit of work).
@@ -307,7 +308,7 @@ struct DispatchMachine {
 
     /// Output of `node`: whether it goes to the client now.
     mutating func backendOutput(_ node: Int, _ bytes: ByteBuffer) -> OutputDisposition {
-        if let count = swallowing[node], count > 0 { return .dropped }
+        if !swallowing.isEmpty, swallowing[node] != nil { return .dropped }
         if node == Self.outputNode(of: currentRoute, primary: primary) { return .forward }
         guard node == primary else { return .dropped }
         if heldPrimaryOutput == nil {
@@ -323,8 +324,8 @@ struct DispatchMachine {
     mutating func backendReady<E: DispatchEnvironment, F: SessionFacts>(
         _ node: Int, status: TransactionStatus, failed: Bool, _ env: inout E, facts: F, into actions: inout [Action]
     ) {
-        if let count = swallowing[node], count > 0 {
-            swallowing[node] = count - 1
+        if !swallowing.isEmpty, let count = swallowing[node] {
+            swallowing[node] = count > 1 ? count - 1 : nil
             if !waiting.isEmpty { dispatch(&env, into: &actions) }
             return
         }
@@ -392,7 +393,7 @@ struct DispatchMachine {
     /// session's reads move to a node drawn by weight (the primary when session state, such as
     /// a SET, went to the lost node and a new node would lack it).
     mutating func nodeLost<E: DispatchEnvironment>(_ node: Int, wasIdle: Bool, _ env: inout E, into actions: inout [Action]) -> Bool {
-        guard node != primary, wasIdle, !routing.dependsOn(node), (swallowing[node] ?? 0) == 0 else { return false }
+        guard node != primary, wasIdle, !routing.dependsOn(node), swallowing[node] == nil else { return false }
         stopLeasing(node)
         if routing.loadBalanceNode == node {
             let replacement = routing.standbysHoldSessionState ? primary : (env.pick() ?? primary)
