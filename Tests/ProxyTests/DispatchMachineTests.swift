@@ -104,6 +104,13 @@ func execute(_ portal: String) -> RawMessage {
     }
 }
 
+func describeStatement(_ name: String) -> RawMessage {
+    message(FrontendMessageType.describe) {
+        $0.writeInteger(UInt8(ascii: "S"))
+        $0.writeNullTerminatedString(name)
+    }
+}
+
 let sync = message(FrontendMessageType.sync)
 
 @Suite("Client session dispatch")
@@ -490,6 +497,25 @@ struct DispatchMachineTests {
         #expect(types(after, to: 3) == batch)
     }
 
+    @Test mutating func aPreparedBeginDescribedBeforeItIsBoundAlsoReachesTheNodesReadingNow() {
+        // As above, with a Describe of the statement ahead of its Bind: the batch goes where the
+        // Bind sends the statement now, not where the Describe found it.
+        var machine = routed { $0.statementLevelLoadBalance = true }
+        env.connected = [0, 2, 3]
+        env.readable = [2]
+        _ = send(&machine, parse("begin", "BEGIN"), sync)
+        _ = ready(&machine, 0)
+        _ = ready(&machine, 2)
+        env.readable = [2, 3]
+        _ = send(&machine, describeStatement("begin"), bind("", "begin"), execute(""), sync)
+        let batch = [FrontendMessageType.describe, FrontendMessageType.bind, FrontendMessageType.execute,
+                     FrontendMessageType.sync]
+        let after = ready(&machine, 3)
+        #expect(types(after, to: 0) == batch)
+        #expect(types(after, to: 2) == batch)
+        #expect(types(after, to: 3) == batch)
+    }
+
     @Test mutating func aStatementForSeveralNodesForgetsALostOneAndNothingOfSwiftPoolsGoesToThePrimaryInstead() {
         // psycopg prepares BEGIN and COMMIT: BOTH statements placed on the primary and node 2.
         var machine = routed()
@@ -731,13 +757,6 @@ extension DispatchMachineTests {
 struct PooledDispatchTests {
     var env = FakeEnvironment()
     let facts = FakeFacts()
-
-    func describeStatement(_ name: String) -> RawMessage {
-        message(FrontendMessageType.describe) {
-            $0.writeInteger(UInt8(ascii: "S"))
-            $0.writeNullTerminatedString(name)
-        }
-    }
 
     @Test mutating func aStatementExchangeLeftOpenWithAFlushIsClosedByAQuietSync() {
         var machine = DispatchMachine.primaryOnly(0, transactionPooling: true)

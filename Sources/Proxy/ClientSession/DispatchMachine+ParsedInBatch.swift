@@ -38,6 +38,7 @@ extension DispatchMachine {
         }
     }
 
+
     /// What an extended batch parses, by name, the last Parse of a name in place of an earlier
     /// one. A short list searched in order (a batch parses one or two statements, and
     /// dictionaries built per batch cost more than the search), indexed by name once it holds
@@ -70,6 +71,22 @@ extension DispatchMachine {
         /// still find it (PostgreSQL answers them with an error, on the batch's nodes).
         mutating func close(_ name: String) {
             if let position = find(name) { statements[position].closed = true }
+        }
+    }
+}
+
+extension [DispatchMachine.UsedStatement] {
+    /// The batch changed where `name` goes (a BOTH statement bound again): so do its mentions so far.
+    mutating func retarget(_ name: String, to decision: RouteDecision) {
+        for index in indices where self[index].name == name { self[index].decision = decision }
+    }
+
+    /// The batch dropped the placement of `name` (a Parse too large to hold took the name): its
+    /// mentions so far find none, as later ones do.
+    mutating func forget(_ name: String) {
+        for index in indices where self[index].name == name {
+            self[index].decision = nil
+            self[index].nodes = nil
         }
     }
 }

@@ -208,6 +208,7 @@ extension DispatchMachine {
                 // lives there only.
                 let name = body.readNullTerminatedString() ?? ""
                 protocolStatements[name] = nil
+                usedStatements.forget(name)
                 decisions.append(.primary)
             case FrontendMessageType.parse:
                 let name = body.readNullTerminatedString() ?? ""
@@ -271,8 +272,11 @@ extension DispatchMachine {
                     if let earlier {
                         if protocolStatements.values[earlier].routed.reason == .both {
                             let nodes = env.routingNodes()
-                            protocolStatements.values[earlier].routed.decision = routing.targetsNow(
+                            let decision = routing.targetsNow(
                                 forEveryNodeStatement: protocolStatements.values[earlier].query.singleStatement, nodes: nodes)
+                            protocolStatements.values[earlier].routed.decision = decision
+                            // A Describe or Close of it earlier in the batch goes there too.
+                            usedStatements.retarget(statement, to: decision)
                         }
                         let placement = protocolStatements.values[earlier]
                         usedStatements.append(UsedStatement(name: statement, decision: placement.routed.decision,

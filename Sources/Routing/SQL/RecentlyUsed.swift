@@ -14,11 +14,13 @@ struct RecentlyUsed<Key: Hashable, Value> {
     /// Entries kept now.
     var count: Int { current.count + previous.count }
 
-    /// The value of `key`, moved up to the current generation when found in the previous one.
+    /// The value of `key`, moved up to the current generation when found in the previous one
+    /// (under the key it was kept with: an equal key may hold more, such as scratch space).
     mutating func value(for key: Key) -> Value? {
         if let found = current[key] { return found }
-        guard let found = previous.removeValue(forKey: key) else { return nil }
-        keep(found, for: key)
+        guard let index = previous.index(forKey: key) else { return nil }
+        let (kept, found) = previous.remove(at: index)
+        keep(found, for: kept)
         return found
     }
 
