@@ -476,9 +476,9 @@ struct DispatchMachineTests {
         actions.compactMap { if case .write(node, _, let type) = $0 { type } else { nil } }
     }
 
-    @Test mutating func aPreparedBeginReachesTheNodesReadingNowNotThoseOfItsParse() {
-        // Statement-level balancing: a prepared BEGIN parsed while node 3 was out, used after it
-        // joined. A read of the transaction may go to node 3, so the BEGIN must go there too.
+    /// Statement-level balancing: a prepared BEGIN parsed while node 3 was out; node 3 has
+    /// joined since.
+    mutating func beginPreparedBeforeNode3Joined() -> DispatchMachine {
         var machine = routed { $0.statementLevelLoadBalance = true }
         env.connected = [0, 2, 3]
         env.readable = [2]
@@ -486,6 +486,12 @@ struct DispatchMachineTests {
         _ = ready(&machine, 0)
         _ = ready(&machine, 2)
         env.readable = [2, 3]
+        return machine
+    }
+
+    @Test mutating func aPreparedBeginReachesTheNodesReadingNowNotThoseOfItsParse() {
+        // A read of the transaction may go to node 3, so the BEGIN must go there too.
+        var machine = beginPreparedBeforeNode3Joined()
         let actions = send(&machine, bind("", "begin"), execute(""), sync)
         // Close + Parse + Sync of SwiftPool's own on node 3 first; once node 3 answered them, the
         // client's batch goes to all three.
@@ -500,13 +506,7 @@ struct DispatchMachineTests {
     @Test mutating func aPreparedBeginDescribedBeforeItIsBoundAlsoReachesTheNodesReadingNow() {
         // As above, with a Describe of the statement ahead of its Bind: the batch goes where the
         // Bind sends the statement now, not where the Describe found it.
-        var machine = routed { $0.statementLevelLoadBalance = true }
-        env.connected = [0, 2, 3]
-        env.readable = [2]
-        _ = send(&machine, parse("begin", "BEGIN"), sync)
-        _ = ready(&machine, 0)
-        _ = ready(&machine, 2)
-        env.readable = [2, 3]
+        var machine = beginPreparedBeforeNode3Joined()
         _ = send(&machine, describeStatement("begin"), bind("", "begin"), execute(""), sync)
         let batch = [FrontendMessageType.describe, FrontendMessageType.bind, FrontendMessageType.execute,
                      FrontendMessageType.sync]
