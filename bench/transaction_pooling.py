@@ -16,9 +16,10 @@ table says so.
 
 Run on purpose, never in CI:
   bench/transaction_pooling.py [--seconds 10] [--clients 200] [--rounds 3] [--binary2 PATH]
-With --rounds N the targets take turns N times and the table shows each one's median (this
-machine's throughput drifts by tens of per cent between minutes, so one run each compares
-little); --binary2 adds a second SwiftPool build ("swiftpool2") to the same rounds, --settings2 (with or
+With --rounds N the targets take turns N times, in reverse order every other round, and the
+table shows each one's median (this machine's throughput drifts by tens of per cent between
+minutes, so one run each compares little); each SwiftPool's ratio to PgBouncer is also shown
+round by round; --binary2 adds a second SwiftPool build ("swiftpool2") to the same rounds, --settings2 (with or
 without --binary2) gives the second one other settings, e.g. --settings2 num_event_loops=1.
 It uses $SWIFTPOOL_BIN, else .build/release/swiftpool, the cluster of scripts/pg-cluster.sh,
 and pgbench tables in swiftpool_test (initialised at scale 1 when missing).
@@ -112,6 +113,13 @@ def pgbench(port: int, seconds: float, clients: int, prepared: bool, application
     return float(match.group(1)), "", int(done.group(1)) if done else 0
 
 
+def paired_ratios(turns: list, bouncer_turns: list) -> list[float]:
+    """A target's throughput over PgBouncer's round by round: the two ran minutes apart at most,
+    so a ratio within a round is less moved by the machine's drift than a ratio of medians."""
+    return [turn[0] / other[0] for turn, other in zip(turns, bouncer_turns)
+            if turn[0] is not None and other[0] is not None]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=10)
@@ -168,9 +176,12 @@ def main() -> int:
               f"{f', swiftpool2 with {a.settings2}' if a.settings2 else ''}, {a.clients} clients, "
               f"{a.seconds:.0f} s per run, {a.rounds} round(s), pool size {a.pool_size}, primary only")
         runs: dict[tuple[str, bool], list[tuple[float | None, str, int, int, tuple[float, float] | None]]] = {}
-        for _ in range(a.rounds):
+        for round_index in range(a.rounds):
+            # Every other round runs the targets in reverse order: whoever runs first in a round
+            # meets a backend cache and a machine load the next one does not.
+            order = list(targets.items()) if round_index % 2 == 0 else list(reversed(targets.items()))
             for prepared in (False, True):
-                for name, (port, pid) in targets.items():
+                for name, (port, pid) in order:
                     application_name = f"bench-{name}-{'prepared' if prepared else 'simple'}"
                     cpu_before = cpu_seconds(pid)
                     with Sampler(primary, pid, application_name) as sampler:
@@ -190,6 +201,14 @@ def main() -> int:
                             sorted(costs, key=sum)[(len(costs) - 1) // 2] if costs else None)
             if a.rounds > 1 and done:
                 print(f"  {key[0]:10} {'prepared' if key[1] else 'simple':9} rounds: {' '.join(f'{t:.0f}' for t in done)}")
+                if costs:
+                    print(f"  {'':10} {'':9} user/sys µs/tx: {' '.join(f'{u:.1f}/{s:.1f}' for u, s in costs)}")
+        for key in runs:
+            paired = paired_ratios(runs[key], runs.get(("pgbouncer", key[1]), []))
+            if key[0] != "pgbouncer" and len(paired) > 1:
+                print(f"  {key[0]:10} {'prepared' if key[1] else 'simple':9} x pgbouncer by round: "
+                      f"{' '.join(f'{r:.2f}' for r in paired)}; median {statistics.median(paired):.2f}x, "
+                      f"{sum(r >= 1 for r in paired)} of {len(paired)} rounds at or above")
         print(f"{'target':10} {'mode':9} {'tps':>9} {'x direct':>9} {'x pgbouncer':>12} {'backends':>9} {'RSS MiB':>8} {'CPU us/tx':>10} {'user':>6} {'sys':>6}")
         for prepared in (False, True):
             for name in targets:
