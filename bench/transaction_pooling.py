@@ -6,9 +6,9 @@ For each target, `pgbench -S` (simple protocol) and `pgbench -S -M prepared` (na
 statements) with --clients clients (default 200) for --seconds each; reports throughput and its
 ratio to direct PostgreSQL and to PgBouncer, the most backend connections the target held at once
 (sampled from pg_stat_activity every 100 ms), the proxy's resident memory at the end of the
-run, and its CPU time (user + system, every thread, and each of the two) per transaction pgbench
-completed. Both
-proxies send every query to the primary (SwiftPool with load_balance_mode = off) with
+run, its CPU time (user + system, every thread, and each of the two) per transaction pgbench
+completed, and with --rounds the busy CPU time of the whole machine per transaction (PostgreSQL,
+pgbench and the proxy together). Both proxies send every query to the primary (SwiftPool with load_balance_mode = off) with
 --pool-size backend connections (SwiftPool: transaction_pool_size; PgBouncer: default_pool_size).
 Direct PostgreSQL runs only when max_connections leaves room for the clients; PgBouncer before
 1.21 has no prepared statements in transaction mode, so its `-M prepared` run fails, and the
@@ -96,6 +96,12 @@ def cpu_seconds(pid: int | None) -> tuple[float, float]:
     return int(fields[11]) / tick, int(fields[12]) / tick
 
 
+def machine_busy_seconds() -> float:
+    """CPU time every core of the machine spent busy so far (/proc/stat: all but idle and iowait)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
 def pgbench(port: int, seconds: float, clients: int, prepared: bool, application_name: str) -> tuple[float | None, str, int]:
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("PG")}, "PGPASSWORD": PASSWORD,
            "PGSSLMODE": "disable", "PGAPPNAME": application_name}
@@ -175,7 +181,7 @@ def main() -> int:
         print(f"binary {binary()}{f', binary2 {a.binary2}' if a.binary2 else ''}"
               f"{f', swiftpool2 with {a.settings2}' if a.settings2 else ''}, {a.clients} clients, "
               f"{a.seconds:.0f} s per run, {a.rounds} round(s), pool size {a.pool_size}, primary only")
-        runs: dict[tuple[str, bool], list[tuple[float | None, str, int, int, tuple[float, float] | None]]] = {}
+        runs: dict[tuple[str, bool], list[tuple[float | None, str, int, int, tuple[float, float] | None, float | None]]] = {}
         for round_index in range(a.rounds):
             # Every other round runs the targets in reverse order: whoever runs first in a round
             # meets a backend cache and a machine load the next one does not.
@@ -184,12 +190,14 @@ def main() -> int:
                 for name, (port, pid) in order:
                     application_name = f"bench-{name}-{'prepared' if prepared else 'simple'}"
                     cpu_before = cpu_seconds(pid)
+                    machine_before = machine_busy_seconds()
                     with Sampler(primary, pid, application_name) as sampler:
                         tps, error, transactions = pgbench(port, a.seconds, a.clients, prepared, application_name)
                     cpu_after = cpu_seconds(pid)
+                    machine = (machine_busy_seconds() - machine_before) / transactions * 1e6 if transactions else None
                     per_query = (tuple((after - before) / transactions * 1e6 for before, after in zip(cpu_before, cpu_after))
                                  if pid and transactions else None)
-                    runs.setdefault((name, prepared), []).append((tps, error, sampler.most_connections, sampler.rss_kib, per_query))
+                    runs.setdefault((name, prepared), []).append((tps, error, sampler.most_connections, sampler.rss_kib, per_query, machine))
         results: dict[tuple[str, bool], tuple[float | None, str, int, int, tuple[float, float] | None]] = {}
         for key, turns in runs.items():
             done = [turn[0] for turn in turns if turn[0] is not None]
@@ -203,6 +211,9 @@ def main() -> int:
                 print(f"  {key[0]:10} {'prepared' if key[1] else 'simple':9} rounds: {' '.join(f'{t:.0f}' for t in done)}")
                 if costs:
                     print(f"  {'':10} {'':9} user/sys µs/tx: {' '.join(f'{u:.1f}/{s:.1f}' for u, s in costs)}")
+                machine = [turn[5] for turn in turns if turn[5] is not None]
+                if machine:
+                    print(f"  {'':10} {'':9} whole machine µs/tx: {' '.join(f'{m:.1f}' for m in machine)}")
         for key in runs:
             paired = paired_ratios(runs[key], runs.get(("pgbouncer", key[1]), []))
             if key[0] != "pgbouncer" and len(paired) > 1:
