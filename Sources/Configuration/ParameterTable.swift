@@ -136,7 +136,7 @@ public enum ParameterTable {
             "Pgpool-II restarts a child process after this many client connections; 0 never."),
         .int(
             "connection_life_time", "0", 0, intMax, unit: .seconds, .restart, .pools, implemented: true,
-            "Close a cached backend connection after it has been idle this long; 0 never."),
+            "Close a cached backend connection (and, in transaction mode, a pooled one) after it has been idle this long; 0 never."),
         .int(
             "client_idle_limit", "0", 0, intMax, unit: .seconds, .session, .pools, implemented: true,
             "Disconnect a client that sends nothing for this long, even inside a transaction; 0 never."),

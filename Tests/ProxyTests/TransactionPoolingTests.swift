@@ -169,6 +169,34 @@ struct TransactionPoolingTests {
         #expect(bigger.counts[0]?.open == 1)
     }
 
+    @Test func idleConnectionsPastTheirLifeTimeCloseAndFreeTheirPlaces() {
+        var pool = Pool(limit: 3, group: Self.group)
+        for _ in 0..<3 { _ = pool.checkout("g/a", node: 0) }
+        // Two come back; the third stays lent.
+        let (old, recent) = (Connection(), Connection())
+        _ = pool.checkin(old, key: "g/a", node: 0)
+        _ = pool.checkin(recent, key: "g/a", node: 0)
+        #expect(pool.counts[0]?.open == 3 && pool.counts[0]?.idle == 2)
+        #expect(pool.expireIdle { _ in false }.isEmpty)
+        let expired = pool.expireIdle { $0 === old }
+        #expect(expired.count == 1 && expired.first === old)
+        #expect(pool.counts[0]?.open == 2 && pool.counts[0]?.idle == 1)
+        // The one still idle is lent next; the expired one is gone for good.
+        guard case .reuse(let reused) = pool.checkout("g/a", node: 0) else { Issue.record("reuses"); return }
+        #expect(reused === recent)
+        // The expired connection's place opens a new one.
+        guard case .open = pool.checkout("g/a", node: 0) else { Issue.record("the freed place opens"); return }
+        // Without the expiry, a key of another group would have replaced the idle connection.
+        var full = Pool(limit: 1, group: Self.group, groupLimit: { $0 == "g" ? 1 : nil })
+        _ = full.checkout("g/a", node: 0)
+        _ = full.checkin(old, key: "g/a", node: 0)
+        guard case .reuse = full.checkout("g/a", node: 0) else { Issue.record("reuses"); return }
+        _ = full.checkin(old, key: "g/a", node: 0)
+        #expect(full.expireIdle { $0 === old }.count == 1)
+        #expect(full.counts[0]?.open == 0 && full.counts[0]?.idle == 0)
+        guard case .open = full.checkout("h/b", node: 0) else { Issue.record("the place is free again"); return }
+    }
+
     @Test func aGroupWithItsOwnLimitWaitsWithoutHoldingOthersBack() {
         var pool = Pool(limit: 4, group: Self.group) { $0 == "small" ? 1 : nil }
         guard case .open = pool.checkout("small/a", node: 0), case .wait(let waiting) = pool.checkout("small/b", node: 0) else {

@@ -434,6 +434,30 @@ def test_a_client_that_leaves_inside_a_transaction_leaves_a_clean_connection(swi
         assert conn.execute("SHOW work_mem").fetchone()[0] != "3MB"
 
 
+def test_idle_pooled_connections_close_after_connection_life_time(swiftpool, cluster):
+    proxy = transaction_mode(swiftpool, transaction_pool_size=2, connection_life_time=2)
+    primary = cluster.primary_port()
+    with proxy.connect(application_name="tp-life") as one, proxy.connect(application_name="tp-life") as two:
+        one.execute("BEGIN")
+        two.execute("BEGIN")
+        assert one.execute("SELECT 1").fetchone()[0] == 1 and two.execute("SELECT 2").fetchone()[0] == 2
+        one.execute("COMMIT")
+        two.execute("COMMIT")
+        assert backend_connections(cluster, primary, "tp-life") == 2, "both connections stay in the pool, idle"
+        # Used every second, one stays; the other has been idle since the burst and goes.
+        deadline = time.monotonic() + 15
+        while backend_connections(cluster, primary, "tp-life") > 1 and time.monotonic() < deadline:
+            assert one.execute("SELECT 3").fetchone()[0] == 3
+            time.sleep(0.5)
+        assert backend_connections(cluster, primary, "tp-life") == 1
+        assert one.execute("SELECT 4").fetchone()[0] == 4 and two.execute("SELECT 5").fetchone()[0] == 5
+    # Nobody uses it any more: the last one goes too.
+    deadline = time.monotonic() + 15
+    while backend_connections(cluster, primary, "tp-life") > 0 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert backend_connections(cluster, primary, "tp-life") == 0
+
+
 def test_routing_in_transaction_mode(swiftpool, cluster):
     primary = cluster.primary_port()
     proxy = swiftpool({**ROUTED, "pool_mode": "transaction", "transaction_pool_size": 2, "num_event_loops": 1,

@@ -71,10 +71,13 @@ final class BackendPool {
         return backendNodes.indices.contains(id) ? backendNodes[id] : nil
     }
 
-    /// Starts the periodic retirement of connections past `connection_life_time`.
+    /// Starts the periodic retirement of connections idle past `connection_life_time`: the
+    /// session-mode cache's and the transaction pool's.
     func start() {
         sweeper = eventLoop.assumeIsolated().scheduleTask(in: .seconds(1)) { [self] in
-            cache.expire(now: .now()).forEach { retire($0) }
+            let now = NIODeadline.now()
+            cache.expire(now: now).forEach { retire($0) }
+            transactions.expireIdle(now: now)
             start()
         }
     }

@@ -230,6 +230,17 @@ final class TransactionPool {
         if let handoff { perform(handoff) }
     }
 
+    /// Closes the connections idle for `connection_life_time` or longer (the pool's sweep, every
+    /// second), so that a burst's connections do not stay open for good; their places go to
+    /// waiters that could not use them.
+    func expireIdle(now: NIODeadline) {
+        guard lifeTime > .zero else { return }
+        let expired = state.expireIdle { now - $0.lastReleasedAt >= lifeTime }
+        guard !expired.isEmpty else { return }
+        expired.forEach(retire)
+        state.serveWaiters().forEach(perform)
+    }
+
     /// Per node: connections open or lent, idle, and sessions waiting.
     var counts: [Int: (open: Int, idle: Int, waiting: Int)] { state.counts }
 

@@ -237,6 +237,27 @@ struct TransactionPoolState<Connection: AnyObject, Key: Hashable, Group: Hashabl
         return all
     }
 
+    /// The idle connections `isExpired` picks (idle for `connection_life_time`), taken out of
+    /// the pool and uncounted; ``serveWaiters()`` then gives their places to waiters that could
+    /// not use them.
+    mutating func expireIdle(where isExpired: (Connection) -> Bool) -> [Connection] {
+        var expired: [Connection] = []
+        for nodeID in nodes.indices where (nodes[nodeID]?.idleCount ?? 0) > 0 {
+            var state = takeOut(nodeID)
+            for (key, list) in state.idle where list.contains(where: isExpired) {
+                let kept = list.filter { !isExpired($0) }
+                let gone = list.count - kept.count
+                expired.append(contentsOf: list.filter(isExpired))
+                state.idle[key] = kept.isEmpty ? nil : kept
+                state.idleCount -= gone
+                state.open -= gone
+                Self.count(group(key), by: -gone, in: &state)
+            }
+            putBack(state, node: nodeID)
+        }
+        return expired
+    }
+
     /// Every idle connection (shutdown).
     mutating func drainAll() -> [Connection] {
         nodes.indices.flatMap { drain(node: $0) }
