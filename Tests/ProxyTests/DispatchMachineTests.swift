@@ -13,11 +13,12 @@ struct FakeEnvironment: DispatchEnvironment {
     var readable = [1, 2, 3]
     var picks: [Int] = []
     var leastDelayedNode: Int?
+    var primary = 0
 
     func isConnected(_ node: Int) -> Bool { connected.contains(node) }
     func isQuiescent(_ node: Int) -> Bool { !busy.contains(node) }
     func isAtMessageBoundary(_ node: Int) -> Bool { !midMessage.contains(node) }
-    mutating func routingNodes() -> RoutingNodes { RoutingNodes(primary: 0, readable: readable) }
+    mutating func routingNodes() -> RoutingNodes { RoutingNodes(primary: primary, readable: readable) }
     mutating func pick() -> Int? { picks.isEmpty ? nil : picks.removeFirst() }
     mutating func leastDelayed() -> Int? { leastDelayedNode }
     var walSample = 0

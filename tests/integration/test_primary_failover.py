@@ -3,16 +3,19 @@ alone): the primary is killed under a write load, a standby is promoted, the oth
 writes succeed again, and no commit acknowledged before the kill is lost."""
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
 
+import asyncpg
 import psycopg
+import pytest
 import requests
 
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, TEST_DB, USERS
 from private_cluster import PrivateCluster
 from test_failover import wait_for
 
@@ -20,8 +23,9 @@ SCRIPTS = REPO_ROOT / "scripts" / "failover"
 PLACEHOLDERS = "%d %h %p %D %m %H %M %P %r %R %N %S"
 
 
-def start_proxy(swiftpool, pc: PrivateCluster, monkeypatch):
-    """SwiftPool in front of `pc` with the sample failover scripts, quick checks and auto_failback."""
+def start_proxy(swiftpool, pc: PrivateCluster, monkeypatch, **settings):
+    """SwiftPool in front of `pc` with the sample failover scripts, quick checks and auto_failback
+    (and `settings`)."""
     for key, value in pc.failover_env().items():
         monkeypatch.setenv(key, value)
     nodes = {}
@@ -35,19 +39,19 @@ def start_proxy(swiftpool, pc: PrivateCluster, monkeypatch):
         "health_check_user": "repmgr", "health_check_password": "", "search_primary_node_timeout": 60,
         "failover_command": f"{SCRIPTS}/failover.sh {PLACEHOLDERS}",
         "follow_primary_command": f"{SCRIPTS}/follow_primary.sh {PLACEHOLDERS}",
-        "failover_command_timeout": 120})
+        "failover_command_timeout": 120, **settings})
 
 
 @contextmanager
-def cluster_behind_swiftpool(swiftpool, monkeypatch, name: str, base_port: int):
+def cluster_behind_swiftpool(swiftpool, monkeypatch, name: str, base_port: int, **settings):
     """A private cluster of a primary and 3 standbys (node1 synchronous), SwiftPool in front of
-    it and an empty table `acked`; the cluster is removed afterwards."""
+    it (with `settings`) and an empty table `acked`; the cluster is removed afterwards."""
     # The servers run as the OS user postgres, which cannot enter pytest's private tmp_path.
     pc = PrivateCluster(Path(f"/tmp/swiftpool-{name}-{os.getpid()}"), base_port=base_port, standbys=3)
     pc.up()
     try:
         pc.enable_sync_replication("node1")
-        proxy = start_proxy(swiftpool, pc, monkeypatch)
+        proxy = start_proxy(swiftpool, pc, monkeypatch, **settings)
         with psycopg.connect(proxy.dsn(), autocommit=True) as conn:
             conn.execute("DROP TABLE IF EXISTS acked")
             conn.execute("CREATE TABLE acked (id int PRIMARY KEY)")
@@ -184,3 +188,48 @@ def test_switchover_through_the_api_under_write_load(swiftpool, monkeypatch):
         for node in (0, 2, 3):
             wait_for(lambda: f"backend node {node} is attached" in proxy.log(), 60, lambda: proxy.log()[-4000:])
         assert proxy.psql("SELECT count(*) > 0 FROM acked", check=True).stdout.strip() == "t"
+
+
+def test_transaction_mode_clients_between_transactions_follow_a_switchover(swiftpool, monkeypatch):
+    """Transaction mode: clients that hold no backend connection when the primary moves stay
+    connected and go on with the new primary, their settings and prepared statements intact; a
+    client inside a transaction then ends with 57P01."""
+    with cluster_behind_swiftpool(swiftpool, monkeypatch, "txfollow", 15731, pool_mode="transaction",
+                                  transaction_pool_size=4) as (pc, proxy):
+        idle = psycopg.connect(proxy.dsn(), autocommit=True)
+        idle.execute("SET statement_timeout = '5min'")
+        insert = "INSERT INTO acked VALUES (%s) RETURNING inet_server_port()"
+        assert idle.execute(insert, (1,), prepare=True).fetchone()[0] == pc.node_port(0)
+        busy = psycopg.connect(proxy.dsn())
+        busy.execute("INSERT INTO acked VALUES (2)")  # a transaction left open
+
+        async def asyncpg_client():
+            conn = await asyncpg.connect(host="127.0.0.1", port=proxy.port, user="app_readwrite",
+                                         password=USERS["app_readwrite"], database=TEST_DB)
+            assert await conn.fetchval("SELECT $1::int + 1", 1) == 2
+            return conn
+        loop = asyncio.new_event_loop()
+        cached = loop.run_until_complete(asyncpg_client())
+        try:
+            response = requests.post(f"http://127.0.0.1:{proxy.http_port}/api/v1/nodes/1/promote?switchover=true",
+                                     auth=("pcpadmin", "pcpadminpass"), headers={"X-SwiftPool-Client": "tests"},
+                                     timeout=180)
+            assert response.status_code == 200, response.text
+            # Same client connections, now on node 1.
+            assert idle.execute(insert, (3,), prepare=True).fetchone()[0] == pc.node_port(1), proxy.log()[-3000:]
+            assert idle.execute("SELECT pg_is_in_recovery()").fetchone()[0] is False
+            assert idle.execute("SHOW statement_timeout").fetchone()[0] == "5min", "the client's SET follows it"
+            assert loop.run_until_complete(cached.fetchval("SELECT $1::int + 1", 41)) == 42, \
+                "asyncpg's cached statement is prepared again on the new primary"
+            with pytest.raises(psycopg.OperationalError) as ended:
+                busy.execute("COMMIT")
+            assert ended.value.sqlstate == "57P01", str(ended.value)
+            followed = requests.get(f"http://127.0.0.1:{proxy.http_port}/metrics", timeout=10).text
+            assert "swiftpool_transaction_pool_failovers_followed_total 2" in followed.splitlines()
+            rows = {int(r) for r in pc.sql(1, "SELECT id FROM acked", db="swiftpool_test").split()}
+            assert rows == {1, 3}, "the open transaction's insert was not committed"
+        finally:
+            loop.run_until_complete(cached.close(timeout=5))
+            loop.close()
+            idle.close()
+            busy.close()

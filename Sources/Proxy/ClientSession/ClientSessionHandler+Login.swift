@@ -129,11 +129,12 @@ extension ClientSessionHandler {
         return true
     }
 
-    private func primaryGateOpened() {
+    func primaryGateOpened() {
         guard var wait = primaryGateWait, !wait.done else { return }
         wait.done = true
         primaryGateWait = wait
         wait.timeout.cancel()
+        if let old = wait.failoverFrom { return moveToNewPrimary(after: old) ? () : terminateForFailover() }
         guard machine.isConnectingBackend else { return }
         leasePrimary(clientPassword: wait.clientPassword)
     }
@@ -198,10 +199,12 @@ extension ClientSessionHandler {
     }
 }
 
-/// A login's wait for the ``PrimaryGate`` to open.
+/// A wait for the ``PrimaryGate`` to open: a login's, or (`failoverFrom`, the primary that went
+/// down) a transaction-mode session's between units of work.
 struct PrimaryGateWait {
     let ticket: UInt64
     let timeout: Scheduled<Void>
     let clientPassword: String?
     var done: Bool
+    var failoverFrom: Int? = nil
 }

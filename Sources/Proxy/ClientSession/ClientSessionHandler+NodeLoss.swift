@@ -21,12 +21,15 @@ extension ClientSessionHandler {
         return allConnections.contains { nodes.contains($0.node.id) }
     }
 
-    /// `nodes` went down: a session whose primary is among them ends; one that only had an idle
-    /// connection to a standby among them goes on without it.
+    /// `nodes` went down: a session whose primary is among them ends, unless it is a
+    /// transaction-mode session between units of work (it follows the failover); one that only
+    /// had an idle connection to a standby among them goes on without it.
     func nodesWentDown(_ nodes: Set<Int>) {
         // In transaction mode the session holds its primary's connection only during a unit of
         // work, but its routing was set up for that primary.
-        if let primary = primaryNodeID ?? primaryConnection?.node.id, nodes.contains(primary) { return terminateForFailover() }
+        if let primary = primaryNodeID ?? primaryConnection?.node.id, nodes.contains(primary) {
+            return followFailover(from: primary) ? () : terminateForFailover()
+        }
         for (id, connection) in standbyConnections where nodes.contains(id) {
             standbyConnections[id] = nil
             connection.owner = nil
@@ -40,7 +43,50 @@ extension ClientSessionHandler {
         }
     }
 
-    private func terminateForFailover() {
+    /// Transaction mode: a client between units of work holds no server session, so losing its
+    /// primary need not end it. It reads nothing more from the client until the failover has
+    /// settled the new primary (at most ``primaryGateWait``), then goes on there: its settings
+    /// are replayed and its statements prepared on the new primary's connections, as on any
+    /// other. False when it cannot: inside a unit of work, pinned, or no other primary.
+    private func followFailover(from old: Int) -> Bool {
+        guard transactionMode, primaryConnection == nil, standbyConnections.isEmpty, leaseWaits.isEmpty,
+              endingAfterMessage == nil, machine.canFollowFailover, let context else { return false }
+        let gate = runtime.cluster.primaryGate
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        // An open gate: the new primary is known already (a promotion without a switchover).
+        guard let ticket = gate.whenOpen({ loopBound.eventLoop.execute { loopBound.value.primaryGateOpened() } }) else {
+            return moveToNewPrimary(after: old)
+        }
+        let timeout = context.eventLoop.assumeIsolated().scheduleTask(in: Self.primaryGateWait) { [self] in
+            gate.cancel(ticket)
+            primaryGateOpened()
+        }
+        primaryGateWait = PrimaryGateWait(ticket: ticket, timeout: timeout, clientPassword: clientPassword, done: false,
+                                          failoverFrom: old)
+        primaryNodeID = nil
+        readingClient = false
+        context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
+        logger.info("session waits for the failover to settle the new primary", metadata: ["node": "\(old)"])
+        return true
+    }
+
+    /// Whether the session waits for a failover to settle its new primary (nothing is read from
+    /// the client meanwhile).
+    var followsFailover: Bool { primaryGateWait.map { !$0.done && $0.failoverFrom != nil } ?? false }
+
+    /// Moves a session that followed a failover to the primary now in place; false when there
+    /// is none other than `old`, or the session can no longer move.
+    func moveToNewPrimary(after old: Int) -> Bool {
+        guard machine.canFollowFailover, let node = runtime.primaryNode(), node.id != old else { return false }
+        primaryNodeID = node.id
+        unusableNodes.remove(node.id)
+        candidatesGeneration = -1
+        runtime.transactionPool.followedFailover()
+        run { machine, _, actions in machine.primaryMoved(to: node.id, into: &actions) }
+        return true
+    }
+
+    func terminateForFailover() {
         let unfinished = allConnections.filter { !$0.isAtMessageBoundary }
         if endingAfterMessage == nil, unfinished.count == 1, let connection = unfinished.first, waitForTheRestOf(connection) {
             return

@@ -178,8 +178,9 @@ final class ClientSessionHandler: ChannelInboundHandler {
         var backendsWritable = primaryConnection?.isWritable ?? true
         for connection in standbyConnections.values where !connection.isWritable { backendsWritable = false }
         let plan = machine.readingPlan(backendsWritable: backendsWritable)
-        // A session ending after the rest of a message reads nothing more from its client.
-        let readClient = plan.client && endingAfterMessage == nil
+        // A session ending after the rest of a message, or waiting for a failover to settle its
+        // new primary, reads nothing more from its client.
+        let readClient = plan.client && endingAfterMessage == nil && !followsFailover
         if readClient != readingClient {
             readingClient = readClient
             context.channel.setOption(ChannelOptions.autoRead, value: readClient).whenFailure { _ in }

@@ -13,6 +13,22 @@ extension ClientSessionMachine {
         actions.append(.releaseConnections)
     }
 
+    /// Whether losing the session's primary can leave it running: it is between units of work
+    /// and nothing of its own is open (``DispatchMachine/canMoveToAnotherPrimary``).
+    var canFollowFailover: Bool {
+        guard case .forwarding = phase else { return false }
+        return dispatch?.canMoveToAnotherPrimary == true && adminAnswer == .none && idleErrors.isEmpty
+            && streamNodes == nil && !splitter.isStreaming
+    }
+
+    /// A failover the session followed between units made `node` its primary.
+    mutating func primaryMoved(to node: Int, into actions: inout [Action]) {
+        guard canFollowFailover else { return }
+        dispatch?.primaryMoved(to: node)
+        actions.append(.log(.info, "session goes on with the new primary", ["node": "\(node)"]))
+        actions.append(.updateReading)
+    }
+
     /// No connection to `node` could be had for a unit of work: with the primary the session
     /// ends with `error`; another node's reads go elsewhere (``nodeUnavailable(_:_:into:)``).
     mutating func unitLeaseFailed(_ error: ErrorFields, into actions: inout [Action]) {

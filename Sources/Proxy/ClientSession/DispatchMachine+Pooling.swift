@@ -12,6 +12,40 @@ extension DispatchMachine {
         everyReplySent && leasing.isEmpty && swallowing.isEmpty
     }
 
+    /// Transaction mode: the session can move to another primary now. Nothing waits or is
+    /// open, and no server session holds anything of the client's (not pinned): its next unit
+    /// of work can begin anywhere.
+    var canMoveToAnotherPrimary: Bool {
+        isPooled && pooled?.isPinned == false && isIdle && isBetweenUnits && !streamOpen && unsyncedRoute == nil
+    }
+
+    /// Transaction mode, between units of work (``canMoveToAnotherPrimary``): a failover made
+    /// `newPrimary` the primary. What named the old primary names the new one; its settings are
+    /// replayed and its statements prepared on the new primary's connections, as on any other.
+    mutating func primaryMoved(to newPrimary: Int) {
+        let old = primary
+        guard newPrimary != old else { return }
+        primary = newPrimary
+        func moved(_ decision: RouteDecision) -> RouteDecision {
+            switch decision {
+            case .primary: return .primary
+            case .node(let id): return id == old || id == newPrimary ? .primary : decision
+            case .nodes(let list):
+                let others = list.filter { $0 != old && $0 != newPrimary }
+                return others.isEmpty ? .primary : .nodes([newPrimary] + others)
+            }
+        }
+        if routing.loadBalanceNode == old || routing.loadBalanceNode == newPrimary {
+            routing.replaceLoadBalanceNode(with: newPrimary)
+        }
+        for name in protocolStatements.keys {
+            if protocolStatements[name]!.nodes.remove(old) != nil { protocolStatements[name]!.nodes.insert(newPrimary) }
+            protocolStatements[name]!.routed.decision = moved(protocolStatements[name]!.routed.decision)
+        }
+        portals = portals.mapValues(moved)
+        currentRoute = .primary
+    }
+
     /// The effects of a query string the client sends, or nil outside transaction mode.
     func sessionEffects(_ query: QueryClassification, text: String) -> [SessionEffect] {
         guard isPooled else { return [] }

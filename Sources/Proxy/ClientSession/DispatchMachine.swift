@@ -133,7 +133,9 @@ struct DispatchMachine {
         case dropped
     }
 
-    let primary: Int
+    /// Changes only when a transaction-mode session between units follows a failover
+    /// (``primaryMoved(to:)``).
+    var primary: Int
     var routing: RoutingSession
     /// The route whose answers are being forwarded.
     var currentRoute = RouteDecision.primary

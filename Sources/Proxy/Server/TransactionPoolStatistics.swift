@@ -12,6 +12,7 @@ public final class TransactionPoolStatistics: Sendable {
     private let timeouts = Atomic<Int>(0)
     private let replays = Atomic<Int>(0)
     private let preparedAgainCount = Atomic<Int>(0)
+    private let failoversFollowed = Atomic<Int>(0)
     private let pinCells: [Cell] = PinReason.allCases.map { _ in Cell() }
     private let refusalCells: [Cell] = PinReason.allCases.map { _ in Cell() }
     /// Time a unit of work waited for a free backend connection (leases that did not wait are
@@ -24,6 +25,7 @@ public final class TransactionPoolStatistics: Sendable {
     func timedOut() { timeouts.wrappingAdd(1, ordering: .relaxed) }
     func replayed() { replays.wrappingAdd(1, ordering: .relaxed) }
     func preparedAgain(_ count: Int) { preparedAgainCount.wrappingAdd(count, ordering: .relaxed) }
+    func followedFailover() { failoversFollowed.wrappingAdd(1, ordering: .relaxed) }
     func pinned(_ reason: PinReason) { cell(pinCells, reason).value.wrappingAdd(1, ordering: .relaxed) }
     func refused(_ reason: PinReason) { cell(refusalCells, reason).value.wrappingAdd(1, ordering: .relaxed) }
 
@@ -35,6 +37,9 @@ public final class TransactionPoolStatistics: Sendable {
     public var replaysTotal: Int { replays.load(ordering: .relaxed) }
     /// Protocol-level statements prepared again on a connection that lacked them.
     public var preparedAgainTotal: Int { preparedAgainCount.load(ordering: .relaxed) }
+    /// Sessions between units of work that went on with the new primary after a failover
+    /// instead of ending.
+    public var failoversFollowedTotal: Int { failoversFollowed.load(ordering: .relaxed) }
     /// Clients pinned, by reason (a client pinned for two reasons counts twice).
     public func pinsTotal(_ reason: PinReason) -> Int { cell(pinCells, reason).value.load(ordering: .relaxed) }
     /// Statements refused because pinning is off, by reason.
