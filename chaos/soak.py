@@ -280,7 +280,7 @@ class SwiftPool:
         self.log_path = work / "swiftpool.log"
         self.sent_signals: list[int] = []
 
-    def write_config(self, life_time: int) -> None:
+    def write_config(self, life_time: int, transaction_pool_size: int | None = None) -> None:
         if self.work.exists():
             shutil.rmtree(self.work)
         self.work.mkdir(parents=True)
@@ -311,6 +311,8 @@ class SwiftPool:
             "follow_primary_command": f"'{FAILOVER_DIR}/follow_primary.sh {PLACEHOLDERS}'",
             "failover_command_timeout": 120, "log_min_messages": "warning",
         }
+        if transaction_pool_size:
+            conf.update({"pool_mode": "'transaction'", "transaction_pool_size": transaction_pool_size})
         for i in c.nodes:
             conf.update({f"backend_hostname{i}": "'127.0.0.1'", f"backend_port{i}": c.port(i),
                          f"backend_weight{i}": 1, f"backend_application_name{i}": f"'node{i}'",
@@ -1306,6 +1308,10 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--settle-timeout", type=float, default=120,
                     help="seconds the leak check waits for connections and fds to return to baseline")
     ap.add_argument("--connection-life-time", type=int, default=10)
+    ap.add_argument("--pool-mode", choices=("session", "transaction"), default="session",
+                    help="SwiftPool's pool_mode for every client (default session)")
+    ap.add_argument("--transaction-pool-size", type=int, default=8,
+                    help="transaction_pool_size with --pool-mode transaction (default 8)")
     ap.add_argument("--keep-cluster", action="store_true", help="leave the cluster running at the end")
     ap.add_argument("--self-check", action="store_true",
                     help="inject one failure per check (SIGSTOP of SwiftPool, a deleted acknowledged "
@@ -1344,7 +1350,7 @@ def main() -> int:
     lo, hi = (float(x) for x in a.fault_interval.split(":"))
     weights = {k: float(w) for k, w in (item.split(":") for item in a.faults.split(","))}
     cycle_s = (a.cycle_minutes or max(0.5, a.minutes / 6)) * 60
-    log(f"seed {seed}, results in {results}")
+    log(f"seed {seed}, pool mode {a.pool_mode}, results in {results}")
 
     cluster = Cluster(Path(a.cluster_dir), a.base_port, a.standbys)
     cluster.run("down", "--purge", check=False)
@@ -1377,7 +1383,8 @@ def main() -> int:
     time.sleep(1)
 
     sp = SwiftPool(binary, results / "swiftpool", cluster, a.port, a.http_port, a.pcp_port)
-    sp.write_config(a.connection_life_time)
+    sp.write_config(a.connection_life_time,
+                    a.transaction_pool_size if a.pool_mode == "transaction" else None)
     CLEANUP.append(lambda: sp.stop(signal.SIGKILL, 10) if sp.alive() else None)
     sp.start()
     log(f"SwiftPool pid {sp.pid} on {a.port} (http {a.http_port}, pcp {a.pcp_port})")
@@ -1614,7 +1621,7 @@ def main() -> int:
         if n:
             errors_by_state[state] += n
     report = {
-        "seed": seed, "self_check": a.self_check, "minutes": a.minutes,
+        "seed": seed, "self_check": a.self_check, "minutes": a.minutes, "pool_mode": a.pool_mode,
         "duration_seconds": round(time.monotonic() - load_started, 1),
         "completed": dict(STATS.completed),
         "faults": dict(STATS.faults), "fault_log": STATS.fault_log,
@@ -1650,7 +1657,7 @@ def print_summary(r: dict, path: Path) -> None:
     out = []
     out.append("=" * 78)
     out.append(f"SwiftPool chaos soak{' (SELF-CHECK)' if r['self_check'] else ''}: "
-               f"{r['duration_seconds']:.0f} s of load, seed {r['seed']}")
+               f"{r['duration_seconds']:.0f} s of load, seed {r['seed']}, pool mode {r.get('pool_mode', 'session')}")
     out.append("completed (transactions / statements) per client kind:")
     for k, v in sorted(r["completed"].items()):
         out.append(f"  {k:24} {v}")
