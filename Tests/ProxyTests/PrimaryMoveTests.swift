@@ -40,7 +40,7 @@ struct PrimaryMoveTests {
         answer(&machine, 0)
         #expect(writtenNodes(send(&machine, parse("r", "SELECT * FROM t"), sync)) == [2])
         answer(&machine, 2)
-        #expect(machine.canMoveToAnotherPrimary)
+        #expect(machine.canMoveToAnotherPrimary(unitWaiting: false))
 
         machine.primaryMoved(to: 1)
         env.primary = 1
@@ -69,15 +69,35 @@ struct PrimaryMoveTests {
         var waiting = pooled()
         env.connected = [0, 2]
         _ = send(&waiting, query("SELECT pg_sleep(10)"))
-        #expect(!waiting.canMoveToAnotherPrimary, "the client waits for an answer")
+        #expect(!waiting.canMoveToAnotherPrimary(unitWaiting: true), "the client waits for an answer")
         var open = pooled()
         _ = send(&open, parse("s", "SELECT 1"), bind("", "s"))
-        #expect(!open.canMoveToAnotherPrimary, "an extended exchange is open")
+        #expect(!open.canMoveToAnotherPrimary(unitWaiting: true), "an extended exchange is open")
         var pinned = pooled()
         _ = send(&pinned, query("LISTEN news"))
         answer(&pinned, 0)
         #expect(pinned.pooled?.isPinned == true)
-        #expect(!pinned.canMoveToAnotherPrimary, "LISTEN lives in one server session")
-        #expect(!DispatchMachine.primaryOnly(0).canMoveToAnotherPrimary, "session mode does not move")
+        #expect(!pinned.canMoveToAnotherPrimary(unitWaiting: false), "LISTEN lives in one server session")
+        #expect(!DispatchMachine.primaryOnly(0).canMoveToAnotherPrimary(unitWaiting: false), "session mode does not move")
+    }
+
+    @Test mutating func aUnitWaitingForTheLostPrimarysLeaseLeasesTheNewOneAndRunsThere() {
+        var machine = pooled()
+        env.connected = []
+        let sent = send(&machine, query("INSERT INTO t VALUES (1)"))
+        #expect(sent.contains(.lease(node: 0)))
+        #expect(writtenNodes(sent).isEmpty)
+        #expect(machine.canMoveToAnotherPrimary(unitWaiting: true), "nothing of the unit was sent")
+        #expect(!machine.canMoveToAnotherPrimary(unitWaiting: false), "but it is not between units")
+
+        machine.primaryMoved(to: 1)
+        env.primary = 1
+        var actions: [DispatchMachine.Action] = []
+        machine.dispatch(&env, into: &actions)
+        #expect(actions == [.lease(node: 1)])
+        env.connected = [1]
+        actions = []
+        machine.leased(1, &env, into: &actions)
+        #expect(writtenNodes(actions) == [1])
     }
 }

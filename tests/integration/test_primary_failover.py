@@ -233,3 +233,26 @@ def test_transaction_mode_clients_between_transactions_follow_a_switchover(swift
             loop.close()
             idle.close()
             busy.close()
+
+
+def test_transaction_mode_statement_that_finds_its_primary_dead_runs_on_the_new_one(swiftpool, monkeypatch):
+    """Transaction mode: a statement that needs a new connection to a primary that was just
+    killed (no health check runs here, so nothing noticed yet) is not answered with an error:
+    its failed connect reports the node, and it waits for that failover and runs on the promoted
+    standby."""
+    with cluster_behind_swiftpool(swiftpool, monkeypatch, "txunit", 15741, pool_mode="transaction",
+                                  transaction_pool_size=4, health_check_period=0) as (pc, proxy):
+        conn = psycopg.connect(proxy.dsn(), autocommit=True)
+        insert = "INSERT INTO acked VALUES (%s) RETURNING inet_server_port()"
+        try:
+            assert conn.execute(insert, (1,)).fetchone()[0] == pc.node_port(0)
+            pc.stop_node(0, immediate=True)
+            time.sleep(1)  # the killed server's connections close; the pool drops them
+            assert conn.execute(insert, (2,)).fetchone()[0] == pc.node_port(1), proxy.log()[-3000:]
+            assert "primary node is 1" in proxy.log()
+            followed = requests.get(f"http://127.0.0.1:{proxy.http_port}/metrics", timeout=10).text
+            assert "swiftpool_transaction_pool_failovers_followed_total 1" in followed.splitlines()
+            rows = {int(r) for r in pc.sql(1, "SELECT id FROM acked", db="swiftpool_test").split()}
+            assert rows == {1, 2}
+        finally:
+            conn.close()

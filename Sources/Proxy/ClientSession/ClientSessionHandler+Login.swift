@@ -134,13 +134,17 @@ extension ClientSessionHandler {
         wait.done = true
         primaryGateWait = wait
         wait.timeout.cancel()
-        if let old = wait.failoverFrom { return moveToNewPrimary(after: old) ? () : terminateForFailover() }
+        if let old = wait.failoverFrom {
+            return moveToNewPrimary(after: old, unitWaiting: wait.unitWaiting) ? () : terminateForFailover()
+        }
         guard machine.isConnectingBackend else { return }
         leasePrimary(clientPassword: wait.clientPassword)
     }
 
     /// The session ended: it waits for nothing any more.
     func cancelPrimaryGateWait() {
+        unitAwaitingFailover?.timeout.cancel()
+        unitAwaitingFailover = nil
         guard var wait = primaryGateWait, !wait.done else { return }
         wait.done = true
         primaryGateWait = wait
@@ -207,4 +211,6 @@ struct PrimaryGateWait {
     let clientPassword: String?
     var done: Bool
     var failoverFrom: Int? = nil
+    /// With `failoverFrom`: a unit of work waits to run on the new primary.
+    var unitWaiting = false
 }

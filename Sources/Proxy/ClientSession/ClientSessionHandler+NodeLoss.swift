@@ -49,20 +49,24 @@ extension ClientSessionHandler {
     /// are replayed and its statements prepared on the new primary's connections, as on any
     /// other. False when it cannot: inside a unit of work, pinned, or no other primary.
     private func followFailover(from old: Int) -> Bool {
+        // A unit whose lease of the primary failed waits for this failover (``awaitFailover(of:after:)``).
+        let unitWaiting = unitAwaitingFailover?.node == old
+        unitAwaitingFailover?.timeout.cancel()
+        unitAwaitingFailover = nil
         guard transactionMode, primaryConnection == nil, standbyConnections.isEmpty, leaseWaits.isEmpty,
-              endingAfterMessage == nil, machine.canFollowFailover, let context else { return false }
+              endingAfterMessage == nil, machine.canFollowFailover(unitWaiting: unitWaiting), let context else { return false }
         let gate = runtime.cluster.primaryGate
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
         // An open gate: the new primary is known already (a promotion without a switchover).
         guard let ticket = gate.whenOpen({ loopBound.eventLoop.execute { loopBound.value.primaryGateOpened() } }) else {
-            return moveToNewPrimary(after: old)
+            return moveToNewPrimary(after: old, unitWaiting: unitWaiting)
         }
         let timeout = context.eventLoop.assumeIsolated().scheduleTask(in: Self.primaryGateWait) { [self] in
             gate.cancel(ticket)
             primaryGateOpened()
         }
         primaryGateWait = PrimaryGateWait(ticket: ticket, timeout: timeout, clientPassword: clientPassword, done: false,
-                                          failoverFrom: old)
+                                          failoverFrom: old, unitWaiting: unitWaiting)
         primaryNodeID = nil
         readingClient = false
         context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
@@ -70,19 +74,46 @@ extension ClientSessionHandler {
         return true
     }
 
+    /// Transaction mode: a unit of work that has not begun anywhere could not reach its primary
+    /// (refused, timed out). The node is reported, so a failover starts once a check confirms
+    /// it, and the unit waits for it, reading nothing more from the client: once the node is
+    /// taken down the session follows the failover (``followFailover(from:)``) and the unit runs
+    /// on the new primary. Without a failover within ``primaryGateWait`` the session ends with
+    /// `error`, as it would have at once. False when the unit cannot wait.
+    func awaitFailover(of old: Int, after error: TransactionLeaseError) -> Bool {
+        guard transactionMode, unitAwaitingFailover == nil, primaryGateWait.map({ $0.done }) ?? true,
+              primaryConnection == nil, standbyConnections.isEmpty, leaseWaits.isEmpty,
+              machine.canFollowFailover(unitWaiting: true), let context else { return false }
+        let timeout = context.eventLoop.assumeIsolated().scheduleTask(in: Self.primaryGateWait) { [self] in
+            guard let waiting = unitAwaitingFailover else { return }
+            unitAwaitingFailover = nil
+            primaryUnavailable(waiting.error)
+        }
+        unitAwaitingFailover = UnitAwaitingFailover(node: old, error: error, timeout: timeout)
+        readingClient = false
+        context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
+        logger.info("a unit of work waits for the failover of its unreachable primary", metadata: ["node": "\(old)"])
+        runtime.backendLost(old, false)
+        return true
+    }
+
     /// Whether the session waits for a failover to settle its new primary (nothing is read from
     /// the client meanwhile).
-    var followsFailover: Bool { primaryGateWait.map { !$0.done && $0.failoverFrom != nil } ?? false }
+    var followsFailover: Bool {
+        unitAwaitingFailover != nil || (primaryGateWait.map { !$0.done && $0.failoverFrom != nil } ?? false)
+    }
 
     /// Moves a session that followed a failover to the primary now in place; false when there
     /// is none other than `old`, or the session can no longer move.
-    func moveToNewPrimary(after old: Int) -> Bool {
-        guard machine.canFollowFailover, let node = runtime.primaryNode(), node.id != old else { return false }
+    func moveToNewPrimary(after old: Int, unitWaiting: Bool) -> Bool {
+        guard machine.canFollowFailover(unitWaiting: unitWaiting), let node = runtime.primaryNode(), node.id != old else {
+            return false
+        }
         primaryNodeID = node.id
         unusableNodes.remove(node.id)
         candidatesGeneration = -1
         runtime.transactionPool.followedFailover()
-        run { machine, _, actions in machine.primaryMoved(to: node.id, into: &actions) }
+        run { machine, env, actions in machine.primaryMoved(to: node.id, &env, into: &actions) }
         return true
     }
 
@@ -141,6 +172,14 @@ extension ClientSessionHandler {
         logger.info("ending session: a backend node it uses went down", metadata: ["nodes": "\(allConnections.map(\.node.id))"])
         run { machine, env, actions in machine.terminateForFailover(atMessageBoundary: complete, &env, into: &actions) }
     }
+}
+
+/// A unit of work that waits for the failover of its unreachable primary.
+struct UnitAwaitingFailover {
+    let node: Int
+    /// What the client is told when no failover comes.
+    let error: TransactionLeaseError
+    let timeout: Scheduled<Void>
 }
 
 /// A session that must end, waiting for the rest of the message it has begun to forward.

@@ -108,7 +108,15 @@ extension ClientSessionHandler: TransactionLeaseTaker {
 
     private func unitLeaseFailed(_ error: TransactionLeaseError, node id: Int) {
         guard machine.isForwarding else { return }
-        if id == primaryNodeID { return primaryUnavailable(error) }
+        if id == primaryNodeID {
+            switch error {
+            case .connect(.unreachable), .connect(.timedOut):
+                if awaitFailover(of: id, after: error) { return }
+            default:
+                break
+            }
+            return primaryUnavailable(error)
+        }
         logger.warning("no connection to a load-balance node; reads go to the primary", metadata: ["node": "\(id)", "error": "\(error)"])
         if case .connect(.unreachable(_, _)) = error { runtime.backendLost(id, false) }
         standbyUnavailable(id)
@@ -121,7 +129,7 @@ extension ClientSessionHandler: TransactionLeaseTaker {
                     hint: "Raise transaction_pool_size, or shorten the transactions that hold connections.")
     }
 
-    private func primaryUnavailable(_ error: TransactionLeaseError?) {
+    func primaryUnavailable(_ error: TransactionLeaseError?) {
         let fields: ErrorFields
         switch error {
         case .timedOut(let wait)?:

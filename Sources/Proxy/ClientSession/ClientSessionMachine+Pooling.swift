@@ -13,18 +13,22 @@ extension ClientSessionMachine {
         actions.append(.releaseConnections)
     }
 
-    /// Whether losing the session's primary can leave it running: it is between units of work
-    /// and nothing of its own is open (``DispatchMachine/canMoveToAnotherPrimary``).
-    var canFollowFailover: Bool {
+    /// Whether losing the session's primary can leave it running: it is between units of work,
+    /// or (`unitWaiting`) its unit has not begun anywhere, and nothing of its own is open
+    /// (``DispatchMachine/canMoveToAnotherPrimary(unitWaiting:)``).
+    func canFollowFailover(unitWaiting: Bool) -> Bool {
         guard case .forwarding = phase else { return false }
-        return dispatch?.canMoveToAnotherPrimary == true && adminAnswer == .none && idleErrors.isEmpty
-            && streamNodes == nil && !splitter.isStreaming
+        return dispatch?.canMoveToAnotherPrimary(unitWaiting: unitWaiting) == true && adminAnswer == .none
+            && idleErrors.isEmpty && streamNodes == nil && !splitter.isStreaming
     }
 
-    /// A failover the session followed between units made `node` its primary.
-    mutating func primaryMoved(to node: Int, into actions: inout [Action]) {
-        guard canFollowFailover else { return }
-        dispatch?.primaryMoved(to: node)
+    /// A failover the session followed made `node` its primary: a unit that waited for the old
+    /// one leases the new one.
+    mutating func primaryMoved<E: SessionEnvironment>(to node: Int, _ env: inout E, into actions: inout [Action]) {
+        guard canFollowFailover(unitWaiting: true) else { return }
+        dispatch!.primaryMoved(to: node)
+        dispatch!.dispatch(&env, into: &dispatchActions)
+        takeDispatchActions(&env, into: &actions)
         actions.append(.log(.info, "session goes on with the new primary", ["node": "\(node)"]))
         actions.append(.updateReading)
     }

@@ -12,15 +12,19 @@ extension DispatchMachine {
         everyReplySent && leasing.isEmpty && swallowing.isEmpty
     }
 
-    /// Transaction mode: the session can move to another primary now. Nothing waits or is
-    /// open, and no server session holds anything of the client's (not pinned): its next unit
-    /// of work can begin anywhere.
-    var canMoveToAnotherPrimary: Bool {
-        isPooled && pooled?.isPinned == false && isIdle && isBetweenUnits && !streamOpen && unsyncedRoute == nil
+    /// Transaction mode: the session can move to another primary now. Nothing was sent that is
+    /// unanswered, nothing is open, and no server session holds anything of the client's (not
+    /// pinned). With `unitWaiting`, messages may wait for a lease of the primary (which failed):
+    /// that unit of work has not begun anywhere; otherwise nothing may wait.
+    func canMoveToAnotherPrimary(unitWaiting: Bool) -> Bool {
+        guard isPooled, pooled?.isPinned == false, routedQueries.isEmpty, extendedBatch.isEmpty, heldForFacts == nil,
+              unsyncedRoute == nil, heldPrimaryOutput == nil, !streamOpen, swallowing.isEmpty else { return false }
+        return unitWaiting ? leasing.allSatisfy { $0 == primary } : waiting.isEmpty && leasing.isEmpty
     }
 
-    /// Transaction mode, between units of work (``canMoveToAnotherPrimary``): a failover made
-    /// `newPrimary` the primary. What named the old primary names the new one; its settings are
+    /// Transaction mode (``canMoveToAnotherPrimary(unitWaiting:)``): a failover made `newPrimary`
+    /// the primary. What named the old primary names the new one, the messages waiting for it
+    /// included (``dispatch(_:into:)`` then leases the new one); the client's settings are
     /// replayed and its statements prepared on the new primary's connections, as on any other.
     mutating func primaryMoved(to newPrimary: Int) {
         let old = primary
@@ -43,6 +47,16 @@ extension DispatchMachine {
             protocolStatements[name]!.routed.decision = moved(protocolStatements[name]!.routed.decision)
         }
         portals = portals.mapValues(moved)
+        leasing.removeAll { $0 == old }
+        for index in waiting.indices {
+            waiting[index].decision = moved(waiting[index].decision)
+            guard let completes = waiting[index].completes else { continue }
+            waiting[index].completes = completes.map { statement in
+                var routed = statement.routed
+                routed.decision = moved(routed.decision)
+                return (statement.query, routed)
+            }
+        }
         currentRoute = .primary
     }
 
