@@ -42,7 +42,7 @@ extension MetricsRenderer {
                    "Statements prepared again because a client's unit of work landed on a connection that lacked them.")
         out.sample("swiftpool_transaction_pool_reprepares_total", [], stats.preparedAgainTotal)
         out.family("swiftpool_transaction_pool_failovers_followed_total", .counter,
-                   "Transaction-mode sessions between units of work that went on with the new primary after a failover instead of ending.")
+                   "Transaction-mode sessions that went on with the new primary after a failover instead of ending.")
         out.sample("swiftpool_transaction_pool_failovers_followed_total", [], stats.failoversFollowedTotal)
         out.family("swiftpool_transaction_pool_pinned_clients", .gauge, "Transaction-mode sessions pinned to their backend connection.")
         out.sample("swiftpool_transaction_pool_pinned_clients", [], sessions.filter { !$0.pinned.isEmpty }.count)

@@ -37,8 +37,8 @@ public final class TransactionPoolStatistics: Sendable {
     public var replaysTotal: Int { replays.load(ordering: .relaxed) }
     /// Protocol-level statements prepared again on a connection that lacked them.
     public var preparedAgainTotal: Int { preparedAgainCount.load(ordering: .relaxed) }
-    /// Sessions between units of work that went on with the new primary after a failover
-    /// instead of ending.
+    /// Sessions that went on with the new primary after a failover instead of ending (between
+    /// units of work, or with a unit that found its primary unreachable before it began).
     public var failoversFollowedTotal: Int { failoversFollowed.load(ordering: .relaxed) }
     /// Clients pinned, by reason (a client pinned for two reasons counts twice).
     public func pinsTotal(_ reason: PinReason) -> Int { cell(pinCells, reason).value.load(ordering: .relaxed) }
