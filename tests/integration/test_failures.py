@@ -95,6 +95,7 @@ def test_unreachable_backend_names_the_node(swiftpool):
     result = psql(proxy.port, "app_readwrite", "readwrite456", "swiftpool_test", "SELECT 1")
     assert result.returncode != 0
     assert f"backend node 0 (127.0.0.1:{dead})" in result.stderr
+    assert "Connection refused" in result.stderr and "SingleConnectionFailure" not in result.stderr, result.stderr
     assert auth_sqlstate(proxy.port, "app_readwrite", "readwrite456") == "08006"
 
 

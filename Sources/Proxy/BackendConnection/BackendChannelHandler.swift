@@ -1,4 +1,5 @@
 import NIOCore
+import NIOPosix
 import PostgresWire
 
 /// The channel handler of a backend connection: runs the login, then hands every read to the
@@ -131,6 +132,24 @@ enum BackendConnectError: Error {
         switch self {
         case .unreachable(let node, _), .closedDuringLogin(let node), .loginFailed(let node, _, _), .timedOut(let node):
             return node
+        }
+    }
+
+    /// Why a connect failed, for a client's error message: the last attempt's error when the
+    /// connect tried several addresses (NIO's own description lists every attempt's internals).
+    static func reason(_ error: Error) -> String {
+        if let connect = error as? NIOConnectionError, let last = connect.connectionErrors.last { return "\(last.error)" }
+        return "\(error)"
+    }
+}
+
+extension BackendConnectError: CustomStringConvertible {
+    var description: String {
+        switch self {
+        case .unreachable(let node, let error): return "\(node): \(Self.reason(error))"
+        case .closedDuringLogin(let node): return "\(node) closed the connection during login"
+        case .loginFailed(let node, let failure, _): return "\(node): login failed: \(failure)"
+        case .timedOut(let node): return "\(node): timed out connecting"
         }
     }
 }

@@ -236,7 +236,7 @@ extension ClientSessionMachine {
                   into: &actions)
         case .unreachable(let node, let error):
             actions.append(.backendLost(node: node.id, shutdown: false))
-            fatal(ErrorFields(severity: .fatal, sqlState: "08006", message: "cannot connect to \(node): \(error)",
+            fatal(ErrorFields(severity: .fatal, sqlState: "08006", message: "cannot connect to \(node): \(BackendConnectError.reason(error))",
                               hint: "Check that the backend is running and accepts TCP connections."),
                   into: &actions)
         case .closedDuringLogin(let node):
