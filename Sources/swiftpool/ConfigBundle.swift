@@ -32,7 +32,10 @@ struct ConfigBundle {
     var notSupportedYet: [String]
 
     var pidFilePath: String { config.pidFilePath }
-    var eventLoopCount: Int { config.numEventLoops > 0 ? config.numEventLoops : System.coreCount }
+    var eventLoopCount: Int { Self.eventLoops(config) }
+
+    /// `num_event_loops`, where zero means one per core.
+    static func eventLoops(_ config: PoolConfig) -> Int { config.numEventLoops > 0 ? config.numEventLoops : System.coreCount }
     var logLevel: Logger.Level { Logger.Level(rawValue: config.logMinMessages.logLevelName) ?? .info }
 
     /// The pid file named by pgpool.conf (for `stop` and `reload`).
@@ -126,6 +129,7 @@ struct ConfigBundle {
         settings.transactionPoolSizeRules = try userDatabaseRules("transaction_pool_size_list", config, file: files.config) {
             (text) throws(PoolModeRulesError) in try PoolSizeRules(text)
         }
+        if let warning = settings.transactionPoolSizeWarning(eventLoops: eventLoops(config)) { diagnostics.append("\(files.config): \(warning)") }
         return ConfigBundle(
             config: config, settings: settings, passwords: passwords, unusablePasswords: unusablePasswords, authPolicy: authPolicy,
             clientTLS: try clientTLS(config.ssl, file: files.config), backendTLS: try backendTLS(config.ssl, file: files.config),

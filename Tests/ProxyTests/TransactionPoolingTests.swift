@@ -746,6 +746,19 @@ struct TransactionPoolingTests {
         #expect(throws: PoolModeRulesError.self) { try PoolModeRules("@db:session") }
     }
 
+    @Test func aPoolSizeBelowTheEventLoopsIsWarnedAboutWhenTransactionModeIsUsed() throws {
+        var settings = ProxySettings()
+        settings.transactionPoolSize = 4
+        #expect(settings.transactionPoolSizeWarning(eventLoops: 8) == nil, "session mode only")
+        settings.poolModeRules = try PoolModeRules("reports:transaction")
+        let warning = try #require(settings.transactionPoolSizeWarning(eventLoops: 8))
+        #expect(warning.contains("transaction_pool_size = 4") && warning.contains("may get 8"))
+        settings.poolModeRules = PoolModeRules()
+        settings.poolMode = .transaction
+        #expect(settings.transactionPoolSizeWarning(eventLoops: 8) != nil)
+        #expect(settings.transactionPoolSizeWarning(eventLoops: 4) == nil, "one connection per loop is the size")
+    }
+
     /// Pool keys, groups and rules tell names and clear-text passwords apart by bytes: a
     /// connection opened with one password is not handed to a client that gave another form of
     /// it, and a reload that only changes a name's Unicode form changes the rules.

@@ -458,6 +458,13 @@ def test_idle_pooled_connections_close_after_connection_life_time(swiftpool, clu
     assert backend_connections(cluster, primary, "tp-life") == 0
 
 
+def test_a_pool_size_below_the_event_loops_is_warned_about(swiftpool):
+    proxy = transaction_mode(swiftpool, transaction_pool_size=1, num_event_loops=2)
+    assert "transaction_pool_size = 1 is below the number of event loops (2)" in proxy.log()
+    quiet = transaction_mode(swiftpool, transaction_pool_size=2, num_event_loops=2)
+    assert "is below the number of event loops" not in quiet.log()
+
+
 def test_routing_in_transaction_mode(swiftpool, cluster):
     primary = cluster.primary_port()
     proxy = swiftpool({**ROUTED, "pool_mode": "transaction", "transaction_pool_size": 2, "num_event_loops": 1,

@@ -50,6 +50,17 @@ public struct ProxySettings: Sendable, Equatable {
         poolModeRules.mode(user: user, database: database, fallback: poolMode)
     }
 
+    /// A warning for the operator when some clients use transaction mode and
+    /// `transaction_pool_size` is below the number of event loops: each loop keeps at least one
+    /// connection per node, so a node may get more than the size says.
+    public func transactionPoolSizeWarning(eventLoops: Int) -> String? {
+        let transactionMode = poolMode == .transaction || poolModeRules.rules.contains { $0.value == .transaction }
+        guard transactionMode, eventLoops > transactionPoolSize else { return nil }
+        return "transaction_pool_size = \(transactionPoolSize) is below the number of event loops (\(eventLoops)): "
+            + "each event loop keeps at least one transaction-mode connection per node, so a node may get "
+            + "\(eventLoops); raise transaction_pool_size or lower num_event_loops"
+    }
+
     public init() {}
 
     /// The settings after a reload: reloadable values from `new`, restart-only ones (listeners,
