@@ -256,3 +256,17 @@ def test_transaction_mode_statement_that_finds_its_primary_dead_runs_on_the_new_
             assert rows == {1, 2}
         finally:
             conn.close()
+
+
+def test_transaction_mode_login_that_finds_its_primary_dead_waits_for_the_failover(swiftpool, monkeypatch):
+    """Transaction mode: a login whose connection to a primary killed a moment ago is refused
+    (no health check runs, so nothing noticed yet) reports the node, waits for the failover it
+    starts and logs in on the promoted standby instead of failing with 08006."""
+    with cluster_behind_swiftpool(swiftpool, monkeypatch, "txlogin", 15751, pool_mode="transaction",
+                                  transaction_pool_size=4, health_check_period=0) as (pc, proxy):
+        pc.stop_node(0, immediate=True)
+        time.sleep(1)  # the pool's connections to the killed server close
+        with psycopg.connect(proxy.dsn(), autocommit=True, connect_timeout=60) as conn:
+            port = conn.execute("INSERT INTO acked VALUES (1) RETURNING inet_server_port()").fetchone()[0]
+        assert port == pc.node_port(1), proxy.log()[-3000:]
+        assert "primary node is 1" in proxy.log()

@@ -172,6 +172,7 @@ extension ClientSessionHandler {
         guard machine.isConnectingBackend else { return }
         switch error {
         case .connect(let failure):
+            if awaitFailoverAtLogin(failure) { return }
             run { machine, _, actions in machine.primaryLeaseFailed(failure, into: &actions) }
         case .timedOut(let wait):
             let fields = Self.poolTimeout(wait)
@@ -179,6 +180,43 @@ extension ClientSessionHandler {
         case .settingsNotRestored(let reason):
             let fields = ErrorFields(severity: .fatal, sqlState: "08006", message: "could not prepare a pooled connection: \(reason)")
             run { machine, _, actions in machine.fatal(fields, into: &actions) }
+        }
+    }
+
+    /// Transaction mode: the login's primary could not be reached (refused, timed out), maybe
+    /// before anything noticed it was down. The node is reported; once the failover that starts
+    /// has begun (the primary gate closed) or is over (another primary), the login waits for
+    /// it and tries again, once. Without either within ``loginFailoverLooks`` looks 100 ms apart,
+    /// it fails as it would have at once. False when it cannot wait (it tried again already).
+    private func awaitFailoverAtLogin(_ failure: BackendConnectError) -> Bool {
+        guard transactionMode, !loginTriedAgain, let context else { return false }
+        switch failure {
+        case .unreachable, .timedOut: break
+        case .closedDuringLogin, .loginFailed: return false
+        }
+        loginTriedAgain = true
+        logger.info("login waits for the failover of its unreachable primary", metadata: ["node": "\(failure.node.id)"])
+        runtime.backendLost(failure.node.id, false)
+        lookForFailover(of: failure, looksLeft: Self.loginFailoverLooks, on: context.eventLoop)
+        return true
+    }
+
+    /// How many times, 100 ms apart, a login whose primary was unreachable looks for the
+    /// failover its report should start.
+    static let loginFailoverLooks = 30
+
+    private func lookForFailover(of failure: BackendConnectError, looksLeft: Int, on loop: EventLoop) {
+        loop.assumeIsolated().scheduleTask(in: .milliseconds(100)) { [self] in
+            guard machine.isConnectingBackend else { return }
+            if runtime.cluster.primaryGate.isClosed || runtime.primaryNode().map({ $0.id != failure.node.id }) == true {
+                // The gate is waited at again if it is closed.
+                primaryGateWait = nil
+                return leasePrimary(clientPassword: clientPassword)
+            }
+            guard looksLeft > 1 else {
+                return run { machine, _, actions in machine.primaryLeaseFailed(failure, into: &actions) }
+            }
+            lookForFailover(of: failure, looksLeft: looksLeft - 1, on: loop)
         }
     }
 

@@ -71,6 +71,8 @@ final class ClientSessionHandler: ChannelInboundHandler {
     var leaseWaits: [(node: Int, id: UInt64)] = []
     /// The login's wait for a failover to settle the primary, once it began.
     var primaryGateWait: PrimaryGateWait?
+    /// Transaction mode: the login tried again after its primary was unreachable (it does once).
+    var loginTriedAgain = false
     /// Transaction mode: a unit of work waiting for the failover of its unreachable primary.
     var unitAwaitingFailover: UnitAwaitingFailover?
     /// A session ending while a backend message was half forwarded: the rest of it first.
