@@ -68,8 +68,7 @@ extension ClientSessionHandler {
         primaryGateWait = PrimaryGateWait(ticket: ticket, timeout: timeout, clientPassword: clientPassword, done: false,
                                           failoverFrom: old, unitWaiting: unitWaiting)
         primaryNodeID = nil
-        readingClient = false
-        context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
+        stopReadingClient()
         logger.info("session waits for the failover to settle the new primary", metadata: ["node": "\(old)"])
         return true
     }
@@ -90,8 +89,7 @@ extension ClientSessionHandler {
             primaryUnavailable(waiting.error)
         }
         unitAwaitingFailover = UnitAwaitingFailover(node: old, error: error, timeout: timeout)
-        readingClient = false
-        context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
+        stopReadingClient()
         logger.info("a unit of work waits for the failover of its unreachable primary", metadata: ["node": "\(old)"])
         runtime.backendLost(old, false)
         return true
@@ -142,8 +140,7 @@ extension ClientSessionHandler {
         }
         endingAfterMessage = EndingAfterMessage(connection: connection, rest: connection.unfinishedMessage, timer: timer)
         // Nothing more from the client until the end; the backend is read as the client takes data.
-        context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
-        readingClient = false
+        stopReadingClient()
         return true
     }
 

@@ -193,6 +193,13 @@ final class ClientSessionHandler: ChannelInboundHandler {
         for connection in standbyConnections.values { setReading(connection, clientWritable) }
     }
 
+    /// Reads nothing more from the client until ``updateReading()`` allows it again (a session
+    /// that must end, or that waits for a failover).
+    func stopReadingClient() {
+        readingClient = false
+        context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
+    }
+
     /// Flushes the client channel when something was written to it since the last flush.
     func flushClientIfWritten() {
         guard wroteClient else { return }
