@@ -44,6 +44,9 @@ extension MetricsRenderer {
         out.family("swiftpool_transaction_pool_failovers_followed_total", .counter,
                    "Transaction-mode sessions that went on with the new primary after a failover instead of ending.")
         out.sample("swiftpool_transaction_pool_failovers_followed_total", [], stats.failoversFollowedTotal)
+        out.family("swiftpool_transaction_pool_places_moved_total", .counter,
+                   "Places of transaction_pool_size an event loop gave up for another whose sessions waited (each closes a backend connection).")
+        out.sample("swiftpool_transaction_pool_places_moved_total", [], stats.placesMovedTotal)
         out.family("swiftpool_transaction_pool_pinned_clients", .gauge, "Transaction-mode sessions pinned to their backend connection.")
         out.sample("swiftpool_transaction_pool_pinned_clients", [], sessions.filter { !$0.pinned.isEmpty }.count)
         out.family("swiftpool_transaction_pool_pins_total", .counter, "Sessions pinned to their backend connection, by reason.")

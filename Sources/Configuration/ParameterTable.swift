@@ -154,7 +154,7 @@ public enum ParameterTable {
             "Pool modes for some databases or users, first match wins: 'database:mode' or 'user@database:mode', '*' for any, separated by commas."),
         .int(
             "transaction_pool_size", "20", 1, 100_000, .reload, .pools, implemented: true, extension: true,
-            "Transaction mode: most backend connections to each node, shared by all transaction-mode clients (split over the event loops, at least one each, so never fewer than num_event_loops; a warning is logged when it is below)."),
+            "Transaction mode: most backend connections to each node, shared by all transaction-mode clients and by the event loops (places move between loops as their clients need them; a warning is logged when it is below num_event_loops, since busy loops then take turns)."),
         .string(
             "transaction_pool_size_list", "", .reload, .pools, implemented: true, extension: true,
             "Transaction mode: lower limits for some users or databases, per node and per user and database pair: 'database:size' or 'user@database:size', '*' for any, first match wins, separated by commas."),

@@ -197,6 +197,35 @@ struct TransactionPoolingTests {
         guard case .open = full.checkout("h/b", node: 0) else { Issue.record("the place is free again"); return }
     }
 
+    @Test func placesAddedServeWaitersAndPlacesRemovedCloseConnectionsAsTheyComeBack() {
+        var pool = Pool(limit: 0, group: Self.group)
+        guard case .wait(let first) = pool.checkout("g/a", node: 0) else { Issue.record("no place: waits"); return }
+        #expect(pool.isFull(node: 0) && pool.waiterCount(node: 0) == 1)
+        pool.addPlace(node: 0)
+        guard case .openFor(let served)? = pool.serveWaiters().first else { Issue.record("the place opens for the waiter"); return }
+        #expect(served == first && pool.connectionCount(node: 0) == 1 && pool.waiterCount(node: 0) == 0)
+        pool.addPlace(node: 0)
+        guard case .open = pool.checkout("g/b", node: 0) else { Issue.record("a second place opens"); return }
+        let (a, b) = (Connection(), Connection())
+        _ = pool.checkin(a, key: "g/a", node: 0)
+        _ = pool.checkin(b, key: "g/b", node: 0)
+        // Taken for another loop, uncounted.
+        let taken = pool.takeIdle(node: 0, upTo: 1)
+        #expect(taken.count == 1 && pool.connectionCount(node: 0) == 1 && pool.counts[0]?.idle == 1)
+        let unknown = pool.takeIdle(node: 3, upTo: 1)
+        #expect(unknown.isEmpty)
+        pool.lowerLimit(node: 0, to: 1)
+        #expect(pool.isFull(node: 0))
+        // One place promised away: the connection lent closes when it comes back.
+        let remaining = taken[0] === a ? b : a
+        guard case .reuse(let lent) = pool.checkout(taken[0] === a ? "g/b" : "g/a", node: 0) else { Issue.record("reuses"); return }
+        #expect(lent === remaining)
+        pool.removePlaces(1, node: 0)
+        let closes = pool.checkin(lent, key: taken[0] === a ? "g/b" : "g/a", node: 0).close
+        #expect(closes)
+        #expect(pool.connectionCount(node: 0) == 0)
+    }
+
     @Test func aGroupWithItsOwnLimitWaitsWithoutHoldingOthersBack() {
         var pool = Pool(limit: 4, group: Self.group) { $0 == "small" ? 1 : nil }
         guard case .open = pool.checkout("small/a", node: 0), case .wait(let waiting) = pool.checkout("small/b", node: 0) else {
@@ -752,7 +781,8 @@ struct TransactionPoolingTests {
         #expect(settings.transactionPoolSizeWarning(eventLoops: 8) == nil, "session mode only")
         settings.poolModeRules = try PoolModeRules("reports:transaction")
         let warning = try #require(settings.transactionPoolSizeWarning(eventLoops: 8))
-        #expect(warning.contains("transaction_pool_size = 4") && warning.contains("may get 8"))
+        #expect(warning.contains("transaction_pool_size = 4") && warning.contains("event loops (8)")
+            && warning.contains("take turns"))
         settings.poolModeRules = PoolModeRules()
         settings.poolMode = .transaction
         #expect(settings.transactionPoolSizeWarning(eventLoops: 8) != nil)

@@ -15,6 +15,7 @@ import pytest
 import requests
 
 from conftest import TEST_DB, USERS
+from test_transaction_pooling_drivers import BackendMonitor, proxy_backend_sockets
 
 ROUTED = {"load_balance_mode": True, "backend_weight0": 0, "backend_weight1": 1,
           "backend_weight2": 1, "backend_weight3": 1, "statement_level_load_balance": True}
@@ -609,3 +610,162 @@ def test_show_pool_pools_and_processes_show_connections_only_while_units_hold_th
         assert sum(1 for row in processes if row[3] == TEST_DB) >= 2
         worker.execute("COMMIT")
         assert ("0", "1") not in connected_pools(admin, worker_id), "between units the client holds nothing"
+
+
+# --------------------------------------------------------------------------- places shared by the loops
+
+def test_a_pool_size_below_the_event_loops_is_never_exceeded_and_every_loop_is_served(swiftpool, cluster):
+    """One connection per node and two event loops: clients on both loops (they alternate as they
+    connect) take turns with the one connection; the proxy never holds two."""
+    proxy = transaction_mode(swiftpool, transaction_pool_size=1, num_event_loops=2, transaction_pool_timeout=20)
+    results: dict[int, list[int]] = {}
+    errors: list[str] = []
+
+    def client(number: int, conn) -> None:
+        try:
+            for n in range(8):
+                value = conn.execute("SELECT %s::int * 7 FROM pg_sleep(0.05)", (number * 100 + n,)).fetchone()[0]
+                conn.commit()
+                results.setdefault(number, []).append(value)
+        except Exception as e:  # reported below
+            errors.append(f"client {number}: {type(e).__name__}: {e}")
+
+    with BackendMonitor(cluster, proxy, limit=1) as monitor:
+        conns = [proxy.connect(autocommit=False) for _ in range(4)]
+        try:
+            threads = [threading.Thread(target=client, args=(i, c)) for i, c in enumerate(conns)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(60)
+        finally:
+            for c in conns:
+                c.close()
+    monitor.check()
+    assert not errors, errors
+    assert results == {i: [(i * 100 + n) * 7 for n in range(8)] for i in range(4)}
+    assert metric(proxy, "swiftpool_transaction_pool_places_moved_total") >= 1, \
+        "clients of both loops ran, so the place moved between them"
+
+
+def test_a_busy_event_loop_takes_the_places_another_loop_leaves_idle(swiftpool, cluster):
+    """Four places and two event loops. Eight clients connect one after the other, so every other
+    one is on the same loop; four of those run a transaction each at the same time. All four run
+    together: once the other loop's connections have been idle for a second, they close and their
+    places move over."""
+    proxy = transaction_mode(swiftpool, transaction_pool_size=4, num_event_loops=2, transaction_pool_timeout=30)
+    marker = f"tp_places_{os.getpid()}"
+    errors: list[str] = []
+
+    def busy(conn) -> None:
+        try:
+            conn.execute(f"SELECT '{marker}', pg_sleep(4)").fetchone()
+            conn.commit()
+        except Exception as e:  # reported below
+            errors.append(f"{type(e).__name__}: {e}")
+
+    def running() -> int:
+        return int(scalar(cluster, "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' "
+                                   f"AND query LIKE '%{marker}%' AND query NOT LIKE '%pg_stat_activity%'",
+                          port=cluster.primary_port()))
+
+    with BackendMonitor(cluster, proxy, limit=4) as monitor:
+        conns = [proxy.connect(autocommit=False) for _ in range(8)]
+        try:
+            # Every client has used a connection; the loops keep them idle.
+            for conn in conns:
+                assert conn.execute("SELECT 1").fetchone()[0] == 1
+                conn.commit()
+            threads = [threading.Thread(target=busy, args=(conn,)) for conn in conns[0::2]]
+            for t in threads:
+                t.start()
+            most = 0
+            deadline = time.monotonic() + 3.8
+            while time.monotonic() < deadline and most < 4:
+                most = max(most, running())
+                time.sleep(0.05)
+            for t in threads:
+                t.join(30)
+        finally:
+            for c in conns:
+                c.close()
+    monitor.check()
+    assert not errors, errors
+    assert most == 4, f"only {most} of the loop's four transactions ran at once"
+
+
+def pooled_connections(cluster, proxy, port: int) -> int:
+    """The proxy's connections to the node at `port` that app_readwrite's clients use (the
+    proxy's health and replication checks log in as another user)."""
+    sockets = proxy_backend_sockets(proxy.pid, [port])[port]
+    rows = cluster.query("SELECT client_port FROM pg_stat_activity WHERE backend_type = 'client backend' "
+                         f"AND usename = 'app_readwrite' AND datname = '{TEST_DB}'", port=port)
+    return sum(1 for (client_port,) in rows if int(client_port) in sockets)
+
+
+def test_a_reloaded_pool_size_is_shared_by_the_loops(swiftpool, cluster):
+    """Raised by a reload, transaction_pool_size lets sessions that wait on either loop run at
+    once; lowered, the loops close what they hold above it."""
+    proxy = transaction_mode(swiftpool, transaction_pool_size=1, num_event_loops=2, transaction_pool_timeout=30)
+    primary = cluster.primary_port()
+    marker = f"tp_reload_{os.getpid()}"
+    errors: list[str] = []
+
+    def busy(conn) -> None:
+        try:
+            conn.execute(f"SELECT '{marker}', pg_sleep(2)").fetchone()
+        except Exception as e:  # reported below
+            errors.append(f"{type(e).__name__}: {e}")
+
+    def running() -> int:
+        return int(scalar(cluster, "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' "
+                                   f"AND query LIKE '%{marker}%' AND query NOT LIKE '%pg_stat_activity%'", port=primary))
+
+    def reload_with(size: int) -> None:
+        with open(proxy.conf_path, "a") as conf:
+            conf.write(f"transaction_pool_size = {size}\n")
+        proxy.reload()
+        deadline = time.monotonic() + 20
+        while api(proxy, "/api/v1/config")["parameters"]["transaction_pool_size"] != str(size):
+            assert time.monotonic() < deadline, "the reload was not applied"
+            time.sleep(0.05)
+
+    conns = [proxy.connect() for _ in range(4)]
+    try:
+        holder = conns[0]
+        holder.execute("BEGIN")
+        holder.execute("SELECT 1")
+        threads = [threading.Thread(target=busy, args=(conn,)) for conn in conns[1:]]
+        for t in threads:
+            t.start()
+        deadline = time.monotonic() + 10
+        while sum(node["waiting"] for node in api(proxy, "/api/v1/pool")["nodes"]) < 3:
+            assert time.monotonic() < deadline, "the three clients never waited"
+            time.sleep(0.05)
+        reload_with(4)
+        most = 0
+        deadline = time.monotonic() + 1.8
+        while time.monotonic() < deadline and most < 3:
+            most = max(most, running())
+            time.sleep(0.05)
+        for t in threads:
+            t.join(30)
+        assert not errors, errors
+        assert most == 3, f"only {most} of the three waiting clients ran at once after the reload"
+        holder.execute("COMMIT")
+        assert pooled_connections(cluster, proxy, primary) == 4
+
+        reload_with(1)
+        deadline = time.monotonic() + 10
+        while pooled_connections(cluster, proxy, primary) > 1:
+            assert time.monotonic() < deadline, "the loops kept their connections above the lowered size"
+            time.sleep(0.1)
+        with BackendMonitor(cluster, proxy, limit=1) as monitor:
+            for round_number in range(3):
+                for number, conn in enumerate(conns):
+                    assert conn.execute("SELECT %s::int + 1", (round_number * 10 + number,)).fetchone()[0] \
+                        == round_number * 10 + number + 1
+        monitor.check()
+    finally:
+        for conn in conns:
+            conn.close()

@@ -8,14 +8,15 @@ import Routing
 /// transaction-mode sessions share. Used only on its event loop.
 final class BackendPool {
     let eventLoop: EventLoop
-    /// Transaction mode's connections (this loop's share of `transaction_pool_size`).
+    /// Transaction mode's connections (with places of `transaction_pool_size` shared by all loops).
     let transactions: TransactionPool
     /// Transaction mode: SwiftPool's names for protocol-level statements on this loop's connections.
     var statementNames = StatementRegistry()
     /// The classifications of Parse texts and simple-query templates this loop's sessions sent
     /// recently.
     let classifications = ClassificationCache()
-    /// This loop's place among the loops, for its share of `transaction_pool_size`.
+    /// This loop's place among the loops (for the places of `transaction_pool_size` and its
+    /// share of `transaction_pool_size_list`).
     let loopIndex: Int
     let loopCount: Int
     private var cache: IdleConnectionCache<BackendConnection>
@@ -31,15 +32,19 @@ final class BackendPool {
     private var sweeper: Scheduled<Void>?
     private let logger: Logger
 
+    /// Runs on `eventLoop`: the transaction pool registers with `transactionPlaces` there.
     init(eventLoop: EventLoop, connector: BackendConnector, capacity: Int, lifeTime: TimeAmount,
-         cachingEnabled: Bool, transactionPoolSize: Int = 20, loopIndex: Int = 0, loopCount: Int = 1, logger: Logger) {
+         cachingEnabled: Bool,
+         transactionPlaces: TransactionPoolPlaces = TransactionPoolPlaces(capacity: 20, statistics: TransactionPoolStatistics()),
+         loopIndex: Int = 0, loopCount: Int = 1,
+         logger: Logger) {
         self.eventLoop = eventLoop
         self.loopIndex = loopIndex
         self.loopCount = loopCount
         self.transactions = TransactionPool(
-            eventLoop: eventLoop, connector: connector,
-            limit: TransactionPool.share(of: transactionPoolSize, loop: loopIndex, loops: loopCount), lifeTime: lifeTime,
-            logger: logger)
+            eventLoop: eventLoop, connector: connector, places: transactionPlaces, loopIndex: loopIndex,
+            lifeTime: lifeTime, logger: logger)
+        transactionPlaces.register(NIOLoopBound(transactions, eventLoop: eventLoop), loop: loopIndex, on: eventLoop)
         self.connector = connector
         self.cache = IdleConnectionCache(capacity: capacity, lifeTime: lifeTime)
         self.cachingEnabled = cachingEnabled
@@ -71,13 +76,13 @@ final class BackendPool {
         return backendNodes.indices.contains(id) ? backendNodes[id] : nil
     }
 
-    /// Starts the periodic retirement of connections idle past `connection_life_time`: the
-    /// session-mode cache's and the transaction pool's.
+    /// Starts the periodic retirement of connections idle past `connection_life_time` (the
+    /// session-mode cache's and the transaction pool's) and the transaction pool's balancing.
     func start() {
         sweeper = eventLoop.assumeIsolated().scheduleTask(in: .seconds(1)) { [self] in
             let now = NIODeadline.now()
             cache.expire(now: now).forEach { retire($0) }
-            transactions.expireIdle(now: now)
+            transactions.sweep(now: now)
             start()
         }
     }
@@ -138,7 +143,6 @@ final class BackendPool {
         transactions.closeAll()
     }
 
-    /// Applies `transaction_pool_size` as it is now (after a reload).
     /// The transaction-mode settings in effect, with the runtime's settings generation they came from.
     private(set) var transactionSettings: (generation: Int, timeout: TimeAmount, preparedStatements: Int)?
 
@@ -148,13 +152,14 @@ final class BackendPool {
             return (cached.timeout, cached.preparedStatements)
         }
         let settings = current()
-        updateTransactionLimit(settings.transactionPoolSize, perUser: settings.transactionPoolSizeRules)
+        updateGroupLimits(settings.transactionPoolSizeRules)
         transactionSettings = (generation, settings.transactionPoolTimeout, settings.transactionPoolPreparedStatements)
         return (settings.transactionPoolTimeout, settings.transactionPoolPreparedStatements)
     }
 
-    func updateTransactionLimit(_ total: Int, perUser rules: PoolSizeRules = PoolSizeRules()) {
-        transactions.setLimit(TransactionPool.share(of: total, loop: loopIndex, loops: loopCount))
+    /// Applies `transaction_pool_size_list` as it is now: this loop's share of each limit
+    /// (`transaction_pool_size` itself is shared by the loops; the runtime applies it at a reload).
+    private func updateGroupLimits(_ rules: PoolSizeRules) {
         transactions.setGroupLimits(rules) { [loopIndex, loopCount] in TransactionPool.share(of: $0, loop: loopIndex, loops: loopCount) }
     }
 

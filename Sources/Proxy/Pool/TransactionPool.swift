@@ -40,8 +40,10 @@ protocol TransactionLeaseTaker: AnyObject {
 
 /// The backend connections transaction-mode sessions of one event loop share: lent for one
 /// unit of work (a transaction, a statement outside one, an extended exchange up to its Sync),
-/// given back clean and idle. At most the loop's share of `transaction_pool_size` connections per
-/// node; a session beyond it waits, up to `transaction_pool_timeout`. Used only on its event loop.
+/// given back clean and idle. Each connection holds one of the node's `transaction_pool_size`
+/// places, which all loops share (``TransactionPoolPlaces``); a session that finds no connection
+/// and no free place waits, up to `transaction_pool_timeout`, while places move to its loop from
+/// loops that have idle connections or more than their share. Used only on its event loop.
 final class TransactionPool {
     /// A connection is interchangeable with another of the same startup packet, opened with the
     /// same clear-text client password (allow_clear_text_frontend_auth).
@@ -124,26 +126,41 @@ final class TransactionPool {
 
     /// `connection_life_time`: an idle connection older than this is closed instead of lent.
     private let lifeTime: TimeAmount
+    /// The places every loop shares, and this loop's index among them.
+    private let places: TransactionPoolPlaces
+    private let loopIndex: Int
+    /// Places this loop holds, by node: one per counted connection, and briefly one more taken
+    /// for a waiter (the state's limit is this, less the places promised back).
+    private var held: [Int] = []
+    /// By node: whether this loop told the places it wants one (its leases keep waiting).
+    private var wanting: [Bool] = []
+    /// By node: the look, after ``wantDelay``, at leases still waiting.
+    private var wantTimers: [Scheduled<Void>?] = []
+    /// How long a lease waits before its loop takes a place beyond its share or asks other loops
+    /// for one: a wait shorter than this is served by the loop's own connections coming back,
+    /// and a place that moves costs a connection closed on one loop and one opened on another.
+    static let wantDelay = TimeAmount.milliseconds(100)
+    /// An idle connection unused this long is cold: a loop closes it for another loop that wants
+    /// its place even when it holds no more than its share (a warm one it keeps, so that two
+    /// loops busy at once do not take places back and forth).
+    static let coldAfter = TimeAmount.seconds(1)
 
-    init(eventLoop: EventLoop, connector: BackendConnector, limit: Int, lifeTime: TimeAmount = .zero, logger: Logger) {
+    init(eventLoop: EventLoop, connector: BackendConnector, places: TransactionPoolPlaces, loopIndex: Int,
+         lifeTime: TimeAmount = .zero, logger: Logger) {
         self.lifeTime = lifeTime
         self.eventLoop = eventLoop
         self.connector = connector
-        self.state = TransactionPoolState(limit: limit, group: { Group(user: $0.pool.user, database: $0.pool.database) })
+        self.places = places
+        self.loopIndex = loopIndex
+        self.state = TransactionPoolState(limit: 0, group: { Group(user: $0.pool.user, database: $0.pool.database) })
         self.logger = logger
     }
 
-    /// This loop's share of `total` connections per node over `loops` loops (at least one).
+    /// This loop's share of `total` connections of a user and database per node over `loops`
+    /// loops (at least one): `transaction_pool_size_list` limits are split, not shared.
     static func share(of total: Int, loop index: Int, loops: Int) -> Int {
         let loops = max(1, loops)
         return max(1, total / loops + (index < total % loops ? 1 : 0))
-    }
-
-    /// Changes the per-node limit (a reload); sessions waiting get the places a higher one makes.
-    func setLimit(_ limit: Int) {
-        guard limit != state.defaultLimit else { return }
-        state.setLimit(limit)
-        state.serveWaiters().forEach(perform)
     }
 
     /// Changes the limits of users and databases (`transaction_pool_size_list`); `share` turns
@@ -184,6 +201,7 @@ final class TransactionPool {
             waiters.append(waiter)
             // Only a waiter due before the timer (a timeout shortened by a reload) moves it.
             if expiryDeadline.map({ waiter.deadline < $0 }) ?? true { scheduleExpiry() }
+            if state.isFull(node: node.id) { findPlace(node.id) }
             return id
         }
         return nil
@@ -193,6 +211,113 @@ final class TransactionPool {
     func cancel(_ id: UInt64, node: Int) {
         guard state.cancelWait(id, node: node) else { return }
         _ = removeWaiter(id)
+        checkSatisfied(node)
+    }
+
+    // MARK: Places
+
+    /// A lease waits with the loop's places on the node all in use: a free place is taken for it
+    /// within the loop's share; else, if leases still wait after ``wantDelay``, free places
+    /// beyond the share, or the loop wants places from the other loops.
+    private func findPlace(_ node: Int) {
+        if places.acquire(node: node, loop: loopIndex, beyondShare: false) { return placeAdded(node) }
+        growHeld(to: node)
+        guard !wanting[node], wantTimers[node] == nil else { return }
+        wantTimers[node] = eventLoop.assumeIsolated().scheduleTask(in: Self.wantDelay) { [self] in
+            wantTimers[node] = nil
+            guard !isWanting(node) else { return }
+            while state.waiterCount(node: node) > 0, state.isFull(node: node),
+                  places.acquire(node: node, loop: loopIndex, beyondShare: true) {
+                placeAdded(node)
+            }
+            guard state.waiterCount(node: node) > 0, state.isFull(node: node) else { return }
+            setWanting(node, true)
+            places.want(node: node, loop: loopIndex, waiting: state.waiterCount(node: node))
+        }
+    }
+
+    /// A place taken or granted: the first waiter that fits gets it; one nobody can use goes back.
+    private func placeAdded(_ node: Int) {
+        growHeld(to: node)
+        held[node] += 1
+        state.addPlace(node: node)
+        state.serveWaiters().forEach(perform)
+        if held[node] > state.connectionCount(node: node), isWanting(node) {
+            // The waiters left cannot use a place (their user's own limit): this loop stops
+            // wanting until a lease waits again, so two such loops do not pass a place back and forth.
+            setWanting(node, false)
+            places.satisfied(node: node, loop: loopIndex)
+        }
+        settle(node)
+    }
+
+    /// What the places tell this loop.
+    func receive(_ message: TransactionPoolPlaces.Message) {
+        switch message {
+        case .granted(let node):
+            placeAdded(node)
+            checkSatisfied(node)
+        case .closeIdle(let node, let count):
+            guard state.waiterCount(node: node) == 0, node < held.count else { return }
+            var idle = state.takeIdle(node: node, upTo: min(count, held[node] - places.share))
+            idle += state.takeIdle(node: node, upTo: count - idle.count, where: isCold(.now()))
+            idle.forEach(retire)
+            settle(node, forAnotherLoop: true)
+        }
+    }
+
+    private func isCold(_ now: NIODeadline) -> (BackendConnection) -> Bool {
+        { now - $0.lastReleasedAt >= Self.coldAfter }
+    }
+
+    /// Gives back the places of a node that no connection of this loop uses any more.
+    private func settle(_ node: Int, forAnotherLoop: Bool = false) {
+        guard node < held.count else { return }
+        let excess = held[node] - state.connectionCount(node: node)
+        guard excess > 0 else { return }
+        held[node] -= excess
+        state.lowerLimit(node: node, to: held[node])
+        places.release(node: node, loop: loopIndex, count: excess, forAnotherLoop: forAnotherLoop)
+    }
+
+    /// The sweep's share of the balancing, for nodes where other loops want places: the places
+    /// above this loop's fair share are given up (idle connections first; the rest close as they
+    /// come back), then cold idle connections close for what the other loops still want.
+    private func giveUpPlaces(now: NIODeadline) {
+        for node in held.indices where held[node] > 0 {
+            let count = places.giveUp(node: node, loop: loopIndex)
+            if count > 0 {
+                let idle = state.takeIdle(node: node, upTo: count)
+                idle.forEach(retire)
+                state.removePlaces(count - idle.count, node: node)
+                settle(node)
+            }
+            guard state.waiterCount(node: node) == 0 else { continue }
+            let cold = state.takeIdle(node: node, upTo: places.wantedElsewhere(node: node, loop: loopIndex), where: isCold(now))
+            cold.forEach(retire)
+            settle(node, forAnotherLoop: true)
+        }
+    }
+
+    private func isWanting(_ node: Int) -> Bool { node < wanting.count && wanting[node] }
+
+    private func setWanting(_ node: Int, _ value: Bool) {
+        growHeld(to: node)
+        wanting[node] = value
+    }
+
+    /// Tells the places once this loop's leases for `node` stopped waiting.
+    private func checkSatisfied(_ node: Int) {
+        guard isWanting(node), state.waiterCount(node: node) == 0 else { return }
+        setWanting(node, false)
+        places.satisfied(node: node, loop: loopIndex)
+    }
+
+    private func growHeld(to node: Int) {
+        guard node >= held.count else { return }
+        held.append(contentsOf: repeatElement(0, count: node - held.count + 1))
+        wanting.append(contentsOf: repeatElement(false, count: node - wanting.count + 1))
+        wantTimers.append(contentsOf: repeatElement(nil, count: node - wantTimers.count + 1))
     }
 
     private func scheduleExpiry() {
@@ -207,6 +332,7 @@ final class TransactionPool {
             for waiter in waiters.filter({ $0.deadline <= now }) {
                 guard state.cancelWait(waiter.id, node: waiter.node.id), removeWaiter(waiter.id) != nil else { continue }
                 onWait?(waiter.timeout, false)
+                checkSatisfied(waiter.node.id)
                 waiter.taker.take(.failure(.timedOut(waiter.timeout)), of: waiter.node)
             }
             scheduleExpiry()
@@ -223,22 +349,29 @@ final class TransactionPool {
             // Template databases must stay free of lingering connections (CREATE DATABASE).
             retire(connection)
             if let handoff = state.closed(nil, key: key, node: connection.node.id) { perform(handoff) }
+            settle(connection.node.id)
             return
         }
         let (handoff, close) = state.checkin(connection, key: key, node: connection.node.id)
-        if close { retire(connection) }
+        if close {
+            retire(connection)
+            settle(connection.node.id)
+        }
         if let handoff { perform(handoff) }
     }
 
     /// Closes the connections idle for `connection_life_time` or longer (the pool's sweep, every
     /// second), so that a burst's connections do not stay open for good; their places go to
     /// waiters that could not use them.
-    func expireIdle(now: NIODeadline) {
+    /// Also gives up the places another loop should have (see ``PlaceLedger/giveUp(node:loop:)``).
+    func sweep(now: NIODeadline) {
+        giveUpPlaces(now: now)
         guard lifeTime > .zero else { return }
         let expired = state.expireIdle { now - $0.lastReleasedAt >= lifeTime }
         guard !expired.isEmpty else { return }
         expired.forEach(retire)
         state.serveWaiters().forEach(perform)
+        held.indices.forEach { settle($0) }
     }
 
     /// Per node: connections open or lent, idle, and sessions waiting.
@@ -250,11 +383,14 @@ final class TransactionPool {
     /// Closes the idle connections to a node that went down.
     func closeAll(toNode node: Int) {
         state.drain(node: node).forEach { retire($0) }
+        settle(node)
     }
 
     /// Closes every idle connection (shutdown).
     func closeAll() {
+        wantTimers.forEach { $0?.cancel() }
         state.drainAll().forEach { retire($0) }
+        held.indices.forEach { settle($0) }
     }
 
     // MARK: Connections
@@ -272,6 +408,7 @@ final class TransactionPool {
                 taker.take(.success((connection, false)), of: node)
             case .failure(let error):
                 if let handoff = state.closed(nil, key: key, node: node.id) { perform(handoff) }
+                settle(node.id)
                 taker.take(.failure(.connect(error)), of: node)
             }
         }
@@ -280,6 +417,7 @@ final class TransactionPool {
     /// A counted connection closed, idle or lent.
     private func closed(_ connection: BackendConnection, key: Key) {
         if let handoff = state.closed(connection, key: key, node: connection.node.id) { perform(handoff) }
+        settle(connection.node.id)
     }
 
     /// Closes a connection whose place is taken over or given up (not counted again on close).
@@ -294,13 +432,16 @@ final class TransactionPool {
         switch handoff {
         case .give(let connection, let id):
             guard let waiter = take(id) else { return giveBack(connection, clientPassword: connection.clientPassword) }
+            checkSatisfied(waiter.node.id)
             waiter.taker.take(.success((connection, true)), of: waiter.node)
         case .openFor(let id):
             guard let waiter = take(id) else { return }
+            checkSatisfied(waiter.node.id)
             open(waiter.node, key: waiter.key, taker: waiter.taker)
         case .replaceFor(let id, let victim):
             retire(victim)
             guard let waiter = take(id) else { return }
+            checkSatisfied(waiter.node.id)
             open(waiter.node, key: waiter.key, taker: waiter.taker)
         }
     }

@@ -61,7 +61,7 @@ struct TransactionPoolState<Connection: AnyObject, Key: Hashable, Group: Hashabl
     var groupLimit: (Group) -> Int?
 
     init(limit: Int, group: @escaping (Key) -> Group, groupLimit: @escaping (Group) -> Int? = { _ in nil }) {
-        defaultLimit = max(1, limit)
+        defaultLimit = max(0, limit)
         self.group = group
         self.groupLimit = groupLimit
     }
@@ -110,6 +110,58 @@ struct TransactionPoolState<Connection: AnyObject, Key: Hashable, Group: Hashabl
     }
 
 
+
+    // MARK: Places (a node's limit is the places this loop holds; see PlaceLedger)
+
+    /// One more place on a node; ``serveWaiters()`` gives it to a waiter.
+    mutating func addPlace(node nodeID: Int) {
+        withNode(nodeID) { _, state in state.limit += 1 }
+    }
+
+    /// `count` places fewer on a node: connections beyond the limit close as they come back.
+    mutating func removePlaces(_ count: Int, node nodeID: Int) {
+        withNode(nodeID) { _, state in state.limit = max(0, state.limit - count) }
+    }
+
+    /// Lowers a node's limit to `places` if it is above (places given back).
+    mutating func lowerLimit(node nodeID: Int, to places: Int) {
+        withNode(nodeID) { _, state in state.limit = min(state.limit, places) }
+    }
+
+    /// Connections a node counts: open, being opened or lent.
+    func connectionCount(node nodeID: Int) -> Int { nodeID < nodes.count ? nodes[nodeID]?.open ?? 0 : 0 }
+
+    /// Leases waiting for a node.
+    func waiterCount(node nodeID: Int) -> Int { nodeID < nodes.count ? nodes[nodeID]?.waiters.count ?? 0 : 0 }
+
+    /// Whether a node's connections fill its places (a lease that cannot reuse one waits).
+    func isFull(node nodeID: Int) -> Bool {
+        guard nodeID < nodes.count, let state = nodes[nodeID] else { return true }
+        return state.open >= state.limit
+    }
+
+    /// Up to `count` idle connections of a node that `isTaken` picks (of each key, the least
+    /// recently returned first), taken out of the pool and uncounted (another loop wants their
+    /// places).
+    mutating func takeIdle(node nodeID: Int, upTo count: Int, where isTaken: (Connection) -> Bool = { _ in true }) -> [Connection] {
+        guard count > 0, nodeID < nodes.count, (nodes[nodeID]?.idleCount ?? 0) > 0 else { return [] }
+        return withNode(nodeID) { pool, state in
+            var taken: [Connection] = []
+            for key in Array(state.idle.keys) where taken.count < count {
+                let list = state.idle.removeValue(forKey: key)!
+                var kept: [Connection] = []
+                for connection in list {
+                    if taken.count < count, isTaken(connection) { taken.append(connection) } else { kept.append(connection) }
+                }
+                let gone = list.count - kept.count
+                if !kept.isEmpty { state.idle[key] = kept }
+                state.idleCount -= gone
+                state.open -= gone
+                Self.count(pool.group(key), by: -gone, in: &state)
+            }
+            return taken
+        }
+    }
 
     /// After a limit went up (a reload): the places it makes go to the waiters that now fit, first
     /// come first served, as new connections or in place of idle ones of other keys.

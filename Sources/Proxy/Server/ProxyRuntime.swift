@@ -23,6 +23,9 @@ public final class ProxyRuntime: Sendable {
     public let connections = ConnectionStatistics()
     /// Transaction mode: leases, waits, pins, replays.
     public let transactionPool = TransactionPoolStatistics()
+    /// Transaction mode: the places of `transaction_pool_size` on each node, shared by every
+    /// event loop's pool.
+    let transactionPlaces: TransactionPoolPlaces
     /// Tells the failover coordinator that a session lost its connection to a node (the flag:
     /// after the backend announced a shutdown, 57P01/57P02) or could not reach it.
     public let backendLost: @Sendable (_ node: Int, _ afterShutdownMessage: Bool) -> Void
@@ -56,6 +59,7 @@ public final class ProxyRuntime: Sendable {
         self.adminCommands = adminCommands
         self.credentials = credentials
         self.admission = ClientAdmission(capacity: settings.numInitChildren, reserved: settings.reservedConnections)
+        self.transactionPlaces = TransactionPoolPlaces(capacity: settings.transactionPoolSize, statistics: transactionPool)
         self.logger = logger
         self.cluster = cluster
         self.catalog = catalog
@@ -98,6 +102,7 @@ public final class ProxyRuntime: Sendable {
         }
         generation.add(1, ordering: .releasing)
         admission.resize(capacity: settings.numInitChildren, reserved: settings.reservedConnections)
+        transactionPlaces.setCapacity(settings.transactionPoolSize)
     }
 }
 

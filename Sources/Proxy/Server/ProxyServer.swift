@@ -37,7 +37,7 @@ public final class ProxyServer: Sendable {
                     pool: BackendPool(eventLoop: loop, connector: connector,
                                       capacity: settings.cacheCapacity(perLoopOf: loops.count),
                                       lifeTime: settings.connectionLifeTime, cachingEnabled: settings.connectionCache,
-                                      transactionPoolSize: settings.transactionPoolSize, loopIndex: index,
+                                      transactionPlaces: runtime.transactionPlaces, loopIndex: index,
                                       loopCount: loops.count, logger: runtime.logger),
                     sessions: SessionRegistry(loopIndex: index, loopCount: loops.count)), eventLoop: loop)
             }.wait()

@@ -51,14 +51,15 @@ public struct ProxySettings: Sendable, Equatable {
     }
 
     /// A warning for the operator when some clients use transaction mode and
-    /// `transaction_pool_size` is below the number of event loops: each loop keeps at least one
-    /// connection per node, so a node may get more than the size says.
+    /// `transaction_pool_size` is below the number of event loops: busy loops then take turns with
+    /// a node's connections, and each turn closes a connection on one loop and opens one on another.
     public func transactionPoolSizeWarning(eventLoops: Int) -> String? {
         let transactionMode = poolMode == .transaction || poolModeRules.rules.contains { $0.value == .transaction }
         guard transactionMode, eventLoops > transactionPoolSize else { return nil }
         return "transaction_pool_size = \(transactionPoolSize) is below the number of event loops (\(eventLoops)): "
-            + "each event loop keeps at least one transaction-mode connection per node, so a node may get "
-            + "\(eventLoops); raise transaction_pool_size or lower num_event_loops"
+            + "event loops whose clients are busy at once take turns with a node's connections, and each turn "
+            + "closes a backend connection and opens another (clients wait up to a second more); "
+            + "raise transaction_pool_size or lower num_event_loops"
     }
 
     public init() {}

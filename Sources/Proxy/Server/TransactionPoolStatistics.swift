@@ -13,6 +13,7 @@ public final class TransactionPoolStatistics: Sendable {
     private let replays = Atomic<Int>(0)
     private let preparedAgainCount = Atomic<Int>(0)
     private let failoversFollowed = Atomic<Int>(0)
+    private let movedPlaces = Atomic<Int>(0)
     private let pinCells: [Cell] = PinReason.allCases.map { _ in Cell() }
     private let refusalCells: [Cell] = PinReason.allCases.map { _ in Cell() }
     /// Time a unit of work waited for a free backend connection (leases that did not wait are
@@ -26,6 +27,7 @@ public final class TransactionPoolStatistics: Sendable {
     func replayed() { replays.wrappingAdd(1, ordering: .relaxed) }
     func preparedAgain(_ count: Int) { preparedAgainCount.wrappingAdd(count, ordering: .relaxed) }
     func followedFailover() { failoversFollowed.wrappingAdd(1, ordering: .relaxed) }
+    func placesMoved(_ count: Int) { movedPlaces.wrappingAdd(count, ordering: .relaxed) }
     func pinned(_ reason: PinReason) { cell(pinCells, reason).value.wrappingAdd(1, ordering: .relaxed) }
     func refused(_ reason: PinReason) { cell(refusalCells, reason).value.wrappingAdd(1, ordering: .relaxed) }
 
@@ -40,6 +42,10 @@ public final class TransactionPoolStatistics: Sendable {
     /// Sessions that went on with the new primary after a failover instead of ending (between
     /// units of work, or with a unit that found its primary unreachable before it began).
     public var failoversFollowedTotal: Int { failoversFollowed.load(ordering: .relaxed) }
+    /// Places of `transaction_pool_size` an event loop gave up for another whose sessions waited;
+    /// each closes one of its backend connections (an idle one at once, one in use when it
+    /// comes back).
+    public var placesMovedTotal: Int { movedPlaces.load(ordering: .relaxed) }
     /// Clients pinned, by reason (a client pinned for two reasons counts twice).
     public func pinsTotal(_ reason: PinReason) -> Int { cell(pinCells, reason).value.load(ordering: .relaxed) }
     /// Statements refused because pinning is off, by reason.
