@@ -217,7 +217,7 @@ struct Harness {
     }
 
     @Test func failoverNeedsVotesFromEnoughMembers() {
-        var h = pair()
+        let h = pair()
         var leader = h.machines["a:9000"]!
         let request = BackendChangeRequest(kind: .down, nodes: [2], confirmed: false, reason: "health_check")
         let decision1 = leader.decide(request, from: "a:9000", now: h.now)
@@ -262,7 +262,7 @@ struct Harness {
     }
 
     @Test func onlyTheLeaderDecides() {
-        var h = pair()
+        let h = pair()
         var standby = h.machines["b:9000"]!
         let request = BackendChangeRequest(kind: .up, nodes: [1], confirmed: true, reason: "attach")
         let decision7 = standby.decide(request, from: "b:9000", now: h.now)
@@ -270,7 +270,7 @@ struct Harness {
     }
 
     @Test func votesExpire() {
-        var h = pair()
+        let h = pair()
         var leader = h.machines["a:9000"]!
         let request = BackendChangeRequest(kind: .down, nodes: [3], confirmed: false, reason: "health_check")
         _ = leader.decide(request, from: "a:9000", now: h.now)

@@ -2,42 +2,6 @@ import Configuration
 import Logging
 import NIOCore
 
-/// Why a transaction-mode session got no connection.
-enum TransactionLeaseError: Error, CustomStringConvertible {
-    case connect(BackendConnectError)
-    /// No connection became free within the wait.
-    case timedOut(TimeAmount)
-    /// The connection could not be brought to the client's settings.
-    case settingsNotRestored(String)
-
-    var description: String {
-        switch self {
-        case .connect(let error): return "\(error)"
-        case .timedOut(let wait): return "no backend connection became free within \(wait.nanoseconds / 1_000_000) ms"
-        case .settingsNotRestored(let reason): return "could not restore the session's settings: \(reason)"
-        }
-    }
-}
-
-/// What a transaction-pool lease brings: a connection (and whether it was idle in the pool), or
-/// why there is none.
-typealias TransactionLease = Result<(BackendConnection, reused: Bool), TransactionLeaseError>
-
-/// What a session leases a connection for.
-enum TransactionLeasePurpose {
-    /// The login's connection (its reply comes from it).
-    case login
-    /// A unit of work.
-    case unit
-}
-
-/// A session that asks for leases: told once per lease, now or when a connection comes free.
-/// A reference to it, not a closure, waits in the pool: one lease per unit of work allocates
-/// nothing.
-protocol TransactionLeaseTaker: AnyObject {
-    func take(_ lease: TransactionLease, of node: BackendNode, for purpose: TransactionLeasePurpose)
-}
-
 /// The backend connections transaction-mode sessions of one event loop share: lent for one
 /// unit of work (a transaction, a statement outside one, an extended exchange up to its Sync),
 /// given back clean and idle. Each connection holds one of the node's `transaction_pool_size`
@@ -45,39 +9,6 @@ protocol TransactionLeaseTaker: AnyObject {
 /// and no free place waits, up to `transaction_pool_timeout`, while places move to its loop from
 /// loops that have idle connections or more than their share. Used only on its event loop.
 final class TransactionPool {
-    /// A connection is interchangeable with another of the same startup packet, opened with the
-    /// same clear-text client password (allow_clear_text_frontend_auth).
-    struct Key: Hashable {
-        var pool: PoolKey
-        var clientPassword: String?
-
-        static func == (lhs: Key, rhs: Key) -> Bool {
-            lhs.pool == rhs.pool && ClientPassword.same(lhs.clientPassword, rhs.clientPassword)
-        }
-
-        /// The password's bytes stay out of the hash; equal keys still hash alike.
-        func hash(into hasher: inout Hasher) {
-            hasher.combine(pool)
-            hasher.combine(clientPassword != nil)
-        }
-    }
-
-    /// The connections of one user and database, which may have a limit of their own (names
-    /// compared byte for byte, as PostgreSQL compares them).
-    struct Group: Hashable {
-        var user: String
-        var database: String
-
-        static func == (lhs: Group, rhs: Group) -> Bool {
-            lhs.user.hasSameBytes(as: rhs.user) && lhs.database.hasSameBytes(as: rhs.database)
-        }
-
-        func hash(into hasher: inout Hasher) {
-            hasher.combineBytes(of: user)
-            hasher.combineBytes(of: database)
-        }
-    }
-
     /// Who a lease is for, and what for.
     private struct Taker {
         var session: TransactionLeaseTaker
@@ -141,9 +72,13 @@ final class TransactionPool {
     /// and a place that moves costs a connection closed on one loop and one opened on another.
     static let wantDelay = TimeAmount.milliseconds(100)
     /// An idle connection unused this long is cold: a loop closes it for another loop that wants
-    /// its place even when it holds no more than its share (a warm one it keeps, so that two
-    /// loops busy at once do not take places back and forth).
+    /// its place even if it has lent all its connections at once lately.
     static let coldAfter = TimeAmount.seconds(1)
+    /// By node: the most connections lent at once since the last sweep, and in the second before
+    /// it. A loop keeps that many for another loop that wants places (so that two loops busy at
+    /// once do not take places back and forth) and closes idle ones beyond.
+    private var lentPeak: [Int] = []
+    private var lentPeakBefore: [Int] = []
 
     init(eventLoop: EventLoop, connector: BackendConnector, places: TransactionPoolPlaces, loopIndex: Int,
          lifeTime: TimeAmount = .zero, logger: Logger) {
@@ -190,10 +125,13 @@ final class TransactionPool {
             if let handoff = state.closed(nil, key: key, node: node.id) { perform(handoff) }
             return lease(node, key: key, timeout: timeout, taker: taker)
         case .reuse(let connection):
+            noteLent(node.id)
             taker.take(.success((connection, true)), of: node)
         case .open:
+            noteLent(node.id)
             open(node, key: key, taker: taker)
         case .replace(let victim):
+            noteLent(node.id)
             retire(victim)
             open(node, key: key, taker: taker)
         case .wait(let id):
@@ -258,12 +196,26 @@ final class TransactionPool {
             placeAdded(node)
             checkSatisfied(node)
         case .closeIdle(let node, let count):
-            guard state.waiterCount(node: node) == 0, node < held.count else { return }
-            var idle = state.takeIdle(node: node, upTo: min(count, held[node] - places.share))
-            idle += state.takeIdle(node: node, upTo: count - idle.count, where: isCold(.now()))
-            idle.forEach(retire)
-            settle(node, forAnotherLoop: true)
+            guard state.waiterCount(node: node) == 0 else { return }
+            closeSpareIdle(node, upTo: count, now: .now())
         }
+    }
+
+    /// Closes, for another loop, up to `count` idle connections to `node` this loop can spare:
+    /// those beyond the most it has lent at once lately, then cold ones.
+    private func closeSpareIdle(_ node: Int, upTo count: Int, now: NIODeadline) {
+        guard count > 0, node < held.count else { return }
+        var idle = state.takeIdle(node: node, upTo: min(count, held[node] - max(lentPeak[node], lentPeakBefore[node])))
+        idle += state.takeIdle(node: node, upTo: count - idle.count, where: isCold(now))
+        idle.forEach(retire)
+        settle(node, forAnotherLoop: true)
+    }
+
+    /// Keeps the most connections to `node` lent at once (after one is lent or opened).
+    private func noteLent(_ node: Int) {
+        growHeld(to: node)
+        let lent = state.connectionCount(node: node) - state.idleCount(node: node)
+        if lent > lentPeak[node] { lentPeak[node] = lent }
     }
 
     private func isCold(_ now: NIODeadline) -> (BackendConnection) -> Bool {
@@ -282,7 +234,8 @@ final class TransactionPool {
 
     /// The sweep's share of the balancing, for nodes where other loops want places: the places
     /// above this loop's fair share are given up (idle connections first; the rest close as they
-    /// come back), then cold idle connections close for what the other loops still want.
+    /// come back), then spare idle connections close for what the other loops still want. The
+    /// most lent at once starts again from what is lent now.
     private func giveUpPlaces(now: NIODeadline) {
         for node in held.indices where held[node] > 0 {
             let count = places.giveUp(node: node, loop: loopIndex)
@@ -292,10 +245,13 @@ final class TransactionPool {
                 state.removePlaces(count - idle.count, node: node)
                 settle(node)
             }
-            guard state.waiterCount(node: node) == 0 else { continue }
-            let cold = state.takeIdle(node: node, upTo: places.wantedElsewhere(node: node, loop: loopIndex), where: isCold(now))
-            cold.forEach(retire)
-            settle(node, forAnotherLoop: true)
+            if state.waiterCount(node: node) == 0 {
+                closeSpareIdle(node, upTo: places.wantedElsewhere(node: node, loop: loopIndex), now: now)
+            }
+        }
+        for node in lentPeak.indices {
+            lentPeakBefore[node] = lentPeak[node]
+            lentPeak[node] = state.connectionCount(node: node) - state.idleCount(node: node)
         }
     }
 
@@ -318,6 +274,8 @@ final class TransactionPool {
         held.append(contentsOf: repeatElement(0, count: node - held.count + 1))
         wanting.append(contentsOf: repeatElement(false, count: node - wanting.count + 1))
         wantTimers.append(contentsOf: repeatElement(nil, count: node - wantTimers.count + 1))
+        lentPeak.append(contentsOf: repeatElement(0, count: node - lentPeak.count + 1))
+        lentPeakBefore.append(contentsOf: repeatElement(0, count: node - lentPeakBefore.count + 1))
     }
 
     private func scheduleExpiry() {
@@ -437,11 +395,13 @@ final class TransactionPool {
         case .openFor(let id):
             guard let waiter = take(id) else { return }
             checkSatisfied(waiter.node.id)
+            noteLent(waiter.node.id)
             open(waiter.node, key: waiter.key, taker: waiter.taker)
         case .replaceFor(let id, let victim):
             retire(victim)
             guard let waiter = take(id) else { return }
             checkSatisfied(waiter.node.id)
+            noteLent(waiter.node.id)
             open(waiter.node, key: waiter.key, taker: waiter.taker)
         }
     }

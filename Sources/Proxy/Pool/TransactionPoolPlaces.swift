@@ -82,9 +82,6 @@ final class TransactionPoolPlaces: Sendable {
         for holder in decision.holders { send(.closeIdle(node: node, upTo: max(1, waiting)), to: holder, in: pools) }
     }
 
-    /// The places a loop takes without waiting first (see ``PlaceLedger/share``).
-    var share: Int { shared.withLock { $0.ledger.share } }
-
     /// How many places loops other than `loop` want on `node` and are not promised yet.
     func wantedElsewhere(node: Int, loop: Int) -> Int {
         shared.withLock { $0.ledger.wantedElsewhere(node: node, loop: loop) }

@@ -131,6 +131,9 @@ struct TransactionPoolState<Connection: AnyObject, Key: Hashable, Group: Hashabl
     /// Connections a node counts: open, being opened or lent.
     func connectionCount(node nodeID: Int) -> Int { nodeID < nodes.count ? nodes[nodeID]?.open ?? 0 : 0 }
 
+    /// Idle connections of a node.
+    func idleCount(node nodeID: Int) -> Int { nodeID < nodes.count ? nodes[nodeID]?.idleCount ?? 0 : 0 }
+
     /// Leases waiting for a node.
     func waiterCount(node nodeID: Int) -> Int { nodeID < nodes.count ? nodes[nodeID]?.waiters.count ?? 0 : 0 }
 
