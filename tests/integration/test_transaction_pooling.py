@@ -422,6 +422,39 @@ def test_cancel_reaches_the_backend_running_the_query(swiftpool):
         other.execute("COMMIT")
 
 
+def test_a_cancel_while_the_statement_waits_for_a_connection_cancels_it_once_it_runs(swiftpool):
+    """The client cancels while its statement still waits for a free connection (as a driver's
+    timeout does under load): the statement is cancelled as soon as it starts, instead of
+    running to its end with nobody waiting for it."""
+    proxy = transaction_mode(swiftpool, transaction_pool_size=1)
+    with proxy.connect() as holder, proxy.connect() as conn:
+        holder.execute("BEGIN")
+        holder.execute("SELECT 1")  # holds the only connection
+        outcome: dict = {}
+
+        def run() -> None:
+            started = time.monotonic()
+            try:
+                conn.execute("SELECT pg_sleep(20)")
+                outcome["result"] = "ran to its end"
+            except psycopg.errors.QueryCanceled:
+                outcome["result"] = "cancelled"
+            outcome["seconds"] = time.monotonic() - started
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        time.sleep(0.5)
+        conn.cancel_safe()
+        time.sleep(0.5)
+        holder.execute("COMMIT")  # the connection comes free and the statement starts
+        thread.join(30)
+        assert outcome.get("result") == "cancelled", outcome
+        assert outcome["seconds"] < 10, outcome
+        assert conn.execute("SELECT 5").fetchone()[0] == 5
+        # The cancel was spent on that statement: the next one on the same connection runs.
+        assert conn.execute("SELECT pg_sleep(0.3), 6").fetchone()[1] == 6
+
+
 def test_a_client_that_leaves_inside_a_transaction_leaves_a_clean_connection(swiftpool):
     proxy = transaction_mode(swiftpool, transaction_pool_size=1)
     quitter = proxy.connect()

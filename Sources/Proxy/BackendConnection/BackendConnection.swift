@@ -48,6 +48,29 @@ final class BackendConnection {
     private(set) var isPooled = false
     /// ReadyForQuery messages received since login.
     private var readyTotal = 0
+    /// Cancel requests sent for this backend and not yet done (see ``CancelRegistry/send(to:on:)``).
+    private(set) var cancelsInFlight = 0
+    private var afterCancels: [() -> Void] = []
+
+    /// A cancel request for this backend is on its way.
+    func cancelSent() {
+        cancelsInFlight += 1
+    }
+
+    /// A cancel request for this backend is done: what waited for the last one runs.
+    func cancelDone() {
+        cancelsInFlight -= 1
+        guard cancelsInFlight == 0, !afterCancels.isEmpty else { return }
+        let waiting = afterCancels
+        afterCancels = []
+        waiting.forEach { $0() }
+    }
+
+    /// Runs `body` now, or once no cancel request for this backend is in flight: a pool gives a
+    /// connection back through it, so that a late cancel cannot end the next client's query.
+    func whenNoCancelInFlight(_ body: @escaping () -> Void) {
+        if cancelsInFlight == 0 { body() } else { afterCancels.append(body) }
+    }
 
     /// The connection serves transaction-mode sessions from now on (no-op when it already does).
     func joinTransactionPool(statementCapacity: Int) {

@@ -3,34 +3,23 @@ import NIOCore
 import NIOPosix
 import PostgresWire
 
-/// Maps the BackendKeyData SwiftPool gave its clients to the backend that runs each client's
-/// queries, so that a CancelRequest reaches the right backend process.
+/// Maps the BackendKeyData SwiftPool gave its clients to their sessions, so that a
+/// CancelRequest reaches the session it names; the session, on its own event loop, sends it on
+/// to the backend that runs its query (see ``CancelRoute``).
 ///
 /// The registry's lock is taken when a session starts and ends and when a cancel request
-/// arrives; the target itself sits in the session's ``Registration`` under a lock of its own,
-/// since a transaction-mode session moves it at every unit of work and sessions on other event
-/// loops should not wait for that (or pull the registry's memory between cores).
+/// arrives; nothing of a unit of work takes it.
 public final class CancelRegistry: Sendable {
-    struct Target: Sendable {
-        var node: BackendNode
-        var backendKey: BackendKey
-    }
-
-    /// One session's cancel key and where a cancel for it goes now.
+    /// One session's cancel key and how a cancel reaches it.
     final class Registration: Sendable {
         let key: BackendKey
-        private let target = NIOLockedValueBox<Target?>(nil)
+        /// Hands a cancel request to the session (which hops to its event loop).
+        let deliver: @Sendable () -> Void
 
-        fileprivate init(key: BackendKey) {
+        fileprivate init(key: BackendKey, deliver: @escaping @Sendable () -> Void) {
             self.key = key
+            self.deliver = deliver
         }
-
-        /// Where a cancel goes from now on (nil: nowhere, the session runs nothing).
-        func setTarget(_ target: Target?) {
-            self.target.withLockedValue { $0 = target }
-        }
-
-        var currentTarget: Target? { target.withLockedValue { $0 } }
     }
 
     private struct State {
@@ -42,15 +31,16 @@ public final class CancelRegistry: Sendable {
 
     public init() {}
 
-    /// A fresh key for a new client session.
-    func register() -> Registration {
+    /// A fresh key for a new client session; `deliver` is called for each cancel request that
+    /// names it.
+    func register(deliver: @escaping @Sendable () -> Void) -> Registration {
         state.withLockedValue { state in
             var key: BackendKey
             repeat {
                 key = BackendKey(processID: state.nextProcessID, secretKey: Int32.random(in: Int32.min...Int32.max))
                 state.nextProcessID = state.nextProcessID == Int32.max ? 1 : state.nextProcessID + 1
             } while state.registrations[key] != nil
-            let registration = Registration(key: key)
+            let registration = Registration(key: key, deliver: deliver)
             state.registrations[key] = registration
             return registration
         }
@@ -64,22 +54,42 @@ public final class CancelRegistry: Sendable {
 
     public var count: Int { state.withLockedValue { $0.registrations.count } }
 
-    /// Where a cancel for `key` goes now: nil for an unknown key or a session that runs nothing.
-    func target(for key: BackendKey) -> Target? {
-        state.withLockedValue { $0.registrations[key] }?.currentTarget
+    /// Hands a cancel for `key` to its session. Unknown keys are ignored, as PostgreSQL does.
+    func cancel(_ key: BackendKey) {
+        state.withLockedValue { $0.registrations[key] }?.deliver()
     }
 
-    /// Forwards a cancel for `key` to its backend. Unknown keys are ignored, as PostgreSQL does.
-    func cancel(_ key: BackendKey, on eventLoop: EventLoop) {
-        guard let target = target(for: key) else { return }
+    /// Sends a CancelRequest for `connection`'s backend process to its node. The connection
+    /// counts it as in flight until the server closed the request's socket (it has signalled the
+    /// backend by then), so that it is not lent to another client before. Called on the
+    /// connection's event loop.
+    static func send(to connection: BackendConnection, on eventLoop: EventLoop) {
+        let node = connection.node
+        let backendKey = connection.backendKey
+        connection.cancelSent()
+        let sender = NIOLoopBound(connection, eventLoop: eventLoop)
         let bootstrap = ClientBootstrap(group: eventLoop).connectTimeout(.seconds(5))
-        let connecting = target.node.isUnixSocket
-            ? bootstrap.connect(unixDomainSocketPath: target.node.socketPath)
-            : bootstrap.connect(host: target.node.host, port: target.node.port)
-        connecting.whenSuccess { channel in
-            var buffer = channel.allocator.buffer(capacity: 16)
-            StartupPacket.cancel(target.backendKey).encode(into: &buffer)
-            channel.writeAndFlush(buffer).whenComplete { _ in channel.close(promise: nil) }
+        let connecting = node.isUnixSocket
+            ? bootstrap.connect(unixDomainSocketPath: node.socketPath)
+            : bootstrap.connect(host: node.host, port: node.port)
+        connecting.whenComplete { result in
+            switch result {
+            case .success(let channel):
+                var buffer = channel.allocator.buffer(capacity: 16)
+                StartupPacket.cancel(backendKey).encode(into: &buffer)
+                channel.writeAndFlush(buffer).whenFailure { _ in channel.close(promise: nil) }
+                // A server that keeps the socket open does not hold the connection for long.
+                let giveUp = channel.eventLoop.scheduleTask(in: sendTimeout) { channel.close(promise: nil) }
+                channel.closeFuture.whenComplete { _ in
+                    giveUp.cancel()
+                    sender.value.cancelDone()
+                }
+            case .failure:
+                sender.value.cancelDone()
+            }
         }
     }
+
+    /// How long a cancel request's socket may stay open before SwiftPool closes it.
+    static let sendTimeout = TimeAmount.seconds(5)
 }

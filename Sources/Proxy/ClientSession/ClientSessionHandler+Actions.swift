@@ -35,7 +35,7 @@ extension ClientSessionHandler {
                 logger[metadataKey: "user"] = "\(parameters.user ?? "")"
                 logger[metadataKey: "database"] = "\(parameters.database ?? parameters.user ?? "")"
             case .forwardCancel(let key):
-                if let context { runtime.cancelRegistry.cancel(key, on: context.eventLoop) }
+                runtime.cancelRegistry.cancel(key)
             case .requestSlot:
                 requestSlot()
             case .leftWithoutSlot:
@@ -118,8 +118,8 @@ extension ClientSessionHandler {
         case .lease(let node):
             if transactionMode { leaseForUnit(node) } else { leaseStandby(node) }
         case .setCancelTarget(let node):
-            if let output = connection(for: node), let cancelRegistration {
-                cancelRegistration.setTarget(.init(node: output.node, backendKey: output.backendKey))
+            if let output = connection(for: node), cancelRoute.backendRuns(node: node), let context {
+                CancelRegistry.send(to: output, on: context.eventLoop)
             }
         case .count(let node, let category):
             connection(for: node)?.counters?.count(category)

@@ -225,9 +225,10 @@ extension ClientSessionHandler {
     func completeLogin() {
         guard let primaryConnection else { return }
         primaryNodeID = primaryConnection.node.id
-        let registration = runtime.cancelRegistry.register()
+        let session = NIOLoopBound(self, eventLoop: primaryConnection.channel.eventLoop)
+        let registration = runtime.cancelRegistry.register { session.eventLoop.execute { session.value.cancelRequested() } }
         cancelRegistration = registration
-        registration.setTarget(.init(node: primaryConnection.node, backendKey: primaryConnection.backendKey))
+        _ = cancelRoute.backendRuns(node: primaryConnection.node.id)
         let key = registration.key
         let dispatch = makeDispatch(primary: primaryConnection.node.id)
         run { machine, env, actions in

@@ -84,6 +84,7 @@ extension ClientSessionHandler: TransactionLeaseTaker {
         guard let node = pool.backendNode(id, in: runtime.cluster) else {
             return id == primaryNodeID ? primaryUnavailable(nil) : standbyUnavailable(id)
         }
+        cancelRoute.unitAwaitsBackend()
         leaseFromTransactionPool(node, for: .unit)
     }
 
@@ -99,11 +100,17 @@ extension ClientSessionHandler: TransactionLeaseTaker {
             standbyConnections[id] = connection
         }
         if settingsAtUnitStart == nil { settingsAtUnitStart = machine.dispatch?.pooled?.settings }
-        if let cancelRegistration, let route = machine.dispatch?.currentRoute,
-           DispatchMachine.outputNode(of: route, primary: primaryNodeID ?? id) == id {
-            cancelRegistration.setTarget(.init(node: connection.node, backendKey: connection.backendKey))
+        var cancelWanted = false
+        if let route = machine.dispatch?.currentRoute, DispatchMachine.outputNode(of: route, primary: primaryNodeID ?? id) == id {
+            cancelWanted = cancelRoute.backendRuns(node: id)
         }
         run { machine, env, actions in machine.leased(id, &env, into: &actions) }
+        if cancelWanted, let context, !connection.isClosed {
+            // The client cancelled while the unit waited: now that its messages are on their
+            // way, the cancel reaches the query they start.
+            connection.flush()
+            CancelRegistry.send(to: connection, on: context.eventLoop)
+        }
     }
 
     private func unitLeaseFailed(_ error: TransactionLeaseError, node id: Int) {
@@ -149,7 +156,7 @@ extension ClientSessionHandler: TransactionLeaseTaker {
         let settingsNow = machine.dispatch?.pooled?.settings ?? SessionSettings()
         let changed = settingsAtUnitStart.map { $0 != settingsNow } ?? false
         settingsAtUnitStart = nil
-        cancelRegistration?.setTarget(nil)
+        cancelRoute.unitEnded()
         if let primaryConnection {
             primaryConnection.pooled?.settings = settingsNow
             giveBackToTransactionPool(primaryConnection)

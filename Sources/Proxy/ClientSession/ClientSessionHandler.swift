@@ -33,8 +33,10 @@ final class ClientSessionHandler: ChannelInboundHandler {
     var primaryConnection: BackendConnection?
     /// Connections to other nodes, leased when routing first sends them something.
     var standbyConnections: [Int: BackendConnection] = [:]
-    /// The client's cancel key and where a cancel for it goes (from login to the end).
+    /// The client's cancel key (from login to the end).
     var cancelRegistration: CancelRegistry.Registration?
+    /// Where the client's cancel requests go now.
+    var cancelRoute = CancelRoute()
     var slotRequestID: UInt64?
     var slotRequestedAt: NIODeadline?
     var timers: [ClientSessionMachine.Timer: Scheduled<Void>] = [:]
@@ -255,6 +257,12 @@ final class ClientSessionHandler: ChannelInboundHandler {
     func firstConnection(where test: (BackendConnection) -> Bool) -> BackendConnection? {
         if let primaryConnection, test(primaryConnection) { return primaryConnection }
         return standbyConnections.values.first(where: test)
+    }
+
+    /// A cancel request for the client's key arrived (on this session's loop).
+    func cancelRequested() {
+        guard let node = cancelRoute.cancelRequested(), let connection = connection(for: node), let context else { return }
+        CancelRegistry.send(to: connection, on: context.eventLoop)
     }
 
     func connection(for node: Int) -> BackendConnection? {

@@ -110,9 +110,13 @@ final class BackendPool {
         }
     }
 
-    /// Takes back a connection whose client left and which has been reset.
+    /// Takes back a connection whose client left and which has been reset (once no cancel
+    /// request for it is in flight).
     func giveBack(_ connection: BackendConnection) {
         guard !connection.isClosed else { return }
+        guard connection.cancelsInFlight == 0 else {
+            return connection.whenNoCancelInFlight { [self] in giveBack(connection) }
+        }
         guard cachingEnabled, !connection.key.isNeverCached else {
             retire(connection)
             return

@@ -297,10 +297,14 @@ final class TransactionPool {
         }
     }
 
-    /// Takes back a lent connection that is idle, outside a transaction and clean.
+    /// Takes back a lent connection that is idle, outside a transaction and clean (once no cancel
+    /// request for it is in flight).
     func giveBack(_ connection: BackendConnection, clientPassword: String?) {
         guard !connection.isClosed else { return }
         connection.owner = nil
+        guard connection.cancelsInFlight == 0 else {
+            return connection.whenNoCancelInFlight { [self] in giveBack(connection, clientPassword: clientPassword) }
+        }
         connection.lastReleasedAt = .now()
         let key = Key(pool: connection.key, clientPassword: clientPassword)
         if connection.key.isNeverCached {
