@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
+import struct
 import threading
 import time
 
@@ -453,6 +455,31 @@ def test_a_cancel_while_the_statement_waits_for_a_connection_cancels_it_once_it_
         assert conn.execute("SELECT 5").fetchone()[0] == 5
         # The cancel was spent on that statement: the next one on the same connection runs.
         assert conn.execute("SELECT pg_sleep(0.3), 6").fetchone()[1] == 6
+
+
+def test_a_client_that_never_answers_the_password_request_holds_no_connection(swiftpool):
+    """Without pool_hba the backend is logged in first and the client is asked what it asked
+    for. A client that never answers (slow, or without a password) must not keep that
+    connection: with one connection per node, the next client logs in and runs at once."""
+    proxy = transaction_mode(swiftpool, transaction_pool_size=1, enable_pool_hba=False,
+                             authentication_timeout=30, transaction_pool_timeout=5)
+    params = f"user\x00app_readwrite\x00database\x00{TEST_DB}\x00\x00".encode()
+    with socket.create_connection(("127.0.0.1", proxy.port)) as silent:
+        silent.settimeout(10)
+        silent.sendall(struct.pack("!ii", 8 + len(params), 196608) + params)
+        request = silent.recv(1024)
+        assert request[:1] == b"R" and struct.unpack("!i", request[5:9])[0] == 10, request  # SASL
+        started = time.monotonic()
+        with proxy.connect() as conn:
+            assert conn.execute("SELECT 7").fetchone()[0] == 7
+            conn.execute("SET application_name = 'after_the_silent_one'")
+            assert conn.execute("SHOW application_name").fetchone()[0] == "after_the_silent_one"
+        assert time.monotonic() - started < 4
+    # The login reply still carries the server's parameters.
+    with proxy.connect() as conn:
+        assert conn.info.parameter_status("server_version")
+        assert conn.info.parameter_status("client_encoding") == "UTF8"
+        assert conn.execute("SELECT current_user").fetchone()[0] == "app_readwrite"
 
 
 def test_a_client_that_leaves_inside_a_transaction_leaves_a_clean_connection(swiftpool):

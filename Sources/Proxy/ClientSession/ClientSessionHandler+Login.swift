@@ -157,14 +157,18 @@ extension ClientSessionHandler {
         leaseFromTransactionPool(node, for: .login)
     }
 
-    /// The login's connection came from the transaction pool.
+    /// The login's connection came from the transaction pool. What the login needs of it (how
+    /// the server authenticated SwiftPool, the parameters of the reply) is kept, and it goes back
+    /// to the pool at once: a client that takes its time to authenticate (or never does) holds
+    /// no connection other clients wait for.
     func attachLoginConnection(_ connection: BackendConnection, reused: Bool) {
         guard machine.isConnectingBackend else { return giveBackToTransactionPool(connection) }
-        primaryConnection = connection
-        connection.owner = self
-        connection.counters = runtime.statistics.counters(for: connection.node.id)
         if !reused { runtime.cluster.markUsed(connection.node.id) }
-        run { machine, _, actions in machine.primaryLeased(askedFor: connection.authMethod, into: &actions) }
+        loginReply = LoginReply(node: connection.node.id, parameters: connection.parameters,
+                                status: connection.tracker.transactionStatus)
+        let askedFor = connection.authMethod
+        giveBackToTransactionPool(connection)
+        run { machine, _, actions in machine.primaryLeased(askedFor: askedFor, into: &actions) }
     }
 
     /// No connection for the login came from the transaction pool.
@@ -223,23 +227,43 @@ extension ClientSessionHandler {
     /// Both sides are authenticated: registers the client's cancel key, sets up routing and lets
     /// the machine send the login reply.
     func completeLogin() {
-        guard let primaryConnection else { return }
-        primaryNodeID = primaryConnection.node.id
-        let session = NIOLoopBound(self, eventLoop: primaryConnection.channel.eventLoop)
+        guard let context else { return }
+        let reply: LoginReply
+        if let primaryConnection {
+            reply = LoginReply(node: primaryConnection.node.id, parameters: primaryConnection.parameters,
+                               status: primaryConnection.tracker.transactionStatus)
+            _ = cancelRoute.backendRuns(node: primaryConnection.node.id)
+        } else if let loginReply {
+            // A failover while the client authenticated: its units go to the new primary.
+            let primary = runtime.primaryNode()?.id ?? loginReply.node
+            reply = LoginReply(node: primary, parameters: loginReply.parameters, status: loginReply.status)
+            self.loginReply = nil
+        } else {
+            return
+        }
+        primaryNodeID = reply.node
+        let session = NIOLoopBound(self, eventLoop: context.eventLoop)
         let registration = runtime.cancelRegistry.register { session.eventLoop.execute { session.value.cancelRequested() } }
         cancelRegistration = registration
-        _ = cancelRoute.backendRuns(node: primaryConnection.node.id)
         let key = registration.key
-        let dispatch = makeDispatch(primary: primaryConnection.node.id)
+        let dispatch = makeDispatch(primary: reply.node)
         run { machine, env, actions in
-            machine.loggedIn(parameters: primaryConnection.parameters, clientKey: key,
-                             status: primaryConnection.tracker.transactionStatus, dispatch: dispatch, &env, now: { .now() },
-                             into: &actions)
+            machine.loggedIn(parameters: reply.parameters, clientKey: key, status: reply.status, dispatch: dispatch, &env,
+                             now: { .now() }, into: &actions)
         }
         if settings.logConnections {
-            logger.info("client connected", metadata: ["node": "\(primaryConnection.node.id)", "remote": "\(remoteAddress ?? "local")"])
+            logger.info("client connected", metadata: ["node": "\(reply.node)", "remote": "\(remoteAddress ?? "local")"])
         }
     }
+}
+
+/// What a login's reply is made of: the primary it landed on, the server's parameters and its
+/// transaction status (kept in transaction mode, where the login's connection is given back
+/// before the client authenticates).
+struct LoginReply {
+    let node: Int
+    let parameters: ParameterStatusSet
+    let status: TransactionStatus
 }
 
 /// A wait for the ``PrimaryGate`` to open: a login's, or (`failoverFrom`, the primary that went

@@ -73,6 +73,8 @@ final class ClientSessionHandler: ChannelInboundHandler {
     var leaseWaits: [(node: Int, id: UInt64)] = []
     /// The login's wait for a failover to settle the primary, once it began.
     var primaryGateWait: PrimaryGateWait?
+    /// Transaction mode: what the login's connection told, from the lease to the login reply.
+    var loginReply: LoginReply?
     /// Transaction mode: the login tried again after its primary was unreachable (it does once).
     var loginTriedAgain = false
     /// Transaction mode: a unit of work waiting for the failover of its unreachable primary.
