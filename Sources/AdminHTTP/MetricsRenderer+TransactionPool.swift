@@ -47,6 +47,9 @@ extension MetricsRenderer {
         out.family("swiftpool_transaction_pool_places_moved_total", .counter,
                    "Places of transaction_pool_size an event loop gave up for another whose sessions waited (each closes a backend connection).")
         out.sample("swiftpool_transaction_pool_places_moved_total", [], stats.placesMovedTotal)
+        out.family("swiftpool_transaction_pool_logins_without_lease_total", .counter,
+                   "Transaction-mode logins answered from what a recent login with the same startup packet learnt, without a backend connection.")
+        out.sample("swiftpool_transaction_pool_logins_without_lease_total", [], stats.loginsWithoutLeaseTotal)
         out.family("swiftpool_transaction_pool_pinned_clients", .gauge, "Transaction-mode sessions pinned to their backend connection.")
         out.sample("swiftpool_transaction_pool_pinned_clients", [], sessions.filter { !$0.pinned.isEmpty }.count)
         out.family("swiftpool_transaction_pool_pins_total", .counter, "Sessions pinned to their backend connection, by reason.")

@@ -482,6 +482,30 @@ def test_a_client_that_never_answers_the_password_request_holds_no_connection(sw
         assert conn.execute("SELECT current_user").fetchone()[0] == "app_readwrite"
 
 
+def test_a_login_is_answered_without_waiting_for_a_busy_pool(swiftpool):
+    """Once a login with the same startup packet leased a connection, the next logins are
+    answered from what it learnt: with the pool's only connection held in a transaction, a new
+    client still logs in at once; its first statement then waits for the connection."""
+    proxy = transaction_mode(swiftpool, transaction_pool_size=1, transaction_pool_timeout=20)
+    with proxy.connect() as holder:
+        holder.execute("BEGIN")
+        holder.execute("SELECT 1")  # holds the only connection
+        assert metric(proxy, "swiftpool_transaction_pool_logins_without_lease_total") == 0
+        timer = threading.Timer(3, holder.commit)
+        timer.start()
+        started = time.monotonic()
+        with proxy.connect() as late:
+            logged_in = time.monotonic() - started
+            assert late.info.parameter_status("server_version") == holder.info.parameter_status("server_version")
+            assert late.info.parameter_status("TimeZone") == holder.info.parameter_status("TimeZone")
+            assert late.execute("SELECT current_user").fetchone()[0] == "app_readwrite"
+            ran = time.monotonic() - started
+        timer.join()
+    assert logged_in < 1.5, f"the login waited {logged_in:.1f} s for the busy pool"
+    assert ran >= 2.5, f"the first statement ran after {ran:.1f} s, before the holder's commit"
+    assert metric(proxy, "swiftpool_transaction_pool_logins_without_lease_total") == 1
+
+
 def test_a_client_that_leaves_inside_a_transaction_leaves_a_clean_connection(swiftpool):
     proxy = transaction_mode(swiftpool, transaction_pool_size=1)
     quitter = proxy.connect()

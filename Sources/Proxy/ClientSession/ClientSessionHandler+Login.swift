@@ -154,6 +154,13 @@ extension ClientSessionHandler {
 
     /// Transaction mode: the login's connection comes from the transaction pool too.
     private func leaseLoginConnection(_ node: BackendNode) {
+        if let startupKey,
+           let facts = pool.loginFacts.facts(for: startupKey.onNode(node.id), clientPassword: clientPassword, now: .now()) {
+            // A login with this startup packet leased a connection lately: answered from what it learnt.
+            runtime.transactionPool.loginAnsweredFromFacts()
+            loginReply = facts.reply
+            return run { machine, _, actions in machine.primaryLeased(askedFor: facts.authMethod, into: &actions) }
+        }
         leaseFromTransactionPool(node, for: .login)
     }
 
@@ -164,9 +171,14 @@ extension ClientSessionHandler {
     func attachLoginConnection(_ connection: BackendConnection, reused: Bool) {
         guard machine.isConnectingBackend else { return giveBackToTransactionPool(connection) }
         if !reused { runtime.cluster.markUsed(connection.node.id) }
-        loginReply = LoginReply(node: connection.node.id, parameters: connection.parameters,
-                                status: connection.tracker.transactionStatus)
+        let reply = LoginReply(node: connection.node.id, parameters: connection.parameters,
+                               status: connection.tracker.transactionStatus)
+        loginReply = reply
         let askedFor = connection.authMethod
+        if let startupKey {
+            pool.loginFacts.learn(.init(reply: reply, authMethod: askedFor, learntAt: .now()),
+                                  for: startupKey.onNode(reply.node), clientPassword: clientPassword)
+        }
         giveBackToTransactionPool(connection)
         run { machine, _, actions in machine.primaryLeased(askedFor: askedFor, into: &actions) }
     }

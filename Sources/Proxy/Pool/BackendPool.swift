@@ -12,6 +12,8 @@ final class BackendPool {
     let transactions: TransactionPool
     /// Transaction mode: SwiftPool's names for protocol-level statements on this loop's connections.
     var statementNames = StatementRegistry()
+    /// Transaction mode: what logins learnt from their leases, to answer the next ones without.
+    var loginFacts = LoginFactsCache()
     /// The classifications of Parse texts and simple-query templates this loop's sessions sent
     /// recently.
     let classifications = ClassificationCache()
@@ -135,6 +137,7 @@ final class BackendPool {
 
     /// Closes the idle connections to a node that went down.
     func closeAll(toNode nodeID: Int) {
+        loginFacts.removeAll()
         cache.drain(node: nodeID).forEach { retire($0) }
         transactions.closeAll(toNode: nodeID)
     }

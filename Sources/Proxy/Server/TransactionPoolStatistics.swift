@@ -14,6 +14,7 @@ public final class TransactionPoolStatistics: Sendable {
     private let preparedAgainCount = Atomic<Int>(0)
     private let failoversFollowed = Atomic<Int>(0)
     private let movedPlaces = Atomic<Int>(0)
+    private let loginsFromFacts = Atomic<Int>(0)
     private let pinCells: [Cell] = PinReason.allCases.map { _ in Cell() }
     private let refusalCells: [Cell] = PinReason.allCases.map { _ in Cell() }
     /// Time a unit of work waited for a free backend connection (leases that did not wait are
@@ -28,6 +29,7 @@ public final class TransactionPoolStatistics: Sendable {
     func preparedAgain(_ count: Int) { preparedAgainCount.wrappingAdd(count, ordering: .relaxed) }
     func followedFailover() { failoversFollowed.wrappingAdd(1, ordering: .relaxed) }
     func placesMoved(_ count: Int) { movedPlaces.wrappingAdd(count, ordering: .relaxed) }
+    func loginAnsweredFromFacts() { loginsFromFacts.wrappingAdd(1, ordering: .relaxed) }
     func pinned(_ reason: PinReason) { cell(pinCells, reason).value.wrappingAdd(1, ordering: .relaxed) }
     func refused(_ reason: PinReason) { cell(refusalCells, reason).value.wrappingAdd(1, ordering: .relaxed) }
 
@@ -46,6 +48,9 @@ public final class TransactionPoolStatistics: Sendable {
     /// each closes one of its backend connections (an idle one at once, one in use when it
     /// comes back).
     public var placesMovedTotal: Int { movedPlaces.load(ordering: .relaxed) }
+    /// Transaction-mode logins answered from what an earlier login with the same startup packet
+    /// learnt, without leasing a backend connection.
+    public var loginsWithoutLeaseTotal: Int { loginsFromFacts.load(ordering: .relaxed) }
     /// Clients pinned, by reason (a client pinned for two reasons counts twice).
     public func pinsTotal(_ reason: PinReason) -> Int { cell(pinCells, reason).value.load(ordering: .relaxed) }
     /// Statements refused because pinning is off, by reason.
