@@ -27,29 +27,31 @@ extension MetricsRenderer {
         out.family("swiftpool_transaction_pool_wait_seconds", .histogram,
                    "Time a unit of work waited for a free connection (units served at once are not recorded).")
         out.histogram("swiftpool_transaction_pool_wait_seconds", [], stats.wait.snapshot)
-        out.family("swiftpool_transaction_pool_leases_total", .counter, "Connections lent to transaction-mode sessions for a unit of work or a login.")
-        out.sample("swiftpool_transaction_pool_leases_total", [], stats.leasesTotal)
-        out.family("swiftpool_transaction_pool_timeouts_total", .counter,
-                   "Units of work that found no free connection within transaction_pool_timeout (the client got 53300).")
-        out.sample("swiftpool_transaction_pool_timeouts_total", [], stats.timeoutsTotal)
-        out.family("swiftpool_transaction_pool_settings_replays_total", .counter,
-                   "Connections brought to a client's session settings (RESET ALL and its SETs) before its unit of work.")
-        out.sample("swiftpool_transaction_pool_settings_replays_total", [], stats.replaysTotal)
         out.family("swiftpool_transaction_pool_prepared_statements", .gauge,
                    "Protocol-level statements SwiftPool keeps prepared on transaction-mode backend connections.")
         out.sample("swiftpool_transaction_pool_prepared_statements", [], input.proxy.preparedStatementsCached)
-        out.family("swiftpool_transaction_pool_reprepares_total", .counter,
-                   "Statements prepared again because a client's unit of work landed on a connection that lacked them.")
-        out.sample("swiftpool_transaction_pool_reprepares_total", [], stats.preparedAgainTotal)
-        out.family("swiftpool_transaction_pool_failovers_followed_total", .counter,
-                   "Transaction-mode sessions that went on with the new primary after a failover instead of ending.")
-        out.sample("swiftpool_transaction_pool_failovers_followed_total", [], stats.failoversFollowedTotal)
-        out.family("swiftpool_transaction_pool_places_moved_total", .counter,
-                   "Places of transaction_pool_size an event loop gave up for another whose sessions waited (each closes a backend connection).")
-        out.sample("swiftpool_transaction_pool_places_moved_total", [], stats.placesMovedTotal)
-        out.family("swiftpool_transaction_pool_logins_without_lease_total", .counter,
-                   "Transaction-mode logins answered from what a recent login with the same startup packet learnt, without a backend connection.")
-        out.sample("swiftpool_transaction_pool_logins_without_lease_total", [], stats.loginsWithoutLeaseTotal)
+        let counters: [(name: String, help: String, value: Int)] = [
+            ("swiftpool_transaction_pool_leases_total",
+             "Connections lent to transaction-mode sessions for a unit of work or a login.", stats.leasesTotal),
+            ("swiftpool_transaction_pool_timeouts_total",
+             "Units of work that found no free connection within transaction_pool_timeout (the client got 53300).", stats.timeoutsTotal),
+            ("swiftpool_transaction_pool_settings_replays_total",
+             "Connections brought to a client's session settings (RESET ALL and its SETs) before its unit of work.", stats.replaysTotal),
+            ("swiftpool_transaction_pool_reprepares_total",
+             "Statements prepared again because a client's unit of work landed on a connection that lacked them.", stats.preparedAgainTotal),
+            ("swiftpool_transaction_pool_failovers_followed_total",
+             "Transaction-mode sessions that went on with the new primary after a failover instead of ending.", stats.failoversFollowedTotal),
+            ("swiftpool_transaction_pool_places_moved_total",
+             "Places of transaction_pool_size an event loop gave up for another whose sessions waited (each closes a backend connection).",
+             stats.placesMovedTotal),
+            ("swiftpool_transaction_pool_logins_without_lease_total",
+             "Transaction-mode logins answered from what a recent login with the same startup packet learnt, without a backend connection.",
+             stats.loginsWithoutLeaseTotal),
+        ]
+        for counter in counters {
+            out.family(counter.name, .counter, counter.help)
+            out.sample(counter.name, [], counter.value)
+        }
         out.family("swiftpool_transaction_pool_pinned_clients", .gauge, "Transaction-mode sessions pinned to their backend connection.")
         out.sample("swiftpool_transaction_pool_pinned_clients", [], sessions.filter { !$0.pinned.isEmpty }.count)
         out.family("swiftpool_transaction_pool_pins_total", .counter, "Sessions pinned to their backend connection, by reason.")

@@ -59,6 +59,14 @@ def metric(proxy, sample: str) -> float:
     raise AssertionError(f"{sample} is not in /metrics")
 
 
+def started_threads(target, arguments) -> list[threading.Thread]:
+    """One thread per argument tuple, each running `target`, started."""
+    threads = [threading.Thread(target=target, args=tuple(args)) for args in arguments]
+    for t in threads:
+        t.start()
+    return threads
+
+
 def pid(conn) -> int:
     return conn.execute("SELECT pg_backend_pid()").fetchone()[0]
 
@@ -717,10 +725,7 @@ def test_a_pool_size_below_the_event_loops_is_never_exceeded_and_every_loop_is_s
     with BackendMonitor(cluster, proxy, limit=1) as monitor:
         conns = [proxy.connect(autocommit=False) for _ in range(4)]
         try:
-            threads = [threading.Thread(target=client, args=(i, c)) for i, c in enumerate(conns)]
-            for t in threads:
-                t.start()
-            for t in threads:
+            for t in started_threads(client, enumerate(conns)):
                 t.join(60)
         finally:
             for c in conns:
@@ -760,9 +765,7 @@ def test_a_busy_event_loop_takes_the_places_another_loop_leaves_idle(swiftpool, 
             for conn in conns:
                 assert conn.execute("SELECT 1").fetchone()[0] == 1
                 conn.commit()
-            threads = [threading.Thread(target=busy, args=(conn,)) for conn in conns[0::2]]
-            for t in threads:
-                t.start()
+            threads = started_threads(busy, [(conn,) for conn in conns[0::2]])
             most = 0
             deadline = time.monotonic() + 3.8
             while time.monotonic() < deadline and most < 4:
@@ -819,9 +822,7 @@ def test_a_reloaded_pool_size_is_shared_by_the_loops(swiftpool, cluster):
         holder = conns[0]
         holder.execute("BEGIN")
         holder.execute("SELECT 1")
-        threads = [threading.Thread(target=busy, args=(conn,)) for conn in conns[1:]]
-        for t in threads:
-            t.start()
+        threads = started_threads(busy, [(conn,) for conn in conns[1:]])
         deadline = time.monotonic() + 10
         while sum(node["waiting"] for node in api(proxy, "/api/v1/pool")["nodes"]) < 3:
             assert time.monotonic() < deadline, "the three clients never waited"
