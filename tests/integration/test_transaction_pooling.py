@@ -4,6 +4,7 @@ what lives in one server session, and Pgpool-II's routing for each unit of work.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -59,12 +60,34 @@ def metric(proxy, sample: str) -> float:
     raise AssertionError(f"{sample} is not in /metrics")
 
 
+@contextlib.contextmanager
+def connections(proxy, count: int, **options):
+    """`count` clients of the proxy, closed at the end."""
+    conns = [proxy.connect(**options) for _ in range(count)]
+    try:
+        yield conns
+    finally:
+        for conn in conns:
+            conn.close()
+
+
 def started_threads(target, arguments) -> list[threading.Thread]:
     """One thread per argument tuple, each running `target`, started."""
     threads = [threading.Thread(target=target, args=tuple(args)) for args in arguments]
     for t in threads:
         t.start()
     return threads
+
+
+def most_at_once(count, want: int, within: float) -> int:
+    """The most `count()` returned, sampled every 50 ms for `within` seconds or until it
+    reached `want`."""
+    most = 0
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline and most < want:
+        most = max(most, count())
+        time.sleep(0.05)
+    return most
 
 
 def pid(conn) -> int:
@@ -722,14 +745,9 @@ def test_a_pool_size_below_the_event_loops_is_never_exceeded_and_every_loop_is_s
         except Exception as e:  # reported below
             errors.append(f"client {number}: {type(e).__name__}: {e}")
 
-    with BackendMonitor(cluster, proxy, limit=1) as monitor:
-        conns = [proxy.connect(autocommit=False) for _ in range(4)]
-        try:
-            for t in started_threads(client, enumerate(conns)):
-                t.join(60)
-        finally:
-            for c in conns:
-                c.close()
+    with BackendMonitor(cluster, proxy, limit=1) as monitor, connections(proxy, 4, autocommit=False) as conns:
+        for t in started_threads(client, enumerate(conns)):
+            t.join(60)
     monitor.check()
     assert not errors, errors
     assert results == {i: [(i * 100 + n) * 7 for n in range(8)] for i in range(4)}
@@ -758,24 +776,15 @@ def test_a_busy_event_loop_takes_the_places_another_loop_leaves_idle(swiftpool, 
                                    f"AND query LIKE '%{marker}%' AND query NOT LIKE '%pg_stat_activity%'",
                           port=cluster.primary_port()))
 
-    with BackendMonitor(cluster, proxy, limit=4) as monitor:
-        conns = [proxy.connect(autocommit=False) for _ in range(8)]
-        try:
-            # Every client has used a connection; the loops keep them idle.
-            for conn in conns:
-                assert conn.execute("SELECT 1").fetchone()[0] == 1
-                conn.commit()
-            threads = started_threads(busy, [(conn,) for conn in conns[0::2]])
-            most = 0
-            deadline = time.monotonic() + 3.8
-            while time.monotonic() < deadline and most < 4:
-                most = max(most, running())
-                time.sleep(0.05)
-            for t in threads:
-                t.join(30)
-        finally:
-            for c in conns:
-                c.close()
+    with BackendMonitor(cluster, proxy, limit=4) as monitor, connections(proxy, 8, autocommit=False) as conns:
+        # Every client has used a connection; the loops keep them idle.
+        for conn in conns:
+            assert conn.execute("SELECT 1").fetchone()[0] == 1
+            conn.commit()
+        threads = started_threads(busy, [(conn,) for conn in conns[0::2]])
+        most = most_at_once(running, want=4, within=3.8)
+        for t in threads:
+            t.join(30)
     monitor.check()
     assert not errors, errors
     assert most == 4, f"only {most} of the loop's four transactions ran at once"
@@ -828,11 +837,7 @@ def test_a_reloaded_pool_size_is_shared_by_the_loops(swiftpool, cluster):
             assert time.monotonic() < deadline, "the three clients never waited"
             time.sleep(0.05)
         reload_with(4)
-        most = 0
-        deadline = time.monotonic() + 1.8
-        while time.monotonic() < deadline and most < 3:
-            most = max(most, running())
-            time.sleep(0.05)
+        most = most_at_once(running, want=3, within=1.8)
         for t in threads:
             t.join(30)
         assert not errors, errors
