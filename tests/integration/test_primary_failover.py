@@ -235,6 +235,48 @@ def test_transaction_mode_clients_between_transactions_follow_a_switchover(swift
             busy.close()
 
 
+def test_transaction_mode_statement_waiting_for_a_connection_follows_a_switchover(swiftpool, monkeypatch):
+    """Transaction mode: a statement still waiting for a connection to the primary when the
+    primary moves (nothing of it was sent) runs on the new primary instead of ending its
+    session; the client whose transaction held the connection ends with 57P01."""
+    with cluster_behind_swiftpool(swiftpool, monkeypatch, "txwait", 15761, pool_mode="transaction",
+                                  transaction_pool_size=1, transaction_pool_timeout=120) as (pc, proxy):
+        busy = psycopg.connect(proxy.dsn())
+        waiting = psycopg.connect(proxy.dsn(), autocommit=True)
+        busy.execute("INSERT INTO acked VALUES (1)")  # holds the only connection to the primary
+        outcome: dict = {}
+
+        def insert() -> None:
+            try:
+                outcome["port"] = waiting.execute("INSERT INTO acked VALUES (2) RETURNING inet_server_port()").fetchone()[0]
+            except Exception as e:  # reported below
+                outcome["error"] = f"{type(e).__name__}: {e}"
+
+        thread = threading.Thread(target=insert)
+        thread.start()
+        try:
+            deadline = time.monotonic() + 10
+            while sum(n["waiting"] for n in requests.get(f"http://127.0.0.1:{proxy.http_port}/api/v1/pool",
+                                                         auth=("pcpadmin", "pcpadminpass"), timeout=10).json()["nodes"]) < 1:
+                assert time.monotonic() < deadline, "the statement never waited for the connection"
+                time.sleep(0.05)
+            response = requests.post(f"http://127.0.0.1:{proxy.http_port}/api/v1/nodes/1/promote?switchover=true",
+                                     auth=("pcpadmin", "pcpadminpass"), headers={"X-SwiftPool-Client": "tests"},
+                                     timeout=180)
+            assert response.status_code == 200, response.text
+            thread.join(60)
+            assert outcome == {"port": pc.node_port(1)}, (outcome, proxy.log()[-3000:])
+            with pytest.raises(psycopg.OperationalError) as ended:
+                busy.execute("COMMIT")
+            assert ended.value.sqlstate == "57P01", str(ended.value)
+            rows = {int(r) for r in pc.sql(1, "SELECT id FROM acked", db="swiftpool_test").split()}
+            assert rows == {2}, "the open transaction's insert was not committed"
+        finally:
+            thread.join(5)
+            waiting.close()
+            busy.close()
+
+
 def test_transaction_mode_statement_that_finds_its_primary_dead_runs_on_the_new_one(swiftpool, monkeypatch):
     """Transaction mode: a statement that needs a new connection to a primary that was just
     killed (no health check runs here, so nothing noticed yet) is not answered with an error:

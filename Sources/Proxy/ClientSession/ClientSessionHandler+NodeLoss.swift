@@ -47,14 +47,20 @@ extension ClientSessionHandler {
     /// primary need not end it. It reads nothing more from the client until the failover has
     /// settled the new primary (at most ``primaryGateWait``), then goes on there: its settings
     /// are replayed and its statements prepared on the new primary's connections, as on any
-    /// other. False when it cannot: inside a unit of work, pinned, or no other primary.
+    /// other. A unit still waiting for a connection to the lost primary (nothing of it was
+    /// sent) stops waiting and runs on the new one. False when it cannot: inside a unit of work,
+    /// pinned, or no other primary.
     private func followFailover(from old: Int) -> Bool {
         // A unit whose lease of the primary failed waits for this failover (``awaitFailover(of:after:)``).
-        let unitWaiting = unitAwaitingFailover?.node == old
+        let leaseFailed = unitAwaitingFailover?.node == old
         unitAwaitingFailover?.timeout.cancel()
         unitAwaitingFailover = nil
-        guard transactionMode, primaryConnection == nil, standbyConnections.isEmpty, leaseWaits.isEmpty,
+        let waitsForOld = !leaseWaits.isEmpty && leaseWaits.allSatisfy { $0.node == old }
+        let unitWaiting = leaseFailed || waitsForOld
+        guard transactionMode, primaryConnection == nil, standbyConnections.isEmpty, leaseWaits.isEmpty || waitsForOld,
               endingAfterMessage == nil, machine.canFollowFailover(unitWaiting: unitWaiting), let context else { return false }
+        for wait in leaseWaits { pool.transactions.cancel(wait.id, node: wait.node) }
+        leaseWaits.removeAll()
         let gate = runtime.cluster.primaryGate
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
         // An open gate: the new primary is known already (a promotion without a switchover).
