@@ -31,6 +31,25 @@ struct BackendConnectionTests {
         return buffers
     }
 
+    @Test func aHandBackWaitsUntilTheLastCancelInFlightIsDone() throws {
+        let (_, connection) = try Self.connection()
+        var givenBack = 0
+        connection.whenNoCancelInFlight { givenBack += 1 }
+        #expect(givenBack == 1, "nothing in flight: at once")
+        connection.cancelSent()
+        connection.cancelSent()
+        connection.whenNoCancelInFlight { givenBack += 1 }
+        #expect(givenBack == 1)
+        connection.cancelDone()
+        #expect(givenBack == 1, "one cancel is still in flight")
+        connection.cancelDone()
+        #expect(givenBack == 2)
+        #expect(connection.cancelsInFlight == 0)
+        connection.cancelSent()
+        connection.cancelDone()
+        #expect(givenBack == 2, "what ran is not run again")
+    }
+
     @Test func writesBetweenTwoFlushesLeaveAsOneBufferInOrder() throws {
         let (channel, connection) = try Self.connection()
         connection.write(ByteBuffer(string: "Bind"))

@@ -48,7 +48,7 @@ final class BackendConnection {
     private(set) var isPooled = false
     /// ReadyForQuery messages received since login.
     private var readyTotal = 0
-    /// Cancel requests sent for this backend and not yet done (see ``CancelRegistry/send(to:on:)``).
+    /// Cancel requests sent for this backend and not yet done (see ``sendCancel()``).
     private(set) var cancelsInFlight = 0
     private var afterCancels: [() -> Void] = []
 
@@ -57,7 +57,8 @@ final class BackendConnection {
         cancelsInFlight += 1
     }
 
-    /// A cancel request for this backend is done: what waited for the last one runs.
+    /// A cancel request for this backend is done (the server closed its socket, or it could not
+    /// be sent): what waited for the last one runs.
     func cancelDone() {
         cancelsInFlight -= 1
         guard cancelsInFlight == 0, !afterCancels.isEmpty else { return }

@@ -1,6 +1,4 @@
 import NIOConcurrencyHelpers
-import NIOCore
-import NIOPosix
 import PostgresWire
 
 /// Maps the BackendKeyData SwiftPool gave its clients to their sessions, so that a
@@ -58,38 +56,4 @@ public final class CancelRegistry: Sendable {
     func cancel(_ key: BackendKey) {
         state.withLockedValue { $0.registrations[key] }?.deliver()
     }
-
-    /// Sends a CancelRequest for `connection`'s backend process to its node. The connection
-    /// counts it as in flight until the server closed the request's socket (it has signalled the
-    /// backend by then), so that it is not lent to another client before. Called on the
-    /// connection's event loop.
-    static func send(to connection: BackendConnection, on eventLoop: EventLoop) {
-        let node = connection.node
-        let backendKey = connection.backendKey
-        connection.cancelSent()
-        let sender = NIOLoopBound(connection, eventLoop: eventLoop)
-        let bootstrap = ClientBootstrap(group: eventLoop).connectTimeout(.seconds(5))
-        let connecting = node.isUnixSocket
-            ? bootstrap.connect(unixDomainSocketPath: node.socketPath)
-            : bootstrap.connect(host: node.host, port: node.port)
-        connecting.whenComplete { result in
-            switch result {
-            case .success(let channel):
-                var buffer = channel.allocator.buffer(capacity: 16)
-                StartupPacket.cancel(backendKey).encode(into: &buffer)
-                channel.writeAndFlush(buffer).whenFailure { _ in channel.close(promise: nil) }
-                // A server that keeps the socket open does not hold the connection for long.
-                let giveUp = channel.eventLoop.scheduleTask(in: sendTimeout) { channel.close(promise: nil) }
-                channel.closeFuture.whenComplete { _ in
-                    giveUp.cancel()
-                    sender.value.cancelDone()
-                }
-            case .failure:
-                sender.value.cancelDone()
-            }
-        }
-    }
-
-    /// How long a cancel request's socket may stay open before SwiftPool closes it.
-    static let sendTimeout = TimeAmount.seconds(5)
 }

@@ -118,9 +118,7 @@ extension ClientSessionHandler {
         case .lease(let node):
             if transactionMode { leaseForUnit(node) } else { leaseStandby(node) }
         case .setCancelTarget(let node):
-            if let output = connection(for: node), cancelRoute.backendRuns(node: node), let context {
-                CancelRegistry.send(to: output, on: context.eventLoop)
-            }
+            if let output = connection(for: node), cancelRoute.backendRuns(node: node) { output.sendCancel() }
         case .count(let node, let category):
             connection(for: node)?.counters?.count(category)
         case .readOnPrimaryForSessionWrites:

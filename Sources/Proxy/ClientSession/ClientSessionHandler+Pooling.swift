@@ -105,11 +105,11 @@ extension ClientSessionHandler: TransactionLeaseTaker {
             cancelWanted = cancelRoute.backendRuns(node: id)
         }
         run { machine, env, actions in machine.leased(id, &env, into: &actions) }
-        if cancelWanted, let context, !connection.isClosed {
+        if cancelWanted, !connection.isClosed {
             // The client cancelled while the unit waited: now that its messages are on their
             // way, the cancel reaches the query they start.
             connection.flush()
-            CancelRegistry.send(to: connection, on: context.eventLoop)
+            connection.sendCancel()
         }
     }
 

@@ -263,8 +263,8 @@ final class ClientSessionHandler: ChannelInboundHandler {
 
     /// A cancel request for the client's key arrived (on this session's loop).
     func cancelRequested() {
-        guard let node = cancelRoute.cancelRequested(), let connection = connection(for: node), let context else { return }
-        CancelRegistry.send(to: connection, on: context.eventLoop)
+        guard let node = cancelRoute.cancelRequested(), let connection = connection(for: node) else { return }
+        connection.sendCancel()
     }
 
     func connection(for node: Int) -> BackendConnection? {

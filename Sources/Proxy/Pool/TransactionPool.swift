@@ -214,8 +214,7 @@ final class TransactionPool {
     /// Keeps the most connections to `node` lent at once (after one is lent or opened).
     private func noteLent(_ node: Int) {
         growHeld(to: node)
-        let lent = state.connectionCount(node: node) - state.idleCount(node: node)
-        if lent > lentPeak[node] { lentPeak[node] = lent }
+        lentPeak[node] = max(lentPeak[node], state.lentCount(node: node))
     }
 
     private func isCold(_ now: NIODeadline) -> (BackendConnection) -> Bool {
@@ -251,7 +250,7 @@ final class TransactionPool {
         }
         for node in lentPeak.indices {
             lentPeakBefore[node] = lentPeak[node]
-            lentPeak[node] = state.connectionCount(node: node) - state.idleCount(node: node)
+            lentPeak[node] = state.lentCount(node: node)
         }
     }
 

@@ -131,8 +131,11 @@ struct TransactionPoolState<Connection: AnyObject, Key: Hashable, Group: Hashabl
     /// Connections a node counts: open, being opened or lent.
     func connectionCount(node nodeID: Int) -> Int { nodeID < nodes.count ? nodes[nodeID]?.open ?? 0 : 0 }
 
-    /// Idle connections of a node.
-    func idleCount(node nodeID: Int) -> Int { nodeID < nodes.count ? nodes[nodeID]?.idleCount ?? 0 : 0 }
+    /// Connections of a node lent out or being opened (counted, not idle).
+    func lentCount(node nodeID: Int) -> Int {
+        // Read through the optional, not bound: binding would copy the node's collections.
+        nodeID < nodes.count ? (nodes[nodeID]?.open ?? 0) - (nodes[nodeID]?.idleCount ?? 0) : 0
+    }
 
     /// Leases waiting for a node.
     func waiterCount(node nodeID: Int) -> Int { nodeID < nodes.count ? nodes[nodeID]?.waiters.count ?? 0 : 0 }
